@@ -598,6 +598,26 @@ static PyObject *Writer_get_inherited(WriterObject *self, void *closure)
 	return PyBool_FromLong(self->w != NULL && self->gen != fork_gen);
 }
 
+static PyObject *Writer_get_release_gil(WriterObject *self, void *closure)
+{
+	(void)closure;
+	return PyBool_FromLong(self->release_gil);
+}
+
+static int Writer_set_release_gil(WriterObject *self, PyObject *v, void *closure)
+{
+	int b;
+
+	(void)closure;
+	if (v == NULL || (b = PyObject_IsTrue(v)) < 0) {
+		if (!PyErr_Occurred())
+			PyErr_SetString(PyExc_AttributeError, "cannot delete _release_gil");
+		return -1;
+	}
+	self->release_gil = b;
+	return 0;
+}
+
 static PyObject *Writer_get_journal_path(WriterObject *self, void *closure)
 {
 	(void)closure;
@@ -620,6 +640,8 @@ static PyGetSetDef Writer_getset[] = {
 	{ "closed", (getter)Writer_get_closed, NULL, "True when no journal is open.", NULL },
 	{ "_inherited", (getter)Writer_get_inherited, NULL,
 	  "True in a child process that inherited an open writer through fork().", NULL },
+	{ "_release_gil", (getter)Writer_get_release_gil, (setter)Writer_set_release_gil,
+	  "Whether add_scalar releases the GIL (default: only in ALWAYS mode); for benchmarks.", NULL },
 	{ "journal_path", (getter)Writer_get_journal_path, NULL,
 	  "Directory holding this writer's journal.", NULL },
 	{ NULL, NULL, NULL, NULL, NULL }
