@@ -11,7 +11,9 @@
  *   TensorProto { DataType dtype = 1 (DT_FLOAT = 1); TensorShapeProto tensor_shape = 2;
  *                 repeated float float_val = 5; bytes tensor_content = 4 }
  *   SessionLog { SessionStatus status = 1 (START = 1); }
- * Encoding is deterministic: fields in number order, so the same event
+ * Encoding is deterministic: fields in number order (except that
+ * Value.metadata precedes Value.tensor, as in TensorBoard's own records), fields
+ * at their proto3 default (step 0, wall_time +0.0) left out, so the same event
  * always encodes to the same bytes (the compactor relies on this to rewrite
  * a torn tail with exactly the bytes a reader may already have seen).
  */
@@ -58,7 +60,8 @@ int tbw__event_decode(const uint8_t *buf, size_t len, tbw_event *out);
 
 /* Event file name: "events.out.tfevents.<10-digit secs>.<host>.<pid>.<n><suffix>"
  * written to dst (size cap). n orders files created by one writer; names made
- * later sort later (secs is zero-padded). Returns TBW_EINVAL if it does not
+ * later sort later (secs and n are zero-padded to 10 digits). suffix may be
+ * NULL and must not contain '/'; host NULL or "" becomes "localhost". Returns TBW_EINVAL if it does not
  * fit. host is sanitised: '/' and characters outside [A-Za-z0-9._-] become '_'. */
 int tbw__event_file_name(char *dst, size_t cap, int64_t secs, const char *host,
                          long pid, uint32_t n, const char *suffix);

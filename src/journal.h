@@ -212,7 +212,13 @@ typedef int (*tbw_jsalvage_fn)(void *ctx, const tbw_jrec_named *rec);
 int tbw__journal_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
                          uint64_t *nread, uint64_t *ncorrupt, tbw_jinfo *info);
 
-/* Size in bytes of the data file (for tests of bounded growth). */
+/* Size in bytes of the data file (for tests of bounded growth): the pages
+ * in use up to LMDB's high-water mark (with MDB_WRITEMAP the file itself is
+ * as large as the map, sparse). */
 int tbw__journal_file_size(tbw_journal *j, uint64_t *out);
+
+/* Tests only: begin a read transaction and leak it, holding a reader slot
+ * (what a process killed inside a read leaves behind). */
+int tbw__journal_test_hold_reader(tbw_journal *j);
 
 #endif

@@ -33,9 +33,10 @@ typedef enum tbw_tfr_status {
 	TBW_TFR_CORRUPT
 } tbw_tfr_status;
 
-/* Parse the record at buf[0..len). On TBW_TFR_RECORD, *data/*data_len borrow
- * from buf and *consumed is the framed size. On TBW_TFR_CORRUPT, *why is a
- * static description ("bad length crc", "bad data crc", "length too large"). */
+/* Parse the record at buf[0..len). On TBW_TFR_RECORD, *data and *data_len
+ * borrow from buf and *consumed is the framed size. On TBW_TFR_CORRUPT, *why
+ * (why may be NULL) is a static description ("bad length crc", "bad data crc",
+ * "length too large"). */
 tbw_tfr_status tbw__tfrecord_parse(const uint8_t *buf, size_t len,
                                    const uint8_t **data, size_t *data_len,
                                    size_t *consumed, const char **why);
@@ -47,7 +48,10 @@ typedef struct tbw_tfr_reader tbw_tfr_reader;
 /* fd is borrowed; reading starts at offset start. */
 int tbw__tfr_reader_open(tbw_tfr_reader **out, int fd, uint64_t start, const char *path);
 /* Next record: returns a status; on RECORD, *data (borrowed until the next
- * call) and *len are set. *offset (may be NULL) is the record's start offset.
+ * call) and *len are set. *offset (may be NULL) is the record's start offset
+ * (for TORN, END and CORRUPT: the offset of the incomplete or damaged record,
+ * i.e. tbw__tfr_reader_offset()). After TORN or END, calling again later
+ * reads what a writer appended meanwhile; CORRUPT repeats (no skipping).
  * On CORRUPT, tbw_errmsg() names the path, the offset and why. A read error
  * is reported as a negative TBW_E* code. */
 int tbw__tfr_reader_next(tbw_tfr_reader *r, const uint8_t **data, size_t *len,

@@ -1,0 +1,2175 @@
+/* journal.c -- the LMDB journal (see journal.h, format: doc/journal-format.md).
+ *
+ * The only file that includes <lmdb.h>. Divisions, in order:
+ *   1. encoding (big-endian fields, CRCs) and LMDB error mapping
+ *   2. the process-wide registry of shared environments, fork detection
+ *   3. the in-memory tag table
+ *   4. write transactions: one process mutex, map growth, poisoning
+ *   5. open / close / info
+ *   6. roles (flock files)
+ *   7. writing: append, insert, sync
+ *   8. reading, cursors, prune
+ *   9. salvage: LMDB walk, then a raw page scan of data.mdb
+ *
+ * CONCURRENCY. One `struct jenv` per journal directory per process, shared
+ * by every handle (registry keyed by st_dev/st_ino). Write transactions are
+ * serialised by env->wmu (a process mutex taken before LMDB's own write
+ * lock), which also guards the caches (next sequence, next tag id) and
+ * tag-table insertions. env->maplock is a rwlock every transaction holds for
+ * reading; map growth takes it for writing, so mdb_env_set_mapsize() runs
+ * with no transaction open in this process. Lock order: wmu, then maplock,
+ * then tagmu.
+ *
+ * CACHES AND OTHER PROCESSES. After each commit we note LMDB's last txn id
+ * (mdb_env_info). A write txn that finds another id knows another process
+ * wrote, and reloads the next sequence and the tags it has not seen.
+ */
+#include "config.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <lmdb.h>
+#include "alloc.h"
+#include "crc32c.h"
+#include "error.h"
+#include "journal.h"
+#include "os.h"
+
+/* ===================================================================
+ * 1. Encoding and error mapping
+ * =================================================================== */
+
+#define REC_VAL_SIZE 32
+#define REC_KEY_SIZE 8
+#define DEFAULT_MAPSIZE ((size_t)64 << 20)
+#define MAX_GROWTHS 48
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);  p[3] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static uint64_t dbits(double d)
+{
+	uint64_t u;
+	memcpy(&u, &d, 8);
+	return u;
+}
+
+static double bitsd(uint64_t u)
+{
+	double d;
+	memcpy(&d, &u, 8);
+	return d;
+}
+
+/* masked CRC-32C of a || b */
+static uint32_t crc2(const void *a, size_t na, const void *b, size_t nb)
+{
+	uint32_t c = tbw__crc32c_extend(0, a, na);
+	return tbw__crc32c_mask(tbw__crc32c_extend(c, b, nb));
+}
+
+static void enc_record(uint8_t key[8], uint8_t val[32], uint64_t seq, double wall,
+                       int64_t step, double value, uint32_t tag_id)
+{
+	put_be64(key, seq);
+	put_be64(val, dbits(wall));
+	put_be64(val + 8, (uint64_t)step);
+	put_be64(val + 16, dbits(value));
+	put_be32(val + 24, tag_id);
+	put_be32(val + 28, crc2(key, 8, val, 28));
+}
+
+/* 0 if intact (and *r filled), -1 if the sizes or the CRC are wrong. */
+static int dec_record(const void *k, size_t nk, const void *v, size_t nv, tbw_jrec *r)
+{
+	const uint8_t *key = k, *val = v;
+	if (nk != REC_KEY_SIZE || nv != REC_VAL_SIZE)
+		return -1;
+	if (get_be32(val + 28) != crc2(key, 8, val, 28))
+		return -1;
+	r->seq = get_be64(key);
+	r->wall_time = bitsd(get_be64(val));
+	r->step = (int64_t)get_be64(val + 8);
+	r->value = bitsd(get_be64(val + 16));
+	r->tag_id = get_be32(val + 24);
+	return 0;
+}
+
+/* Map an LMDB (or errno) code to TBW_E*, recording op/path/cause. */
+static int mdb_err(int rc, const char *op, const char *path)
+{
+	int code;
+	switch (rc) {
+	case MDB_MAP_FULL:      code = TBW_EFULL; break;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_INCOMPATIBLE:
+	case MDB_BAD_VALSIZE:   code = TBW_ECORRUPT; break;
+	case MDB_VERSION_MISMATCH: code = TBW_EVERSION; break;
+	case MDB_PANIC:         code = TBW_EPANIC; break;
+	case MDB_READERS_FULL:
+	case MDB_TXN_FULL:
+	case MDB_MAP_RESIZED:   code = TBW_EBUSY; break;
+	case MDB_NOTFOUND:      code = TBW_ENOTFOUND; break;
+	default:
+		if (rc > 0)
+			return tbw__error_errno(rc, op, path);
+		code = TBW_EIO;
+	}
+	return tbw__error_set(code, op, path, "%s", mdb_strerror(rc));
+}
+
+/* ===================================================================
+ * 2. Registry of shared environments; fork detection
+ * =================================================================== */
+
+typedef struct jtag {
+	char *name;          /* NUL-terminated, never moves until the env closes */
+	size_t len;
+} jtag;
+
+typedef struct jenv {
+	struct jenv *next;
+	dev_t dev;
+	ino_t ino;
+	unsigned long gen;          /* fork generation it was opened in */
+	int refs;
+	char *dir;
+	MDB_env *env;
+	MDB_dbi d_rec, d_tags, d_tagids, d_meta, d_cur;
+	int read_only;
+	int writemap;
+	int nsync_commit;           /* handles asking for TBW_JSYNC_COMMIT */
+
+	pthread_mutex_t wmu;        /* write transactions + caches */
+	pthread_rwlock_t maplock;   /* every txn: rd; map resize: wr */
+	pthread_mutex_t tagmu;      /* tag table */
+	pthread_mutex_t rolemu;     /* role fds */
+
+	/* caches, under wmu */
+	size_t last_txnid;
+	int cache_ok;
+	uint64_t next_seq;          /* next sequence to append */
+	uint64_t pruned_through;
+
+	/* tags: by_id[id] for id < ntags; hash of (crc, id+1) */
+	jtag *by_id;
+	uint32_t ntags, cap_id;
+	uint64_t *hash;             /* (crc32 << 32) | (id + 1); 0 = empty */
+	uint32_t hcap;
+
+	atomic_int poisoned;
+	char poison_msg[512];
+
+	int role_fd[TBW_JROLE_COUNT];
+	int role_refs[TBW_JROLE_COUNT];
+} jenv;
+
+struct tbw_journal {
+	jenv *e;
+	unsigned long gen;
+	int read_only;
+	tbw_jsync sync;
+	int held[TBW_JROLE_COUNT];
+};
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static jenv *reg_head;
+static atomic_ulong fork_gen;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_prepare(void) { pthread_mutex_lock(&reg_mu); }
+static void atfork_parent(void) { pthread_mutex_unlock(&reg_mu); }
+static void atfork_child(void)
+{
+	/* The child must never touch the parent's environments (LMDB: no use
+	 * after fork). It drops its copies of the role lock fds so that a child
+	 * outliving the parent does not keep the parent's roles: closing a copy
+	 * does not release the parent's flock. */
+	atomic_fetch_add(&fork_gen, 1);
+	for (jenv *e = reg_head; e; e = e->next)
+		for (int r = 0; r < TBW_JROLE_COUNT; r++)
+			if (e->role_fd[r] >= 0)
+				close(e->role_fd[r]);
+	pthread_mutex_init(&reg_mu, NULL);
+}
+static void atfork_install(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+static const char *role_names[TBW_JROLE_COUNT] = { "writer", "compactor", "syncer", "recover" };
+
+/* Checks every call starts with: fork, closed. */
+static int check_handle(const tbw_journal *j, const char *op)
+{
+	if (!j)
+		return tbw__error_set(TBW_EINVAL, op, NULL, "journal handle is NULL");
+	if (j->gen != atomic_load_explicit(&fork_gen, memory_order_relaxed))
+		return tbw__error_set(TBW_EFORK, op, j->e->dir,
+		                      "journal handle opened by the parent process used after fork()");
+	return TBW_OK;
+}
+
+static int check_writable(const tbw_journal *j, const char *op)
+{
+	int rc = check_handle(j, op);
+	if (rc)
+		return rc;
+	if (j->read_only || j->e->read_only)
+		return tbw__error_set(TBW_EINVAL, op, j->e->dir, "journal is open read-only");
+	if (atomic_load_explicit(&j->e->poisoned, memory_order_acquire)) {
+		jenv *e = j->e;
+		char msg[512];
+		pthread_mutex_lock(&e->tagmu);
+		memcpy(msg, e->poison_msg, sizeof msg);
+		pthread_mutex_unlock(&e->tagmu);
+		return tbw__error_set(TBW_EPANIC, op, e->dir,
+		                      "refusing writes after an earlier failure (%s); close and reopen", msg);
+	}
+	return TBW_OK;
+}
+
+static void poison(jenv *e)
+{
+	pthread_mutex_lock(&e->tagmu);
+	if (!atomic_load(&e->poisoned))
+		snprintf(e->poison_msg, sizeof e->poison_msg, "%s", tbw_errmsg());
+	atomic_store_explicit(&e->poisoned, 1, memory_order_release);
+	pthread_mutex_unlock(&e->tagmu);
+}
+
+/* ===================================================================
+ * 3. Tag table
+ * =================================================================== */
+
+static uint32_t tag_hash(const char *s, size_t n)
+{
+	return tbw__crc32c_value(s, n);
+}
+
+/* id or UINT32_MAX. Caller holds wmu (writers) or tagmu. */
+static uint32_t tag_lookup(const jenv *e, const char *s, size_t n)
+{
+	if (!e->hcap)
+		return UINT32_MAX;
+	uint32_t h = tag_hash(s, n), mask = e->hcap - 1;
+	for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+		uint64_t x = e->hash[i];
+		if (!x)
+			return UINT32_MAX;
+		if ((uint32_t)(x >> 32) == h) {
+			uint32_t id = (uint32_t)x - 1;
+			if (e->by_id[id].len == n && memcmp(e->by_id[id].name, s, n) == 0)
+				return id;
+		}
+	}
+}
+
+/* Add tag id (ids may arrive in any order; holes stay NULL). Takes tagmu. */
+static int tag_add(jenv *e, uint32_t id, const char *s, size_t n)
+{
+	int rc = TBW_ENOMEM;
+	char *copy;
+
+	if (id == TBW_JTAG_SESSION_START || id >= (1u << 30))
+		return tbw__error_set(TBW_ECORRUPT, "journal tags", e->dir, "tag id %u out of range", id);
+	copy = tbw__malloc(n + 1);
+	if (!copy)
+		return tbw__error_set(TBW_ENOMEM, "journal tags", e->dir, "out of memory");
+	memcpy(copy, s, n);
+	copy[n] = 0;
+	pthread_mutex_lock(&e->tagmu);
+	if (id >= e->cap_id) {
+		uint32_t nc = e->cap_id ? e->cap_id : 16;
+		while (nc <= id)
+			nc *= 2;
+		jtag *nb = tbw__realloc(e->by_id, nc * sizeof *nb);
+		if (!nb)
+			goto out;
+		memset(nb + e->cap_id, 0, (nc - e->cap_id) * sizeof *nb);
+		e->by_id = nb;
+		e->cap_id = nc;
+	}
+	if (e->by_id[id].name) { /* already known */
+		rc = TBW_OK;
+		goto out;
+	}
+	if ((e->ntags + 1) * 2 > e->hcap) {
+		uint32_t nh = e->hcap ? e->hcap * 2 : 64;
+		uint64_t *t = tbw__calloc(nh, sizeof *t);
+		if (!t)
+			goto out;
+		for (uint32_t i = 0; i < e->hcap; i++) {
+			uint64_t x = e->hash[i];
+			if (!x)
+				continue;
+			uint32_t k = (uint32_t)(x >> 32) & (nh - 1);
+			while (t[k])
+				k = (k + 1) & (nh - 1);
+			t[k] = x;
+		}
+		tbw__free(e->hash);
+		e->hash = t;
+		e->hcap = nh;
+	}
+	e->by_id[id].name = copy;
+	e->by_id[id].len = n;
+	copy = NULL;
+	{
+		uint32_t h = tag_hash(s, n), k = h & (e->hcap - 1);
+		while (e->hash[k])
+			k = (k + 1) & (e->hcap - 1);
+		e->hash[k] = ((uint64_t)h << 32) | (id + 1);
+	}
+	e->ntags++;
+	rc = TBW_OK;
+out:
+	pthread_mutex_unlock(&e->tagmu);
+	tbw__free(copy);
+	if (rc == TBW_ENOMEM)
+		return tbw__error_set(TBW_ENOMEM, "journal tags", e->dir, "out of memory");
+	return rc;
+}
+
+/* tags value: name || masked crc32c(id_be || name) */
+static int dec_tag(const MDB_val *k, const MDB_val *v, uint32_t *id, const char **name, size_t *len)
+{
+	if (k->mv_size != 4 || v->mv_size < 5)
+		return -1;
+	const uint8_t *vv = v->mv_data;
+	size_t n = v->mv_size - 4;
+	if (get_be32(vv + n) != crc2(k->mv_data, 4, vv, n))
+		return -1;
+	*id = get_be32(k->mv_data);
+	*name = (const char *)vv;
+	*len = n;
+	return 0;
+}
+
+/* Load tags with id >= from into memory; *next gets max id + 1. */
+static int load_tags(jenv *e, MDB_txn *txn, uint32_t from, uint32_t *next)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint8_t kb[4];
+	int rc = mdb_cursor_open(txn, e->d_tags, &c), op = MDB_SET_RANGE;
+
+	if (rc)
+		return mdb_err(rc, "journal load tags", e->dir);
+	put_be32(kb, from);
+	k.mv_data = kb;
+	k.mv_size = 4;
+	*next = from;
+	while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
+		uint32_t id;
+		const char *name;
+		size_t len;
+		op = MDB_NEXT;
+		if (dec_tag(&k, &v, &id, &name, &len)) {
+			if (k.mv_size == 4 && get_be32(k.mv_data) + 1 > *next)
+				*next = get_be32(k.mv_data) + 1; /* never reuse a damaged id */
+			continue;
+		}
+		if ((rc = tag_add(e, id, name, len)) != 0) {
+			mdb_cursor_close(c);
+			return rc;
+		}
+		if (id + 1 > *next)
+			*next = id + 1;
+	}
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND)
+		return mdb_err(rc, "journal load tags", e->dir);
+	return TBW_OK;
+}
+
+/* ===================================================================
+ * 4. Transactions: map growth, resize adoption
+ * =================================================================== */
+
+static size_t env_mapsize(jenv *e)
+{
+	MDB_envinfo info;
+	mdb_env_info(e->env, &info);
+	return info.me_mapsize;
+}
+
+static size_t env_last_txnid(jenv *e)
+{
+	MDB_envinfo info;
+	mdb_env_info(e->env, &info);
+	return info.me_last_txnid;
+}
+
+/* Grow the map (no txn of ours is open: caller released maplock rd). */
+static int grow_map(jenv *e, const char *op)
+{
+	int rc;
+	pthread_rwlock_wrlock(&e->maplock);
+	size_t cur = env_mapsize(e);
+	size_t add = cur < ((size_t)1 << 30) ? cur : ((size_t)1 << 30);
+	if (add < ((size_t)1 << 20))
+		add = (size_t)1 << 20;
+	rc = mdb_env_set_mapsize(e->env, cur + add);
+	pthread_rwlock_unlock(&e->maplock);
+	if (rc)
+		return mdb_err(rc, op, e->dir);
+	return TBW_OK;
+}
+
+static int adopt_resize(jenv *e, const char *op)
+{
+	int rc;
+	pthread_rwlock_wrlock(&e->maplock);
+	rc = mdb_env_set_mapsize(e->env, 0);
+	pthread_rwlock_unlock(&e->maplock);
+	return rc ? mdb_err(rc, op, e->dir) : TBW_OK;
+}
+
+/* Begin a read txn holding maplock rd. */
+static int rtxn_begin(jenv *e, MDB_txn **txn, const char *op)
+{
+	for (int tries = 0;; tries++) {
+		pthread_rwlock_rdlock(&e->maplock);
+		int rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, txn);
+		if (rc == 0)
+			return TBW_OK;
+		pthread_rwlock_unlock(&e->maplock);
+		if (rc == MDB_MAP_RESIZED && tries < 8) {
+			if ((rc = adopt_resize(e, op)) != 0)
+				return rc;
+			continue;
+		}
+		return mdb_err(rc, op, e->dir);
+	}
+}
+
+static void rtxn_end(jenv *e, MDB_txn *txn)
+{
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&e->maplock);
+}
+
+static uint32_t next_tag_id(const jenv *e)
+{
+	/* ids are dense from 0 in every journal we write; cap_id scan finds max */
+	uint32_t n = 0;
+	for (uint32_t i = e->cap_id; i > 0; i--)
+		if (e->by_id[i - 1].name) {
+			n = i;
+			break;
+		}
+	return n;
+}
+
+/* Reload the caches if another process committed since our last commit. */
+static int refresh_caches(jenv *e, MDB_txn *txn)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint64_t last = 0, pt = 0;
+	uint32_t next_tag;
+	int rc;
+
+	if (e->cache_ok && env_last_txnid(e) == e->last_txnid)
+		return TBW_OK;
+	if ((rc = mdb_cursor_open(txn, e->d_rec, &c)) != 0)
+		return mdb_err(rc, "journal", e->dir);
+	rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	mdb_cursor_close(c);
+	if (rc == 0 && k.mv_size == 8)
+		last = get_be64(k.mv_data);
+	else if (rc && rc != MDB_NOTFOUND)
+		return mdb_err(rc, "journal last key", e->dir);
+	k.mv_data = (void *)"pruned_through";
+	k.mv_size = strlen("pruned_through");
+	rc = mdb_get(txn, e->d_meta, &k, &v);
+	if (rc == 0 && v.mv_size == 12 &&
+	    get_be32((const uint8_t *)v.mv_data + 8) == crc2(k.mv_data, k.mv_size, v.mv_data, 8))
+		pt = get_be64(v.mv_data);
+	else if (rc && rc != MDB_NOTFOUND)
+		return mdb_err(rc, "journal meta", e->dir);
+	e->pruned_through = pt;
+	e->next_seq = (last > pt ? last : pt) + 1;
+	if ((rc = load_tags(e, txn, next_tag_id(e), &next_tag)) != 0)
+		return rc;
+	e->cache_ok = 1;
+	return TBW_OK;
+}
+
+/* A write body: fills the txn; returns 0, an MDB code (> 0 or MDB_*), or
+ * a TBW_E* code already recorded (flagged by *tbw). */
+typedef int (*wbody_fn)(jenv *e, MDB_txn *txn, void *ctx);
+/* After a successful commit, under wmu. */
+typedef void (*wdone_fn)(jenv *e, void *ctx);
+
+#define TBW_RC(x) (-100000 + (x))   /* a TBW_E code passed through a body */
+#define IS_TBW_RC(x) ((x) <= -100000 + 0 && (x) > -100000 - 1000)
+
+static int wtxn(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&e->wmu);
+	for (int growths = 0;;) {
+		MDB_txn *txn;
+		pthread_rwlock_rdlock(&e->maplock);
+		rc = mdb_txn_begin(e->env, NULL, 0, &txn);
+		if (rc == MDB_MAP_RESIZED) {
+			pthread_rwlock_unlock(&e->maplock);
+			if ((rc = adopt_resize(e, op)) != 0)
+				goto out;
+			if (++growths > MAX_GROWTHS)
+				break;
+			continue;
+		}
+		if (rc) {
+			pthread_rwlock_unlock(&e->maplock);
+			rc = mdb_err(rc, op, e->dir);
+			goto out;
+		}
+		if ((rc = refresh_caches(e, txn)) != 0) {
+			mdb_txn_abort(txn);
+			pthread_rwlock_unlock(&e->maplock);
+			goto out;
+		}
+		rc = body(e, txn, ctx);
+		if (rc == 0) {
+			rc = mdb_txn_commit(txn);
+			if (rc == 0) {
+				e->last_txnid = env_last_txnid(e);
+				pthread_rwlock_unlock(&e->maplock);
+				if (done)
+					done(e, ctx);
+				goto out;
+			}
+			pthread_rwlock_unlock(&e->maplock);
+			e->cache_ok = 0;
+			if (rc == MDB_MAP_FULL && ++growths <= MAX_GROWTHS) {
+				if ((rc = grow_map(e, op)) != 0)
+					goto out;
+				continue;
+			}
+			rc = mdb_err(rc, op, e->dir);
+			poison(e);
+			goto out;
+		}
+		mdb_txn_abort(txn);
+		pthread_rwlock_unlock(&e->maplock);
+		if (rc == MDB_MAP_FULL && ++growths <= MAX_GROWTHS) {
+			if ((rc = grow_map(e, op)) != 0)
+				goto out;
+			continue;
+		}
+		if (IS_TBW_RC(rc))
+			rc = rc + 100000;
+		else
+			rc = mdb_err(rc, op, e->dir);
+		goto out;
+	}
+	rc = tbw__error_set(TBW_EFULL, op, e->dir, "the map could not be grown enough");
+out:
+	pthread_mutex_unlock(&e->wmu);
+	return rc;
+}
+
+/* ===================================================================
+ * 5. Open / close / info
+ * =================================================================== */
+
+static int meta_put(jenv *e, MDB_txn *txn, const char *key, const void *p, size_t n)
+{
+	uint8_t buf[4096 + 8];
+	MDB_val k = { strlen(key), (void *)key }, v;
+	if (n > sizeof buf - 4)
+		n = sizeof buf - 4;
+	memcpy(buf, p, n);
+	put_be32(buf + n, crc2(key, k.mv_size, buf, n));
+	v.mv_size = n + 4;
+	v.mv_data = buf;
+	return mdb_put(txn, e->d_meta, &k, &v, 0);
+}
+
+/* 0 and *p, *n (borrowed from the txn), MDB_NOTFOUND, another MDB code,
+ * or META_BAD if the entry fails its checksum. */
+#define META_BAD (-1)
+static int meta_get(jenv *e, MDB_txn *txn, MDB_dbi dbi, const char *key, const uint8_t **p, size_t *n)
+{
+	MDB_val k = { strlen(key), (void *)key }, v;
+	int rc = mdb_get(txn, dbi, &k, &v);
+	(void)e;
+	if (rc)
+		return rc;
+	if (v.mv_size < 4)
+		return META_BAD;
+	*n = v.mv_size - 4;
+	*p = v.mv_data;
+	if (get_be32(*p + *n) != crc2(key, k.mv_size, *p, *n))
+		return META_BAD;
+	return 0;
+}
+
+typedef struct init_ctx {
+	const tbw_jopen *cfg;
+	int created;
+} init_ctx;
+
+static int init_body(jenv *e, MDB_txn *txn, void *vctx)
+{
+	init_ctx *ctx = vctx;
+	const uint8_t *p;
+	size_t n;
+	int rc = meta_get(e, txn, e->d_meta, "format", &p, &n);
+	if (rc == 0) {
+		uint32_t f = n == 4 ? get_be32(p) : 0;
+		if (n != 4)
+			return TBW_RC(tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format is damaged"));
+		if (f > TBW_JOURNAL_FORMAT)
+			return TBW_RC(tbw__error_set(TBW_EVERSION, "journal open", e->dir,
+			              "journal format %u is newer than this build reads (%u)", f, TBW_JOURNAL_FORMAT));
+		return 0;
+	}
+	if (rc == META_BAD)
+		return TBW_RC(tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format fails its checksum"));
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	/* A new journal: write the run's metadata once. */
+	uint8_t b[16];
+	char host[256] = "";
+	const char *ld = ctx->cfg && ctx->cfg->logdir ? ctx->cfg->logdir : "";
+	if (ctx->cfg && ctx->cfg->run_id) {
+		memcpy(b, ctx->cfg->run_id, 16);
+	} else {
+		size_t got = 0;
+		while (got < 16) {
+			ssize_t r = getrandom(b + got, 16 - got, 0);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				return TBW_RC(tbw__error_errno(errno, "journal open: getrandom", e->dir));
+			got += (size_t)r;
+		}
+	}
+	if ((rc = meta_put(e, txn, "run_id", b, 16)) != 0)
+		return rc;
+	put_be64(b, dbits(tbw__wall_time()));
+	if ((rc = meta_put(e, txn, "created", b, 8)) != 0)
+		return rc;
+	gethostname(host, sizeof host - 1);
+	if ((rc = meta_put(e, txn, "host", host, strlen(host))) != 0)
+		return rc;
+	if ((rc = meta_put(e, txn, "logdir", ld, strlen(ld))) != 0)
+		return rc;
+	put_be32(b, TBW_JOURNAL_FORMAT);
+	if ((rc = meta_put(e, txn, "format", b, 4)) != 0)
+		return rc;
+	ctx->created = 1;
+	return 0;
+}
+
+static int read_format(jenv *e)
+{
+	MDB_txn *txn;
+	const uint8_t *p;
+	size_t n;
+	int rc = rtxn_begin(e, &txn, "journal open");
+	if (rc)
+		return rc;
+	rc = meta_get(e, txn, e->d_meta, "format", &p, &n);
+	if (rc == MDB_NOTFOUND)
+		rc = tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "journal has no format record");
+	else if (rc == META_BAD || (rc == 0 && n != 4))
+		rc = tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format fails its checksum");
+	else if (rc)
+		rc = mdb_err(rc, "journal open", e->dir);
+	else if (get_be32(p) > TBW_JOURNAL_FORMAT)
+		rc = tbw__error_set(TBW_EVERSION, "journal open", e->dir,
+		                    "journal format %u is newer than this build reads (%u)",
+		                    get_be32(p), TBW_JOURNAL_FORMAT);
+	if (rc == 0) {
+		uint32_t next;
+		rc = load_tags(e, txn, 0, &next);
+	}
+	rtxn_end(e, txn);
+	return rc;
+}
+
+static void jenv_free(jenv *e)
+{
+	if (!e)
+		return;
+	if (e->env)
+		mdb_env_close(e->env);
+	for (int r = 0; r < TBW_JROLE_COUNT; r++)
+		if (e->role_fd[r] >= 0)
+			close(e->role_fd[r]);
+	for (uint32_t i = 0; i < e->cap_id; i++)
+		tbw__free(e->by_id[i].name);
+	tbw__free(e->by_id);
+	tbw__free(e->hash);
+	tbw__free(e->dir);
+	pthread_mutex_destroy(&e->wmu);
+	pthread_rwlock_destroy(&e->maplock);
+	pthread_mutex_destroy(&e->tagmu);
+	pthread_mutex_destroy(&e->rolemu);
+	tbw__free(e);
+}
+
+static size_t initial_mapsize(void)
+{
+	const char *s = getenv("TBW_JOURNAL_MAPSIZE");
+	if (s && *s) {
+		unsigned long long v = strtoull(s, NULL, 0);
+		if (v >= 65536)
+			return (size_t)v;
+	}
+	return DEFAULT_MAPSIZE;
+}
+
+/* WRITEMAP for commits without sync (measured: bench/bench_add_scalar).
+ * TBW_JOURNAL_WRITEMAP=0/1 overrides (benchmarks). */
+static int want_writemap(tbw_jsync sync)
+{
+	const char *s = getenv("TBW_JOURNAL_WRITEMAP");
+	if (s && *s)
+		return *s == '1';
+	return sync == TBW_JSYNC_NONE;
+}
+
+static int jenv_open(jenv **out, const char *dir, const struct stat *st, const tbw_jopen *cfg)
+{
+	jenv *e = tbw__calloc(1, sizeof *e);
+	char *data;
+	struct stat dst;
+	unsigned flags = MDB_NOTLS;
+	int rc, exists;
+
+	*out = NULL;
+	if (!e)
+		return tbw__error_set(TBW_ENOMEM, "journal open", dir, "out of memory");
+	for (int r = 0; r < TBW_JROLE_COUNT; r++)
+		e->role_fd[r] = -1;
+	pthread_mutex_init(&e->wmu, NULL);
+	{
+		pthread_rwlockattr_t a;
+		pthread_rwlockattr_init(&a);
+		pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&e->maplock, &a);
+		pthread_rwlockattr_destroy(&a);
+	}
+	pthread_mutex_init(&e->tagmu, NULL);
+	pthread_mutex_init(&e->rolemu, NULL);
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	e->gen = atomic_load(&fork_gen);
+	e->dir = tbw__strdup(dir);
+	e->read_only = cfg->read_only;
+	if (!e->dir) {
+		jenv_free(e);
+		return tbw__error_set(TBW_ENOMEM, "journal open", dir, "out of memory");
+	}
+	data = tbw__path_join(dir, "data.mdb");
+	if (!data) {
+		jenv_free(e);
+		return tbw__error_set(TBW_ENOMEM, "journal open", dir, "out of memory");
+	}
+	exists = stat(data, &dst) == 0;
+	tbw__free(data);
+	if (!exists && (!cfg->create || cfg->read_only)) {
+		jenv_free(e);
+		return tbw__error_set(TBW_ENOTFOUND, "journal open", dir, "no journal (data.mdb) here");
+	}
+	if ((rc = mdb_env_create(&e->env)) != 0) {
+		e->env = NULL;
+		jenv_free(e);
+		return mdb_err(rc, "journal open: mdb_env_create", dir);
+	}
+	mdb_env_set_maxdbs(e->env, 8);
+	mdb_env_set_maxreaders(e->env, 256);
+	if (!exists)
+		mdb_env_set_mapsize(e->env, initial_mapsize());
+	if (cfg->read_only) {
+		flags |= MDB_RDONLY;
+	} else {
+		e->writemap = want_writemap(cfg->sync);
+		if (e->writemap)
+			flags |= MDB_WRITEMAP;
+		if (cfg->sync == TBW_JSYNC_NONE)
+			flags |= MDB_NOSYNC;
+	}
+	rc = mdb_env_open(e->env, dir, flags, 0644);
+	if (rc) {
+		if (rc == MDB_INVALID || rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND)
+			rc = tbw__error_set(TBW_ECORRUPT, "journal open", dir,
+			                    "LMDB refuses the environment: %s", mdb_strerror(rc));
+		else
+			rc = mdb_err(rc, "journal open", dir);
+		jenv_free(e);
+		return rc;
+	}
+	{
+		int dead = 0;
+		mdb_reader_check(e->env, &dead); /* clear slots of dead processes */
+	}
+	/* Named databases: create them (RW) or open them (RO). */
+	{
+		MDB_txn *txn;
+		unsigned dbf = cfg->read_only ? 0 : MDB_CREATE;
+		rc = mdb_txn_begin(e->env, NULL, cfg->read_only ? MDB_RDONLY : 0, &txn);
+		if (rc == MDB_MAP_RESIZED) {
+			mdb_env_set_mapsize(e->env, 0);
+			rc = mdb_txn_begin(e->env, NULL, cfg->read_only ? MDB_RDONLY : 0, &txn);
+		}
+		if (rc) {
+			rc = mdb_err(rc, "journal open", dir);
+			jenv_free(e);
+			return rc;
+		}
+		if ((rc = mdb_dbi_open(txn, "records", dbf, &e->d_rec)) == 0 &&
+		    (rc = mdb_dbi_open(txn, "tags", dbf, &e->d_tags)) == 0 &&
+		    (rc = mdb_dbi_open(txn, "tagids", dbf | MDB_DUPSORT, &e->d_tagids)) == 0 &&
+		    (rc = mdb_dbi_open(txn, "meta", dbf, &e->d_meta)) == 0 &&
+		    (rc = mdb_dbi_open(txn, "cursors", dbf, &e->d_cur)) == 0)
+			rc = mdb_txn_commit(txn);
+		else
+			mdb_txn_abort(txn);
+		if (rc) {
+			if (rc == MDB_NOTFOUND)
+				rc = tbw__error_set(TBW_ECORRUPT, "journal open", dir,
+				                    "not a tbwal journal (a table is missing)");
+			else if (rc == MDB_MAP_FULL)
+				rc = tbw__error_set(TBW_EFULL, "journal open", dir, "the map is too small to create the tables");
+			else
+				rc = mdb_err(rc, "journal open", dir);
+			jenv_free(e);
+			return rc;
+		}
+	}
+	if (cfg->read_only) {
+		rc = read_format(e);
+	} else {
+		init_ctx ictx = { cfg, 0 };
+		rc = wtxn(e, "journal open", init_body, NULL, &ictx);
+	}
+	if (rc) {
+		jenv_free(e);
+		return rc;
+	}
+	*out = e;
+	return TBW_OK;
+}
+
+int tbw__journal_open(tbw_journal **out, const char *dir, const tbw_jopen *cfg_in)
+{
+	tbw_jopen defcfg = TBW_JOPEN_INIT;
+	const tbw_jopen *cfg = cfg_in ? cfg_in : &defcfg;
+	struct stat st;
+	tbw_journal *j;
+	jenv *e;
+	int rc;
+	unsigned long gen;
+
+	if (!out)
+		return tbw__error_set(TBW_EINVAL, "journal open", dir, "out is NULL");
+	*out = NULL;
+	if (!dir || !*dir)
+		return tbw__error_set(TBW_EINVAL, "journal open", NULL, "no directory given");
+	pthread_once(&atfork_once, atfork_install);
+	if (cfg->create && !cfg->read_only) {
+		if ((rc = tbw__mkdir_p(dir, "journal open: mkdir")) != 0)
+			return rc;
+	}
+	if (stat(dir, &st) != 0)
+		return tbw__error_errno(errno, "journal open", dir);
+	if (!S_ISDIR(st.st_mode))
+		return tbw__error_set(TBW_EINVAL, "journal open", dir, "not a directory");
+	j = tbw__calloc(1, sizeof *j);
+	if (!j)
+		return tbw__error_set(TBW_ENOMEM, "journal open", dir, "out of memory");
+	j->read_only = cfg->read_only;
+	j->sync = cfg->sync;
+
+	pthread_mutex_lock(&reg_mu);
+	gen = atomic_load(&fork_gen);
+	for (e = reg_head; e; e = e->next)
+		if (e->dev == st.st_dev && e->ino == st.st_ino && e->gen == gen)
+			break;
+	if (e && e->read_only && !cfg->read_only) {
+		pthread_mutex_unlock(&reg_mu);
+		tbw__free(j);
+		return tbw__error_set(TBW_EBUSY, "journal open", dir,
+		                      "this process already has the journal open read-only; close it first");
+	}
+	if (!e) {
+		rc = jenv_open(&e, dir, &st, cfg);
+		if (rc) {
+			pthread_mutex_unlock(&reg_mu);
+			tbw__free(j);
+			return rc;
+		}
+		e->next = reg_head;
+		reg_head = e;
+	}
+	e->refs++;
+	if (!cfg->read_only && cfg->sync == TBW_JSYNC_COMMIT) {
+		if (e->nsync_commit++ == 0)
+			mdb_env_set_flags(e->env, MDB_NOSYNC, 0);
+	}
+	pthread_mutex_unlock(&reg_mu);
+	j->e = e;
+	j->gen = e->gen;
+	*out = j;
+	return TBW_OK;
+}
+
+void tbw__journal_close(tbw_journal *j)
+{
+	jenv *e;
+	if (!j)
+		return;
+	e = j->e;
+	if (j->gen != atomic_load(&fork_gen)) {
+		/* A child closing the parent's handle: touch nothing of LMDB
+		 * (mdb_env_close would clear the parent's reader slots). */
+		tbw__free(j);
+		return;
+	}
+	for (int r = 0; r < TBW_JROLE_COUNT; r++)
+		if (j->held[r])
+			tbw__journal_unlock(j, (tbw_jrole)r);
+	pthread_mutex_lock(&reg_mu);
+	if (!j->read_only && j->sync == TBW_JSYNC_COMMIT && --e->nsync_commit == 0 && !e->read_only)
+		mdb_env_set_flags(e->env, MDB_NOSYNC, 1);
+	if (--e->refs == 0) {
+		jenv **pp;
+		for (pp = &reg_head; *pp; pp = &(*pp)->next)
+			if (*pp == e) {
+				*pp = e->next;
+				break;
+			}
+		/* A normal close syncs what INTERVAL/NEVER left in the page cache
+		 * only if asked (tbw__journal_sync); LMDB keeps it consistent. */
+		jenv_free(e);
+	}
+	pthread_mutex_unlock(&reg_mu);
+	tbw__free(j);
+}
+
+const char *tbw__journal_dir(const tbw_journal *j)
+{
+	return j ? j->e->dir : "";
+}
+
+int tbw__journal_info(tbw_journal *j, tbw_jinfo *out)
+{
+	MDB_txn *txn;
+	const uint8_t *p;
+	size_t n;
+	int rc = check_handle(j, "journal info");
+	jenv *e;
+
+	if (rc)
+		return rc;
+	e = j->e;
+	memset(out, 0, sizeof *out);
+	if ((rc = rtxn_begin(e, &txn, "journal info")) != 0)
+		return rc;
+	rc = meta_get(e, txn, e->d_meta, "run_id", &p, &n);
+	if (rc || n != 16) {
+		rc = tbw__error_set(TBW_ECORRUPT, "journal info", e->dir, "run id missing or damaged");
+		goto out;
+	}
+	memcpy(out->run_id, p, 16);
+	for (int i = 0; i < 16; i++)
+		snprintf(out->run_id_hex + 2 * i, 3, "%02x", out->run_id[i]);
+	if (meta_get(e, txn, e->d_meta, "created", &p, &n) == 0 && n == 8)
+		out->created = bitsd(get_be64(p));
+	if (meta_get(e, txn, e->d_meta, "host", &p, &n) == 0) {
+		if (n >= sizeof out->host)
+			n = sizeof out->host - 1;
+		memcpy(out->host, p, n);
+	}
+	if (meta_get(e, txn, e->d_meta, "logdir", &p, &n) == 0) {
+		if (n >= sizeof out->logdir)
+			n = sizeof out->logdir - 1;
+		memcpy(out->logdir, p, n);
+	}
+	if (meta_get(e, txn, e->d_meta, "format", &p, &n) == 0 && n == 4)
+		out->format = get_be32(p);
+	rc = TBW_OK;
+out:
+	rtxn_end(e, txn);
+	return rc;
+}
+
+int tbw__journal_file_size(tbw_journal *j, uint64_t *out)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	int rc = check_handle(j, "journal file size");
+	if (rc)
+		return rc;
+	/* Pages in use up to the high-water mark: the part of data.mdb that
+	 * holds data (with MDB_WRITEMAP the file itself is as large as the map,
+	 * sparse). */
+	mdb_env_info(j->e->env, &info);
+	mdb_env_stat(j->e->env, &st);
+	*out = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	return TBW_OK;
+}
+
+/* ===================================================================
+ * 6. Roles
+ * =================================================================== */
+
+static char *role_path(const char *dir, tbw_jrole role)
+{
+	char name[32];
+	snprintf(name, sizeof name, "%s.lock", role_names[role]);
+	return tbw__path_join(dir, name);
+}
+
+int tbw__journal_lock(tbw_journal *j, tbw_jrole role, int wait)
+{
+	int rc = check_handle(j, "journal lock");
+	jenv *e;
+	char *path;
+	int fd;
+
+	if (rc)
+		return rc;
+	if ((unsigned)role >= TBW_JROLE_COUNT)
+		return tbw__error_set(TBW_EINVAL, "journal lock", j->e->dir, "unknown role %d", (int)role);
+	e = j->e;
+	if (j->held[role])
+		return TBW_OK;
+	pthread_mutex_lock(&e->rolemu);
+	if (e->role_refs[role] > 0) {
+		e->role_refs[role]++;
+		j->held[role] = 1;
+		pthread_mutex_unlock(&e->rolemu);
+		return TBW_OK;
+	}
+	path = role_path(e->dir, role);
+	if (!path) {
+		pthread_mutex_unlock(&e->rolemu);
+		return tbw__error_set(TBW_ENOMEM, "journal lock", e->dir, "out of memory");
+	}
+	rc = tbw__open(&fd, path, O_RDWR | O_CREAT, 0644, "journal lock");
+	if (rc == 0) {
+		while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EWOULDBLOCK)
+				rc = tbw__error_set(TBW_EBUSY, "journal lock", path,
+				                    "another process holds the %s role of this journal",
+				                    role_names[role]);
+			else
+				rc = tbw__error_errno(errno, "journal lock: flock", path);
+			close(fd);
+			break;
+		}
+	}
+	if (rc == 0) {
+		e->role_fd[role] = fd;
+		e->role_refs[role] = 1;
+		j->held[role] = 1;
+	}
+	pthread_mutex_unlock(&e->rolemu);
+	tbw__free(path);
+	return rc;
+}
+
+void tbw__journal_unlock(tbw_journal *j, tbw_jrole role)
+{
+	jenv *e;
+	if (!j || (unsigned)role >= TBW_JROLE_COUNT || !j->held[role])
+		return;
+	if (j->gen != atomic_load(&fork_gen))
+		return;
+	e = j->e;
+	pthread_mutex_lock(&e->rolemu);
+	j->held[role] = 0;
+	if (--e->role_refs[role] == 0) {
+		close(e->role_fd[role]); /* releases the flock */
+		e->role_fd[role] = -1;
+	}
+	pthread_mutex_unlock(&e->rolemu);
+}
+
+int tbw__journal_role_busy(const char *dir, tbw_jrole role)
+{
+	struct stat st;
+	char *path;
+	int fd, rc;
+
+	if ((unsigned)role >= TBW_JROLE_COUNT)
+		return tbw__error_set(TBW_EINVAL, "journal role probe", dir, "unknown role %d", (int)role);
+	if (stat(dir, &st) != 0)
+		return tbw__error_errno(errno, "journal role probe", dir);
+	/* Held by this process: then no other process holds it. */
+	pthread_mutex_lock(&reg_mu);
+	for (jenv *e = reg_head; e; e = e->next)
+		if (e->dev == st.st_dev && e->ino == st.st_ino && e->gen == atomic_load(&fork_gen) &&
+		    e->role_refs[role] > 0) {
+			pthread_mutex_unlock(&reg_mu);
+			return 0;
+		}
+	pthread_mutex_unlock(&reg_mu);
+	path = role_path(dir, role);
+	if (!path)
+		return tbw__error_set(TBW_ENOMEM, "journal role probe", dir, "out of memory");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = errno == ENOENT ? 0 : tbw__error_errno(errno, "journal role probe", path);
+		tbw__free(path);
+		return rc;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		flock(fd, LOCK_UN);
+		rc = 0;
+	} else {
+		rc = errno == EWOULDBLOCK ? 1 : tbw__error_errno(errno, "journal role probe", path);
+	}
+	close(fd);
+	tbw__free(path);
+	return rc;
+}
+
+/* ===================================================================
+ * 7. Writing
+ * =================================================================== */
+
+int tbw__journal_check_tag(const char *tag, size_t len, const char *op)
+{
+	const unsigned char *s = (const unsigned char *)tag;
+	if (!tag)
+		return tbw__error_set(TBW_EINVAL, op, NULL, "tag is NULL");
+	if (len == 0)
+		return tbw__error_set(TBW_EINVAL, op, NULL, "tag is empty");
+	if (len > TBW_TAG_MAX)
+		return tbw__error_set(TBW_EINVAL, op, NULL, "tag is %zu bytes, longer than the limit of %d",
+		                      len, TBW_TAG_MAX);
+	for (size_t i = 0; i < len;) {
+		unsigned c = s[i];
+		uint32_t cp;
+		size_t n;
+		if (c < 0x80) {
+			if (c < 0x20 || c == 0x7f)
+				return tbw__error_set(TBW_EINVAL, op, NULL,
+				                      "tag holds control character 0x%02x at byte %zu", c, i);
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) { n = 2; cp = c & 0x1f; }
+		else if (c >= 0xe0 && c <= 0xef) { n = 3; cp = c & 0x0f; }
+		else if (c >= 0xf0 && c <= 0xf4) { n = 4; cp = c & 0x07; }
+		else
+			return tbw__error_set(TBW_EINVAL, op, NULL, "tag is not valid UTF-8 (byte 0x%02x at %zu)", c, i);
+		if (i + n > len)
+			return tbw__error_set(TBW_EINVAL, op, NULL, "tag is not valid UTF-8 (truncated sequence at %zu)", i);
+		for (size_t k = 1; k < n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return tbw__error_set(TBW_EINVAL, op, NULL, "tag is not valid UTF-8 (bad continuation at %zu)", i + k);
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return tbw__error_set(TBW_EINVAL, op, NULL, "tag is not valid UTF-8 (overlong, surrogate or out of range at %zu)", i);
+		if (cp >= 0x80 && cp <= 0x9f)
+			return tbw__error_set(TBW_EINVAL, op, NULL, "tag holds control character U+%04X at byte %zu", cp, i);
+		i += n;
+	}
+	return TBW_OK;
+}
+
+/* Intern tag inside a write txn: id, adding tags/tagids rows if new (the
+ * in-memory entry is added by the caller after the commit). */
+static int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t len, uint32_t *id, int *isnew)
+{
+	uint32_t found = tag_lookup(e, tag, len);
+	uint8_t kb[8], ib[4], *vb;
+	MDB_val k, v;
+	int rc;
+
+	*isnew = 0;
+	if (found != UINT32_MAX) {
+		*id = found;
+		return 0;
+	}
+	/* Only valid tags are ever interned, so a hit needs no validation. */
+	if ((rc = tbw__journal_check_tag(tag, len, "add_scalar")) != 0)
+		return TBW_RC(rc);
+	*id = next_tag_id(e);
+	*isnew = 1;
+	put_be32(ib, *id);
+	vb = tbw__malloc(len + 4);
+	if (!vb)
+		return TBW_RC(tbw__error_set(TBW_ENOMEM, "journal intern tag", e->dir, "out of memory"));
+	memcpy(vb, tag, len);
+	put_be32(vb + len, crc2(ib, 4, tag, len));
+	k.mv_data = ib; k.mv_size = 4;
+	v.mv_data = vb; v.mv_size = len + 4;
+	rc = mdb_put(txn, e->d_tags, &k, &v, MDB_NOOVERWRITE);
+	tbw__free(vb);
+	if (rc)
+		return rc;
+	/* tagids: 8-byte name hash -> ids (dup-sorted), an index readers may use */
+	put_be32(kb, tbw__crc32c_value(tag, len));
+	put_be32(kb + 4, tbw__crc32c_extend(0x9e3779b9u, tag, len));
+	k.mv_data = kb; k.mv_size = 8;
+	v.mv_data = ib; v.mv_size = 4;
+	return mdb_put(txn, e->d_tagids, &k, &v, 0);
+}
+
+typedef struct append_ctx {
+	const char *tag;
+	size_t len;
+	uint32_t tag_id;   /* fixed id (START) or UINT32_MAX to intern */
+	int isnew;
+	double value, wall;
+	int64_t step;
+	uint64_t seq;
+} append_ctx;
+
+static int append_body(jenv *e, MDB_txn *txn, void *vctx)
+{
+	append_ctx *a = vctx;
+	uint8_t kb[8], vb[32];
+	MDB_val k = { 8, kb }, v = { 32, vb };
+	int rc;
+
+	a->isnew = 0;
+	if (a->tag) {
+		if ((rc = intern_in_txn(e, txn, a->tag, a->len, &a->tag_id, &a->isnew)) != 0)
+			return rc;
+	}
+	a->seq = e->next_seq;
+	enc_record(kb, vb, a->seq, a->wall, a->step, a->value, a->tag_id);
+	return mdb_put(txn, e->d_rec, &k, &v, MDB_APPEND);
+}
+
+static void append_done(jenv *e, void *vctx)
+{
+	append_ctx *a = vctx;
+	e->next_seq = a->seq + 1;
+	if (a->isnew && tag_add(e, a->tag_id, a->tag, a->len) != 0)
+		e->cache_ok = 0; /* reload tags from the table next time */
+}
+
+int tbw__journal_append(tbw_journal *j, const char *tag, size_t tag_len,
+                        double value, int64_t step, double wall_time,
+                        uint64_t *seq_out)
+{
+	append_ctx a;
+	int rc = check_writable(j, "add_scalar");
+	if (rc)
+		return rc;
+	if (!tag || tag_len == 0 || tag_len > TBW_TAG_MAX)
+		return tbw__journal_check_tag(tag, tag_len, "add_scalar");
+	a.tag = tag; a.len = tag_len; a.tag_id = UINT32_MAX;
+	a.value = value; a.wall = wall_time; a.step = step; a.seq = 0;
+	rc = wtxn(j->e, "add_scalar", append_body, append_done, &a);
+	if (rc == 0 && seq_out)
+		*seq_out = a.seq;
+	return rc;
+}
+
+int tbw__journal_append_start(tbw_journal *j, int64_t step, double wall_time,
+                              uint64_t *seq_out)
+{
+	append_ctx a;
+	int rc = check_writable(j, "append start marker");
+	if (rc)
+		return rc;
+	a.tag = NULL; a.len = 0; a.tag_id = TBW_JTAG_SESSION_START;
+	a.value = 0; a.wall = wall_time; a.step = step; a.seq = 0;
+	rc = wtxn(j->e, "append start marker", append_body, append_done, &a);
+	if (rc == 0 && seq_out)
+		*seq_out = a.seq;
+	return rc;
+}
+
+typedef struct insert_ctx {
+	const tbw_jrec_named *recs;
+	size_t n, ninserted;
+	uint32_t *new_ids;      /* tags interned in this txn, added after commit */
+	const tbw_jrec_named **new_src;
+	size_t nnew;
+	uint64_t max_seq;
+} insert_ctx;
+
+static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
+{
+	insert_ctx *c = vctx;
+	int rc;
+
+	c->ninserted = 0;
+	c->nnew = 0;
+	c->max_seq = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		const tbw_jrec_named *r = &c->recs[i];
+		uint8_t kb[8], vb[32];
+		MDB_val k = { 8, kb }, v;
+		uint32_t id = TBW_JTAG_SESSION_START;
+
+		if (r->seq == 0)
+			return TBW_RC(tbw__error_set(TBW_EINVAL, "journal insert", e->dir, "sequence 0 is not valid"));
+		put_be64(kb, r->seq);
+		rc = mdb_get(txn, e->d_rec, &k, &v);
+		if (rc == 0)
+			continue; /* already present: keep it */
+		if (rc != MDB_NOTFOUND)
+			return rc;
+		if (r->tag) {
+			int isnew = 0;
+			/* a tag new in this txn is not in memory yet: look among them */
+			uint32_t found = UINT32_MAX;
+			for (size_t t = 0; t < c->nnew; t++)
+				if (c->new_src[t]->tag_len == r->tag_len &&
+				    memcmp(c->new_src[t]->tag, r->tag, r->tag_len) == 0) {
+					found = c->new_ids[t];
+					break;
+				}
+			if (found != UINT32_MAX) {
+				id = found;
+			} else {
+				/* next id must skip the ones taken in this txn */
+				uint32_t base = next_tag_id(e);
+				if (c->nnew)
+					base = c->new_ids[c->nnew - 1] + 1 > base ? c->new_ids[c->nnew - 1] + 1 : base;
+				found = tag_lookup(e, r->tag, r->tag_len);
+				if (found != UINT32_MAX) {
+					id = found;
+				} else {
+					uint8_t ib[4], hk[8], *tv;
+					MDB_val tk = { 4, ib }, tvv;
+					if ((rc = tbw__journal_check_tag(r->tag, r->tag_len, "journal insert")) != 0)
+						return TBW_RC(rc);
+					id = base;
+					put_be32(ib, id);
+					tv = tbw__malloc(r->tag_len + 4);
+					if (!tv)
+						return TBW_RC(tbw__error_set(TBW_ENOMEM, "journal insert", e->dir, "out of memory"));
+					memcpy(tv, r->tag, r->tag_len);
+					put_be32(tv + r->tag_len, crc2(ib, 4, r->tag, r->tag_len));
+					tvv.mv_data = tv;
+					tvv.mv_size = r->tag_len + 4;
+					rc = mdb_put(txn, e->d_tags, &tk, &tvv, MDB_NOOVERWRITE);
+					tbw__free(tv);
+					if (rc)
+						return rc;
+					put_be32(hk, tbw__crc32c_value(r->tag, r->tag_len));
+					put_be32(hk + 4, tbw__crc32c_extend(0x9e3779b9u, r->tag, r->tag_len));
+					tk.mv_data = hk; tk.mv_size = 8;
+					tvv.mv_data = ib; tvv.mv_size = 4;
+					if ((rc = mdb_put(txn, e->d_tagids, &tk, &tvv, 0)) != 0)
+						return rc;
+					c->new_ids[c->nnew] = id;
+					c->new_src[c->nnew] = r;
+					c->nnew++;
+					isnew = 1;
+				}
+			}
+			(void)isnew;
+		}
+		enc_record(kb, vb, r->seq, r->wall_time, r->step, r->value, id);
+		v.mv_data = vb;
+		v.mv_size = 32;
+		if ((rc = mdb_put(txn, e->d_rec, &k, &v, 0)) != 0)
+			return rc;
+		c->ninserted++;
+		if (r->seq > c->max_seq)
+			c->max_seq = r->seq;
+	}
+	return 0;
+}
+
+static void insert_done(jenv *e, void *vctx)
+{
+	insert_ctx *c = vctx;
+	if (c->max_seq >= e->next_seq)
+		e->next_seq = c->max_seq + 1;
+	for (size_t t = 0; t < c->nnew; t++)
+		if (tag_add(e, c->new_ids[t], c->new_src[t]->tag, c->new_src[t]->tag_len) != 0)
+			e->cache_ok = 0;
+}
+
+int tbw__journal_insert(tbw_journal *j, const tbw_jrec_named *recs, size_t n,
+                        size_t *ninserted)
+{
+	insert_ctx c;
+	int rc = check_writable(j, "journal insert");
+	if (ninserted)
+		*ninserted = 0;
+	if (rc)
+		return rc;
+	if (n == 0)
+		return TBW_OK;
+	memset(&c, 0, sizeof c);
+	c.recs = recs;
+	c.n = n;
+	c.new_ids = tbw__calloc(n, sizeof *c.new_ids);
+	c.new_src = tbw__calloc(n, sizeof *c.new_src);
+	if (!c.new_ids || !c.new_src) {
+		tbw__free(c.new_ids);
+		tbw__free(c.new_src);
+		return tbw__error_set(TBW_ENOMEM, "journal insert", j->e->dir, "out of memory");
+	}
+	rc = wtxn(j->e, "journal insert", insert_body, insert_done, &c);
+	if (rc == 0 && ninserted)
+		*ninserted = c.ninserted;
+	tbw__free(c.new_ids);
+	tbw__free(c.new_src);
+	return rc;
+}
+
+int tbw__journal_sync(tbw_journal *j)
+{
+	int rc = check_writable(j, "journal sync");
+	jenv *e;
+	if (rc)
+		return rc;
+	e = j->e;
+	pthread_rwlock_rdlock(&e->maplock);
+	rc = mdb_env_sync(e->env, 1);
+	pthread_rwlock_unlock(&e->maplock);
+	if (rc) {
+		rc = mdb_err(rc, "journal sync", e->dir);
+		poison(e);
+	}
+	return rc;
+}
+
+int tbw__journal_check_poisoned(tbw_journal *j)
+{
+	int rc = check_handle(j, "journal");
+	if (rc)
+		return rc;
+	if (!atomic_load_explicit(&j->e->poisoned, memory_order_acquire))
+		return TBW_OK;
+	return check_writable(j, "journal");
+}
+
+/* ===================================================================
+ * 8. Reading, cursors, prune
+ * =================================================================== */
+
+int tbw__journal_read(tbw_journal *j, uint64_t after_seq, tbw_jrec *out,
+                      size_t cap, tbw_jread *info)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint8_t kb[8];
+	tbw_jread inf;
+	int rc = check_handle(j, "journal read"), op = MDB_SET_RANGE;
+	jenv *e;
+
+	memset(&inf, 0, sizeof inf);
+	inf.next_after = after_seq;
+	if (info)
+		*info = inf;
+	if (rc)
+		return rc;
+	e = j->e;
+	if (after_seq == UINT64_MAX) {
+		inf.end = 1;
+		if (info)
+			*info = inf;
+		return TBW_OK;
+	}
+	if ((rc = rtxn_begin(e, &txn, "journal read")) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, e->d_rec, &c)) != 0) {
+		rtxn_end(e, txn);
+		return mdb_err(rc, "journal read", e->dir);
+	}
+	put_be64(kb, after_seq + 1);
+	k.mv_data = kb;
+	k.mv_size = 8;
+	while (inf.n < cap && (rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
+		op = MDB_NEXT;
+		if (dec_record(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &out[inf.n]) != 0) {
+			uint64_t s = k.mv_size == 8 ? get_be64(k.mv_data) : inf.next_after + 1;
+			if (!inf.ncorrupt)
+				inf.first_corrupt_seq = s;
+			inf.ncorrupt++;
+			if (s > inf.next_after)
+				inf.next_after = s;
+			continue;
+		}
+		inf.next_after = out[inf.n].seq;
+		inf.n++;
+	}
+	if (rc == 0 && inf.n == cap) {
+		/* is there more? */
+		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+		inf.end = rc == MDB_NOTFOUND;
+		if (rc == MDB_NOTFOUND || rc == 0)
+			rc = 0;
+	} else if (rc == MDB_NOTFOUND) {
+		inf.end = 1;
+		rc = 0;
+	} else if (cap == 0) {
+		rc = 0;
+	}
+	mdb_cursor_close(c);
+	rtxn_end(e, txn);
+	if (info)
+		*info = inf;
+	return rc ? mdb_err(rc, "journal read", e->dir) : TBW_OK;
+}
+
+int tbw__journal_tag_name(tbw_journal *j, uint32_t id, const char **name, size_t *len)
+{
+	int rc = check_handle(j, "journal tag name");
+	jenv *e;
+	MDB_txn *txn;
+	MDB_val k, v;
+	uint8_t kb[4];
+
+	if (rc)
+		return rc;
+	e = j->e;
+	pthread_mutex_lock(&e->tagmu);
+	if (id < e->cap_id && e->by_id[id].name) {
+		*name = e->by_id[id].name;
+		if (len)
+			*len = e->by_id[id].len;
+		pthread_mutex_unlock(&e->tagmu);
+		return TBW_OK;
+	}
+	pthread_mutex_unlock(&e->tagmu);
+	if (id == TBW_JTAG_SESSION_START)
+		return tbw__error_set(TBW_ENOTFOUND, "journal tag name", e->dir, "id %u is the START marker, not a tag", id);
+	/* Written by another process since we loaded: look it up. */
+	if ((rc = rtxn_begin(e, &txn, "journal tag name")) != 0)
+		return rc;
+	put_be32(kb, id);
+	k.mv_data = kb;
+	k.mv_size = 4;
+	rc = mdb_get(txn, e->d_tags, &k, &v);
+	if (rc == 0) {
+		uint32_t gid;
+		const char *nm;
+		size_t n;
+		if (dec_tag(&k, &v, &gid, &nm, &n) != 0)
+			rc = tbw__error_set(TBW_ECORRUPT, "journal tag name", e->dir, "tag %u fails its checksum", id);
+		else
+			rc = tag_add(e, id, nm, n);
+	} else if (rc == MDB_NOTFOUND) {
+		rc = tbw__error_set(TBW_ENOTFOUND, "journal tag name", e->dir, "no tag with id %u", id);
+	} else {
+		rc = mdb_err(rc, "journal tag name", e->dir);
+	}
+	rtxn_end(e, txn);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&e->tagmu);
+	*name = e->by_id[id].name;
+	if (len)
+		*len = e->by_id[id].len;
+	pthread_mutex_unlock(&e->tagmu);
+	return TBW_OK;
+}
+
+/* first or last key of records (0 if none) and pruned_through */
+static int edge_keys(tbw_journal *j, const char *op, uint64_t *first, uint64_t *last,
+                     uint64_t *pruned, uint64_t *count)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	MDB_stat st;
+	const uint8_t *p;
+	size_t n;
+	int rc = check_handle(j, op);
+	jenv *e;
+
+	if (rc)
+		return rc;
+	e = j->e;
+	*first = *last = *pruned = *count = 0;
+	if ((rc = rtxn_begin(e, &txn, op)) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, e->d_rec, &c)) != 0)
+		goto out;
+	rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+	if (rc == 0 && k.mv_size == 8)
+		*first = get_be64(k.mv_data);
+	if (rc == 0)
+		rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	if (rc == 0 && k.mv_size == 8)
+		*last = get_be64(k.mv_data);
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc)
+		goto out;
+	if (meta_get(e, txn, e->d_meta, "pruned_through", &p, &n) == 0 && n == 8)
+		*pruned = get_be64(p);
+	if ((rc = mdb_stat(txn, e->d_rec, &st)) == 0)
+		*count = st.ms_entries;
+out:
+	rtxn_end(e, txn);
+	return rc ? mdb_err(rc, op, e->dir) : TBW_OK;
+}
+
+int tbw__journal_last_seq(tbw_journal *j, uint64_t *out)
+{
+	uint64_t f, l, p, c;
+	int rc = edge_keys(j, "journal last seq", &f, &l, &p, &c);
+	*out = rc ? 0 : (l > p ? l : p);
+	return rc;
+}
+
+int tbw__journal_first_seq(tbw_journal *j, uint64_t *out)
+{
+	uint64_t f, l, p, c;
+	int rc = edge_keys(j, "journal first seq", &f, &l, &p, &c);
+	*out = rc ? 0 : f;
+	return rc;
+}
+
+int tbw__journal_count(tbw_journal *j, uint64_t *out)
+{
+	uint64_t f, l, p, c;
+	int rc = edge_keys(j, "journal count", &f, &l, &p, &c);
+	*out = rc ? 0 : c;
+	return rc;
+}
+
+/* export cursor value: seq u64 | offset u64 | file_no u32 | name bytes | crc */
+static int get_export_txn(jenv *e, MDB_txn *txn, tbw_jexport *out)
+{
+	const uint8_t *p;
+	size_t n;
+	int rc = meta_get(e, txn, e->d_cur, "export", &p, &n);
+	memset(out, 0, sizeof *out);
+	if (rc == MDB_NOTFOUND)
+		return TBW_OK;
+	if (rc == META_BAD || (rc == 0 && (n < 20 || n - 20 >= sizeof out->file)))
+		return tbw__error_set(TBW_ECORRUPT, "journal export cursor", e->dir, "the export cursor fails its checksum");
+	if (rc)
+		return mdb_err(rc, "journal export cursor", e->dir);
+	out->seq = get_be64(p);
+	out->offset = get_be64(p + 8);
+	out->file_no = get_be32(p + 16);
+	memcpy(out->file, p + 20, n - 20);
+	out->file[n - 20] = 0;
+	return TBW_OK;
+}
+
+static int get_ship_txn(jenv *e, MDB_txn *txn, uint64_t *seq, int *present)
+{
+	const uint8_t *p;
+	size_t n;
+	int rc = meta_get(e, txn, e->d_cur, "ship", &p, &n);
+	*seq = 0;
+	*present = 0;
+	if (rc == MDB_NOTFOUND)
+		return TBW_OK;
+	if (rc == META_BAD || (rc == 0 && n != 8))
+		return tbw__error_set(TBW_ECORRUPT, "journal ship cursor", e->dir, "the ship cursor fails its checksum");
+	if (rc)
+		return mdb_err(rc, "journal ship cursor", e->dir);
+	*seq = get_be64(p);
+	*present = 1;
+	return TBW_OK;
+}
+
+int tbw__journal_get_export(tbw_journal *j, tbw_jexport *out)
+{
+	MDB_txn *txn;
+	int rc = check_handle(j, "journal export cursor");
+	if (rc)
+		return rc;
+	if ((rc = rtxn_begin(j->e, &txn, "journal export cursor")) != 0)
+		return rc;
+	rc = get_export_txn(j->e, txn, out);
+	rtxn_end(j->e, txn);
+	return rc;
+}
+
+int tbw__journal_get_ship(tbw_journal *j, uint64_t *seq, int *present)
+{
+	MDB_txn *txn;
+	int rc = check_handle(j, "journal ship cursor");
+	if (rc)
+		return rc;
+	if ((rc = rtxn_begin(j->e, &txn, "journal ship cursor")) != 0)
+		return rc;
+	rc = get_ship_txn(j->e, txn, seq, present);
+	rtxn_end(j->e, txn);
+	return rc;
+}
+
+typedef struct cur_ctx {
+	const char *key;
+	uint8_t buf[300];
+	size_t n;
+} cur_ctx;
+
+static int cur_body(jenv *e, MDB_txn *txn, void *vctx)
+{
+	cur_ctx *c = vctx;
+	uint8_t b[320];
+	MDB_val k = { strlen(c->key), (void *)c->key }, v = { c->n + 4, b };
+	memcpy(b, c->buf, c->n);
+	put_be32(b + c->n, crc2(c->key, k.mv_size, c->buf, c->n));
+	return mdb_put(txn, e->d_cur, &k, &v, 0);
+}
+
+int tbw__journal_set_export(tbw_journal *j, const tbw_jexport *x)
+{
+	cur_ctx c;
+	size_t fl;
+	int rc = check_writable(j, "journal set export cursor");
+	if (rc)
+		return rc;
+	fl = strnlen(x->file, sizeof x->file);
+	if (fl >= sizeof x->file)
+		return tbw__error_set(TBW_EINVAL, "journal set export cursor", j->e->dir, "file name too long");
+	c.key = "export";
+	put_be64(c.buf, x->seq);
+	put_be64(c.buf + 8, x->offset);
+	put_be32(c.buf + 16, x->file_no);
+	memcpy(c.buf + 20, x->file, fl);
+	c.n = 20 + fl;
+	return wtxn(j->e, "journal set export cursor", cur_body, NULL, &c);
+}
+
+int tbw__journal_set_ship(tbw_journal *j, uint64_t seq)
+{
+	cur_ctx c;
+	int rc = check_writable(j, "journal set ship cursor");
+	if (rc)
+		return rc;
+	c.key = "ship";
+	put_be64(c.buf, seq);
+	c.n = 8;
+	return wtxn(j->e, "journal set ship cursor", cur_body, NULL, &c);
+}
+
+typedef struct prune_ctx {
+	uint64_t through;
+	size_t batch;
+	uint64_t n;      /* this batch */
+	int more;
+} prune_ctx;
+
+static int prune_body(jenv *e, MDB_txn *txn, void *vctx)
+{
+	prune_ctx *p = vctx;
+	tbw_jexport x;
+	uint64_t ship, limit, lastdel = 0, pt = e->pruned_through;
+	int present, rc;
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint8_t b[8];
+
+	p->n = 0;
+	p->more = 0;
+	if ((rc = get_export_txn(e, txn, &x)) != 0 || (rc = get_ship_txn(e, txn, &ship, &present)) != 0)
+		return TBW_RC(rc);
+	limit = p->through < x.seq ? p->through : x.seq;
+	if (present && ship < limit)
+		limit = ship;
+	if (limit == 0)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, e->d_rec, &c)) != 0)
+		return rc;
+	while (p->n < p->batch && (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+		uint64_t s = k.mv_size == 8 ? get_be64(k.mv_data) : UINT64_MAX;
+		if (s > limit)
+			break;
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+		lastdel = s;
+		p->n++;
+	}
+	mdb_cursor_close(c);
+	if (rc && rc != MDB_NOTFOUND)
+		return rc;
+	if (rc == 0 && p->n == p->batch)
+		p->more = 1;
+	if (lastdel > pt) {
+		put_be64(b, lastdel);
+		if ((rc = meta_put(e, txn, "pruned_through", b, 8)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void prune_done(jenv *e, void *vctx)
+{
+	(void)vctx;
+	e->cache_ok = 0; /* reread pruned_through next time (cheap, rare) */
+}
+
+int tbw__journal_prune(tbw_journal *j, uint64_t through, size_t batch,
+                       uint64_t *npruned)
+{
+	prune_ctx p;
+	uint64_t total = 0;
+	int rc = check_writable(j, "journal prune");
+	if (npruned)
+		*npruned = 0;
+	if (rc)
+		return rc;
+	if (batch == 0)
+		batch = 1000;
+	p.through = through;
+	p.batch = batch;
+	do {
+		rc = wtxn(j->e, "journal prune", prune_body, prune_done, &p);
+		if (rc)
+			break;
+		total += p.n;
+	} while (p.more);
+	if (npruned)
+		*npruned = total;
+	return rc;
+}
+
+/* ===================================================================
+ * 9. Salvage
+ * =================================================================== */
+
+typedef struct srec {
+	tbw_jrec r;
+} srec;
+
+static int srec_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const srec *)a)->r.seq, y = ((const srec *)b)->r.seq;
+	return x < y ? -1 : x > y;
+}
+
+/* Walk with LMDB. Returns 0, TBW_ECORRUPT when the walk hit a damaged page
+ * (the raw scan should take over), or another error. */
+static int salvage_lmdb(tbw_journal *j, tbw_jsalvage_fn fn, void *ctx,
+                        uint64_t *nread, uint64_t *ncorrupt, int *stopped)
+{
+	tbw_jrec buf[256];
+	tbw_jread inf;
+	uint64_t after = 0;
+	int rc;
+
+	for (;;) {
+		rc = tbw__journal_read(j, after, buf, 256, &inf);
+		if (rc)
+			return rc;
+		*ncorrupt += inf.ncorrupt;
+		for (size_t i = 0; i < inf.n; i++) {
+			tbw_jrec_named nr;
+			nr.seq = buf[i].seq;
+			nr.wall_time = buf[i].wall_time;
+			nr.step = buf[i].step;
+			nr.value = buf[i].value;
+			nr.tag = NULL;
+			nr.tag_len = 0;
+			if (buf[i].tag_id != TBW_JTAG_SESSION_START &&
+			    tbw__journal_tag_name(j, buf[i].tag_id, &nr.tag, &nr.tag_len) != 0) {
+				(*ncorrupt)++; /* its tag name is lost */
+				continue;
+			}
+			(*nread)++;
+			if (fn(ctx, &nr)) {
+				*stopped = 1;
+				return TBW_OK;
+			}
+		}
+		if (inf.end || inf.next_after == after)
+			return TBW_OK;
+		after = inf.next_after;
+	}
+}
+
+/* A leaf node seen by the raw scan. */
+typedef struct rawscan {
+	srec *recs;
+	size_t nrec, caprec;
+	jtag *tags;                 /* by id */
+	uint32_t captag;
+	uint64_t pruned;
+	tbw_jinfo *info;
+	int have_runid;
+	uint64_t nbad;              /* record-shaped nodes failing their CRC */
+} rawscan;
+
+static int raw_node(rawscan *s, const uint8_t *key, size_t ks, const uint8_t *data, size_t ds)
+{
+	if (ks == 8 && ds == 32) {
+		tbw_jrec r;
+		if (dec_record(key, ks, data, ds, &r) != 0) {
+			s->nbad++;
+			return 0;
+		}
+		if (s->nrec == s->caprec) {
+			size_t nc = s->caprec ? s->caprec * 2 : 1024;
+			srec *nr = tbw__realloc(s->recs, nc * sizeof *nr);
+			if (!nr)
+				return -1;
+			s->recs = nr;
+			s->caprec = nc;
+		}
+		s->recs[s->nrec++].r = r;
+		return 0;
+	}
+	if (ks == 4 && ds >= 5) {
+		MDB_val k = { ks, (void *)key }, v = { ds, (void *)data };
+		uint32_t id;
+		const char *nm;
+		size_t n;
+		if (dec_tag(&k, &v, &id, &nm, &n) != 0 || id >= (1u << 24))
+			return 0;
+		if (id >= s->captag) {
+			uint32_t nc = s->captag ? s->captag : 64;
+			while (nc <= id)
+				nc *= 2;
+			jtag *nt = tbw__realloc(s->tags, nc * sizeof *nt);
+			if (!nt)
+				return -1;
+			memset(nt + s->captag, 0, (nc - s->captag) * sizeof *nt);
+			s->tags = nt;
+			s->captag = nc;
+		}
+		if (!s->tags[id].name) {
+			s->tags[id].name = tbw__malloc(n + 1);
+			if (!s->tags[id].name)
+				return -1;
+			memcpy(s->tags[id].name, nm, n);
+			s->tags[id].name[n] = 0;
+			s->tags[id].len = n;
+		}
+		return 0;
+	}
+	/* meta entries: string keys, value = payload || crc(key || payload) */
+	if (ks > 0 && ks < 32 && ds >= 4) {
+		size_t n = ds - 4;
+		if (get_be32(data + n) != crc2(key, ks, data, n))
+			return 0;
+		if (ks == 6 && !memcmp(key, "run_id", 6) && n == 16 && s->info) {
+			memcpy(s->info->run_id, data, 16);
+			for (int i = 0; i < 16; i++)
+				snprintf(s->info->run_id_hex + 2 * i, 3, "%02x", data[i]);
+			s->have_runid = 1;
+		} else if (ks == 14 && !memcmp(key, "pruned_through", 14) && n == 8) {
+			uint64_t p = get_be64(data);
+			if (p > s->pruned)
+				s->pruned = p;
+		} else if (s->info && ks == 7 && !memcmp(key, "created", 7) && n == 8) {
+			s->info->created = bitsd(get_be64(data));
+		} else if (s->info && ks == 4 && !memcmp(key, "host", 4) && n < sizeof s->info->host) {
+			memcpy(s->info->host, data, n);
+			s->info->host[n] = 0;
+		} else if (s->info && ks == 6 && !memcmp(key, "logdir", 6) && n < sizeof s->info->logdir) {
+			memcpy(s->info->logdir, data, n);
+			s->info->logdir[n] = 0;
+		} else if (s->info && ks == 6 && !memcmp(key, "format", 6) && n == 4) {
+			s->info->format = get_be32(data);
+		}
+	}
+	return 0;
+}
+
+/* Scan every page of data.mdb for leaf nodes (LMDB 0.9 page layout: a
+ * 16-byte header pgno/pad/flags/lower/upper, then u16 node offsets; a node
+ * is lo/hi data size, flags, key size, key, data). */
+static int raw_scan(const char *dir, rawscan *s)
+{
+	char *path = tbw__path_join(dir, "data.mdb");
+	uint8_t *page = NULL;
+	size_t psize = 4096, got;
+	off_t off;
+	int fd, rc;
+
+	if (!path)
+		return tbw__error_set(TBW_ENOMEM, "journal salvage", dir, "out of memory");
+	rc = tbw__open(&fd, path, O_RDONLY, 0, "journal salvage");
+	if (rc) {
+		tbw__free(path);
+		return rc;
+	}
+	{
+		uint8_t hdr[64];
+		if (tbw__pread_full(fd, hdr, sizeof hdr, 0, &got, "journal salvage", path) == 0 && got == sizeof hdr) {
+			uint32_t magic, ps;
+			memcpy(&magic, hdr + 16, 4);
+			memcpy(&ps, hdr + 40, 4);
+			if (magic == 0xBEEFC0DEu && ps >= 512 && ps <= 65536 && (ps & (ps - 1)) == 0)
+				psize = ps;
+		}
+	}
+	page = tbw__malloc(psize);
+	if (!page) {
+		tbw__close(fd, "journal salvage", path);
+		tbw__free(path);
+		return tbw__error_set(TBW_ENOMEM, "journal salvage", dir, "out of memory");
+	}
+	for (off = 0;; off += (off_t)psize) {
+		rc = tbw__pread_full(fd, page, psize, off, &got, "journal salvage", path);
+		if (rc || got < psize)
+			break;
+		uint16_t flags, lower, upper;
+		memcpy(&flags, page + 10, 2);
+		memcpy(&lower, page + 12, 2);
+		memcpy(&upper, page + 14, 2);
+		if ((flags & 0x7f) != 0x02 || lower < 16 || lower > psize || upper > psize || lower > upper)
+			continue; /* only plain leaf pages */
+		for (size_t i = 0; i < (size_t)(lower - 16) / 2; i++) {
+			uint16_t noff, lo, hi, nf, ks;
+			memcpy(&noff, page + 16 + 2 * i, 2);
+			if (noff < upper || (size_t)noff + 8 > psize)
+				continue;
+			memcpy(&lo, page + noff, 2);
+			memcpy(&hi, page + noff + 2, 2);
+			memcpy(&nf, page + noff + 4, 2);
+			memcpy(&ks, page + noff + 6, 2);
+			size_t ds = (size_t)lo | ((size_t)hi << 16);
+			if (nf != 0 || (size_t)noff + 8 + ks + ds > psize)
+				continue;
+			if (raw_node(s, page + noff + 8, ks, page + noff + 8 + ks, ds) != 0) {
+				rc = tbw__error_set(TBW_ENOMEM, "journal salvage", dir, "out of memory");
+				goto out;
+			}
+		}
+	}
+out:
+	tbw__free(page);
+	tbw__close(fd, "journal salvage", path);
+	tbw__free(path);
+	return rc;
+}
+
+int tbw__journal_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
+                         uint64_t *nread, uint64_t *ncorrupt, tbw_jinfo *info)
+{
+	tbw_journal *j = NULL;
+	tbw_jopen cfg = TBW_JOPEN_INIT;
+	uint64_t nr = 0, nc = 0;
+	int rc, stopped = 0;
+	rawscan s;
+
+	if (nread)
+		*nread = 0;
+	if (ncorrupt)
+		*ncorrupt = 0;
+	if (info)
+		memset(info, 0, sizeof *info);
+	cfg.read_only = 1;
+	rc = tbw__journal_open(&j, dir, &cfg);
+	if (rc == TBW_ENOTFOUND)
+		return rc;
+	if (rc == 0) {
+		if (info)
+			tbw__journal_info(j, info);
+		rc = salvage_lmdb(j, fn, ctx, &nr, &nc, &stopped);
+		tbw__journal_close(j);
+		if (rc == 0 || stopped) {
+			if (nread)
+				*nread = nr;
+			if (ncorrupt)
+				*ncorrupt = nc;
+			return TBW_OK;
+		}
+		if (rc != TBW_ECORRUPT && rc != TBW_EIO)
+			return rc;
+		/* The tree is damaged: scan the pages instead. Records already
+		 * passed to fn are passed again; callers dedupe by sequence. */
+	}
+	memset(&s, 0, sizeof s);
+	s.info = info;
+	rc = raw_scan(dir, &s);
+	if (rc == 0 && info && !s.have_runid)
+		rc = tbw__error_set(TBW_ECORRUPT, "journal salvage", dir,
+		                    "LMDB cannot open the journal and no intact run id was found in data.mdb");
+	if (rc == 0) {
+		qsort(s.recs, s.nrec, sizeof *s.recs, srec_cmp);
+		nr = 0;
+		nc = s.nbad;
+		for (size_t i = 0; i < s.nrec; i++) {
+			const tbw_jrec *r = &s.recs[i].r;
+			tbw_jrec_named n;
+			if (i > 0 && s.recs[i - 1].r.seq == r->seq)
+				continue; /* an older copy of the same record (COW) */
+			if (r->seq <= s.pruned)
+				continue; /* pruned: its page was freed, not wiped */
+			n.seq = r->seq;
+			n.wall_time = r->wall_time;
+			n.step = r->step;
+			n.value = r->value;
+			n.tag = NULL;
+			n.tag_len = 0;
+			if (r->tag_id != TBW_JTAG_SESSION_START) {
+				if (r->tag_id >= s.captag || !s.tags[r->tag_id].name) {
+					nc++;
+					continue;
+				}
+				n.tag = s.tags[r->tag_id].name;
+				n.tag_len = s.tags[r->tag_id].len;
+			}
+			nr++;
+			if (fn(ctx, &n))
+				break;
+		}
+		if (nread)
+			*nread = nr;
+		if (ncorrupt)
+			*ncorrupt = nc;
+	}
+	for (uint32_t i = 0; i < s.captag; i++)
+		tbw__free(s.tags[i].name);
+	tbw__free(s.tags);
+	tbw__free(s.recs);
+	return rc;
+}
+
+/* Tests only: begin a read transaction and never end it (a reader slot that
+ * stays taken, as when a process dies inside a read). */
+int tbw__journal_test_hold_reader(tbw_journal *j)
+{
+	MDB_txn *txn;
+	int rc = check_handle(j, "journal test reader");
+	if (rc)
+		return rc;
+	rc = mdb_txn_begin(j->e->env, NULL, MDB_RDONLY, &txn);
+	return rc ? mdb_err(rc, "journal test reader", j->e->dir) : TBW_OK;
+}

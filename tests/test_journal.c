@@ -1,0 +1,696 @@
+/* test_journal.c -- the LMDB journal: records, tags, meta, cursors, prune,
+ * map growth, sharing, fork, roles, poisoning, salvage. */
+#include "config.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "alloc.h"
+#include "crc32c.h"
+#include "error.h"
+#include "journal.h"
+#include "os.h"
+
+static char tmpdir[256];
+static char jdir[300];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/tbw_test_journal.XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return -1;
+	snprintf(jdir, sizeof jdir, "%s/j", tmpdir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+	(void)state;
+	unsetenv("TBW_JOURNAL_MAPSIZE");
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	return system(cmd);
+}
+
+static tbw_journal *open_rw(const char *dir)
+{
+	tbw_jopen cfg = TBW_JOPEN_INIT;
+	tbw_journal *j = NULL;
+	cfg.create = 1;
+	cfg.logdir = "/some/logdir";
+	int rc = tbw__journal_open(&j, dir, &cfg);
+	if (rc)
+		fprintf(stderr, "open: %s\n", tbw_errmsg());
+	assert_int_equal(rc, TBW_OK);
+	assert_non_null(j);
+	return j;
+}
+
+static uint64_t bits(double d)
+{
+	uint64_t u;
+	memcpy(&u, &d, 8);
+	return u;
+}
+
+static double from_bits(uint64_t u)
+{
+	double d;
+	memcpy(&d, &u, 8);
+	return d;
+}
+
+static void test_journal_round_trip_bit_for_bit(void **state)
+{
+	tbw_journal *j = open_rw(jdir);
+	double vals[] = { 1.5, -0.0, INFINITY, -INFINITY, from_bits(0x7ff8000000000001ULL),
+	                  from_bits(0xfff0000000dead01ULL), 5e-324, 1.7976931348623157e308 };
+	int64_t steps[] = { 0, INT64_MIN, INT64_MAX, -1, 42, 1, 7, INT64_MIN + 1 };
+	const size_t n = sizeof vals / sizeof vals[0];
+	tbw_jrec out[16];
+	tbw_jread inf;
+	(void)state;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t seq;
+		assert_int_equal(tbw__journal_append(j, i % 2 ? "loss" : "acc/top1", i % 2 ? 4 : 8,
+		                                     vals[i], steps[i], 1000.25 + (double)i, &seq), TBW_OK);
+		assert_int_equal(seq, i + 1);
+	}
+	tbw__journal_close(j);
+	j = open_rw(jdir);
+	assert_int_equal(tbw__journal_read(j, 0, out, 16, &inf), TBW_OK);
+	assert_int_equal(inf.n, n);
+	assert_int_equal(inf.ncorrupt, 0);
+	assert_int_equal(inf.end, 1);
+	assert_int_equal(inf.next_after, n);
+	for (size_t i = 0; i < n; i++) {
+		const char *name;
+		size_t len;
+		assert_int_equal(out[i].seq, i + 1);
+		assert_int_equal(bits(out[i].value), bits(vals[i]));
+		assert_int_equal(out[i].step, steps[i]);
+		assert_int_equal(bits(out[i].wall_time), bits(1000.25 + (double)i));
+		assert_int_equal(tbw__journal_tag_name(j, out[i].tag_id, &name, &len), TBW_OK);
+		assert_string_equal(name, i % 2 ? "loss" : "acc/top1");
+		assert_int_equal(len, strlen(name));
+	}
+	/* two tags interned: ids 0 and 1 */
+	assert_int_equal(out[0].tag_id, 0);
+	assert_int_equal(out[1].tag_id, 1);
+	assert_int_equal(out[2].tag_id, 0);
+	/* paging */
+	assert_int_equal(tbw__journal_read(j, 3, out, 2, &inf), TBW_OK);
+	assert_int_equal(inf.n, 2);
+	assert_int_equal(out[0].seq, 4);
+	assert_int_equal(inf.next_after, 5);
+	assert_int_equal(inf.end, 0);
+	tbw__journal_close(j);
+}
+
+static void test_journal_start_marker_and_meta(void **state)
+{
+	tbw_journal *j = open_rw(jdir);
+	tbw_jinfo a, b;
+	tbw_jrec r[4];
+	tbw_jread inf;
+	uint64_t seq;
+	(void)state;
+
+	assert_int_equal(tbw__journal_append_start(j, 77, 5.0, &seq), TBW_OK);
+	assert_int_equal(seq, 1);
+	assert_int_equal(tbw__journal_info(j, &a), TBW_OK);
+	assert_int_equal(a.format, TBW_JOURNAL_FORMAT);
+	assert_string_equal(a.logdir, "/some/logdir");
+	assert_int_equal(strlen(a.run_id_hex), 32);
+	assert_true(a.created > 1.6e9);
+	tbw__journal_close(j);
+	j = open_rw(jdir);
+	assert_int_equal(tbw__journal_info(j, &b), TBW_OK);
+	assert_memory_equal(a.run_id, b.run_id, 16); /* made once */
+	assert_int_equal(tbw__journal_read(j, 0, r, 4, &inf), TBW_OK);
+	assert_int_equal(inf.n, 1);
+	assert_int_equal(r[0].tag_id, TBW_JTAG_SESSION_START);
+	assert_int_equal(r[0].step, 77);
+	tbw__journal_close(j);
+}
+
+static void test_journal_tag_validation_writes_nothing(void **state)
+{
+	tbw_journal *j = open_rw(jdir);
+	char longtag[TBW_TAG_MAX + 2];
+	const char *bad[] = { "", "a\nb", "tab\there", "\x7f", "bad\xc3", "\xc0\xaf", "\xed\xa0\x80",
+	                      "\xf4\x90\x80\x80", "c1\xc2\x85", "\xff" };
+	uint64_t count, last;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int rc = tbw__journal_append(j, bad[i], strlen(bad[i]), 1.0, 1, 1.0, NULL);
+		assert_int_equal(rc, TBW_EINVAL);
+		assert_non_null(strstr(tbw_errmsg(), "tag"));
+	}
+	assert_int_equal(tbw__journal_append(j, NULL, 0, 1.0, 1, 1.0, NULL), TBW_EINVAL);
+	memset(longtag, 'x', sizeof longtag);
+	longtag[TBW_TAG_MAX + 1] = 0;
+	assert_int_equal(tbw__journal_append(j, longtag, TBW_TAG_MAX + 1, 1.0, 1, 1.0, NULL), TBW_EINVAL);
+	assert_non_null(strstr(tbw_errmsg(), "longer"));
+	/* an embedded NUL is a control character */
+	assert_int_equal(tbw__journal_append(j, "a\0b", 3, 1.0, 1, 1.0, NULL), TBW_EINVAL);
+	assert_int_equal(tbw__journal_count(j, &count), TBW_OK);
+	assert_int_equal(count, 0);
+	assert_int_equal(tbw__journal_last_seq(j, &last), TBW_OK);
+	assert_int_equal(last, 0);
+	/* the limit itself and multibyte UTF-8 are fine */
+	assert_int_equal(tbw__journal_append(j, longtag, TBW_TAG_MAX, 1.0, 1, 1.0, NULL), TBW_OK);
+	assert_int_equal(tbw__journal_append(j, "verlust/\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 17, 1.0, 1, 1.0, NULL), TBW_OK);
+	assert_int_equal(tbw__journal_count(j, &count), TBW_OK);
+	assert_int_equal(count, 2);
+	tbw__journal_close(j);
+}
+
+static void test_journal_cursors_round_trip(void **state)
+{
+	tbw_journal *j = open_rw(jdir);
+	tbw_jexport x = {0}, y;
+	uint64_t seq;
+	int present;
+	(void)state;
+
+	assert_int_equal(tbw__journal_get_export(j, &y), TBW_OK);
+	assert_int_equal(y.seq, 0);
+	assert_string_equal(y.file, "");
+	assert_int_equal(tbw__journal_get_ship(j, &seq, &present), TBW_OK);
+	assert_int_equal(present, 0);
+	x.seq = 12; x.offset = 345; x.file_no = 3;
+	strcpy(x.file, "events.out.tfevents.0000000001.host.1.3");
+	assert_int_equal(tbw__journal_set_export(j, &x), TBW_OK);
+	assert_int_equal(tbw__journal_set_ship(j, 9), TBW_OK);
+	tbw__journal_close(j);
+	j = open_rw(jdir);
+	assert_int_equal(tbw__journal_get_export(j, &y), TBW_OK);
+	assert_int_equal(y.seq, 12);
+	assert_int_equal(y.offset, 345);
+	assert_int_equal(y.file_no, 3);
+	assert_string_equal(y.file, x.file);
+	assert_int_equal(tbw__journal_get_ship(j, &seq, &present), TBW_OK);
+	assert_int_equal(present, 1);
+	assert_int_equal(seq, 9);
+	tbw__journal_close(j);
+}
+
+static void append_n(tbw_journal *j, int n, const char *tag)
+{
+	for (int i = 0; i < n; i++)
+		assert_int_equal(tbw__journal_append(j, tag, strlen(tag), (double)i, i, 1.0, NULL), TBW_OK);
+}
+
+static void test_journal_prune_bounded_by_cursors(void **state)
+{
+	tbw_journal *j = open_rw(jdir);
+	tbw_jexport x = {0};
+	uint64_t n, first, last, count, seq;
+	(void)state;
+
+	append_n(j, 100, "t");
+	/* no export cursor: nothing may go */
+	assert_int_equal(tbw__journal_prune(j, 100, 7, &n), TBW_OK);
+	assert_int_equal(n, 0);
+	x.seq = 60;
+	assert_int_equal(tbw__journal_set_export(j, &x), TBW_OK);
+	assert_int_equal(tbw__journal_set_ship(j, 40), TBW_OK);
+	assert_int_equal(tbw__journal_prune(j, 100, 7, &n), TBW_OK);
+	assert_int_equal(n, 40); /* ship cursor bounds it */
+	assert_int_equal(tbw__journal_first_seq(j, &first), TBW_OK);
+	assert_int_equal(first, 41);
+	assert_int_equal(tbw__journal_set_ship(j, 100), TBW_OK);
+	assert_int_equal(tbw__journal_prune(j, 55, 7, &n), TBW_OK);
+	assert_int_equal(n, 15); /* the caller's bound */
+	assert_int_equal(tbw__journal_prune(j, 100, 7, &n), TBW_OK);
+	assert_int_equal(n, 5);  /* export cursor bounds it */
+	assert_int_equal(tbw__journal_first_seq(j, &first), TBW_OK);
+	assert_int_equal(first, 61);
+	/* prune everything: next seq still continues after the highest */
+	x.seq = 100;
+	assert_int_equal(tbw__journal_set_export(j, &x), TBW_OK);
+	assert_int_equal(tbw__journal_prune(j, UINT64_MAX, 1000, &n), TBW_OK);
+	assert_int_equal(n, 40);
+	assert_int_equal(tbw__journal_count(j, &count), TBW_OK);
+	assert_int_equal(count, 0);
+	assert_int_equal(tbw__journal_last_seq(j, &last), TBW_OK);
+	assert_int_equal(last, 100);
+	tbw__journal_close(j);
+	j = open_rw(jdir);
+	assert_int_equal(tbw__journal_append(j, "t", 1, 1.0, 1, 1.0, &seq), TBW_OK);
+	assert_int_equal(seq, 101);
+	tbw__journal_close(j);
+}
+
+static void test_journal_map_grows_without_losing_scalars(void **state)
+{
+	tbw_journal *j;
+	uint64_t count, size0, size1;
+	tbw_jrec r;
+	tbw_jread inf;
+	(void)state;
+
+	setenv("TBW_JOURNAL_MAPSIZE", "65536", 1);
+	j = open_rw(jdir);
+	unsetenv("TBW_JOURNAL_MAPSIZE");
+	assert_int_equal(tbw__journal_file_size(j, &size0), TBW_OK);
+	for (int i = 0; i < 20000; i++) {
+		char tag[32];
+		snprintf(tag, sizeof tag, "tag%d", i % 50);
+		int rc = tbw__journal_append(j, tag, strlen(tag), (double)i, i, 2.0, NULL);
+		if (rc)
+			fail_msg("append %d: %s", i, tbw_errmsg());
+	}
+	assert_int_equal(tbw__journal_count(j, &count), TBW_OK);
+	assert_int_equal(count, 20000);
+	assert_int_equal(tbw__journal_file_size(j, &size1), TBW_OK);
+	assert_true(size1 > 65536);
+	assert_true(size1 > size0);
+	assert_int_equal(tbw__journal_read(j, 19999, &r, 1, &inf), TBW_OK);
+	assert_int_equal(inf.n, 1);
+	assert_int_equal(r.step, 19999);
+	tbw__journal_close(j);
+}
+
+static void test_journal_same_dir_twice_shares_env(void **state)
+{
+	tbw_journal *a = open_rw(jdir), *b;
+	char alias[400];
+	uint64_t s1, s2, count;
+	(void)state;
+
+	/* the same directory under another name */
+	snprintf(alias, sizeof alias, "%s/link", tmpdir);
+	assert_int_equal(symlink(jdir, alias), 0);
+	b = open_rw(alias);
+	assert_int_equal(tbw__journal_append(a, "x", 1, 1.0, 1, 1.0, &s1), TBW_OK);
+	assert_int_equal(tbw__journal_append(b, "x", 1, 2.0, 2, 1.0, &s2), TBW_OK);
+	assert_int_equal(s2, s1 + 1);
+	/* shared: one directory name for both */
+	assert_string_equal(tbw__journal_dir(a), tbw__journal_dir(b));
+	/* roles are shared within the process */
+	assert_int_equal(tbw__journal_lock(a, TBW_JROLE_WRITER, 0), TBW_OK);
+	assert_int_equal(tbw__journal_lock(b, TBW_JROLE_WRITER, 0), TBW_OK);
+	tbw__journal_close(a);
+	assert_int_equal(tbw__journal_append(b, "x", 1, 3.0, 3, 1.0, NULL), TBW_OK);
+	assert_int_equal(tbw__journal_count(b, &count), TBW_OK);
+	assert_int_equal(count, 3);
+	tbw__journal_close(b);
+}
+
+static void test_journal_role_busy_in_other_process(void **state)
+{
+	tbw_journal *j = open_rw(jdir);
+	int p[2];
+	pid_t pid;
+	char c;
+	(void)state;
+
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		tbw_journal *cj = NULL;
+		tbw_jopen cfg = TBW_JOPEN_INIT;
+		int rc = tbw__journal_open(&cj, jdir, &cfg);
+		if (rc == 0)
+			rc = tbw__journal_lock(cj, TBW_JROLE_COMPACTOR, 0);
+		if (write(p[1], "x", 1) != 1)
+			_exit(3);
+		sleep(5);
+		_exit(rc == 0 ? 0 : 2);
+	}
+	assert_int_equal(read(p[0], &c, 1), 1);
+	assert_int_equal(tbw__journal_role_busy(jdir, TBW_JROLE_COMPACTOR), 1);
+	assert_int_equal(tbw__journal_role_busy(jdir, TBW_JROLE_SYNCER), 0);
+	assert_int_equal(tbw__journal_lock(j, TBW_JROLE_COMPACTOR, 0), TBW_EBUSY);
+	assert_non_null(strstr(tbw_errmsg(), "compactor"));
+	assert_non_null(strstr(tbw_errmsg(), "compactor.lock"));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_int_equal(tbw__journal_lock(j, TBW_JROLE_COMPACTOR, 0), TBW_OK);
+	close(p[0]);
+	close(p[1]);
+	tbw__journal_close(j);
+}
+
+static void test_journal_fork_child_gets_efork(void **state)
+{
+	tbw_journal *j = open_rw(jdir);
+	pid_t pid;
+	int st;
+	uint64_t count;
+	(void)state;
+
+	append_n(j, 10, "before");
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int rc = tbw__journal_append(j, "child", 5, 1.0, 1, 1.0, NULL);
+		int ok = rc == TBW_EFORK && strstr(tbw_errmsg(), "fork") != NULL;
+		tbw_jrec r;
+		tbw_jread inf;
+		ok = ok && tbw__journal_read(j, 0, &r, 1, &inf) == TBW_EFORK;
+		tbw__journal_close(j); /* must not disturb the parent */
+		/* a fresh handle of its own works */
+		tbw_journal *cj = NULL;
+		tbw_jopen cfg = TBW_JOPEN_INIT;
+		ok = ok && tbw__journal_open(&cj, jdir, &cfg) == 0 &&
+		     tbw__journal_append(cj, "child", 5, 2.0, 2, 1.0, NULL) == 0;
+		tbw__journal_close(cj);
+		_exit(ok ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	/* the parent still works, sees the child's fresh record, intact */
+	append_n(j, 5, "after");
+	assert_int_equal(tbw__journal_count(j, &count), TBW_OK);
+	assert_int_equal(count, 16);
+	{
+		tbw_jrec r[32];
+		tbw_jread inf;
+		assert_int_equal(tbw__journal_read(j, 0, r, 32, &inf), TBW_OK);
+		assert_int_equal(inf.n, 16);
+		assert_int_equal(inf.ncorrupt, 0);
+		for (size_t i = 0; i < 16; i++)
+			assert_int_equal(r[i].seq, i + 1);
+	}
+	tbw__journal_close(j);
+}
+
+typedef struct thr_arg {
+	tbw_journal *j;
+	int id, n, fails;
+} thr_arg;
+
+static void *thr_main(void *p)
+{
+	thr_arg *a = p;
+	char tag[32];
+	snprintf(tag, sizeof tag, "thread%d", a->id);
+	for (int i = 0; i < a->n; i++)
+		if (tbw__journal_append(a->j, tag, strlen(tag), (double)i, i, 1.0, NULL) != 0)
+			a->fails++;
+	return NULL;
+}
+
+static void test_journal_many_threads_append(void **state)
+{
+	tbw_journal *j = open_rw(jdir);
+	pthread_t t[8];
+	thr_arg a[8];
+	tbw_jrec *r = calloc(8 * 500 + 1, sizeof *r);
+	tbw_jread inf;
+	int64_t next[8] = {0};
+	(void)state;
+
+	for (int i = 0; i < 8; i++) {
+		a[i] = (thr_arg){ j, i, 500, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, thr_main, &a[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(a[i].fails, 0);
+	}
+	assert_int_equal(tbw__journal_read(j, 0, r, 8 * 500 + 1, &inf), TBW_OK);
+	assert_int_equal(inf.n, 4000);
+	for (size_t i = 0; i < inf.n; i++) {
+		const char *name;
+		int tid;
+		assert_int_equal(r[i].seq, i + 1);
+		assert_int_equal(tbw__journal_tag_name(j, r[i].tag_id, &name, NULL), TBW_OK);
+		tid = atoi(name + 6);
+		/* per thread in order, each once */
+		assert_int_equal(r[i].step, next[tid]);
+		next[tid]++;
+	}
+	free(r);
+	tbw__journal_close(j);
+}
+
+/* Fork a child that opens the journal, optionally leaks a read txn, says
+ * so on the pipe and waits to be killed. */
+static pid_t spawn_holder(int hold_reader)
+{
+	int p[2];
+	char c;
+	pid_t pid;
+
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		tbw_journal *cj = NULL;
+		tbw_jopen cfg = TBW_JOPEN_INIT;
+		cfg.read_only = hold_reader;
+		if (tbw__journal_open(&cj, jdir, &cfg))
+			_exit(2);
+		if (hold_reader && tbw__journal_test_hold_reader(cj))
+			_exit(4);
+		if (write(p[1], "x", 1) != 1)
+			_exit(3);
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(read(p[0], &c, 1), 1);
+	close(p[0]);
+	close(p[1]);
+	return pid;
+}
+
+static int reader_slot_of(pid_t pid)
+{
+	char cmd[512], line[256];
+	FILE *f;
+	int found = 0;
+
+	snprintf(cmd, sizeof cmd, "mdb_stat -r '%s' 2>/dev/null", jdir);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f))
+		if (atoi(line) == pid)
+			found = 1;
+	pclose(f);
+	return found;
+}
+
+static void test_journal_stale_reader_cleared_on_open(void **state)
+{
+	tbw_journal *j = open_rw(jdir);
+	pid_t keeper, reader;
+	(void)state;
+
+	append_n(j, 3, "t");
+	tbw__journal_close(j);
+	/* keeper keeps the environment open (so LMDB does not reset its lock
+	 * file on the next open); reader dies inside a read transaction */
+	keeper = spawn_holder(0);
+	reader = spawn_holder(1);
+	kill(reader, SIGKILL);
+	waitpid(reader, NULL, 0);
+	assert_int_equal(reader_slot_of(reader), 1);
+	j = open_rw(jdir);
+	assert_int_equal(reader_slot_of(reader), 0);
+	append_n(j, 1, "t");
+	tbw__journal_close(j);
+	kill(keeper, SIGKILL);
+	waitpid(keeper, NULL, 0);
+}
+
+static void test_journal_insert_dedups(void **state)
+{
+	tbw_journal *j = open_rw(jdir);
+	tbw_jrec_named recs[] = {
+		{ 5, 1.0, 50, 0.5, "a", 1 },
+		{ 3, 1.0, 30, 0.3, "b", 1 },
+		{ 4, 1.0, 40, 0.4, NULL, 0 },
+	};
+	size_t n;
+	uint64_t seq, count;
+	tbw_jrec r[8];
+	tbw_jread inf;
+	(void)state;
+
+	assert_int_equal(tbw__journal_insert(j, recs, 3, &n), TBW_OK);
+	assert_int_equal(n, 3);
+	recs[0].value = 99; /* already present: kept as it was */
+	assert_int_equal(tbw__journal_insert(j, recs, 3, &n), TBW_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(tbw__journal_append(j, "a", 1, 6.0, 60, 1.0, &seq), TBW_OK);
+	assert_int_equal(seq, 6);
+	assert_int_equal(tbw__journal_count(j, &count), TBW_OK);
+	assert_int_equal(count, 4);
+	assert_int_equal(tbw__journal_read(j, 0, r, 8, &inf), TBW_OK);
+	assert_int_equal(r[0].seq, 3);
+	assert_int_equal(r[1].tag_id, TBW_JTAG_SESSION_START);
+	assert_true(r[2].value == 0.5);
+	assert_int_equal(r[2].tag_id, r[3].tag_id);
+	tbw__journal_close(j);
+}
+
+static void test_journal_poisoned_after_failed_sync(void **state)
+{
+	tbw_journal *j;
+	char data[400];
+	int fd;
+	(void)state;
+
+	/* without MDB_WRITEMAP, a forced sync is fdatasync() on LMDB's data fd */
+	setenv("TBW_JOURNAL_WRITEMAP", "0", 1);
+	j = open_rw(jdir);
+	unsetenv("TBW_JOURNAL_WRITEMAP");
+
+	append_n(j, 2, "t");
+	/* make the sync fail: LMDB's I/O bypasses our syscall layer, so swap
+	 * its data.mdb descriptor for a pipe, on which fdatasync() fails */
+	snprintf(data, sizeof data, "%s/data.mdb", jdir);
+	fd = -1;
+	for (int f = 3; f < 256; f++) {
+		char p[64], target[512];
+		ssize_t k;
+		snprintf(p, sizeof p, "/proc/self/fd/%d", f);
+		k = readlink(p, target, sizeof target - 1);
+		if (k > 0) {
+			target[k] = 0;
+			if (strcmp(target, data) == 0) {
+				fd = f;
+				break;
+			}
+		}
+	}
+	assert_true(fd >= 0);
+	{
+		int p[2];
+		int saved = dup(fd);
+		assert_int_equal(pipe(p), 0);
+		assert_int_equal(dup2(p[0], fd), fd);
+		assert_int_not_equal(tbw__journal_sync(j), TBW_OK);
+		assert_int_equal(dup2(saved, fd), fd);
+		close(saved);
+		close(p[0]);
+		close(p[1]);
+	}
+	assert_int_equal(tbw__journal_append(j, "t", 1, 1.0, 1, 1.0, NULL), TBW_EPANIC);
+	assert_non_null(strstr(tbw_errmsg(), "journal sync"));
+	assert_int_equal(tbw__journal_check_poisoned(j), TBW_EPANIC);
+	tbw__journal_close(j);
+	/* reopened, it works again and the earlier records are intact */
+	j = open_rw(jdir);
+	assert_int_equal(tbw__journal_check_poisoned(j), TBW_OK);
+	append_n(j, 1, "t");
+	{
+		uint64_t count;
+		assert_int_equal(tbw__journal_count(j, &count), TBW_OK);
+		assert_int_equal(count, 3);
+	}
+	tbw__journal_close(j);
+}
+
+typedef struct salv {
+	uint64_t seen[64];
+	int n;
+	char tags[64][16];
+} salv;
+
+static int salv_cb(void *ctx, const tbw_jrec_named *r)
+{
+	salv *s = ctx;
+	if (s->n < 64) {
+		s->seen[s->n] = r->seq;
+		snprintf(s->tags[s->n], 16, "%.*s", (int)r->tag_len, r->tag ? r->tag : "");
+		s->n++;
+	}
+	return 0;
+}
+
+static void test_journal_salvage_reads_intact_and_raw_scan(void **state)
+{
+	tbw_journal *j = open_rw(jdir);
+	tbw_jinfo info, raw;
+	salv s = {0};
+	uint64_t nr, nc;
+	char path[400];
+	(void)state;
+
+	append_n(j, 20, "loss");
+	assert_int_equal(tbw__journal_info(j, &info), TBW_OK);
+	tbw__journal_close(j);
+	assert_int_equal(tbw__journal_salvage(jdir, salv_cb, &s, &nr, &nc, &raw), TBW_OK);
+	assert_int_equal(nr, 20);
+	assert_int_equal(nc, 0);
+	assert_int_equal(s.n, 20);
+	assert_string_equal(s.tags[0], "loss");
+	assert_string_equal(raw.run_id_hex, info.run_id_hex);
+	/* wreck both LMDB meta pages: LMDB refuses the env, the raw scan
+	 * still finds every record whose CRC verifies */
+	snprintf(path, sizeof path, "%s/data.mdb", jdir);
+	{
+		int fd = open(path, O_RDWR);
+		char zero[8192] = {0};
+		assert_true(fd >= 0);
+		assert_int_equal(pwrite(fd, zero, sizeof zero, 0), (ssize_t)sizeof zero);
+		close(fd);
+	}
+	memset(&s, 0, sizeof s);
+	assert_int_equal(tbw__journal_salvage(jdir, salv_cb, &s, &nr, &nc, &raw), TBW_OK);
+	assert_int_equal(nr, 20);
+	assert_int_equal(s.n, 20);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(s.seen[i], (uint64_t)i + 1);
+	assert_string_equal(s.tags[19], "loss");
+	assert_string_equal(raw.run_id_hex, info.run_id_hex);
+	{
+		tbw_journal *bad = NULL;
+		tbw_jopen cfg = TBW_JOPEN_INIT;
+		assert_int_equal(tbw__journal_open(&bad, jdir, &cfg), TBW_ECORRUPT);
+		assert_null(bad);
+	}
+}
+
+static void test_journal_missing_is_enotfound(void **state)
+{
+	tbw_journal *j = NULL;
+	tbw_jopen cfg = TBW_JOPEN_INIT;
+	(void)state;
+	assert_int_equal(tbw__journal_open(&j, tmpdir, &cfg), TBW_ENOTFOUND);
+	assert_null(j);
+	assert_int_equal(tbw__journal_salvage(tmpdir, salv_cb, NULL, NULL, NULL, NULL), TBW_ENOTFOUND);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_journal_round_trip_bit_for_bit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_start_marker_and_meta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_tag_validation_writes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_cursors_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_prune_bounded_by_cursors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_map_grows_without_losing_scalars, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_same_dir_twice_shares_env, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_role_busy_in_other_process, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_fork_child_gets_efork, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_many_threads_append, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_stale_reader_cleared_on_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_insert_dedups, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_poisoned_after_failed_sync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_salvage_reads_intact_and_raw_scan, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_missing_is_enotfound, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
