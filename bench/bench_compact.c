@@ -202,12 +202,12 @@ static void *poller(void *arg)
 		if (d)
 			closedir(d);
 		for (size_t k = 0; k < nf; k++) {
-			char p[1024];
+			char p[1400];
 			tbw_tfr_reader *r = NULL;
 			const uint8_t *data;
 			size_t len;
 			int fd;
-			snprintf(p, sizeof p, "%s/%s", f->logdir, files[k].name);
+			snprintf(p, sizeof p, "%.1000s/%.255s", f->logdir, files[k].name);
 			if ((fd = open(p, O_RDONLY)) < 0)
 				continue;
 			if (tbw__tfr_reader_open(&r, fd, files[k].off, p) == TBW_OK) {

@@ -17,10 +17,10 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp((const char *)a, (const char *)b);
 }
 
-static void note(cu_scan *s, const char *fmt, const char *a, unsigned long long b)
+static void note(cu_scan *s, const char *what, const char *path, unsigned long long at)
 {
 	if (!s->why[0])
-		snprintf(s->why, sizeof s->why, fmt, a, b);
+		snprintf(s->why, sizeof s->why, "%.80s in %.380s at %llu", what, path, at);
 }
 
 int cu_scan_logdir(const char *logdir, cu_scan *s)
@@ -33,11 +33,11 @@ int cu_scan_logdir(const char *logdir, cu_scan *s)
 	if (!d)
 		return -1;
 	while ((e = readdir(d)) != NULL) {
-		char p[4096];
+		char p[4400];
 		struct stat st;
 		if (!strstr(e->d_name, "tfevents"))
 			continue;
-		snprintf(p, sizeof p, "%s/%s", logdir, e->d_name);
+		snprintf(p, sizeof p, "%.4000s/%.255s", logdir, e->d_name);
 		if (stat(p, &st) < 0 || !S_ISREG(st.st_mode)) {
 			s->other_tfevents++;
 			continue;
@@ -53,17 +53,17 @@ int cu_scan_logdir(const char *logdir, cu_scan *s)
 		qsort(s->names, s->nfiles, sizeof *s->names, cmp_name);
 	s->sizes = calloc(s->nfiles + 1, sizeof *s->sizes);
 	for (size_t f = 0; f < s->nfiles; f++) {
-		char p[4096];
+		char p[4400];
 		tbw_tfr_reader *r = NULL;
 		int fd, st, first = 1;
 		const uint8_t *data;
 		size_t len;
 
-		snprintf(p, sizeof p, "%s/%s", logdir, s->names[f]);
+		snprintf(p, sizeof p, "%.4000s/%.255s", logdir, s->names[f]);
 		fd = open(p, O_RDONLY);
 		if (fd < 0) {
 			s->corrupt++;
-			note(s, "cannot open %s (%llu)", p, 0);
+			note(s, "cannot open", p, 0);
 			continue;
 		}
 		s->sizes[f] = (uint64_t)lseek(fd, 0, SEEK_END);
@@ -77,7 +77,7 @@ int cu_scan_logdir(const char *logdir, cu_scan *s)
 			cu_ev *o;
 			if (tbw__event_decode(data, len, &ev) != TBW_OK) {
 				s->corrupt++;
-				note(s, "undecodable event in %s at record %llu", p, (unsigned long long)s->n);
+				note(s, "undecodable event (record index)", p, (unsigned long long)s->n);
 				continue;
 			}
 			if (s->n == s->cap) {
@@ -102,11 +102,11 @@ int cu_scan_logdir(const char *logdir, cu_scan *s)
 		}
 		if (st == TBW_TFR_TORN) {
 			s->torn++;
-			note(s, "torn last record in %s at offset %llu", p,
+			note(s, "torn last record (offset)", p,
 			     (unsigned long long)tbw__tfr_reader_offset(r));
 		} else if (st != TBW_TFR_END) {
 			s->corrupt++;
-			note(s, "corrupt record in %s after offset %llu", p,
+			note(s, "corrupt record (after offset)", p,
 			     (unsigned long long)tbw__tfr_reader_offset(r));
 		}
 		tbw__tfr_reader_close(r);

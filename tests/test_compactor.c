@@ -772,14 +772,23 @@ static void test_compactor_skips_damaged_journal_records_with_a_message(void **s
 	/* flip one byte of the record holding the marker value */
 	snprintf(data, sizeof data, "%s/data.mdb", F.jdir);
 	buf = slurp(data, &n);
-	memcpy(pat, &marker, 8);
+	{
+		/* the journal stores values as big-endian IEEE doubles
+		 * (doc/journal-format.md) */
+		uint64_t bits;
+		memcpy(&bits, &marker, 8);
+		for (int b = 0; b < 8; b++)
+			pat[b] = (uint8_t)(bits >> (56 - 8 * b));
+	}
 	for (size_t i = 0; i + 8 <= n; i++)
 		if (memcmp(buf + i, pat, 8) == 0) {
 			buf[i + 3] ^= 0x40;
 			hits++;
 		}
-	if (hits != 1)
-		fail_msg("expected the marker value once in %s, found it %zu times", data, hits);
+	/* copy-on-write leaves older copies of the page in free pages: the
+	 * live one is among them, and flipping the others is harmless */
+	if (hits < 1)
+		fail_msg("expected the marker value in %s, found it %zu times", data, hits);
 	f = fopen(data, "r+b");
 	assert_non_null(f);
 	assert_int_equal(fwrite(buf, 1, n, f), n);
