@@ -1,0 +1,793 @@
+/* _tbwal.c -- CPython extension module tbwal._tbwal: a thin binding of the
+ * public C API (include/tbwal.h) used by the pure-Python SummaryWriter in
+ * python/tbwal/__init__.py.
+ *
+ * It defines:
+ *   - the exception hierarchy (tbwal.Error and one subclass per TBW_E* code),
+ *     raised with the library's one-line message (tbw_errmsg());
+ *   - Writer, a base type owning one tbw_writer*. add_scalar() is implemented
+ *     here, argument parsing included, because it is the hot path: the target
+ *     is about a microsecond per call, and a Python-level wrapper alone costs
+ *     a fair part of that.
+ *
+ * GIL: tbw_open, tbw_flush and tbw_close run with the GIL released (they
+ * fsync and join threads). tbw_add_scalar releases it only in ALWAYS mode,
+ * where every call waits for an fsync. In INTERVAL and NEVER modes a call is
+ * a memory-mapped LMDB commit of about a microsecond; giving up the GIL for
+ * that would let any other busy Python thread take it for up to the switch
+ * interval (5 ms) on every call. A call waiting for the LMDB write lock
+ * while holding the GIL cannot deadlock: the thread holding that lock never
+ * needs the GIL to release it.
+ *
+ * Fork: a pthread_atfork() child handler bumps a generation counter; a
+ * Writer used in a process other than the one that opened it raises
+ * tbwal.ForkError without calling into the library (which would refuse with
+ * TBW_EFORK anyway), and is detached, never closed, in the child, so the
+ * parent's journal and threads are never touched.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tbwal.h"
+
+/* ---- fork detection ---------------------------------------------------- */
+
+static volatile unsigned long fork_gen;
+
+static void on_fork_child(void)
+{
+	fork_gen++;
+}
+
+/* ---- exceptions ---------------------------------------------------------- */
+
+static PyObject *Error;          /* tbwal.Error: base of all library errors */
+
+static struct exc_def {
+	int code;
+	const char *name;            /* attribute name in the module */
+	const char *doc;
+	PyObject *extra_base;        /* set at init: builtin also inherited */
+	PyObject *type;
+} exc_defs[] = {
+	{ TBW_EINVAL,     "InvalidArgument", "Invalid argument: tag, option or path (TBW_EINVAL).", NULL, NULL },
+	{ TBW_ENOMEM,     "OutOfMemory",     "The library ran out of memory (TBW_ENOMEM).", NULL, NULL },
+	{ TBW_EIO,        "IOError",         "An I/O call failed (TBW_EIO).", NULL, NULL },
+	{ TBW_EFULL,      "DiskFull",        "No space left, quota exceeded or the journal map cannot grow (TBW_EFULL).", NULL, NULL },
+	{ TBW_ECORRUPT,   "Corrupt",         "Stored data failed its checksum or structure check (TBW_ECORRUPT).", NULL, NULL },
+	{ TBW_EBUSY,      "JournalBusy",     "Another process holds the journal for this role (TBW_EBUSY).", NULL, NULL },
+	{ TBW_EPANIC,     "Panic",           "An earlier sync or commit failed; the writer refuses writes (TBW_EPANIC).", NULL, NULL },
+	{ TBW_EFORK,      "ForkError",       "A writer was used in a child process after fork() (TBW_EFORK).", NULL, NULL },
+	{ TBW_EVERSION,   "VersionError",    "Stored data has a format version this library does not read (TBW_EVERSION).", NULL, NULL },
+	{ TBW_ENOTFOUND,  "NotFound",        "The journal, file or folder does not exist (TBW_ENOTFOUND).", NULL, NULL },
+	{ TBW_ETRUNCATED, "Truncated",       "Torn tail: the last record is incomplete (TBW_ETRUNCATED).", NULL, NULL },
+	{ TBW_ECLOSED,    "WriterClosed",    "The writer is closed or closing (TBW_ECLOSED).", NULL, NULL },
+};
+
+#define N_EXC (sizeof exc_defs / sizeof exc_defs[0])
+
+static PyObject *exc_for_code(int code)
+{
+	for (size_t i = 0; i < N_EXC; i++)
+		if (exc_defs[i].code == code)
+			return exc_defs[i].type;
+	return Error;
+}
+
+/* Raise the exception for code with message msg; sets .code and .code_name. */
+static PyObject *raise_code(int code, const char *msg)
+{
+	PyObject *type = exc_for_code(code);
+	PyObject *exc, *v;
+	const char *name = tbw_strerror(code);
+	const char *colon = strchr(name, ':');
+
+	exc = PyObject_CallFunction(type, "s", msg);
+	if (exc == NULL)
+		return NULL;
+	v = PyLong_FromLong(code);
+	if (v == NULL || PyObject_SetAttrString(exc, "code", v) < 0)
+		goto fail;
+	Py_DECREF(v);
+	v = PyUnicode_FromStringAndSize(name, colon ? colon - name : (Py_ssize_t)strlen(name));
+	if (v == NULL || PyObject_SetAttrString(exc, "code_name", v) < 0)
+		goto fail;
+	Py_DECREF(v);
+	PyErr_SetObject(type, exc);
+	Py_DECREF(exc);
+	return NULL;
+fail:
+	Py_XDECREF(v);
+	Py_DECREF(exc);
+	return NULL;
+}
+
+/* Raise for a failed library call; read tbw_errmsg() on this thread. */
+static PyObject *raise_tbw(int code)
+{
+	return raise_code(code, tbw_errmsg());
+}
+
+/* ---- the Writer type ------------------------------------------------------ */
+
+typedef struct {
+	PyObject_HEAD
+	tbw_writer *w;
+	unsigned long gen;        /* fork_gen when opened */
+	long pid;                 /* process that opened it (for messages) */
+	int release_gil;          /* ALWAYS mode: release the GIL around add_scalar */
+	int inflight;             /* calls running with the GIL released (GIL-protected) */
+	PyObject *logdir;         /* str, for messages */
+	PyObject *weakreflist;
+} WriterObject;
+
+static PyObject *str_reopen;  /* "_reopen" */
+static PyObject *kw_names[6]; /* add_scalar's parameter names */
+
+static PyObject *fork_error(WriterObject *self, const char *op)
+{
+	char buf[768];
+
+	PyOS_snprintf(buf, sizeof buf,
+	              "%s %s: writer opened by process %ld used in child process %ld after fork(); "
+	              "the parent's journal is left untouched. Open a new SummaryWriter with its own "
+	              "log_dir in the child.",
+	              op, self->logdir ? PyUnicode_AsUTF8(self->logdir) : "?", self->pid, (long)getpid());
+	if (PyErr_Occurred())
+		PyErr_Clear();
+	return raise_code(TBW_EFORK, buf);
+}
+
+/* 0 when self may call into the library, -1 with an exception set. */
+static int check_usable(WriterObject *self, const char *op)
+{
+	if (self->logdir != NULL && self->gen != fork_gen) {
+		fork_error(self, op);
+		return -1;
+	}
+	if (self->w == NULL) {
+		char buf[768];
+		PyOS_snprintf(buf, sizeof buf, "%s %s: the writer is closed", op,
+		              self->logdir ? PyUnicode_AsUTF8(self->logdir) : "(never opened)");
+		if (PyErr_Occurred())
+			PyErr_Clear();
+		raise_code(TBW_ECLOSED, buf);
+		return -1;
+	}
+	return 0;
+}
+
+static PyObject *Writer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+	WriterObject *self;
+
+	(void)args;
+	(void)kwds;
+	self = (WriterObject *)type->tp_alloc(type, 0);
+	return (PyObject *)self;
+}
+
+/* Close the handle (GIL released), waiting for calls still running with the
+ * GIL released. In a forked child the handle is only forgotten. */
+static int writer_close_handle(WriterObject *self)
+{
+	tbw_writer *w = self->w;
+	int rc = 0;
+
+	if (w == NULL)
+		return 0;
+	self->w = NULL;  /* new calls now see a closed writer */
+	if (self->gen != fork_gen)
+		return 0;  /* inherited: the parent owns it */
+	while (self->inflight > 0) {
+		Py_BEGIN_ALLOW_THREADS
+		sched_yield();
+		Py_END_ALLOW_THREADS
+	}
+	Py_BEGIN_ALLOW_THREADS
+	rc = tbw_close(w);
+	Py_END_ALLOW_THREADS
+	return rc;
+}
+
+static void Writer_dealloc(WriterObject *self)
+{
+	PyObject *et, *ev, *tb;
+
+	PyObject_GC_UnTrack(self);
+	PyErr_Fetch(&et, &ev, &tb);
+	if (self->weakreflist != NULL)
+		PyObject_ClearWeakRefs((PyObject *)self);
+	if (self->w != NULL && writer_close_handle(self) < 0) {
+		/* Nobody can catch it; say so on stderr rather than drop it. */
+		PySys_FormatStderr("tbwal: closing writer for %S at garbage collection failed: %s\n",
+		                   self->logdir ? self->logdir : Py_None, tbw_errmsg());
+	}
+	Py_CLEAR(self->logdir);
+	PyErr_Restore(et, ev, tb);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Writer_traverse(WriterObject *self, visitproc visit, void *arg)
+{
+	Py_VISIT(Py_TYPE(self));
+	return 0;
+}
+
+/* Converter for optional paths: None -> NULL, else os.fsencode(). */
+static int opt_path(PyObject *o, void *out)
+{
+	if (o == NULL) {  /* cleanup call */
+		Py_CLEAR(*(PyObject **)out);
+		return 1;
+	}
+	if (o == Py_None) {
+		*(PyObject **)out = NULL;
+		return 1;
+	}
+	return PyUnicode_FSConverter(o, out);
+}
+
+static int opt_ms(PyObject *o, unsigned int *out, const char *name)
+{
+	unsigned long v = PyLong_AsUnsignedLong(o);
+
+	if (v == (unsigned long)-1 && PyErr_Occurred()) {
+		PyErr_Format(PyExc_ValueError, "%s must be a non-negative int (milliseconds)", name);
+		return -1;
+	}
+	if (v > UINT32_MAX) {
+		PyErr_Format(PyExc_ValueError, "%s is too large", name);
+		return -1;
+	}
+	*out = (unsigned int)v;
+	return 0;
+}
+
+PyDoc_STRVAR(Writer_open_doc,
+"_open(logdir, durability=0, durability_interval_ms=1000, compact_interval_ms=1000,\n"
+"      scalar_format=0, sync_dir=None, sync_interval_ms=5000, purge_step=None,\n"
+"      filename_suffix=None, journal_dir=None, run_name=None)\n"
+"Open the journal for logdir (tbw_open). Integers are the C enum values.");
+
+static PyObject *Writer_open(WriterObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = { "logdir", "durability", "durability_interval_ms",
+		"compact_interval_ms", "scalar_format", "sync_dir", "sync_interval_ms",
+		"purge_step", "filename_suffix", "journal_dir", "run_name", NULL };
+	PyObject *logdir = NULL, *sync_dir = NULL, *suffix = NULL, *jdir = NULL, *run = NULL;
+	PyObject *o_dint = NULL, *o_cint = NULL, *o_sint = NULL, *o_purge = Py_None, *ret = NULL;
+	int durability = TBW_DURABILITY_INTERVAL, fmt = TBW_SCALAR_SIMPLE, rc;
+	tbw_options opts = TBW_OPTIONS_INIT;
+	tbw_writer *w = NULL;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|iOOiO&OOO&O&O&:_open", kwlist,
+	                                 PyUnicode_FSConverter, &logdir, &durability, &o_dint,
+	                                 &o_cint, &fmt, opt_path, &sync_dir, &o_sint, &o_purge,
+	                                 opt_path, &suffix, opt_path, &jdir, opt_path, &run))
+		goto out;
+	if (self->w != NULL) {
+		if (check_usable(self, "open") == 0)
+			PyErr_SetString(PyExc_RuntimeError, "writer is already open");
+		goto out;
+	}
+	opts.durability = (tbw_durability)durability;
+	opts.scalar_format = (tbw_scalar_format)fmt;
+	if (o_dint && opt_ms(o_dint, &opts.durability_interval_ms, "durability_interval_ms") < 0)
+		goto out;
+	if (o_cint && opt_ms(o_cint, &opts.compact_interval_ms, "compact_interval_ms") < 0)
+		goto out;
+	if (o_sint && opt_ms(o_sint, &opts.sync_interval_ms, "sync_interval_ms") < 0)
+		goto out;
+	if (o_purge != Py_None) {
+		long long p = PyLong_AsLongLong(o_purge);
+		if (p == -1 && PyErr_Occurred())
+			goto out;
+		opts.purge_step = p;
+	}
+	opts.sync_dir = sync_dir ? PyBytes_AS_STRING(sync_dir) : NULL;
+	opts.filename_suffix = suffix ? PyBytes_AS_STRING(suffix) : NULL;
+	opts.journal_dir = jdir ? PyBytes_AS_STRING(jdir) : NULL;
+	opts.run_name = run ? PyBytes_AS_STRING(run) : NULL;
+
+	Py_BEGIN_ALLOW_THREADS
+	rc = tbw_open(&w, PyBytes_AS_STRING(logdir), &opts);
+	Py_END_ALLOW_THREADS
+	if (rc < 0) {
+		raise_tbw(rc);
+		goto out;
+	}
+	self->w = w;
+	self->gen = fork_gen;
+	self->pid = (long)getpid();
+	self->release_gil = opts.durability == TBW_DURABILITY_ALWAYS;
+	Py_XSETREF(self->logdir, PyUnicode_DecodeFSDefault(PyBytes_AS_STRING(logdir)));
+	if (self->logdir == NULL)
+		PyErr_Clear();
+	ret = Py_NewRef(Py_None);
+out:
+	Py_XDECREF(logdir);
+	Py_XDECREF(sync_dir);
+	Py_XDECREF(suffix);
+	Py_XDECREF(jdir);
+	Py_XDECREF(run);
+	return ret;
+}
+
+/* scalar_value -> double: float, int, or anything with __float__/__index__. */
+static int value_as_double(PyObject *o, double *out)
+{
+	PyNumberMethods *nb;
+	double d;
+
+	if (PyFloat_CheckExact(o)) {
+		*out = PyFloat_AS_DOUBLE(o);
+		return 0;
+	}
+	if (PyLong_Check(o)) {
+		d = PyLong_AsDouble(o);  /* OverflowError past 1.8e308 */
+		if (d == -1.0 && PyErr_Occurred())
+			return -1;
+		*out = d;
+		return 0;
+	}
+	nb = Py_TYPE(o)->tp_as_number;
+	if (nb == NULL || (nb->nb_float == NULL && nb->nb_index == NULL)) {
+		PyErr_Format(PyExc_TypeError,
+		             "scalar_value must be a float, an int or an object with __float__ "
+		             "(numpy scalar, one-element tensor), not %.200s", Py_TYPE(o)->tp_name);
+		return -1;
+	}
+	d = PyFloat_AsDouble(o);
+	if (d == -1.0 && PyErr_Occurred()) {
+		/* e.g. a numpy array or tensor with several elements */
+		PyObject *et, *ev, *tb;
+		PyErr_Fetch(&et, &ev, &tb);
+		PyErr_NormalizeException(&et, &ev, &tb);
+		PyErr_Format(PyExc_TypeError, "scalar_value of type %.200s cannot be converted to float: %S",
+		             Py_TYPE(o)->tp_name, ev ? ev : Py_None);
+		{
+			PyObject *et2, *ev2, *tb2;
+			PyErr_Fetch(&et2, &ev2, &tb2);
+			PyErr_NormalizeException(&et2, &ev2, &tb2);
+			if (ev2 != NULL && ev != NULL)
+				PyException_SetCause(ev2, Py_NewRef(ev));
+			PyErr_Restore(et2, ev2, tb2);
+		}
+		Py_XDECREF(et);
+		Py_XDECREF(ev);
+		Py_XDECREF(tb);
+		return -1;
+	}
+	*out = d;
+	return 0;
+}
+
+static int step_as_int64(PyObject *o, int64_t *out)
+{
+	long long v;
+	int overflow;
+
+	if (o == Py_None) {  /* torch leaves Event.step unset: 0 */
+		*out = 0;
+		return 0;
+	}
+	if (PyLong_Check(o)) {
+		v = PyLong_AsLongLongAndOverflow(o, &overflow);
+	} else {
+		PyObject *i;
+		if (Py_TYPE(o)->tp_as_number == NULL || Py_TYPE(o)->tp_as_number->nb_index == NULL) {
+			PyErr_Format(PyExc_TypeError, "global_step must be an int (or None), not %.200s",
+			             Py_TYPE(o)->tp_name);
+			return -1;
+		}
+		i = PyNumber_Index(o);
+		if (i == NULL)
+			return -1;
+		v = PyLong_AsLongLongAndOverflow(i, &overflow);
+		Py_DECREF(i);
+	}
+	if (v == -1 && PyErr_Occurred())
+		return -1;
+	if (overflow) {
+		PyErr_SetString(PyExc_OverflowError, "global_step does not fit in a signed 64-bit int");
+		return -1;
+	}
+	*out = (int64_t)v;
+	return 0;
+}
+
+static int walltime_as_double(PyObject *o, double *out)
+{
+	double d;
+
+	if (o == Py_None) {
+		*out = 0.0;  /* the library reads the clock */
+		return 0;
+	}
+	if (PyFloat_CheckExact(o)) {
+		*out = PyFloat_AS_DOUBLE(o);
+		return 0;
+	}
+	if (PyUnicode_Check(o) || PyBytes_Check(o) || Py_TYPE(o)->tp_as_number == NULL ||
+	    (Py_TYPE(o)->tp_as_number->nb_float == NULL && Py_TYPE(o)->tp_as_number->nb_index == NULL)) {
+		PyErr_Format(PyExc_TypeError, "walltime must be a number of seconds (or None), not %.200s",
+		             Py_TYPE(o)->tp_name);
+		return -1;
+	}
+	d = PyFloat_AsDouble(o);
+	if (d == -1.0 && PyErr_Occurred())
+		return -1;
+	*out = d;
+	return 0;
+}
+
+PyDoc_STRVAR(Writer_add_scalar_doc,
+"add_scalar(tag, scalar_value, global_step=None, walltime=None, new_style=False,\n"
+"           double_precision=False)\n"
+"--\n\n"
+"Commit one scalar to the journal before returning.\n\n"
+"tag: non-empty str (UTF-8, at most 1024 bytes, no control characters).\n"
+"scalar_value: float, int, or anything with __float__ (numpy scalar, one-element tensor).\n"
+"global_step: int or None (0, as torch writes it). walltime: seconds since the epoch,\n"
+"None for now. new_style and double_precision are accepted for torch compatibility;\n"
+"the encoding is the writer's scalar_format (never DT_DOUBLE, which TensorBoard drops).\n"
+"Raises tbwal.Error subclasses with the library's message; nothing is written then.");
+
+static PyObject *Writer_add_scalar(WriterObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                   PyObject *kwnames)
+{
+	PyObject *a[6] = { NULL, NULL, Py_None, Py_None, NULL, NULL };
+	const char *tag;
+	Py_ssize_t taglen;
+	double value, walltime;
+	int64_t step;
+	int rc;
+
+	if (nargs > 6) {
+		PyErr_Format(PyExc_TypeError, "add_scalar() takes at most 6 arguments (%zd given)", nargs);
+		return NULL;
+	}
+	for (Py_ssize_t i = 0; i < nargs; i++)
+		a[i] = args[i];
+	if (kwnames != NULL) {
+		Py_ssize_t nk = PyTuple_GET_SIZE(kwnames);
+		for (Py_ssize_t k = 0; k < nk; k++) {
+			PyObject *name = PyTuple_GET_ITEM(kwnames, k);
+			int slot = -1;
+			for (int j = 0; j < 6 && slot < 0; j++)
+				if (name == kw_names[j])
+					slot = j;
+			for (int j = 0; j < 6 && slot < 0; j++)
+				if (PyUnicode_Compare(name, kw_names[j]) == 0)
+					slot = j;
+			if (slot < 0) {
+				PyErr_Format(PyExc_TypeError,
+				             "add_scalar() got an unexpected keyword argument '%U'", name);
+				return NULL;
+			}
+			if (slot < nargs) {
+				PyErr_Format(PyExc_TypeError,
+				             "add_scalar() got multiple values for argument '%U'", name);
+				return NULL;
+			}
+			a[slot] = args[nargs + k];
+		}
+	}
+	if (a[0] == NULL || a[1] == NULL) {
+		PyErr_Format(PyExc_TypeError, "add_scalar() missing required argument '%U'",
+		             kw_names[a[0] == NULL ? 0 : 1]);
+		return NULL;
+	}
+	if (!PyUnicode_Check(a[0])) {
+		PyErr_Format(PyExc_TypeError, "tag must be str, not %.200s", Py_TYPE(a[0])->tp_name);
+		return NULL;
+	}
+	if (value_as_double(a[1], &value) < 0 || step_as_int64(a[2], &step) < 0 ||
+	    walltime_as_double(a[3], &walltime) < 0)
+		return NULL;
+	tag = PyUnicode_AsUTF8AndSize(a[0], &taglen);
+	if (tag == NULL)
+		return NULL;
+	if ((size_t)taglen != strlen(tag)) {
+		char buf[256];
+		PyOS_snprintf(buf, sizeof buf, "add_scalar: tag contains a NUL character at byte %zu",
+		              strlen(tag));
+		return raise_code(TBW_EINVAL, buf);
+	}
+
+	if (self->w == NULL || self->gen != fork_gen) {
+		if (self->w == NULL && self->gen == fork_gen && self->logdir != NULL) {
+			/* Closed: like torch, log again by reopening (subclasses define _reopen). */
+			PyObject *r = PyObject_CallMethodNoArgs((PyObject *)self, str_reopen);
+			if (r == NULL) {
+				if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+					return NULL;
+				PyErr_Clear();
+			} else {
+				Py_DECREF(r);
+			}
+		}
+		if (check_usable(self, "add_scalar") < 0)
+			return NULL;
+	}
+	if (self->release_gil) {
+		tbw_writer *w = self->w;
+		self->inflight++;
+		Py_BEGIN_ALLOW_THREADS
+		rc = tbw_add_scalar(w, tag, value, step, walltime);
+		Py_END_ALLOW_THREADS
+		self->inflight--;
+	} else {
+		rc = tbw_add_scalar(self->w, tag, value, step, walltime);
+	}
+	if (rc < 0)
+		return raise_tbw(rc);
+	Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Writer_flush_doc,
+"flush()\n--\n\n"
+"Make everything logged so far durable, exported to event files and (with a\n"
+"sync folder) shipped, then return. The GIL is released meanwhile.");
+
+static PyObject *Writer_flush(WriterObject *self, PyObject *Py_UNUSED(ignored))
+{
+	tbw_writer *w;
+	int rc;
+
+	if (self->w == NULL && (self->logdir == NULL || self->gen == fork_gen))
+		Py_RETURN_NONE;  /* torch: flushing a closed writer does nothing */
+	if (check_usable(self, "flush") < 0)
+		return NULL;
+	w = self->w;
+	self->inflight++;
+	Py_BEGIN_ALLOW_THREADS
+	rc = tbw_flush(w);
+	Py_END_ALLOW_THREADS
+	self->inflight--;
+	if (rc < 0)
+		return raise_tbw(rc);
+	Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Writer_close_doc,
+"_close()\n--\n\n"
+"Flush, stop background work and release the journal (tbw_close). Closing a\n"
+"closed writer does nothing; in a child process after fork() the inherited\n"
+"handle is only forgotten (the parent owns it).");
+
+static PyObject *Writer_close(WriterObject *self, PyObject *Py_UNUSED(ignored))
+{
+	int rc = writer_close_handle(self);
+
+	if (rc < 0)
+		return raise_tbw(rc);
+	Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Writer_check_fork_doc,
+"_check_fork(op)\n--\n\n"
+"Raise tbwal.ForkError when this writer was opened by another process (fork).");
+
+static PyObject *Writer_check_fork(WriterObject *self, PyObject *op)
+{
+	const char *s = PyUnicode_AsUTF8(op);
+
+	if (s == NULL)
+		return NULL;
+	if (self->logdir != NULL && self->gen != fork_gen)
+		return fork_error(self, s);
+	Py_RETURN_NONE;
+}
+
+static PyObject *Writer_get_closed(WriterObject *self, void *closure)
+{
+	(void)closure;
+	return PyBool_FromLong(self->w == NULL);
+}
+
+static PyObject *Writer_get_inherited(WriterObject *self, void *closure)
+{
+	(void)closure;
+	return PyBool_FromLong(self->w != NULL && self->gen != fork_gen);
+}
+
+static PyObject *Writer_get_release_gil(WriterObject *self, void *closure)
+{
+	(void)closure;
+	return PyBool_FromLong(self->release_gil);
+}
+
+static int Writer_set_release_gil(WriterObject *self, PyObject *v, void *closure)
+{
+	int b;
+
+	(void)closure;
+	if (v == NULL || (b = PyObject_IsTrue(v)) < 0) {
+		if (!PyErr_Occurred())
+			PyErr_SetString(PyExc_AttributeError, "cannot delete _release_gil");
+		return -1;
+	}
+	self->release_gil = b;
+	return 0;
+}
+
+static PyObject *Writer_get_journal_path(WriterObject *self, void *closure)
+{
+	(void)closure;
+	if (check_usable(self, "journal_path") < 0)
+		return NULL;
+	return PyUnicode_DecodeFSDefault(tbw_journal_path(self->w));
+}
+
+static PyMethodDef Writer_methods[] = {
+	{ "_open", (PyCFunction)(void (*)(void))Writer_open, METH_VARARGS | METH_KEYWORDS, Writer_open_doc },
+	{ "add_scalar", (PyCFunction)(void (*)(void))Writer_add_scalar, METH_FASTCALL | METH_KEYWORDS,
+	  Writer_add_scalar_doc },
+	{ "_flush", (PyCFunction)Writer_flush, METH_NOARGS, Writer_flush_doc },
+	{ "_close", (PyCFunction)Writer_close, METH_NOARGS, Writer_close_doc },
+	{ "_check_fork", (PyCFunction)Writer_check_fork, METH_O, Writer_check_fork_doc },
+	{ NULL, NULL, 0, NULL }
+};
+
+static PyGetSetDef Writer_getset[] = {
+	{ "closed", (getter)Writer_get_closed, NULL, "True when no journal is open.", NULL },
+	{ "_inherited", (getter)Writer_get_inherited, NULL,
+	  "True in a child process that inherited an open writer through fork().", NULL },
+	{ "_release_gil", (getter)Writer_get_release_gil, (setter)Writer_set_release_gil,
+	  "Whether add_scalar releases the GIL (default: only in ALWAYS mode); for benchmarks.", NULL },
+	{ "journal_path", (getter)Writer_get_journal_path, NULL,
+	  "Directory holding this writer's journal.", NULL },
+	{ NULL, NULL, NULL, NULL, NULL }
+};
+
+static PyTypeObject WriterType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "tbwal._tbwal.Writer",
+	.tp_basicsize = sizeof(WriterObject),
+	.tp_dealloc = (destructor)Writer_dealloc,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+	.tp_doc = "One tbwal journal writer (tbw_writer). Use tbwal.SummaryWriter.",
+	.tp_traverse = (traverseproc)Writer_traverse,
+	.tp_weaklistoffset = offsetof(WriterObject, weakreflist),
+	.tp_methods = Writer_methods,
+	.tp_getset = Writer_getset,
+	.tp_new = Writer_new,
+};
+
+/* ---- module ---------------------------------------------------------------- */
+
+static PyObject *mod_strerror(PyObject *m, PyObject *arg)
+{
+	long code = PyLong_AsLong(arg);
+
+	(void)m;
+	if (code == -1 && PyErr_Occurred())
+		return NULL;
+	return PyUnicode_FromString(tbw_strerror((int)code));
+}
+
+static PyObject *mod_as_float(PyObject *m, PyObject *arg)
+{
+	double d;
+
+	(void)m;
+	if (value_as_double(arg, &d) < 0)
+		return NULL;
+	return PyFloat_FromDouble(d);
+}
+
+static PyMethodDef module_methods[] = {
+	{ "_as_float", mod_as_float, METH_O,
+	  "_as_float(value)\n--\n\nvalue as add_scalar converts it; TypeError naming the type otherwise." },
+	{ "strerror", mod_strerror, METH_O, "strerror(code)\n--\n\nThe library's description of a TBW_E* code." },
+	{ NULL, NULL, 0, NULL }
+};
+
+static struct PyModuleDef tbwal_module = {
+	PyModuleDef_HEAD_INIT, "tbwal._tbwal",
+	"C binding of libtbwal's public API; use the tbwal package.", -1, module_methods,
+	NULL, NULL, NULL, NULL
+};
+
+PyMODINIT_FUNC PyInit__tbwal(void);
+
+PyMODINIT_FUNC PyInit__tbwal(void)
+{
+	static const char *names[6] = { "tag", "scalar_value", "global_step", "walltime",
+	                                "new_style", "double_precision" };
+	static int atfork_done;
+	PyObject *m = NULL;
+
+	if (!atfork_done) {
+		if (pthread_atfork(NULL, NULL, on_fork_child) != 0) {
+			PyErr_SetString(PyExc_RuntimeError, "pthread_atfork failed");
+			return NULL;
+		}
+		atfork_done = 1;
+	}
+	if (PyType_Ready(&WriterType) < 0)
+		return NULL;
+	m = PyModule_Create(&tbwal_module);
+	if (m == NULL)
+		return NULL;
+	for (int i = 0; i < 6; i++)
+		if ((kw_names[i] = PyUnicode_InternFromString(names[i])) == NULL)
+			goto fail;
+	if ((str_reopen = PyUnicode_InternFromString("_reopen")) == NULL)
+		goto fail;
+
+	Error = PyErr_NewExceptionWithDoc("tbwal.Error",
+		"Base of every error the tbwal library reports. str() is the library's one-line\n"
+		"message (operation, path, cause); .code is the TBW_E* code, .code_name its name.",
+		NULL, NULL);
+	if (Error == NULL || PyModule_AddObjectRef(m, "Error", Error) < 0)
+		goto fail;
+	for (size_t i = 0; i < N_EXC; i++) {
+		struct exc_def *d = &exc_defs[i];
+		PyObject *bases, *extra = NULL;
+		int sub = 0;  /* extra is a tbwal class, itself derived from Error */
+		char qual[64];
+
+		switch (d->code) {
+		case TBW_EINVAL:    extra = PyExc_ValueError; break;
+		case TBW_ENOMEM:    extra = PyExc_MemoryError; break;
+		case TBW_EIO:       extra = PyExc_OSError; break;
+		case TBW_ENOTFOUND: extra = PyExc_FileNotFoundError; break;
+		case TBW_ECLOSED:   extra = PyExc_ValueError; break;  /* like I/O on a closed file */
+		default: break;
+		}
+		if (d->code == TBW_EFULL) {  /* a DiskFull is a tbwal.IOError */
+			extra = exc_for_code(TBW_EIO);
+			sub = 1;
+		}
+		if (d->code == TBW_ETRUNCATED) {
+			extra = exc_for_code(TBW_ECORRUPT);
+			sub = 1;
+		}
+		if (sub)
+			bases = PyTuple_Pack(1, extra);
+		else if (extra)
+			bases = PyTuple_Pack(2, Error, extra);
+		else
+			bases = PyTuple_Pack(1, Error);
+		if (bases == NULL)
+			goto fail;
+		PyOS_snprintf(qual, sizeof qual, "tbwal.%s", d->name);
+		d->type = PyErr_NewExceptionWithDoc(qual, d->doc, bases, NULL);
+		Py_DECREF(bases);
+		if (d->type == NULL || PyModule_AddObjectRef(m, d->name, d->type) < 0)
+			goto fail;
+	}
+	if (PyModule_AddObjectRef(m, "Writer", (PyObject *)&WriterType) < 0 ||
+	    PyModule_AddStringConstant(m, "LIBRARY_VERSION", TBW_VERSION_STRING) < 0 ||
+	    PyModule_AddIntConstant(m, "DURABILITY_INTERVAL", TBW_DURABILITY_INTERVAL) < 0 ||
+	    PyModule_AddIntConstant(m, "DURABILITY_ALWAYS", TBW_DURABILITY_ALWAYS) < 0 ||
+	    PyModule_AddIntConstant(m, "DURABILITY_NEVER", TBW_DURABILITY_NEVER) < 0 ||
+	    PyModule_AddIntConstant(m, "SCALAR_SIMPLE", TBW_SCALAR_SIMPLE) < 0 ||
+	    PyModule_AddIntConstant(m, "SCALAR_TENSOR", TBW_SCALAR_TENSOR) < 0 ||
+	    PyModule_AddIntConstant(m, "TAG_MAX", TBW_TAG_MAX) < 0)
+		goto fail;
+	for (size_t i = 0; i < N_EXC; i++) {
+		const char *n = tbw_strerror(exc_defs[i].code);
+		const char *colon = strchr(n, ':');
+		char cname[32];
+		size_t len = colon ? (size_t)(colon - n) : strlen(n);
+		if (len >= sizeof cname)
+			len = sizeof cname - 1;
+		memcpy(cname, n, len);
+		cname[len] = '\0';
+		if (PyModule_AddIntConstant(m, cname + 4 /* skip "TBW_" */, exc_defs[i].code) < 0)
+			goto fail;
+	}
+	return m;
+fail:
+	Py_XDECREF(m);
+	return NULL;
+}
