@@ -34,9 +34,9 @@ static void hook(tbw_os_call call, unsigned long n)
 	 * then die before the syscall layer returns to the compactor. */
 	d = opendir("/proc/self/fd");
 	while (d && (e = readdir(d)) != NULL) {
-		char lp[64], target[PATH_MAX];
+		char lp[300], target[PATH_MAX];
 		ssize_t k;
-		snprintf(lp, sizeof lp, "/proc/self/fd/%s", e->d_name);
+		snprintf(lp, sizeof lp, "/proc/self/fd/%.255s", e->d_name);
 		k = readlink(lp, target, sizeof target - 1);
 		if (k <= 0)
 			continue;

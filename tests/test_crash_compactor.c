@@ -21,6 +21,7 @@
 #include "compactor_util.h"
 #include "event.h"
 #include "journal.h"
+#include "os.h"
 #include "tbwal.h"
 
 typedef struct truth {
@@ -118,6 +119,7 @@ static void test_crash_compactor_sigkill_loop_exports_exactly_once(void **state)
 	size_t kills = 0, hook_kills = 0, window = 0, iter;
 	int64_t step = 0;
 	double clock = 1700000000.0;
+	uint64_t last_run_ns = 15000000, t0;
 	tbw_jopen jo = TBW_JOPEN_INIT;
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 	(void)state;
@@ -128,7 +130,9 @@ static void test_crash_compactor_sigkill_loop_exports_exactly_once(void **state)
 	srand(seed);
 	jo.create = 1;
 	jo.logdir = logdir;
-	for (iter = 0; iter < max_iter && kills < want_kills; iter++) {
+	/* Go on until there were enough kills, and enough of them in the window
+	 * between a batch's fsync and its cursor commit. */
+	for (iter = 0; iter < max_iter && (kills < want_kills || window < want_kills / 10); iter++) {
 		tbw_journal *j = NULL;
 		tbw_jexport cur;
 		int status;
@@ -162,7 +166,11 @@ static void test_crash_compactor_sigkill_loop_exports_exactly_once(void **state)
 		if (iter % 2 == 0) {
 			pid = spawn(1 + (unsigned long)(rand() % 6), tensor);
 		} else {
-			struct timespec ts = { 0, (long)(rand() % 15000) * 1000L };
+			/* a delay spread over a whole run of the child (measured on
+			 * the previous restart: sanitizers make it slower) */
+			long span = (long)((double)last_run_ns * 1.2) + 1;
+			long d = (long)((double)rand() / RAND_MAX * (double)span);
+			struct timespec ts = { d / 1000000000L, d % 1000000000L };
 			pid = spawn(0, tensor);
 			nanosleep(&ts, NULL);
 			kill(pid, SIGKILL);
@@ -187,8 +195,10 @@ static void test_crash_compactor_sigkill_loop_exports_exactly_once(void **state)
 		check(1, iter);
 
 		/* restart, not killed: everything exactly once */
+		t0 = tbw__now_ns();
 		pid = spawn(0, tensor);
 		assert_int_equal(waitpid(pid, &status, 0), pid);
+		last_run_ns = tbw__now_ns() - t0;
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 			fail_msg("iteration %zu: restarted compactor failed (status %d)", iter, status);
 		check(0, iter);
