@@ -990,6 +990,11 @@ void tbw__journal_close(tbw_journal *j)
 	tbw__free(j);
 }
 
+int tbw__journal_forked(const tbw_journal *j)
+{
+	return j && j->gen != atomic_load_explicit(&fork_gen, memory_order_relaxed);
+}
+
 const char *tbw__journal_dir(const tbw_journal *j)
 {
 	return j ? j->e->dir : "";

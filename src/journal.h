@@ -82,6 +82,10 @@ void tbw__journal_close(tbw_journal *j);
 /* The journal directory (borrowed, valid until close). */
 const char *tbw__journal_dir(const tbw_journal *j);
 
+/* 1 if j was opened by a parent process of this one (fork()), else 0.
+ * No system call: a pthread_atfork() child handler counts forks. */
+int tbw__journal_forked(const tbw_journal *j);
+
 /* ---- Roles ---- */
 typedef enum tbw_jrole {
 	TBW_JROLE_WRITER = 0,
