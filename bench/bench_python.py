@@ -172,7 +172,7 @@ def main():
     print("  ratio baseline / tbwal                      %8.2fx" % (base / ours))
     print("  tbwal, interval, GIL released per call      %8.3f us   (%.2fx the default)" % (rel, rel / ours))
     print("  beside a busy Python thread, GIL kept       %8.3f us" % busy_keep)
-    print("  beside a busy Python thread, GIL released   %8.3f us   (%.0fx)" % (busy_rel, busy_rel / busy_keep))
+    print("  beside a busy Python thread, GIL released   %8.3f us   (%.2fx)" % (busy_rel, busy_rel / busy_keep))
     print("  tbwal, durability=always (fsync per call)   %8.1f us" % always)
     print("  close() after the last run (exports all)    %8.3f s" % close_s)
     target = ours <= 1.5 and ours < base

@@ -1,32 +1,860 @@
-/* compactor.c -- PLACEHOLDER until issue 4 lands the real compactor.
- * It exports nothing; it exists so the writer links while the compactor is
- * being built. Do not ship: tests of export fail against it by design. */
+/* compactor.c -- export committed journal records to TensorBoard event files,
+ * exactly once, whatever crashes. Protocol and its crash analysis:
+ * doc/compactor.md.
+ *
+ * PROTOCOL (each step survives a crash at any point; see the doc)
+ *  open: take the compactor role; read the export cursor (seq, file,
+ *        offset, file_no). If the cursor's file is longer than offset, the
+ *        tail was written but never acknowledged: cut it back (ftruncate +
+ *        fsync) and export the same records again into the same file.
+ *        Encoding is deterministic, so the bytes a reader may already have
+ *        seen are written again, identical. A file shorter than its cursor
+ *        is damage: reported, left as it is (bar a torn last record), and
+ *        export goes on from the cursor's seq in a new file.
+ *  pass: read records after the cursor in chunks, encode them into one
+ *        buffer, write the buffer with one pwrite, fsync the file, then
+ *        advance the cursor in one LMDB transaction, then prune. A new file
+ *        (temp name, header, fsync, rename, fsync dir, cursor) starts for
+ *        each session and after the file passes the rotation size.
+ *
+ * What is in the buffer is never visible to the cursor until the fsync has
+ * returned; what the cursor covers is never written again.
+ */
 #include "config.h"
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include "alloc.h"
-#include "error.h"
 #include "compactor.h"
+#include "error.h"
+#include "event.h"
+#include "os.h"
+#include "tfrecord.h"
 
-struct tbw_compactor { tbw_journal *j; };
+/* Records asked of the journal per read transaction. */
+#define READ_CHUNK 4096
+/* Encoded bytes gathered before one write + fsync + cursor commit. At ~45
+ * bytes a scalar this is ~90,000 scalars per fsync: the fsync costs well
+ * under 1% of a batch's time, and memory stays bounded. */
+#define BUF_CAP (4u << 20)
+#define BUF_START (256u << 10)
+/* Records deleted per pruning transaction. */
+#define PRUNE_BATCH 8192
+/* Cut tails up to this size are kept in memory and compared with what is
+ * written again (a check that the rewrite is byte-identical). */
+#define TAIL_KEEP_MAX (16u << 20)
+
+#define TFEVENTS "tfevents"
+#define NAME_PREFIX "events.out.tfevents."
+
+typedef struct tag_slot {
+	uint32_t id;
+	int used;
+	const char *name;   /* borrowed from the journal, valid until it closes */
+	size_t len;
+} tag_slot;
+
+struct tbw_compactor {
+	tbw_journal *j;
+	char *logdir;
+	char *suffix;
+	char *key;              /* in-process registry key (journal dir) */
+	tbw_scalar_format fmt;
+	uint64_t rotate;
+	char host[256];
+	long pid;
+
+	tbw_jexport cur;        /* the cursor as committed */
+	int fd;                 /* cur.file, open for read/write, or -1 */
+	int need_new_file;      /* start a file before the next record */
+	int need_repair;        /* bytes past cur.offset may be in the file */
+	int repairing;          /* writing a cut tail again: no rotation */
+	int start_in_buf;       /* the run's first START is in the buffer */
+
+	uint8_t *buf;           /* encoded records not yet written */
+	size_t used, cap;
+	uint64_t pend_seq;      /* the buffer covers records through this seq */
+	uint64_t pend_count;    /* journal records in the buffer */
+
+	tbw_jrec *recs;
+	uint8_t *scratch;
+	size_t scratch_cap;
+	tag_slot *tags;
+	size_t tag_cap, tag_n;
+
+	tbw_compact_stats st;
+};
+
+/* ---- One compactor per journal per process ----
+ * Across processes the journal's role lock (flock) keeps compactors apart.
+ * Within one process the journal shares roles among handles of one
+ * environment, so a second compactor here would pass that lock and export
+ * everything twice: this registry refuses (or makes it wait). */
+
+typedef struct reg_ent { char *key; struct reg_ent *next; } reg_ent;
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reg_cv = PTHREAD_COND_INITIALIZER;
+static reg_ent *reg_head;
+
+static int reg_has(const char *key)
+{
+	for (reg_ent *e = reg_head; e; e = e->next)
+		if (strcmp(e->key, key) == 0)
+			return 1;
+	return 0;
+}
+
+static int reg_acquire(const char *key, int wait)
+{
+	reg_ent *e = tbw__calloc(1, sizeof *e);
+
+	if (!e || !(e->key = tbw__strdup(key))) {
+		tbw__free(e);
+		return tbw__error_set(TBW_ENOMEM, "compactor open", key, "out of memory");
+	}
+	pthread_mutex_lock(&reg_mu);
+	while (reg_has(key) && wait)
+		pthread_cond_wait(&reg_cv, &reg_mu);
+	if (reg_has(key)) {
+		pthread_mutex_unlock(&reg_mu);
+		tbw__free(e->key);
+		tbw__free(e);
+		return tbw__error_set(TBW_EBUSY, "compactor open", key,
+		                      "another compactor of this process is already exporting this journal");
+	}
+	e->next = reg_head;
+	reg_head = e;
+	pthread_mutex_unlock(&reg_mu);
+	return TBW_OK;
+}
+
+static void reg_release(const char *key)
+{
+	pthread_mutex_lock(&reg_mu);
+	for (reg_ent **p = &reg_head; *p; p = &(*p)->next) {
+		if (strcmp((*p)->key, key) == 0) {
+			reg_ent *e = *p;
+			*p = e->next;
+			tbw__free(e->key);
+			tbw__free(e);
+			break;
+		}
+	}
+	pthread_cond_broadcast(&reg_cv);
+	pthread_mutex_unlock(&reg_mu);
+}
+
+/* ---- Small helpers ---- */
+
+static void problem(tbw_compactor *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void problem(tbw_compactor *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->st.problem, sizeof c->st.problem, fmt, ap);
+	va_end(ap);
+}
+
+static char *file_path(const tbw_compactor *c, const char *name)
+{
+	return tbw__path_join(c->logdir, name);
+}
+
+/* Tag names by id, cached: the journal's lookup is a read transaction. */
+static int tag_lookup(tbw_compactor *c, uint32_t id, const char **name, size_t *len)
+{
+	size_t mask, i;
+	int rc;
+
+	if (c->tag_cap) {
+		mask = c->tag_cap - 1;
+		for (i = (id * 2654435761u) & mask; c->tags[i].used; i = (i + 1) & mask) {
+			if (c->tags[i].id == id) {
+				*name = c->tags[i].name;
+				*len = c->tags[i].len;
+				return TBW_OK;
+			}
+		}
+	}
+	rc = tbw__journal_tag_name(c->j, id, name, len);
+	if (rc != TBW_OK)
+		return rc;
+	if ((c->tag_n + 1) * 2 > c->tag_cap) {
+		size_t ncap = c->tag_cap ? c->tag_cap * 2 : 64;
+		tag_slot *nt = tbw__calloc(ncap, sizeof *nt);
+		if (!nt)
+			return tbw__error_set(TBW_ENOMEM, "compactor tag cache", NULL, "out of memory");
+		for (size_t k = 0; k < c->tag_cap; k++) {
+			if (!c->tags[k].used)
+				continue;
+			for (i = (c->tags[k].id * 2654435761u) & (ncap - 1); nt[i].used; i = (i + 1) & (ncap - 1))
+				;
+			nt[i] = c->tags[k];
+		}
+		tbw__free(c->tags);
+		c->tags = nt;
+		c->tag_cap = ncap;
+	}
+	mask = c->tag_cap - 1;
+	for (i = (id * 2654435761u) & mask; c->tags[i].used; i = (i + 1) & mask)
+		;
+	c->tags[i].used = 1;
+	c->tags[i].id = id;
+	c->tags[i].name = *name;
+	c->tags[i].len = *len;
+	c->tag_n++;
+	return TBW_OK;
+}
+
+/* Highest name containing "tfevents" in logdir (our files, orphans and
+ * anyone else's): a new file must sort after every one of them, because
+ * TensorBoard's Python loader never goes back to an earlier name. */
+static int max_event_name(tbw_compactor *c, char *out, size_t cap)
+{
+	DIR *d = opendir(c->logdir);
+	struct dirent *e;
+
+	out[0] = '\0';
+	if (!d)
+		return tbw__error_errno(errno, "compactor scan logdir", c->logdir);
+	while ((e = readdir(d)) != NULL) {
+		if (!strstr(e->d_name, TFEVENTS))
+			continue;
+		if (strcmp(e->d_name, out) > 0 && strlen(e->d_name) < cap)
+			snprintf(out, cap, "%s", e->d_name);
+	}
+	closedir(d);
+	if (strcmp(c->cur.file, out) > 0)
+		snprintf(out, cap, "%s", c->cur.file);
+	return TBW_OK;
+}
+
+/* Remove temp files a crash left behind (only one compactor runs at a time,
+ * so none of them belongs to a live one). */
+static void clean_tmp(tbw_compactor *c)
+{
+	DIR *d = opendir(c->logdir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, TBW_COMPACT_TMP_PREFIX, strlen(TBW_COMPACT_TMP_PREFIX)) == 0) {
+			char *p = file_path(c, e->d_name);
+			if (p)
+				tbw__unlink(p, "compactor remove temp file");
+			tbw__free(p);
+		}
+	}
+	closedir(d);
+}
+
+/* ---- Writing ---- */
+
+/* Forget the buffer (after a failure: its bytes may be partly in the file,
+ * beyond the cursor, and the next pass cuts them back). */
+static void discard(tbw_compactor *c)
+{
+	c->used = 0;
+	c->pend_seq = c->cur.seq;
+	c->pend_count = 0;
+	c->start_in_buf = 0;
+}
+
+static void prune(tbw_compactor *c)
+{
+	uint64_t n = 0;
+
+	/* Pruning is housekeeping: a failure leaves records that the next
+	 * pass prunes; it never affects what is exported. */
+	if (tbw__journal_prune(c->j, c->cur.seq, PRUNE_BATCH, &n) == TBW_OK)
+		c->st.pruned += n;
+	else
+		problem(c, "prune: %s", tbw_errmsg());
+}
+
+/* Write the buffer (one pwrite), fsync, then advance the cursor in one
+ * transaction. Only after the fsync may the cursor cover the bytes: a crash
+ * between the two leaves bytes past the cursor, which open cuts back. */
+static int flush(tbw_compactor *c)
+{
+	tbw_jexport nc;
+	int rc;
+
+	if (c->used == 0 && c->pend_seq == c->cur.seq)
+		return TBW_OK;
+	nc = c->cur;
+	if (c->used) {
+		char *path = file_path(c, c->cur.file);
+		assert(c->fd >= 0);
+		if (!path) {
+			discard(c);
+			return tbw__error_set(TBW_ENOMEM, "compactor write", c->cur.file, "out of memory");
+		}
+		c->need_repair = 1;
+		rc = tbw__pwrite_all(c->fd, c->buf, c->used, (off_t)c->cur.offset, "compactor write", path);
+		if (rc == TBW_OK)
+			rc = tbw__fsync(c->fd, 0, "compactor fsync", path);
+		tbw__free(path);
+		if (rc != TBW_OK) {
+			discard(c);
+			return rc;
+		}
+		nc.offset += c->used;
+	}
+	nc.seq = c->pend_seq;
+	rc = tbw__journal_set_export(c->j, &nc);
+	if (rc != TBW_OK) {
+		discard(c);
+		return rc;
+	}
+	c->cur = nc;
+	c->need_repair = 0;
+	c->st.exported += c->pend_count;
+	c->st.cursor = nc;
+	discard(c);
+	prune(c);
+	if (!c->repairing && c->cur.offset >= c->rotate)
+		c->need_new_file = 1;
+	return TBW_OK;
+}
+
+/* Start the next event file: temp name (never "tfevents"), file_version
+ * record, fsync, rename into place, fsync the directory, then point the
+ * cursor at it. A crash before the rename leaves a temp file (removed at
+ * the next open); after the rename and before the cursor, an orphan that
+ * holds only file_version, which both TensorBoard loaders read as an
+ * empty file. Records are appended only once the cursor names the file. */
+static int new_file(tbw_compactor *c)
+{
+	char name[256], maxname[256], tmpname[64];
+	char *tmp = NULL, *path = NULL;
+	uint8_t hdr[128];
+	size_t n;
+	int64_t secs = (int64_t)time(NULL);
+	uint32_t no = c->cur.file_no + 1;
+	tbw_jexport nc;
+	int fd = -1, rc;
+
+	assert(c->used == 0);
+	rc = max_event_name(c, maxname, sizeof maxname);
+	if (rc != TBW_OK)
+		return rc;
+	rc = tbw__event_file_name(name, sizeof name, secs, c->host, c->pid, no, c->suffix);
+	if (rc != TBW_OK)
+		return rc;
+	if (maxname[0] && strcmp(name, maxname) <= 0) {
+		/* The clock went back, a file of this second sorts later, or an
+		 * orphan is in the way: take a later second than that file's. */
+		long long s2 = 0;
+		if (strncmp(maxname, NAME_PREFIX, strlen(NAME_PREFIX)) == 0 &&
+		    sscanf(maxname + strlen(NAME_PREFIX), "%10lld", &s2) == 1 && s2 >= secs)
+			secs = (int64_t)s2 + 1;
+		rc = tbw__event_file_name(name, sizeof name, secs, c->host, c->pid, no, c->suffix);
+		if (rc != TBW_OK)
+			return rc;
+		if (strcmp(name, maxname) <= 0)
+			problem(c, "new event file %s does not sort after %s in %s; TensorBoard's Python loader may not read it",
+			        name, maxname, c->logdir);
+	}
+	snprintf(tmpname, sizeof tmpname, TBW_COMPACT_TMP_PREFIX "%" PRIu32 ".tmp", no);
+	tmp = file_path(c, tmpname);
+	path = file_path(c, name);
+	if (!tmp || !path) {
+		rc = tbw__error_set(TBW_ENOMEM, "compactor new file", c->logdir, "out of memory");
+		goto out;
+	}
+	n = tbw__event_encode_file_version(hdr + TBW_TFR_HEADER + 64, tbw__wall_time());
+	n = tbw__tfrecord_frame(hdr, hdr + TBW_TFR_HEADER + 64, n);
+	rc = tbw__open(&fd, tmp, O_RDWR | O_CREAT | O_TRUNC, 0666, "compactor new file");
+	if (rc == TBW_OK)
+		rc = tbw__pwrite_all(fd, hdr, n, 0, "compactor new file", tmp);
+	if (rc == TBW_OK)
+		rc = tbw__fsync(fd, 0, "compactor new file", tmp);
+	if (rc == TBW_OK)
+		rc = tbw__rename_durable(tmp, path, "compactor new file");
+	if (rc != TBW_OK) {
+		tbw__unlink(tmp, "compactor new file");
+		goto out;
+	}
+	nc = c->cur;
+	nc.offset = n;
+	nc.file_no = no;
+	snprintf(nc.file, sizeof nc.file, "%s", name);
+	rc = tbw__journal_set_export(c->j, &nc);
+	if (rc != TBW_OK)
+		goto out;   /* an orphan with only file_version stays: harmless */
+	if (c->fd >= 0)
+		tbw__close(c->fd, "compactor close", c->cur.file);
+	c->fd = fd;
+	fd = -1;
+	c->cur = nc;
+	c->st.cursor = nc;
+	c->need_new_file = 0;
+	c->st.files_created++;
+out:
+	if (fd >= 0)
+		tbw__os.close(fd);
+	tbw__free(tmp);
+	tbw__free(path);
+	return rc;
+}
+
+static int grow_buf(tbw_compactor *c, size_t need)
+{
+	size_t ncap = c->cap;
+	uint8_t *nb;
+
+	while (ncap < c->used + need && ncap < BUF_CAP)
+		ncap *= 2;
+	if (ncap < c->used + need)
+		ncap = c->used + need;    /* one huge record: still whole */
+	nb = tbw__realloc(c->buf, ncap);
+	if (!nb)
+		return tbw__error_set(TBW_ENOMEM, "compactor buffer", NULL, "out of memory");
+	c->buf = nb;
+	c->cap = ncap;
+	return TBW_OK;
+}
+
+/* Encode one journal record (and, before the run's first one, a SessionLog
+ * START) into the buffer. */
+static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
+{
+	const char *tag = NULL;
+	size_t tag_len = 0, need, n;
+	int is_start = r->tag_id == TBW_JTAG_SESSION_START;
+	int first_start = c->cur.seq == 0 && !c->start_in_buf;
+	int rc;
+
+	if (!is_start) {
+		rc = tag_lookup(c, r->tag_id, &tag, &tag_len);
+		if (rc != TBW_OK) {
+			/* The record's tag cannot be named: it cannot be exported
+			 * faithfully, so it is skipped like a damaged record. */
+			problem(c, "journal record seq %" PRIu64 " names tag id %" PRIu32
+			        " which cannot be read (%s); skipped, not exported",
+			        r->seq, r->tag_id, tbw_errmsg());
+			c->st.skipped_corrupt++;
+			c->pend_seq = r->seq;
+			return TBW_OK;
+		}
+	}
+	need = tbw__event_bound(tag_len) + TBW_TFR_OVERHEAD;
+	if (first_start)
+		need += tbw__event_bound(0) + TBW_TFR_OVERHEAD;
+	if (c->scratch_cap < need) {
+		uint8_t *ns = tbw__realloc(c->scratch, need);
+		if (!ns)
+			return tbw__error_set(TBW_ENOMEM, "compactor buffer", NULL, "out of memory");
+		c->scratch = ns;
+		c->scratch_cap = need;
+	}
+	if (c->used + need > c->cap) {
+		if (c->cap >= BUF_CAP && c->used > 0) {
+			rc = flush(c);
+			if (rc != TBW_OK)
+				return rc;
+			first_start = c->cur.seq == 0 && !c->start_in_buf;
+		}
+		if (c->used + need > c->cap && (rc = grow_buf(c, need)) != TBW_OK)
+			return rc;
+	}
+	if (!c->repairing && c->need_new_file) {
+		rc = flush(c);   /* commits progress past skipped records, if any */
+		if (rc == TBW_OK)
+			rc = new_file(c);
+		if (rc != TBW_OK)
+			return rc;
+	}
+	if (first_start) {
+		/* TensorBoard's Python loader ignores the first START of a run;
+		 * this one is that sacrificial START, so that a later purge_step
+		 * START is honoured. Its step is the first record's: if other
+		 * writers' files precede ours it acts as a restart there. */
+		n = tbw__event_encode_session_start(c->scratch, r->wall_time, r->step);
+		c->used += tbw__tfrecord_frame(c->buf + c->used, c->scratch, n);
+		c->start_in_buf = 1;
+	}
+	if (is_start)
+		n = tbw__event_encode_session_start(c->scratch, r->wall_time, r->step);
+	else if (fmt == TBW_SCALAR_TENSOR)
+		n = tbw__event_encode_tensor(c->scratch, r->wall_time, r->step, tag, tag_len, (float)r->value);
+	else
+		n = tbw__event_encode_simple(c->scratch, r->wall_time, r->step, tag, tag_len, (float)r->value);
+	c->used += tbw__tfrecord_frame(c->buf + c->used, c->scratch, n);
+	c->pend_seq = r->seq;
+	c->pend_count++;
+	return TBW_OK;
+}
+
+/* Export records after the cursor through at least last_seq. With
+ * repair_target, stop once the current file reaches that length (writing a
+ * cut tail again) and never switch files. */
+static int export_loop(tbw_compactor *c, tbw_scalar_format fmt, uint64_t last_seq,
+                       uint64_t repair_target)
+{
+	uint64_t pos = c->cur.seq;
+	int rc = TBW_OK;
+
+	discard(c);
+	while (pos < last_seq) {
+		tbw_jread info;
+		int stopped = 0;
+
+		if (repair_target && c->cur.offset + c->used >= repair_target)
+			break;
+		memset(&info, 0, sizeof info);
+		rc = tbw__journal_read(c->j, pos, c->recs, READ_CHUNK, &info);
+		if (rc != TBW_OK)
+			break;
+		if (info.ncorrupt) {
+			c->st.skipped_corrupt += info.ncorrupt;
+			problem(c, "journal %s: skipped %zu damaged record(s) (checksum or length mismatch), "
+			        "the first at seq %" PRIu64 "; they are not exported",
+			        tbw__journal_dir(c->j), info.ncorrupt, info.first_corrupt_seq);
+		}
+		for (size_t i = 0; i < info.n; i++) {
+			if (repair_target && c->cur.offset + c->used >= repair_target) {
+				stopped = 1;
+				break;
+			}
+			rc = emit(c, &c->recs[i], fmt);
+			if (rc != TBW_OK)
+				goto out;
+			pos = c->recs[i].seq;
+		}
+		if (stopped)
+			break;
+		if (info.next_after > pos) {
+			pos = info.next_after;   /* past trailing damaged records */
+			c->pend_seq = pos;
+		}
+		if (info.n == 0 && info.ncorrupt == 0)
+			break;
+	}
+	rc = flush(c);
+out:
+	if (rc != TBW_OK)
+		discard(c);
+	return rc;
+}
+
+/* ---- Repair ---- */
+
+/* The current file (fd, size bytes) is shorter than its cursor: someone
+ * truncated or replaced it. Those records are not exported again (see the
+ * exactly-once note in doc/compactor.md); export continues in a new file. */
+static void damaged(tbw_compactor *c, int fd, uint64_t size, int missing)
+{
+	char *path = file_path(c, c->cur.file);
+
+	c->st.damaged_files++;
+	problem(c, "event file %s %s but the export cursor says %" PRIu64 " bytes (records through seq %"
+	        PRIu64 "): it was truncated or replaced outside tbwal. The records it held past its end "
+	        "are not exported again (tbrecover can restore them); export continues in a new file "
+	        "from seq %" PRIu64,
+	        path ? path : c->cur.file, missing ? "is missing" : "is shorter",
+	        c->cur.offset, c->cur.seq, c->cur.seq + 1);
+	if (fd >= 0 && size > 0 && path) {
+		/* A torn last record would never be completed now: cut it so no
+		 * reader waits on it. Anything else there is left untouched. */
+		tbw_tfr_reader *r = NULL;
+		if (tbw__tfr_reader_open(&r, fd, 0, path) == TBW_OK) {
+			const uint8_t *d;
+			size_t len;
+			int s;
+			while ((s = tbw__tfr_reader_next(r, &d, &len, NULL)) == TBW_TFR_RECORD)
+				;
+			if (s == TBW_TFR_TORN) {
+				uint64_t keep = tbw__tfr_reader_offset(r);
+				if (tbw__ftruncate(fd, (off_t)keep, "compactor cut torn record", path) == TBW_OK)
+					tbw__fsync(fd, 0, "compactor cut torn record", path);
+			}
+			tbw__tfr_reader_close(r);
+		}
+	}
+	if (fd >= 0)
+		tbw__os.close(fd);
+	if (c->fd == fd)
+		c->fd = -1;
+	c->need_new_file = 1;
+	tbw__free(path);
+}
+
+/* The current file (fd, size bytes) is longer than the cursor's offset: the
+ * tail was written but never acknowledged (a crash between fsync and the
+ * cursor commit, or a torn write). Cut it back and write the same records
+ * again into the same file, so a reader that saw part of the tail sees the
+ * same bytes continue. */
+static int cut_back(tbw_compactor *c, uint64_t size, int on_open)
+{
+	char *path = file_path(c, c->cur.file);
+	tbw_scalar_format fmt = c->fmt;
+	uint64_t start = c->cur.offset, valid_end = start;
+	uint8_t *tail = NULL;
+	tbw_tfr_reader *r = NULL;
+	int rc;
+
+	if (!path)
+		return tbw__error_set(TBW_ENOMEM, "compactor repair", c->cur.file, "out of memory");
+	/* How far do whole records reach past the cursor, and in which scalar
+	 * form were they written (an earlier session may have used the other
+	 * one)? */
+	rc = tbw__tfr_reader_open(&r, c->fd, start, path);
+	if (rc == TBW_OK) {
+		const uint8_t *d;
+		size_t len;
+		int s, seen_scalar = 0;
+		while ((s = tbw__tfr_reader_next(r, &d, &len, NULL)) == TBW_TFR_RECORD) {
+			tbw_event ev;
+			if (on_open && !seen_scalar && tbw__event_decode(d, len, &ev) == TBW_OK &&
+			    ev.kind == TBW_EVENT_SCALAR) {
+				fmt = ev.is_tensor ? TBW_SCALAR_TENSOR : TBW_SCALAR_SIMPLE;
+				seen_scalar = 1;
+			}
+		}
+		valid_end = tbw__tfr_reader_offset(r);
+		tbw__tfr_reader_close(r);
+		if (s < 0) {
+			rc = s;
+			goto out_rc;
+		}
+	} else {
+		goto out_rc;
+	}
+	if (valid_end > start && valid_end - start <= TAIL_KEEP_MAX) {
+		size_t got = 0;
+		tail = tbw__malloc((size_t)(valid_end - start));
+		if (tail && tbw__pread_full(c->fd, tail, (size_t)(valid_end - start), (off_t)start, &got,
+		                            "compactor repair", path) != TBW_OK) {
+			tbw__free(tail);
+			tail = NULL;
+		}
+	}
+	rc = tbw__ftruncate(c->fd, (off_t)start, "compactor cut back", path);
+	if (rc == TBW_OK)
+		rc = tbw__fsync(c->fd, 0, "compactor cut back", path);
+	if (rc != TBW_OK)
+		goto out_rc;
+	c->st.repaired_bytes += size - start;
+	c->need_repair = 0;
+	if (valid_end > start) {
+		uint64_t last = 0;
+		rc = tbw__journal_last_seq(c->j, &last);
+		if (rc != TBW_OK)
+			goto out_rc;
+		c->repairing = 1;
+		rc = export_loop(c, fmt, last, valid_end);
+		c->repairing = 0;
+		if (rc != TBW_OK)
+			goto out_rc;
+		if (c->cur.offset < valid_end) {
+			problem(c, "event file %s: the cut tail held %" PRIu64 " bytes of records but only %" PRIu64
+			        " could be written again (journal records missing)", path,
+			        valid_end - start, c->cur.offset - start);
+		} else if (tail) {
+			uint8_t *now = tbw__malloc((size_t)(valid_end - start));
+			size_t got = 0;
+			if (now && tbw__pread_full(c->fd, now, (size_t)(valid_end - start), (off_t)start, &got,
+			                           "compactor repair", path) == TBW_OK &&
+			    (got != valid_end - start || memcmp(now, tail, got) != 0))
+				problem(c, "event file %s: records written again after byte %" PRIu64
+				        " differ from the cut tail; a reader that saw the old tail may be confused",
+				        path, start);
+			tbw__free(now);
+		}
+	}
+out_rc:
+	tbw__free(tail);
+	tbw__free(path);
+	return rc;
+}
+
+/* Bring the current file in line with the cursor. */
+static int repair(tbw_compactor *c, int on_open)
+{
+	struct stat st;
+	char *path;
+	int rc;
+
+	if (!c->cur.file[0]) {
+		c->need_repair = 0;
+		return TBW_OK;
+	}
+	path = file_path(c, c->cur.file);
+	if (!path)
+		return tbw__error_set(TBW_ENOMEM, "compactor open", c->cur.file, "out of memory");
+	if (c->fd < 0) {
+		if (strchr(c->cur.file, '/') || !strstr(c->cur.file, TFEVENTS)) {
+			rc = tbw__error_set(TBW_ECORRUPT, "compactor open", tbw__journal_dir(c->j),
+			                    "export cursor names an invalid event file \"%s\"", c->cur.file);
+			tbw__free(path);
+			return rc;
+		}
+		rc = tbw__open(&c->fd, path, O_RDWR, 0, "compactor open event file");
+		if (rc == TBW_ENOTFOUND) {
+			tbw__free(path);
+			damaged(c, -1, 0, 1);
+			c->need_repair = 0;
+			return TBW_OK;
+		}
+		if (rc != TBW_OK) {
+			tbw__free(path);
+			return rc;
+		}
+	}
+	if (tbw__os.fstat(c->fd, &st) < 0) {
+		rc = tbw__error_errno(errno, "compactor stat event file", path);
+		tbw__free(path);
+		return rc;
+	}
+	tbw__free(path);
+	if ((uint64_t)st.st_size < c->cur.offset) {
+		damaged(c, c->fd, (uint64_t)st.st_size, 0);
+		c->need_repair = 0;
+		return TBW_OK;
+	}
+	if ((uint64_t)st.st_size > c->cur.offset)
+		return cut_back(c, (uint64_t)st.st_size, on_open);
+	c->need_repair = 0;
+	return TBW_OK;
+}
+
+/* ---- API ---- */
 
 int tbw__compactor_open(tbw_compactor **out, tbw_journal *j, const tbw_compact_cfg *cfg)
 {
-	(void)cfg;
-	*out = tbw__calloc(1, sizeof **out);
-	if (!*out)
-		return tbw__error_set(TBW_ENOMEM, "compactor open", NULL, "out of memory");
-	(*out)->j = j;
+	tbw_compactor *c;
+	int rc;
+
+	*out = NULL;
+	if (!j || !cfg || !cfg->logdir || !cfg->logdir[0])
+		return tbw__error_set(TBW_EINVAL, "compactor open", NULL, "journal and logdir are required");
+	if (cfg->scalar_format != TBW_SCALAR_SIMPLE && cfg->scalar_format != TBW_SCALAR_TENSOR)
+		return tbw__error_set(TBW_EINVAL, "compactor open", cfg->logdir, "unknown scalar format %d",
+		                      (int)cfg->scalar_format);
+	if (cfg->filename_suffix && (strchr(cfg->filename_suffix, '/') || strstr(cfg->filename_suffix, TFEVENTS) ||
+	                             strlen(cfg->filename_suffix) > 64))
+		return tbw__error_set(TBW_EINVAL, "compactor open", cfg->logdir,
+		                      "filename suffix \"%s\" must be at most 64 bytes without '/' or \"tfevents\"",
+		                      cfg->filename_suffix);
+	c = tbw__calloc(1, sizeof *c);
+	if (!c)
+		return tbw__error_set(TBW_ENOMEM, "compactor open", cfg->logdir, "out of memory");
+	c->j = j;
+	c->fd = -1;
+	c->fmt = cfg->scalar_format;
+	c->rotate = cfg->rotate_bytes ? cfg->rotate_bytes : TBW_COMPACT_ROTATE_DEFAULT;
+	c->pid = (long)getpid();
+	if (gethostname(c->host, sizeof c->host - 1) < 0 || !c->host[0])
+		snprintf(c->host, sizeof c->host, "localhost");
+	c->logdir = tbw__strdup(cfg->logdir);
+	c->suffix = tbw__strdup(cfg->filename_suffix ? cfg->filename_suffix : "");
+	c->key = tbw__strdup(tbw__journal_dir(j));
+	c->cap = BUF_START;
+	c->buf = tbw__malloc(c->cap);
+	c->recs = tbw__calloc(READ_CHUNK, sizeof *c->recs);
+	if (!c->logdir || !c->suffix || !c->key || !c->buf || !c->recs) {
+		tbw__free(c->logdir); tbw__free(c->suffix); tbw__free(c->key);
+		tbw__free(c->buf); tbw__free(c->recs); tbw__free(c);
+		return tbw__error_set(TBW_ENOMEM, "compactor open", cfg->logdir, "out of memory");
+	}
+	rc = reg_acquire(c->key, cfg->wait_lock);
+	if (rc != TBW_OK) {
+		tbw__free(c->logdir); tbw__free(c->suffix); tbw__free(c->key);
+		tbw__free(c->buf); tbw__free(c->recs); tbw__free(c);
+		return rc;
+	}
+	rc = tbw__journal_lock(j, TBW_JROLE_COMPACTOR, cfg->wait_lock);
+	if (rc == TBW_EBUSY)
+		rc = tbw__error_set(TBW_EBUSY, "compactor open", tbw__journal_dir(j),
+		                    "another process (a writer's compactor thread or tbcompact) is already "
+		                    "exporting this journal; there is never more than one exporter");
+	if (rc != TBW_OK) {
+		reg_release(c->key);
+		tbw__free(c->logdir); tbw__free(c->suffix); tbw__free(c->key);
+		tbw__free(c->buf); tbw__free(c->recs); tbw__free(c);
+		return rc;
+	}
+	rc = tbw__mkdir_p(c->logdir, "compactor open");
+	if (rc == TBW_OK)
+		rc = tbw__journal_get_export(j, &c->cur);
+	if (rc == TBW_OK) {
+		c->st.cursor = c->cur;
+		c->pend_seq = c->cur.seq;
+		clean_tmp(c);
+		rc = repair(c, 1);
+	}
+	if (rc != TBW_OK) {
+		int keep = rc;
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", tbw_errmsg());
+		tbw__compactor_close(c);
+		tbw__error_set(keep, NULL, NULL, "%s", msg);
+		return keep;
+	}
+	/* Every session starts its own file (created with its first record). */
+	c->need_new_file = 1;
+	*out = c;
 	return TBW_OK;
 }
 
 int tbw__compactor_pass(tbw_compactor *c, uint64_t *nexported)
 {
-	(void)c;
+	uint64_t before, last = 0;
+	int rc;
+
 	if (nexported)
 		*nexported = 0;
-	return TBW_OK;
+	if (!c)
+		return tbw__error_set(TBW_EINVAL, "compactor pass", NULL, "no compactor");
+	before = c->st.exported;
+	if (c->need_repair) {
+		rc = repair(c, 0);
+		if (rc != TBW_OK)
+			return rc;
+	}
+	rc = tbw__journal_last_seq(c->j, &last);
+	if (rc == TBW_OK)
+		rc = export_loop(c, c->fmt, last, 0);
+	if (nexported)
+		*nexported = c->st.exported - before;
+	return rc;
+}
+
+void tbw__compactor_stats(const tbw_compactor *c, tbw_compact_stats *out)
+{
+	*out = c->st;
 }
 
 void tbw__compactor_close(tbw_compactor *c)
 {
+	if (!c)
+		return;
+	if (c->fd >= 0)
+		tbw__close(c->fd, "compactor close", c->cur.file);
+	tbw__journal_unlock(c->j, TBW_JROLE_COMPACTOR);
+	reg_release(c->key);
+	tbw__free(c->tags);
+	tbw__free(c->scratch);
+	tbw__free(c->recs);
+	tbw__free(c->buf);
+	tbw__free(c->logdir);
+	tbw__free(c->suffix);
+	tbw__free(c->key);
 	tbw__free(c);
 }

@@ -20,10 +20,23 @@ typedef struct tbw_compact_cfg {
 
 #define TBW_COMPACT_CFG_INIT { NULL, TBW_SCALAR_SIMPLE, NULL, 0, 0 }
 
-/* Take the compactor role on j (TBW_EBUSY if another process has it), repair
+/* Default rotation size: a new event file once the current one has passed
+ * this many bytes (checked after each batch, so a file ends a little past
+ * it). About 350,000 scalars with short tags. */
+#define TBW_COMPACT_ROTATE_DEFAULT (16u << 20)
+
+/* Temporary files of the compactor in logdir start with this prefix (they
+ * never contain "tfevents", so TensorBoard never reads them). */
+#define TBW_COMPACT_TMP_PREFIX ".tbwal-new-"
+
+/* Take the compactor role on j (TBW_EBUSY if another process, or another
+ * compactor of this process, has it; with cfg->wait_lock, wait), repair
  * the current event file (cut a torn or unacknowledged tail back to the
- * cursor's offset) and start a new file for this session. j is borrowed and
- * must outlive the compactor. */
+ * cursor's offset, then export again into it what the cut tail held) and
+ * arrange a new file for this session: it is created when the session's
+ * first record is exported. j is borrowed and must outlive the compactor.
+ * Problems that do not stop export (a damaged event file, damaged journal
+ * records) are reported in tbw__compactor_stats().problem. */
 int tbw__compactor_open(tbw_compactor **out, tbw_journal *j, const tbw_compact_cfg *cfg);
 
 /* Export every record committed before the call, then prune what is exported
@@ -31,6 +44,20 @@ int tbw__compactor_open(tbw_compactor **out, tbw_journal *j, const tbw_compact_c
  * the records written. Thread-safe against concurrent appends to j; calls on
  * one compactor must not overlap. */
 int tbw__compactor_pass(tbw_compactor *c, uint64_t *nexported);
+
+/* What a compactor did and found (all counters since open). */
+typedef struct tbw_compact_stats {
+	uint64_t exported;        /* journal records written to event files */
+	uint64_t skipped_corrupt; /* damaged journal records skipped, never exported */
+	uint64_t pruned;          /* records deleted from the journal */
+	uint32_t files_created;   /* event files started */
+	uint32_t damaged_files;   /* event files found shorter than their cursor */
+	uint64_t repaired_bytes;  /* bytes past the cursor cut back (torn/unacknowledged tails) */
+	tbw_jexport cursor;       /* export cursor as last committed */
+	char problem[512];        /* latest problem worth telling a user about ("" if none) */
+} tbw_compact_stats;
+
+void tbw__compactor_stats(const tbw_compactor *c, tbw_compact_stats *out);
 
 /* Release the role and the file. NULL is a no-op. */
 void tbw__compactor_close(tbw_compactor *c);

@@ -19,7 +19,7 @@ from tbwtest import HERE, TempDirCase, child_env, f32, scalars
 
 BUILDDIR = os.environ.get("TBW_BUILDDIR", "")
 TBRECOVER = os.path.join(BUILDDIR, "tbrecover") if BUILDDIR else ""
-ROUNDS = int(os.environ.get("TBW_PY_CRASH_ROUNDS", "8"))
+ROUNDS = int(os.environ.get("TBW_PY_CRASH_ROUNDS", "24"))
 
 
 def recover(logdir):
