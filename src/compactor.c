@@ -87,8 +87,6 @@ struct tbw_compactor {
 	uint64_t pend_count;    /* journal records in the buffer */
 
 	tbw_jrec *recs;
-	uint8_t *scratch;
-	size_t scratch_cap;
 	tag_slot *tags;
 	size_t tag_cap, tag_n;
 
@@ -436,6 +434,7 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 {
 	const char *tag = NULL;
 	size_t tag_len = 0, need, n;
+	uint8_t *dst;
 	int is_start = r->tag_id == TBW_JTAG_SESSION_START;
 	int first_start = c->cur.seq == 0 && !c->start_in_buf;
 	int rc;
@@ -456,13 +455,6 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 	need = tbw__event_bound(tag_len) + TBW_TFR_OVERHEAD;
 	if (first_start)
 		need += tbw__event_bound(0) + TBW_TFR_OVERHEAD;
-	if (c->scratch_cap < need) {
-		uint8_t *ns = tbw__realloc(c->scratch, need);
-		if (!ns)
-			return tbw__error_set(TBW_ENOMEM, "compactor buffer", NULL, "out of memory");
-		c->scratch = ns;
-		c->scratch_cap = need;
-	}
 	if (c->used + need > c->cap) {
 		if (c->cap >= BUF_CAP && c->used > 0) {
 			rc = flush(c);
@@ -485,17 +477,21 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 		 * this one is that sacrificial START, so that a later purge_step
 		 * START is honoured. Its step is the first record's: if other
 		 * writers' files precede ours it acts as a restart there. */
-		n = tbw__event_encode_session_start(c->scratch, r->wall_time, r->step);
-		c->used += tbw__tfrecord_frame(c->buf + c->used, c->scratch, n);
+		dst = c->buf + c->used;
+		n = tbw__event_encode_session_start(dst + TBW_TFR_HEADER, r->wall_time, r->step);
+		c->used += tbw__tfrecord_frame(dst, dst + TBW_TFR_HEADER, n);
 		c->start_in_buf = 1;
 	}
+	/* Encoded in place, where the framing puts the data (the frame's
+	 * memmove onto itself is then a no-op copy): no scratch copy. */
+	dst = c->buf + c->used;
 	if (is_start)
-		n = tbw__event_encode_session_start(c->scratch, r->wall_time, r->step);
+		n = tbw__event_encode_session_start(dst + TBW_TFR_HEADER, r->wall_time, r->step);
 	else if (fmt == TBW_SCALAR_TENSOR)
-		n = tbw__event_encode_tensor(c->scratch, r->wall_time, r->step, tag, tag_len, (float)r->value);
+		n = tbw__event_encode_tensor(dst + TBW_TFR_HEADER, r->wall_time, r->step, tag, tag_len, (float)r->value);
 	else
-		n = tbw__event_encode_simple(c->scratch, r->wall_time, r->step, tag, tag_len, (float)r->value);
-	c->used += tbw__tfrecord_frame(c->buf + c->used, c->scratch, n);
+		n = tbw__event_encode_simple(dst + TBW_TFR_HEADER, r->wall_time, r->step, tag, tag_len, (float)r->value);
+	c->used += tbw__tfrecord_frame(dst, dst + TBW_TFR_HEADER, n);
 	c->pend_seq = r->seq;
 	c->pend_count++;
 	return TBW_OK;
@@ -850,7 +846,6 @@ void tbw__compactor_close(tbw_compactor *c)
 	tbw__journal_unlock(c->j, TBW_JROLE_COMPACTOR);
 	reg_release(c->key);
 	tbw__free(c->tags);
-	tbw__free(c->scratch);
 	tbw__free(c->recs);
 	tbw__free(c->buf);
 	tbw__free(c->logdir);
