@@ -23,6 +23,7 @@
 #include "config.h"
 #include <assert.h>
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -80,6 +81,8 @@ struct tbw_compactor {
 	int need_repair;        /* bytes past cur.offset may be in the file */
 	int repairing;          /* writing a cut tail again: no rotation */
 	int start_in_buf;       /* the run's first START is in the buffer */
+	char run8[9];           /* first 8 hex digits of the run id, for file names */
+	uint64_t file_last_seq; /* seq of the last record written to the current file */
 
 	uint8_t *buf;           /* encoded records not yet written */
 	size_t used, cap;
@@ -336,9 +339,9 @@ static int flush(tbw_compactor *c)
  * the next open); after the rename and before the cursor, an orphan that
  * holds only file_version, which both TensorBoard loaders read as an
  * empty file. Records are appended only once the cursor names the file. */
-static int new_file(tbw_compactor *c)
+static int new_file(tbw_compactor *c, uint64_t base, int with_start)
 {
-	char name[256], maxname[256], tmpname[64];
+	char name[256], maxname[256], tmpname[64], sfx[128];
 	char *tmp = NULL, *path = NULL;
 	uint8_t hdr[128];
 	size_t n;
@@ -348,10 +351,15 @@ static int new_file(tbw_compactor *c)
 	int fd = -1, rc;
 
 	assert(c->used == 0);
+	/* Our suffix names the run and the sequence number before the file's
+	 * first record, so tbrecover can map every record back to its seq;
+	 * "S" marks a file that opens with the run's sacrificial START. */
+	snprintf(sfx, sizeof sfx, ".tbwal-%s-%s%016" PRIx64 "%s", c->run8, with_start ? "S" : "",
+	         base, c->suffix);
 	rc = max_event_name(c, maxname, sizeof maxname);
 	if (rc != TBW_OK)
 		return rc;
-	rc = tbw__event_file_name(name, sizeof name, secs, c->host, c->pid, no, c->suffix);
+	rc = tbw__event_file_name(name, sizeof name, secs, c->host, c->pid, no, sfx);
 	if (rc != TBW_OK)
 		return rc;
 	if (maxname[0] && strcmp(name, maxname) <= 0) {
@@ -361,7 +369,7 @@ static int new_file(tbw_compactor *c)
 		if (strncmp(maxname, NAME_PREFIX, strlen(NAME_PREFIX)) == 0 &&
 		    sscanf(maxname + strlen(NAME_PREFIX), "%10lld", &s2) == 1 && s2 >= secs)
 			secs = (int64_t)s2 + 1;
-		rc = tbw__event_file_name(name, sizeof name, secs, c->host, c->pid, no, c->suffix);
+		rc = tbw__event_file_name(name, sizeof name, secs, c->host, c->pid, no, sfx);
 		if (rc != TBW_OK)
 			return rc;
 		if (strcmp(name, maxname) <= 0)
@@ -402,6 +410,7 @@ static int new_file(tbw_compactor *c)
 	c->cur = nc;
 	c->st.cursor = nc;
 	c->need_new_file = 0;
+	c->file_last_seq = base;
 	c->st.files_created++;
 out:
 	if (fd >= 0)
@@ -465,12 +474,18 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 		if (c->used + need > c->cap && (rc = grow_buf(c, need)) != TBW_OK)
 			return rc;
 	}
+	/* A file holds consecutive sequence numbers only (tbrecover maps its
+	 * records back by position): a gap, left by skipped damaged records or
+	 * by records no source restored, starts a new file. */
+	if (!c->repairing && r->seq != c->file_last_seq + 1)
+		c->need_new_file = 1;
 	if (!c->repairing && c->need_new_file) {
 		rc = flush(c);   /* commits progress past skipped records, if any */
 		if (rc == TBW_OK)
-			rc = new_file(c);
+			rc = new_file(c, r->seq - 1, c->cur.seq == 0 && !c->start_in_buf);
 		if (rc != TBW_OK)
 			return rc;
+		first_start = c->cur.seq == 0 && !c->start_in_buf;
 	}
 	if (first_start) {
 		/* TensorBoard's Python loader ignores the first START of a run;
@@ -494,6 +509,7 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 	c->used += tbw__tfrecord_frame(dst, dst + TBW_TFR_HEADER, n);
 	c->pend_seq = r->seq;
 	c->pend_count++;
+	c->file_last_seq = r->seq;
 	return TBW_OK;
 }
 
@@ -732,6 +748,44 @@ static int repair(tbw_compactor *c, int on_open)
 
 /* ---- API ---- */
 
+int tbw__compactor_parse_name(const char *name, char run8[9], uint64_t *base, int *with_start)
+{
+	const char *p = strstr(name, ".tbwal-");
+	int i, s = 0;
+	uint64_t v = 0;
+
+	if (strncmp(name, NAME_PREFIX, strlen(NAME_PREFIX)) != 0 || !p)
+		return 0;
+	p += strlen(".tbwal-");
+	for (i = 0; i < 8; i++) {
+		if (!isxdigit((unsigned char)p[i]) || isupper((unsigned char)p[i]))
+			return 0;
+		run8[i] = p[i];
+	}
+	run8[8] = '\0';
+	p += 8;
+	if (*p++ != '-')
+		return 0;
+	if (*p == 'S') {
+		s = 1;
+		p++;
+	}
+	for (i = 0; i < 16; i++) {
+		int d = p[i];
+		if (d >= '0' && d <= '9')
+			d -= '0';
+		else if (d >= 'a' && d <= 'f')
+			d = d - 'a' + 10;
+		else
+			return 0;
+		v = (v << 4) | (uint64_t)d;
+	}
+	*base = v;
+	if (with_start)
+		*with_start = s;
+	return 1;
+}
+
 int tbw__compactor_open(tbw_compactor **out, tbw_journal *j, const tbw_compact_cfg *cfg)
 {
 	tbw_compactor *c;
@@ -789,6 +843,12 @@ int tbw__compactor_open(tbw_compactor **out, tbw_journal *j, const tbw_compact_c
 	rc = tbw__mkdir_p(c->logdir, "compactor open");
 	if (rc == TBW_OK)
 		rc = tbw__journal_get_export(j, &c->cur);
+	if (rc == TBW_OK) {
+		tbw_jinfo info;
+		rc = tbw__journal_info(j, &info);
+		if (rc == TBW_OK)
+			memcpy(c->run8, info.run_id_hex, 8);
+	}
 	if (rc == TBW_OK) {
 		c->st.cursor = c->cur;
 		c->pend_seq = c->cur.seq;

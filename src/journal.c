@@ -1357,10 +1357,15 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 			return TBW_RC(tbw__error_set(TBW_EINVAL, "journal insert", e->dir, "sequence 0 is not valid"));
 		put_be64(kb, r->seq);
 		rc = mdb_get(txn, e->d_rec, &k, &v);
-		if (rc == 0)
-			continue; /* already present: keep it */
-		if (rc != MDB_NOTFOUND)
+		if (rc == 0) {
+			tbw_jrec old;
+			/* Already present: keep it (deduplication), unless it fails
+			 * its checksum: then the restored copy replaces it. */
+			if (dec_record(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &old) == 0)
+				continue;
+		} else if (rc != MDB_NOTFOUND) {
 			return rc;
+		}
 		if (r->tag) {
 			int isnew = 0;
 			/* a tag new in this txn is not in memory yet: look among them */
