@@ -54,6 +54,7 @@
 #include "journal.h"
 #include "os.h"
 #include "recover.h"
+#include "segment.h"
 #include "syncer.h"
 #include "tfrecord.h"
 #include "writer.h"
@@ -207,6 +208,8 @@ typedef struct recover_ctx {
 	uint64_t dry_last_seq; /* highest seq any source holds */
 	char *salvage_dir;     /* damaged journal moved aside, not yet salvaged into j */
 	uint64_t skipped;      /* damaged records the export skipped */
+	uint64_t claimed_seq;  /* highest seq a damaged segment's name claims */
+	char claimed_by[4096]; /* that segment */
 } recover_ctx;
 
 static void progress(recover_ctx *x, const char *phase, uint64_t done, uint64_t total)
@@ -455,6 +458,16 @@ static void seg_damage(void *ctx, const char *file, uint64_t offset, int in_payl
 
 	(void)code;
 	s->src->damaged++;
+	{
+		/* What a damaged segment held is unknown, but its name claims a
+		 * range: anything of it no other source restores is lost. */
+		uint64_t first, last;
+		uint32_t level;
+		if (tbw__seg_parse_name(file, &first, &last, &level) && last > s->x->claimed_seq) {
+			s->x->claimed_seq = last;
+			snprintf(s->x->claimed_by, sizeof s->x->claimed_by, "%s", p ? p : file);
+		}
+	}
 	add_damage(s->x->rep, p ? p : file, offset, 0, "segment damaged%s: %s",
 	           in_payload ? " (offset in inflated payload)" : "", reason);
 	tbw__free(p);
@@ -1090,22 +1103,22 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 		goto out;
 verdict:
 	/* Losses: sequence numbers no source held (gaps between the event
-	 * files), journal records the export had to skip, and segments that
-	 * could not be read (what they held may be gone). Damage whose records
-	 * were recovered from another source is reported but is not a loss. */
-	{
-		uint64_t bad_segments = 0;
-		for (size_t i = 0; i < rep->nsources; i++)
-			if (!strcmp(rep->sources[i].kind, "segments"))
-				bad_segments += rep->sources[i].damaged;
-		if (rep->total_scalars == 0 && rep->last_seq == 0 && !cfg->dry_run)
-			rc = tbw__error_set(TBW_ENOTFOUND, "recover", x.logdir, "no scalar could be recovered");
-		else if (rep->lost || x.skipped || bad_segments)
-			rc = tbw__error_set(TBW_ECORRUPT, "recover", x.logdir,
-			                    "recovered with losses: %" PRIu64 " record(s) known lost, %"
-			                    PRIu64 " damaged journal record(s) skipped, %" PRIu64
-			                    " unreadable segment(s)", rep->lost, x.skipped, bad_segments);
+	 * files), records a damaged segment's name claims beyond everything
+	 * recovered, and journal records the export had to skip. Damage whose
+	 * records were recovered from another source is reported, not a loss. */
+	if (x.claimed_seq > rep->last_seq && !cfg->dry_run) {
+		uint64_t n = x.claimed_seq - rep->last_seq;
+		rep->lost += n;
+		add_damage(rep, x.claimed_by, 0, n, "sequence numbers %" PRIu64 "..%" PRIu64
+		           " are claimed by this damaged segment and in no other source; lost",
+		           rep->last_seq + 1, x.claimed_seq);
 	}
+	if (rep->total_scalars == 0 && rep->last_seq == 0 && !cfg->dry_run)
+		rc = tbw__error_set(TBW_ENOTFOUND, "recover", x.logdir, "no scalar could be recovered");
+	else if (rep->lost || x.skipped)
+		rc = tbw__error_set(TBW_ECORRUPT, "recover", x.logdir,
+		                    "recovered with losses: %" PRIu64 " record(s) known lost, %"
+		                    PRIu64 " damaged journal record(s) skipped", rep->lost, x.skipped);
 out:
 	tbw__compactor_close(comp);
 	tbw__journal_close(x.j);

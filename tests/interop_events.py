@@ -281,7 +281,8 @@ def check_compactor(gen):
                 fail("%s: %d event files; rotation and sessions should make more" % (logdir, len(names)))
             events = []
             for name in names:
-                if not re.fullmatch(r"events\.out\.tfevents\.\d{10}\.[A-Za-z0-9._-]+\.\d+\.\d+", name):
+                if not re.fullmatch(r"events\.out\.tfevents\.\d{10}\.[A-Za-z0-9._-]+\.\d+\.\d{10}"
+                                    r"\.tbwal-[0-9a-f]{8}-S?[0-9a-f]{16}", name):
                     fail("file name %r does not follow events.out.tfevents.<secs>.<host>.<pid>.<n>" % name)
                 for i, (off, data) in enumerate(read_records(os.path.join(logdir, name))):
                     ev = Event()
