@@ -599,7 +599,8 @@ static int list_run_files(recover_ctx *x, evfile **out, size_t *nout)
 		n++;
 	}
 	closedir(d);
-	qsort(a, n, sizeof *a, cmp_evfile);
+	if (n > 1)
+		qsort(a, n, sizeof *a, cmp_evfile);
 	*out = a;
 	*nout = n;
 	return TBW_OK;
