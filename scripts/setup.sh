@@ -6,7 +6,7 @@ PKGS="build-essential autoconf automake libtool pkg-config make
 liblmdb-dev lmdb-utils zlib1g-dev libcmocka-dev
 python3 python3-dev python3-protobuf python3-crc32c python3-numpy
 python3-pip python3-setuptools python3-venv
-bindfs fuse3 clang"
+bindfs fuse3 clang libclang-rt-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -2089,6 +2089,9 @@ out:
 	return rc;
 }
 
+static int raw_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
+                       uint64_t *nread, uint64_t *ncorrupt, tbw_jinfo *info);
+
 int tbw__journal_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
                          uint64_t *nread, uint64_t *ncorrupt, tbw_jinfo *info)
 {
@@ -2096,7 +2099,6 @@ int tbw__journal_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
 	tbw_jopen cfg = TBW_JOPEN_INIT;
 	uint64_t nr = 0, nc = 0;
 	int rc, stopped = 0;
-	rawscan s;
 
 	if (nread)
 		*nread = 0;
@@ -2125,6 +2127,18 @@ int tbw__journal_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
 		/* The tree is damaged: scan the pages instead. Records already
 		 * passed to fn are passed again; callers dedupe by sequence. */
 	}
+	return raw_salvage(dir, fn, ctx, nread, ncorrupt, info);
+}
+
+/* The raw page scan of data.mdb and the delivery of what it found, sorted
+ * and deduplicated by sequence (salvage's fallback when LMDB fails). */
+static int raw_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
+                       uint64_t *nread, uint64_t *ncorrupt, tbw_jinfo *info)
+{
+	uint64_t nr, nc;
+	int rc;
+	rawscan s;
+
 	memset(&s, 0, sizeof s);
 	s.info = info;
 	rc = raw_scan(dir, &s);
@@ -2170,6 +2184,19 @@ int tbw__journal_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
 	tbw__free(s.tags);
 	tbw__free(s.recs);
 	return rc;
+}
+
+/* Tests (fuzzing) only: the raw page scan alone, without LMDB. */
+int tbw__journal_test_raw_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
+                                  uint64_t *nread, uint64_t *ncorrupt, tbw_jinfo *info)
+{
+	if (nread)
+		*nread = 0;
+	if (ncorrupt)
+		*ncorrupt = 0;
+	if (info)
+		memset(info, 0, sizeof *info);
+	return raw_salvage(dir, fn, ctx, nread, ncorrupt, info);
 }
 
 /* Tests only: begin a read transaction and never end it (a reader slot that

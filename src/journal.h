@@ -217,6 +217,11 @@ typedef int (*tbw_jsalvage_fn)(void *ctx, const tbw_jrec_named *rec);
 int tbw__journal_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
                          uint64_t *nread, uint64_t *ncorrupt, tbw_jinfo *info);
 
+/* Tests (fuzzing) only: salvage's raw page scan of dir/data.mdb alone,
+ * skipping the LMDB walk (which trusts the file's page structure). */
+int tbw__journal_test_raw_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
+                                  uint64_t *nread, uint64_t *ncorrupt, tbw_jinfo *info);
+
 /* Size in bytes of the data file (for tests of bounded growth): the pages
  * in use up to LMDB's high-water mark (with MDB_WRITEMAP the file itself is
  * as large as the map, sparse). */
