@@ -2146,7 +2146,8 @@ static int raw_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
 		rc = tbw__error_set(TBW_ECORRUPT, "journal salvage", dir,
 		                    "LMDB cannot open the journal and no intact run id was found in data.mdb");
 	if (rc == 0) {
-		qsort(s.recs, s.nrec, sizeof *s.recs, srec_cmp);
+		if (s.nrec > 1)     /* qsort's base must not be NULL, even for 0 items */
+			qsort(s.recs, s.nrec, sizeof *s.recs, srec_cmp);
 		nr = 0;
 		nc = s.nbad;
 		for (size_t i = 0; i < s.nrec; i++) {
