@@ -771,6 +771,45 @@ static int want_writemap(tbw_jsync sync)
 	return sync == TBW_JSYNC_NONE;
 }
 
+/* LMDB 0.9 trusts the page size a meta page records: a meta page with a
+ * valid magic and a page size of 0 makes mdb_env_open() divide by zero
+ * (SIGFPE; found by fuzz/fuzz_recover). Refuse such a data.mdb before LMDB
+ * reads it: both meta pages (LMDB reads the second at the first's page
+ * size), page size a power of two from 512 to 64 KiB, as in raw_scan(). */
+static int check_meta_pages(const char *dir)
+{
+	char *path = tbw__path_join(dir, "data.mdb");
+	uint8_t hdr[64];
+	uint64_t off = 0;
+	size_t got;
+	int fd, rc;
+
+	if (!path)
+		return tbw__error_set(TBW_ENOMEM, "journal open", dir, "out of memory");
+	if (tbw__open(&fd, path, O_RDONLY, 0, "journal open") != TBW_OK) {
+		tbw__free(path);
+		return TBW_OK;           /* LMDB reports why it cannot open it */
+	}
+	rc = TBW_OK;
+	for (int i = 0; rc == TBW_OK && i < 2; i++) {
+		uint32_t magic, ps;
+		rc = tbw__pread_full(fd, hdr, sizeof hdr, (off_t)off, &got, "journal open", path);
+		if (rc != TBW_OK || got < sizeof hdr)
+			break;           /* short: LMDB reports it */
+		memcpy(&magic, hdr + 16, 4);
+		memcpy(&ps, hdr + 40, 4);
+		if (magic != 0xBEEFC0DEu)
+			break;           /* not a meta page: LMDB says MDB_INVALID */
+		if (ps < 512 || ps > 65536 || (ps & (ps - 1)) != 0)
+			rc = tbw__error_set(TBW_ECORRUPT, "journal open", path,
+			                    "meta page %d records an impossible page size %u", i, (unsigned)ps);
+		off = ps;
+	}
+	tbw__close(fd, "journal open", path);
+	tbw__free(path);
+	return rc == TBW_ECORRUPT ? rc : TBW_OK;
+}
+
 static int jenv_open(jenv **out, const char *dir, const struct stat *st, const tbw_jopen *cfg)
 {
 	jenv *e = tbw__calloc(1, sizeof *e);
@@ -813,6 +852,10 @@ static int jenv_open(jenv **out, const char *dir, const struct stat *st, const t
 	if (!exists && (!cfg->create || cfg->read_only)) {
 		jenv_free(e);
 		return tbw__error_set(TBW_ENOTFOUND, "journal open", dir, "no journal (data.mdb) here");
+	}
+	if (exists && (rc = check_meta_pages(dir)) != TBW_OK) {
+		jenv_free(e);
+		return rc;
 	}
 	if ((rc = mdb_env_create(&e->env)) != 0) {
 		e->env = NULL;
