@@ -643,9 +643,23 @@ static int scan_file(const char *path, const evfile *f, scan_fn fn, void *ctx, s
 
 	memset(res, 0, sizeof *res);
 	res->last_seq = base;
-	rc = tbw__open(&fd, path, O_RDONLY | O_NOFOLLOW, 0, "recover: read event file");
+	/* O_NONBLOCK: a FIFO named like an event file must not hang recovery
+	 * in open() (found by fuzz/fuzz_recover); only regular files are read. */
+	rc = tbw__open(&fd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0, "recover: read event file");
 	if (rc != TBW_OK)
 		return rc;
+	{
+		struct stat st;
+		if (fstat(fd, &st) != 0)
+			rc = tbw__error_errno(errno, "recover: read event file", path);
+		else if (!S_ISREG(st.st_mode))
+			rc = tbw__error_set(TBW_EIO, "recover: read event file", path,
+			                    "not a regular file (named like an event file of this run)");
+		if (rc != TBW_OK) {
+			tbw__os.close(fd);
+			return rc;
+		}
+	}
 	rc = tbw__tfr_reader_open(&r, fd, 0, path);
 	if (rc != TBW_OK) {
 		tbw__os.close(fd);
