@@ -547,7 +547,8 @@ static int export_loop(tbw_compactor *c, tbw_scalar_format fmt, uint64_t last_se
 			        tbw__journal_dir(c->j), info.ncorrupt, info.first_corrupt_seq);
 		}
 		for (size_t i = 0; i < info.n; i++) {
-			if (repair_target && c->cur.offset + c->used >= repair_target) {
+			if ((repair_target && c->cur.offset + c->used >= repair_target) ||
+			    c->recs[i].seq > last_seq) {
 				stopped = 1;
 				break;
 			}
@@ -878,6 +879,11 @@ int tbw__compactor_open(tbw_compactor **out, tbw_journal *j, const tbw_compact_c
 
 int tbw__compactor_pass(tbw_compactor *c, uint64_t *nexported)
 {
+	return tbw__compactor_pass_through(c, UINT64_MAX, nexported);
+}
+
+int tbw__compactor_pass_through(tbw_compactor *c, uint64_t through, uint64_t *nexported)
+{
 	uint64_t before, last = 0;
 	int rc;
 
@@ -893,7 +899,7 @@ int tbw__compactor_pass(tbw_compactor *c, uint64_t *nexported)
 	}
 	rc = tbw__journal_last_seq(c->j, &last);
 	if (rc == TBW_OK)
-		rc = export_loop(c, c->fmt, last, 0);
+		rc = export_loop(c, c->fmt, last < through ? last : through, 0);
 	if (nexported)
 		*nexported = c->st.exported - before;
 	return rc;
