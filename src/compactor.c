@@ -403,8 +403,11 @@ static int new_file(tbw_compactor *c, uint64_t base, int with_start)
 	rc = tbw__journal_set_export(c->j, &nc);
 	if (rc != TBW_OK)
 		goto out;   /* an orphan with only file_version stays: harmless */
+	/* Everything the cursor covers in the old file was fsynced before
+	 * the cursor moved, so a failed close loses nothing; it is not
+	 * reported (that would overwrite the caller's error message). */
 	if (c->fd >= 0)
-		tbw__close(c->fd, "compactor close", c->cur.file);
+		tbw__os.close(c->fd);
 	c->fd = fd;
 	fd = -1;
 	c->cur = nc;
@@ -450,9 +453,13 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 
 	if (!is_start) {
 		rc = tag_lookup(c, r->tag_id, &tag, &tag_len);
+		if (rc != TBW_OK && rc != TBW_ECORRUPT && rc != TBW_ENOTFOUND)
+			return rc;   /* out of memory, I/O: retried, never skipped */
 		if (rc != TBW_OK) {
-			/* The record's tag cannot be named: it cannot be exported
-			 * faithfully, so it is skipped like a damaged record. */
+			/* The record's tag is damaged or missing: it cannot be
+			 * exported faithfully, so it is skipped like a damaged
+			 * record. Only such damage may move the cursor past a
+			 * record that was not exported (pruning then drops it). */
 			problem(c, "journal record seq %" PRIu64 " names tag id %" PRIu32
 			        " which cannot be read (%s); skipped, not exported",
 			        r->seq, r->tag_id, tbw_errmsg());
@@ -908,7 +915,7 @@ void tbw__compactor_close(tbw_compactor *c)
 	if (!c)
 		return;
 	if (c->fd >= 0)
-		tbw__close(c->fd, "compactor close", c->cur.file);
+		tbw__os.close(c->fd);   /* fsynced up to the cursor; see new_file() */
 	tbw__journal_unlock(c->j, TBW_JROLE_COMPACTOR);
 	reg_release(c->key);
 	tbw__free(c->tags);

@@ -302,10 +302,14 @@ int tbw__unlink(const char *path, const char *op)
 
 int tbw__mkdir_p(const char *path, const char *op)
 {
-	char *p = tbw__strdup(path);
-	char *s;
+	char *p, *s;
 	int rc = TBW_OK;
+	struct stat st0;
 
+	/* Already there (the common case): no mkdir calls at all. */
+	if (stat(path, &st0) == 0 && S_ISDIR(st0.st_mode))
+		return TBW_OK;
+	p = tbw__strdup(path);
 	if (!p)
 		return tbw__error_set(TBW_ENOMEM, op, path, "out of memory");
 	for (s = p + 1; ; s++) {
@@ -313,7 +317,18 @@ int tbw__mkdir_p(const char *path, const char *op)
 			char c = *s;
 			*s = '\0';
 			if (tbw__os.mkdir(p, 0777) < 0 && errno != EEXIST) {
-				rc = tbw__error_errno(errno, op, p);
+				/* name the directory asked for, and the one that failed */
+				int err = errno;
+				char eb[128];
+				const char *es = eb;
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+				es = strerror_r(err, eb, sizeof eb);
+#else
+				if (strerror_r(err, eb, sizeof eb) != 0)
+					snprintf(eb, sizeof eb, "errno %d", err);
+#endif
+				rc = tbw__error_set(tbw__error_from_errno(err), op, path, "mkdir %s: %s",
+				                    p, es);
 				break;
 			}
 			*s = c;

@@ -210,6 +210,7 @@ typedef struct recover_ctx {
 	uint64_t skipped;      /* damaged records the export skipped */
 	tbw_compactor *comp;   /* exporting while segments are restored */
 	int batch_rc;          /* a failed export inside the restore */
+	char batch_msg[512];        /* its message (the restore's "stopped" replaces it) */
 	uint64_t claimed_seq;  /* highest seq a damaged segment's name claims */
 	char claimed_by[4096]; /* that segment */
 } recover_ctx;
@@ -488,6 +489,7 @@ static int seg_batch(void *ctx, uint64_t safe_through)
 	progress(x, "restoring and exporting", x->rep->exported, 0);
 	if (rc != TBW_OK) {
 		x->batch_rc = rc;
+		snprintf(x->batch_msg, sizeof x->batch_msg, "%s", tbw_errmsg());
 		return 1;
 	}
 	return 0;
@@ -563,8 +565,8 @@ static int segments_phase(recover_ctx *x)
 			         PRIu64 " and %" PRIu64 " are in no segment here", sr.missing,
 			         sr.first_seq, sr.last_seq);
 		tbw__sync_report_free(&sr);
-		if (rc == TBW_ECLOSED && x->batch_rc != TBW_OK)
-			return x->batch_rc;
+		if (rc == TBW_ECLOSED && x->batch_rc != TBW_OK)   /* the export's error, not "stopped" */
+			return tbw__error_set(x->batch_rc, NULL, NULL, "%s", x->batch_msg);
 		if (rc != TBW_OK && rc != TBW_ENOTFOUND)
 			return rc;
 	}
