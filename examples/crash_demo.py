@@ -170,28 +170,35 @@ def main():
           % (os.path.relpath(drive), args.sync_interval))
     print("      and through a torch-like buffered writer (queue of 10, background thread, flush every 120 s).")
     a = start(args, "tbwal", logdir, drive)
-    b = start(args, "buffered", blogdir)
+    try:
+        b = start(args, "buffered", blogdir)
+    except BaseException:
+        a.kill()
+        raise
     t0 = time.time()
     step = 0
-    # Kill after N acknowledged batches; if the first sync pass has not landed
-    # by then (a very slow machine), keep going until it has, so there is
-    # something on "Drive" to recover.
-    while step < args.steps or (not segments(drive) and step < 20 * args.steps):
-        time.sleep(args.step_time)  # the forward and backward pass
-        for p in (a, b):
-            p.stdin.write("go\n")
-        for p in (a, b):
-            p.stdin.flush()
-        for p in (a, b):
-            ack = p.stdout.readline().strip()
-            if ack != str(step):
-                raise SystemExit("demo: expected ack %d, got %r" % (step, ack))
-        step += 1
-        if sys.stdout.isatty() and step % 20 == 0:
-            print("\r      batch %d, %d scalars acknowledged by each writer" % (step, step * ntags),
-                  end="", flush=True)
-    for p in (a, b):  # the same moment for both: each is waiting for its next batch
-        os.kill(p.pid, signal.SIGKILL)
+    try:
+        # Kill after N acknowledged batches; if the first sync pass has not
+        # landed by then (a very slow machine), keep going until it has, so
+        # there is something on "Drive" to recover.
+        while step < args.steps or (not segments(drive) and step < 20 * args.steps):
+            time.sleep(args.step_time)  # the forward and backward pass
+            for p in (a, b):
+                p.stdin.write("go\n")
+            for p in (a, b):
+                p.stdin.flush()
+            for p in (a, b):
+                ack = p.stdout.readline().strip()
+                if ack != str(step):
+                    raise SystemExit("demo: expected ack %d, got %r" % (step, ack))
+            step += 1
+            if sys.stdout.isatty() and step % 20 == 0:
+                print("\r      batch %d, %d scalars acknowledged by each writer" % (step, step * ntags),
+                      end="", flush=True)
+    finally:
+        for p in (a, b):  # the same moment for both: each is waiting for its next batch
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGKILL)
     kill_time = time.time()
     for p in (a, b):
         p.wait()
@@ -262,8 +269,8 @@ def main():
     print("=" * 100)
     print("Fair: the same %d scalars, both killed at the same moment, both writing to the VM's local disk.\n"
           "Process killed: tbwal committed every call to its journal; the buffered writer loses its queue and\n"
-          "file buffer. VM lost: only Drive survives: tbwal's segments up to its last sync (step %d; at most\n"
-          "about sync_interval=%g s is lost), nothing of the buffered writer's local files."
+          "file buffer. VM lost: only Drive survives: tbwal's segments up to its last sync (step %d; about\n"
+          "sync_interval=%g s is lost), nothing of the buffered writer's local files."
           % (acked, last_step2, args.sync_interval))
     print("\nThe recovered event files are in %s" % os.path.relpath(logdir))
     print("Open them in TensorBoard:  tensorboard --logdir %s" % os.path.relpath(os.path.dirname(logdir)))
