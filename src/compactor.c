@@ -23,6 +23,7 @@
 #include "config.h"
 #include <assert.h>
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -80,6 +81,8 @@ struct tbw_compactor {
 	int need_repair;        /* bytes past cur.offset may be in the file */
 	int repairing;          /* writing a cut tail again: no rotation */
 	int start_in_buf;       /* the run's first START is in the buffer */
+	char run8[9];           /* first 8 hex digits of the run id, for file names */
+	uint64_t file_last_seq; /* seq of the last record written to the current file */
 
 	uint8_t *buf;           /* encoded records not yet written */
 	size_t used, cap;
@@ -87,8 +90,6 @@ struct tbw_compactor {
 	uint64_t pend_count;    /* journal records in the buffer */
 
 	tbw_jrec *recs;
-	uint8_t *scratch;
-	size_t scratch_cap;
 	tag_slot *tags;
 	size_t tag_cap, tag_n;
 
@@ -274,16 +275,25 @@ static void discard(tbw_compactor *c)
 	c->start_in_buf = 0;
 }
 
-static void prune(tbw_compactor *c)
+static int prune(tbw_compactor *c)
 {
 	uint64_t n = 0;
+	char msg[512];
+	int rc = tbw__journal_prune(c->j, c->cur.seq, PRUNE_BATCH, &n);
 
-	/* Pruning is housekeeping: a failure leaves records that the next
-	 * pass prunes; it never affects what is exported. */
-	if (tbw__journal_prune(c->j, c->cur.seq, PRUNE_BATCH, &n) == TBW_OK)
+	if (rc == TBW_OK) {
 		c->st.pruned += n;
-	else
-		problem(c, "prune: %s", tbw_errmsg());
+		return TBW_OK;
+	}
+	/* Pruning is housekeeping: a failure leaves records that the next
+	 * pass prunes; it never affects what is exported. But a failed
+	 * commit poisons the journal (every later write fails): that the
+	 * caller must hear now, with its cause, not at its next call. */
+	snprintf(msg, sizeof msg, "%s", tbw_errmsg());
+	problem(c, "prune: %s", msg);
+	if (tbw__journal_check_poisoned(c->j) != TBW_OK)
+		return tbw__error_set(rc, NULL, NULL, "%s", msg);
+	return TBW_OK;
 }
 
 /* Write the buffer (one pwrite), fsync, then advance the cursor in one
@@ -326,10 +336,9 @@ static int flush(tbw_compactor *c)
 	c->st.exported += c->pend_count;
 	c->st.cursor = nc;
 	discard(c);
-	prune(c);
 	if (!c->repairing && c->cur.offset >= c->rotate)
 		c->need_new_file = 1;
-	return TBW_OK;
+	return prune(c);
 }
 
 /* Start the next event file: temp name (never "tfevents"), file_version
@@ -338,9 +347,9 @@ static int flush(tbw_compactor *c)
  * the next open); after the rename and before the cursor, an orphan that
  * holds only file_version, which both TensorBoard loaders read as an
  * empty file. Records are appended only once the cursor names the file. */
-static int new_file(tbw_compactor *c)
+static int new_file(tbw_compactor *c, uint64_t base, int with_start)
 {
-	char name[256], maxname[256], tmpname[64];
+	char name[256], maxname[256], tmpname[64], sfx[128];
 	char *tmp = NULL, *path = NULL;
 	uint8_t hdr[128];
 	size_t n;
@@ -350,10 +359,15 @@ static int new_file(tbw_compactor *c)
 	int fd = -1, rc;
 
 	assert(c->used == 0);
+	/* Our suffix names the run and the sequence number before the file's
+	 * first record, so tbrecover can map every record back to its seq;
+	 * "S" marks a file that opens with the run's sacrificial START. */
+	snprintf(sfx, sizeof sfx, ".tbwal-%s-%s%016" PRIx64 "%s", c->run8, with_start ? "S" : "",
+	         base, c->suffix);
 	rc = max_event_name(c, maxname, sizeof maxname);
 	if (rc != TBW_OK)
 		return rc;
-	rc = tbw__event_file_name(name, sizeof name, secs, c->host, c->pid, no, c->suffix);
+	rc = tbw__event_file_name(name, sizeof name, secs, c->host, c->pid, no, sfx);
 	if (rc != TBW_OK)
 		return rc;
 	if (maxname[0] && strcmp(name, maxname) <= 0) {
@@ -363,7 +377,7 @@ static int new_file(tbw_compactor *c)
 		if (strncmp(maxname, NAME_PREFIX, strlen(NAME_PREFIX)) == 0 &&
 		    sscanf(maxname + strlen(NAME_PREFIX), "%10lld", &s2) == 1 && s2 >= secs)
 			secs = (int64_t)s2 + 1;
-		rc = tbw__event_file_name(name, sizeof name, secs, c->host, c->pid, no, c->suffix);
+		rc = tbw__event_file_name(name, sizeof name, secs, c->host, c->pid, no, sfx);
 		if (rc != TBW_OK)
 			return rc;
 		if (strcmp(name, maxname) <= 0)
@@ -397,13 +411,17 @@ static int new_file(tbw_compactor *c)
 	rc = tbw__journal_set_export(c->j, &nc);
 	if (rc != TBW_OK)
 		goto out;   /* an orphan with only file_version stays: harmless */
+	/* Everything the cursor covers in the old file was fsynced before
+	 * the cursor moved, so a failed close loses nothing; it is not
+	 * reported (that would overwrite the caller's error message). */
 	if (c->fd >= 0)
-		tbw__close(c->fd, "compactor close", c->cur.file);
+		tbw__os.close(c->fd);
 	c->fd = fd;
 	fd = -1;
 	c->cur = nc;
 	c->st.cursor = nc;
 	c->need_new_file = 0;
+	c->file_last_seq = base;
 	c->st.files_created++;
 out:
 	if (fd >= 0)
@@ -436,15 +454,20 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 {
 	const char *tag = NULL;
 	size_t tag_len = 0, need, n;
+	uint8_t *dst;
 	int is_start = r->tag_id == TBW_JTAG_SESSION_START;
 	int first_start = c->cur.seq == 0 && !c->start_in_buf;
 	int rc;
 
 	if (!is_start) {
 		rc = tag_lookup(c, r->tag_id, &tag, &tag_len);
+		if (rc != TBW_OK && rc != TBW_ECORRUPT && rc != TBW_ENOTFOUND)
+			return rc;   /* out of memory, I/O: retried, never skipped */
 		if (rc != TBW_OK) {
-			/* The record's tag cannot be named: it cannot be exported
-			 * faithfully, so it is skipped like a damaged record. */
+			/* The record's tag is damaged or missing: it cannot be
+			 * exported faithfully, so it is skipped like a damaged
+			 * record. Only such damage may move the cursor past a
+			 * record that was not exported (pruning then drops it). */
 			problem(c, "journal record seq %" PRIu64 " names tag id %" PRIu32
 			        " which cannot be read (%s); skipped, not exported",
 			        r->seq, r->tag_id, tbw_errmsg());
@@ -456,13 +479,6 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 	need = tbw__event_bound(tag_len) + TBW_TFR_OVERHEAD;
 	if (first_start)
 		need += tbw__event_bound(0) + TBW_TFR_OVERHEAD;
-	if (c->scratch_cap < need) {
-		uint8_t *ns = tbw__realloc(c->scratch, need);
-		if (!ns)
-			return tbw__error_set(TBW_ENOMEM, "compactor buffer", NULL, "out of memory");
-		c->scratch = ns;
-		c->scratch_cap = need;
-	}
 	if (c->used + need > c->cap) {
 		if (c->cap >= BUF_CAP && c->used > 0) {
 			rc = flush(c);
@@ -473,31 +489,42 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 		if (c->used + need > c->cap && (rc = grow_buf(c, need)) != TBW_OK)
 			return rc;
 	}
+	/* A file holds consecutive sequence numbers only (tbrecover maps its
+	 * records back by position): a gap, left by skipped damaged records or
+	 * by records no source restored, starts a new file. */
+	if (!c->repairing && r->seq != c->file_last_seq + 1)
+		c->need_new_file = 1;
 	if (!c->repairing && c->need_new_file) {
 		rc = flush(c);   /* commits progress past skipped records, if any */
 		if (rc == TBW_OK)
-			rc = new_file(c);
+			rc = new_file(c, r->seq - 1, c->cur.seq == 0 && !c->start_in_buf);
 		if (rc != TBW_OK)
 			return rc;
+		first_start = c->cur.seq == 0 && !c->start_in_buf;
 	}
 	if (first_start) {
 		/* TensorBoard's Python loader ignores the first START of a run;
 		 * this one is that sacrificial START, so that a later purge_step
 		 * START is honoured. Its step is the first record's: if other
 		 * writers' files precede ours it acts as a restart there. */
-		n = tbw__event_encode_session_start(c->scratch, r->wall_time, r->step);
-		c->used += tbw__tfrecord_frame(c->buf + c->used, c->scratch, n);
+		dst = c->buf + c->used;
+		n = tbw__event_encode_session_start(dst + TBW_TFR_HEADER, r->wall_time, r->step);
+		c->used += tbw__tfrecord_frame(dst, dst + TBW_TFR_HEADER, n);
 		c->start_in_buf = 1;
 	}
+	/* Encoded in place, where the framing puts the data (the frame's
+	 * memmove onto itself is then a no-op copy): no scratch copy. */
+	dst = c->buf + c->used;
 	if (is_start)
-		n = tbw__event_encode_session_start(c->scratch, r->wall_time, r->step);
+		n = tbw__event_encode_session_start(dst + TBW_TFR_HEADER, r->wall_time, r->step);
 	else if (fmt == TBW_SCALAR_TENSOR)
-		n = tbw__event_encode_tensor(c->scratch, r->wall_time, r->step, tag, tag_len, (float)r->value);
+		n = tbw__event_encode_tensor(dst + TBW_TFR_HEADER, r->wall_time, r->step, tag, tag_len, (float)r->value);
 	else
-		n = tbw__event_encode_simple(c->scratch, r->wall_time, r->step, tag, tag_len, (float)r->value);
-	c->used += tbw__tfrecord_frame(c->buf + c->used, c->scratch, n);
+		n = tbw__event_encode_simple(dst + TBW_TFR_HEADER, r->wall_time, r->step, tag, tag_len, (float)r->value);
+	c->used += tbw__tfrecord_frame(dst, dst + TBW_TFR_HEADER, n);
 	c->pend_seq = r->seq;
 	c->pend_count++;
+	c->file_last_seq = r->seq;
 	return TBW_OK;
 }
 
@@ -528,7 +555,8 @@ static int export_loop(tbw_compactor *c, tbw_scalar_format fmt, uint64_t last_se
 			        tbw__journal_dir(c->j), info.ncorrupt, info.first_corrupt_seq);
 		}
 		for (size_t i = 0; i < info.n; i++) {
-			if (repair_target && c->cur.offset + c->used >= repair_target) {
+			if ((repair_target && c->cur.offset + c->used >= repair_target) ||
+			    c->recs[i].seq > last_seq) {
 				stopped = 1;
 				break;
 			}
@@ -736,6 +764,44 @@ static int repair(tbw_compactor *c, int on_open)
 
 /* ---- API ---- */
 
+int tbw__compactor_parse_name(const char *name, char run8[9], uint64_t *base, int *with_start)
+{
+	const char *p = strstr(name, ".tbwal-");
+	int i, s = 0;
+	uint64_t v = 0;
+
+	if (strncmp(name, NAME_PREFIX, strlen(NAME_PREFIX)) != 0 || !p)
+		return 0;
+	p += strlen(".tbwal-");
+	for (i = 0; i < 8; i++) {
+		if (!isxdigit((unsigned char)p[i]) || isupper((unsigned char)p[i]))
+			return 0;
+		run8[i] = p[i];
+	}
+	run8[8] = '\0';
+	p += 8;
+	if (*p++ != '-')
+		return 0;
+	if (*p == 'S') {
+		s = 1;
+		p++;
+	}
+	for (i = 0; i < 16; i++) {
+		int d = p[i];
+		if (d >= '0' && d <= '9')
+			d -= '0';
+		else if (d >= 'a' && d <= 'f')
+			d = d - 'a' + 10;
+		else
+			return 0;
+		v = (v << 4) | (uint64_t)d;
+	}
+	*base = v;
+	if (with_start)
+		*with_start = s;
+	return 1;
+}
+
 int tbw__compactor_open(tbw_compactor **out, tbw_journal *j, const tbw_compact_cfg *cfg)
 {
 	tbw_compactor *c;
@@ -794,6 +860,12 @@ int tbw__compactor_open(tbw_compactor **out, tbw_journal *j, const tbw_compact_c
 	if (rc == TBW_OK)
 		rc = tbw__journal_get_export(j, &c->cur);
 	if (rc == TBW_OK) {
+		tbw_jinfo info;
+		rc = tbw__journal_info(j, &info);
+		if (rc == TBW_OK)
+			memcpy(c->run8, info.run_id_hex, 8);
+	}
+	if (rc == TBW_OK) {
 		c->st.cursor = c->cur;
 		c->pend_seq = c->cur.seq;
 		clean_tmp(c);
@@ -815,6 +887,11 @@ int tbw__compactor_open(tbw_compactor **out, tbw_journal *j, const tbw_compact_c
 
 int tbw__compactor_pass(tbw_compactor *c, uint64_t *nexported)
 {
+	return tbw__compactor_pass_through(c, UINT64_MAX, nexported);
+}
+
+int tbw__compactor_pass_through(tbw_compactor *c, uint64_t through, uint64_t *nexported)
+{
 	uint64_t before, last = 0;
 	int rc;
 
@@ -830,7 +907,7 @@ int tbw__compactor_pass(tbw_compactor *c, uint64_t *nexported)
 	}
 	rc = tbw__journal_last_seq(c->j, &last);
 	if (rc == TBW_OK)
-		rc = export_loop(c, c->fmt, last, 0);
+		rc = export_loop(c, c->fmt, last < through ? last : through, 0);
 	if (nexported)
 		*nexported = c->st.exported - before;
 	return rc;
@@ -846,11 +923,10 @@ void tbw__compactor_close(tbw_compactor *c)
 	if (!c)
 		return;
 	if (c->fd >= 0)
-		tbw__close(c->fd, "compactor close", c->cur.file);
+		tbw__os.close(c->fd);   /* fsynced up to the cursor; see new_file() */
 	tbw__journal_unlock(c->j, TBW_JROLE_COMPACTOR);
 	reg_release(c->key);
 	tbw__free(c->tags);
-	tbw__free(c->scratch);
 	tbw__free(c->recs);
 	tbw__free(c->buf);
 	tbw__free(c->logdir);

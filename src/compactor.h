@@ -45,6 +45,10 @@ int tbw__compactor_open(tbw_compactor **out, tbw_journal *j, const tbw_compact_c
  * one compactor must not overlap. */
 int tbw__compactor_pass(tbw_compactor *c, uint64_t *nexported);
 
+/* The same, exporting only records with seq <= through (tbrecover exports
+ * what it has restored so far while later segments are still being read). */
+int tbw__compactor_pass_through(tbw_compactor *c, uint64_t through, uint64_t *nexported);
+
 /* What a compactor did and found (all counters since open). */
 typedef struct tbw_compact_stats {
 	uint64_t exported;        /* journal records written to event files */
@@ -58,6 +62,14 @@ typedef struct tbw_compact_stats {
 } tbw_compact_stats;
 
 void tbw__compactor_stats(const tbw_compactor *c, tbw_compact_stats *out);
+
+/* Our event file names end in ".tbwal-<run8>-[S]<base, 16 hex><user suffix>":
+ * run8 is the first 8 hex digits of the run id, base the sequence number
+ * before the file's first record (the file holds base+1, base+2, ... with no
+ * gap), and S marks a file that opens with the run's sacrificial SessionLog
+ * START (after file_version, before the first record). Returns 1 and fills
+ * the outputs if name is one of ours, else 0. with_start may be NULL. */
+int tbw__compactor_parse_name(const char *name, char run8[9], uint64_t *base, int *with_start);
 
 /* Release the role and the file. NULL is a no-op. */
 void tbw__compactor_close(tbw_compactor *c);

@@ -132,8 +132,9 @@ typedef struct tbw_jrec_named {
 } tbw_jrec_named;
 
 /* Insert records at their own sequence numbers in one write transaction.
- * A sequence already present is left as it is (deduplication); *ninserted
- * (may be NULL) counts the new ones. */
+ * A sequence already present is left as it is (deduplication), unless the
+ * stored record fails its checksum: then it is replaced. *ninserted (may be
+ * NULL) counts the records written. */
 int tbw__journal_insert(tbw_journal *j, const tbw_jrec_named *recs, size_t n,
                         size_t *ninserted);
 

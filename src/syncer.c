@@ -956,6 +956,7 @@ typedef struct rstate {
 	namemap tagmap;     /* names owned by tagnames[] */
 	size_t tagcap;
 	ivset seen;
+	uint64_t next_first; /* first seq of the next segment by name, or UINT64_MAX */
 } rstate;
 
 static void report_damage(rstate *st, const char *file, uint64_t off, int in_payload,
@@ -1154,6 +1155,13 @@ static int restore_seg(rstate *st, const char *fname, const tbw_seg *seg, tbw_jo
 			if (rc)
 				goto out;
 			rep->records_new += ins;
+			if (st->o->on_batch) {
+				uint64_t safe = r->seq < st->next_first ? r->seq : st->next_first - 1;
+				if (st->o->on_batch(st->o->ctx, safe)) {
+					rc = tbw__error_set(TBW_ECLOSED, OP_RESTORE, fname, "stopped by the caller");
+					goto out;
+				}
+			}
 		}
 		if (fill == TBW_SYNC_BATCH)
 			fill = 0;
@@ -1243,6 +1251,15 @@ int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
 			report_damage(&st, names[i], 16, 0, TBW_ECORRUPT, why2);
 			tbw__seg_release(&seg);
 			continue;
+		}
+		/* Names sort by first sequence number: the next one's bounds
+		 * what later segments can still add (see tbw_sync_batch_fn). */
+		st.next_first = UINT64_MAX;
+		if (i + 1 < nn) {
+			uint64_t f, l;
+			uint32_t lv;
+			if (tbw__seg_parse_name(names[i + 1], &f, &l, &lv) && f > 0)
+				st.next_first = f;
 		}
 		rc = restore_seg(&st, names[i], &seg, dst);
 		tbw__seg_release(&seg);

@@ -258,5 +258,78 @@ def main():
     return 1 if failures else 0
 
 
+def check_compactor(gen):
+    """Compactor output (tests/gen_compactor_events): every file's first
+    record is file_version, the rest, across files in name order, is exactly
+    the generator's manifest; CRCs by the crc32c module, payloads by
+    protobuf."""
+    Event = build_classes()
+    tmp = tempfile.mkdtemp(prefix="tbw_interop_compactor.")
+    total = 0
+    try:
+        run = subprocess.run([gen, tmp], stdout=subprocess.PIPE, check=True)
+        runs = []
+        for line in run.stdout.decode().splitlines():
+            f = line.split()
+            if f[0] == "logdir":
+                runs.append((f[1], []))
+            else:
+                runs[-1][1].append(f)
+        for logdir, manifest in runs:
+            names = sorted(n for n in os.listdir(logdir) if "tfevents" in n)
+            if len(names) < 3:
+                fail("%s: %d event files; rotation and sessions should make more" % (logdir, len(names)))
+            events = []
+            for name in names:
+                if not re.fullmatch(r"events\.out\.tfevents\.\d{10}\.[A-Za-z0-9._-]+\.\d+\.\d{10}"
+                                    r"\.tbwal-[0-9a-f]{8}-S?[0-9a-f]{16}", name):
+                    fail("file name %r does not follow events.out.tfevents.<secs>.<host>.<pid>.<n>" % name)
+                for i, (off, data) in enumerate(read_records(os.path.join(logdir, name))):
+                    ev = Event()
+                    try:
+                        ev.ParseFromString(data)
+                    except Exception as exc:
+                        fail("%s offset %d: protobuf cannot parse the event: %s" % (name, off, exc))
+                        continue
+                    is_fv = ev.WhichOneof("what") == "file_version"
+                    if (i == 0) != is_fv or (is_fv and ev.file_version != "brain.Event:2"):
+                        fail("%s offset %d: file_version must be the first record and only there" % (name, off))
+                    if not is_fv:
+                        events.append((name, off, ev))
+            if len(events) != len(manifest):
+                fail("%s: %d events, manifest says %d" % (logdir, len(events), len(manifest)))
+            for (name, off, ev), m in zip(events, manifest):
+                where = "%s offset %d" % (name, off)
+                if ev.wall_time != float(m[1]) or ev.step != int(m[2]):
+                    fail("%s: wall/step %r/%d != %s/%s" % (where, ev.wall_time, ev.step, m[1], m[2]))
+                what = ev.WhichOneof("what")
+                if m[0] == "start":
+                    if what != "session_log" or ev.session_log.status != 1:
+                        fail("%s: not a SessionLog START: %s" % (where, ev))
+                    continue
+                tag, bits = bytes.fromhex(m[3]).decode("utf-8"), int(m[4], 16)
+                if what != "summary" or len(ev.summary.value) != 1 or ev.summary.value[0].tag != tag:
+                    fail("%s: not a one-value summary for %r: %s" % (where, tag, ev))
+                    continue
+                v = ev.summary.value[0]
+                if m[0] == "simple":
+                    got = f32_bits(v.simple_value) if v.WhichOneof("value") == "simple_value" else None
+                else:
+                    t = v.tensor
+                    got = None
+                    if (v.WhichOneof("value") == "tensor" and t.dtype == 1 and len(t.tensor_shape.dim) == 0
+                            and len(t.float_val) == 1 and v.metadata.plugin_data.plugin_name == "scalars"):
+                        got = f32_bits(t.float_val[0])
+                if got != bits:
+                    fail("%s: value bits %r != %08x (%s form): %s" % (where, got, bits, m[0], v))
+            total += len(events)
+        print("checked %d compactor events in %d runs" % (total, len(runs)))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failures else 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--compactor":
+        sys.exit(check_compactor(sys.argv[2]))
     sys.exit(main())

@@ -1,0 +1,1169 @@
+/* recover.c -- rebuild a run's journal and event files from whatever survived.
+ *
+ * PROCEDURE (doc/recover.md has the reasoning; tests/test_recover.c a test
+ * per case)
+ *  1. Find the journal: cfg->journal_dir, LOGDIR/.tbwal, or the local path a
+ *     writer recorded in LOGDIR/.tbwal-journal. Refuse (TBW_EBUSY) while a
+ *     writer or another exporter holds it.
+ *  2. Journal source. Intact: verify every record's checksum. LMDB refuses
+ *     it: salvage every record that reads, move the damaged journal aside
+ *     into LOGDIR/.tbwal-recovered/<stamp>/ and rebuild a fresh journal with
+ *     the same run id from what was salvaged.
+ *  3. Segment sources (--from): tbw__sync_restore() inserts their records;
+ *     an existing sequence number is kept (deduplication by run id + seq).
+ *     With no journal at all, a new one is created with the segments' run id.
+ *  4. Event-file source and reconciliation. This run's event files (names
+ *     carry the run id and the sequence number before their first record,
+ *     see tbw__compactor_parse_name) are checked in name order. The longest
+ *     prefix of files that are whole (a torn tail only in the last) and hold
+ *     consecutive sequence numbers from the run's start is kept. Every file
+ *     after it is read as a source (its intact records go into the journal)
+ *     and moved aside into LOGDIR/.tbwal-recovered/<stamp>/ (deleted only
+ *     with delete_replaced). The export cursor is set to the end of the kept
+ *     prefix. Files of other runs, and files tbwal did not write, are never
+ *     touched.
+ *  5. --purge-step: append a SessionLog START marker.
+ *  6. Export with the compactor (it cuts a torn tail back to the cursor and
+ *     exports everything after it, exactly once), then scan the final event
+ *     files to report what TensorBoard will show: per tag count, step range,
+ *     last value; and the sequence numbers no source held (lost).
+ * A second run finds a clean prefix covering everything and changes nothing.
+ *
+ * BOUNDS: records flow in batches of INSERT_BATCH; the event-file scans
+ * stream with the TFRecord reader; segments are read one at a time by the
+ * syncer module. Memory does not grow with the number of records.
+ */
+#include "config.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include "alloc.h"
+#include "compactor.h"
+#include "error.h"
+#include "event.h"
+#include "journal.h"
+#include "os.h"
+#include "recover.h"
+#include "segment.h"
+#include "syncer.h"
+#include "tfrecord.h"
+#include "writer.h"
+
+#define INSERT_BATCH 4096
+#define RECOVERED_DIR ".tbwal-recovered"
+
+/* ---- Report building ---- */
+
+static int add_source(tbw_recover_report *rep, const char *kind, const char *path,
+                      tbw_recover_source **out)
+{
+	tbw_recover_source *a = tbw__realloc(rep->sources, (rep->nsources + 1) * sizeof *a);
+
+	if (!a)
+		return tbw__error_set(TBW_ENOMEM, "recover", path, "out of memory");
+	rep->sources = a;
+	*out = &a[rep->nsources++];
+	memset(*out, 0, sizeof **out);
+	snprintf((*out)->kind, sizeof (*out)->kind, "%s", kind);
+	snprintf((*out)->path, sizeof (*out)->path, "%s", path);
+	return TBW_OK;
+}
+
+static int add_damage(tbw_recover_report *rep, const char *path, uint64_t offset,
+                      uint64_t lost, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int add_damage(tbw_recover_report *rep, const char *path, uint64_t offset,
+                      uint64_t lost, const char *fmt, ...)
+{
+	tbw_recover_damage *a, *d;
+	va_list ap;
+
+	/* A hostile folder could hold millions of damaged files: keep the first
+	 * 10000 in full and count the rest in the last entry. */
+	if (rep->ndamage >= 10000) {
+		rep->damage[rep->ndamage - 1].lost += lost;
+		return TBW_OK;
+	}
+	a = tbw__realloc(rep->damage, (rep->ndamage + 1) * sizeof *a);
+	if (!a)
+		return tbw__error_set(TBW_ENOMEM, "recover", path, "out of memory");
+	rep->damage = a;
+	d = &a[rep->ndamage++];
+	memset(d, 0, sizeof *d);
+	snprintf(d->path, sizeof d->path, "%s", path ? path : "");
+	d->offset = offset;
+	d->lost = lost;
+	va_start(ap, fmt);
+	vsnprintf(d->what, sizeof d->what, fmt, ap);
+	va_end(ap);
+	for (char *p = d->what; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	return TBW_OK;
+}
+
+void tbw__recover_report_free(tbw_recover_report *rep)
+{
+	if (!rep)
+		return;
+	for (size_t i = 0; i < rep->ntags; i++)
+		tbw__free(rep->tags[i].tag);
+	tbw__free(rep->tags);
+	tbw__free(rep->sources);
+	tbw__free(rep->damage);
+	memset(rep, 0, sizeof *rep);
+}
+
+/* ---- Batched inserts (tag names copied into a per-batch arena) ---- */
+
+typedef struct inserter {
+	tbw_journal *j;
+	tbw_jrec_named recs[INSERT_BATCH];
+	char *arena;
+	size_t arena_used, arena_cap;
+	size_t n;
+	uint64_t inserted;
+	uint64_t seen;
+	int rc;
+} inserter;
+
+static int ins_flush(inserter *in)
+{
+	size_t got = 0;
+	int rc = TBW_OK;
+
+	if (in->n && in->j) {
+		rc = tbw__journal_insert(in->j, in->recs, in->n, &got);
+		in->inserted += got;
+	} else if (!in->j) {
+		in->inserted += in->n;
+	}
+	in->n = 0;
+	in->arena_used = 0;
+	return rc;
+}
+
+static int ins_add(inserter *in, uint64_t seq, double wall_time, int64_t step,
+                   double value, const char *tag, size_t tag_len)
+{
+	tbw_jrec_named *r;
+	int rc;
+
+	in->seen++;
+	if (in->n == INSERT_BATCH || (tag && in->arena_used + tag_len > in->arena_cap)) {
+		rc = ins_flush(in);
+		if (rc != TBW_OK)
+			return rc;
+	}
+	if (tag && in->arena_used + tag_len > in->arena_cap) {
+		size_t cap = in->arena_cap ? in->arena_cap : 65536;
+		char *na;
+		while (cap < tag_len)
+			cap *= 2;
+		na = tbw__realloc(in->arena, cap);
+		if (!na)
+			return tbw__error_set(TBW_ENOMEM, "recover", NULL, "out of memory");
+		in->arena = na;
+		in->arena_cap = cap;
+	}
+	r = &in->recs[in->n++];
+	r->seq = seq;
+	r->wall_time = wall_time;
+	r->step = step;
+	r->value = value;
+	r->tag = NULL;
+	r->tag_len = 0;
+	if (tag) {
+		memcpy(in->arena + in->arena_used, tag, tag_len);
+		r->tag = in->arena + in->arena_used;
+		r->tag_len = tag_len;
+		in->arena_used += tag_len;
+	}
+	return TBW_OK;
+}
+
+/* ---- Context ---- */
+
+typedef struct recover_ctx {
+	const tbw_recover_cfg *cfg;
+	tbw_recover_report *rep;
+	char *logdir;          /* absolute */
+	char *jdir;            /* journal directory */
+	char *aside;           /* LOGDIR/.tbwal-recovered/<stamp> (made on demand) */
+	tbw_journal *j;        /* NULL in a dry run without a journal */
+	uint8_t run_id[16];
+	int have_run_id;
+	char run8[9];
+	inserter *ins;
+	uint64_t dry_last_seq; /* highest seq any source holds */
+	char *salvage_dir;     /* damaged journal moved aside, not yet salvaged into j */
+	uint64_t skipped;      /* damaged records the export skipped */
+	tbw_compactor *comp;   /* exporting while segments are restored */
+	int batch_rc;          /* a failed export inside the restore */
+	char batch_msg[512];        /* its message (the restore's "stopped" replaces it) */
+	uint64_t claimed_seq;  /* highest seq a damaged segment's name claims */
+	char claimed_by[4096]; /* that segment */
+} recover_ctx;
+
+static void progress(recover_ctx *x, const char *phase, uint64_t done, uint64_t total)
+{
+	if (x->cfg->progress)
+		x->cfg->progress(x->cfg->progress_ctx, phase, done, total);
+}
+
+static void set_run_id(recover_ctx *x, const uint8_t id[16])
+{
+	memcpy(x->run_id, id, 16);
+	x->have_run_id = 1;
+	for (int i = 0; i < 16; i++)
+		snprintf(x->rep->run_id + 2 * i, 3, "%02x", id[i]);
+	memcpy(x->run8, x->rep->run_id, 8);
+	x->run8[8] = '\0';
+}
+
+/* The folder things are moved aside into, made on first use. */
+static int aside_dir(recover_ctx *x, const char **out)
+{
+	if (!x->aside) {
+		char stamp[64];
+		char *base = tbw__path_join(x->logdir, RECOVERED_DIR);
+		time_t now = time(NULL);
+		struct tm tm;
+		int rc;
+
+		if (!base)
+			return tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
+		gmtime_r(&now, &tm);
+		strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+		snprintf(stamp + strlen(stamp), sizeof stamp - strlen(stamp), "-%ld", (long)getpid());
+		x->aside = tbw__path_join(base, stamp);
+		tbw__free(base);
+		if (!x->aside)
+			return tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
+		rc = tbw__mkdir_p(x->aside, "recover: make folder for replaced files");
+		if (rc != TBW_OK)
+			return rc;
+		snprintf(x->rep->moved_aside, sizeof x->rep->moved_aside, "%s", x->aside);
+	}
+	*out = x->aside;
+	return TBW_OK;
+}
+
+static int dir_exists(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* ---- Step 2: the journal ---- */
+
+/* Salvage callback: counts, and inserts once a journal is there. */
+static int salvage_cb(void *ctx, const tbw_jrec_named *r)
+{
+	recover_ctx *x = ctx;
+	int rc;
+
+	if (r->seq > x->dry_last_seq)
+		x->dry_last_seq = r->seq;
+	if (!x->ins->j)
+		return 0;
+	rc = ins_add(x->ins, r->seq, r->wall_time, r->step, r->value, r->tag, r->tag_len);
+	if (rc != TBW_OK) {
+		x->ins->rc = rc;
+		return 1;
+	}
+	return 0;
+}
+
+static int open_new_journal(recover_ctx *x)
+{
+	tbw_jopen jo = TBW_JOPEN_INIT;
+	tbw_jinfo info;
+	int rc;
+
+	jo.create = 1;
+	jo.logdir = x->logdir;
+	jo.run_id = x->have_run_id ? x->run_id : NULL;
+	rc = tbw__journal_open(&x->j, x->jdir, &jo);
+	if (rc == TBW_OK && !x->have_run_id && (rc = tbw__journal_info(x->j, &info)) == TBW_OK)
+		set_run_id(x, info.run_id);
+	if (rc == TBW_OK) {
+		x->rep->journal_created = 1;
+		rc = tbw__journal_lock(x->j, TBW_JROLE_WRITER, 0);
+	}
+	if (rc == TBW_OK)
+		rc = tbw__journal_lock(x->j, TBW_JROLE_RECOVER, 0);
+	return rc;
+}
+
+/* Insert what a damaged journal (moved aside) still holds into the new one. */
+static int finish_salvage(recover_ctx *x)
+{
+	uint64_t nread = 0, ncorrupt = 0;
+	tbw_jinfo info;
+	int rc;
+
+	if (!x->salvage_dir)
+		return TBW_OK;
+	x->ins->j = x->j;
+	x->ins->inserted = 0;
+	x->ins->rc = TBW_OK;
+	rc = tbw__journal_salvage(x->salvage_dir, salvage_cb, x, &nread, &ncorrupt, &info);
+	if (x->ins->rc != TBW_OK)
+		return x->ins->rc;
+	if (rc != TBW_OK && nread == 0)
+		rc = TBW_OK;       /* nothing readable: already reported */
+	if (rc == TBW_OK)
+		rc = ins_flush(x->ins);
+	x->rep->sources[0].added = x->ins->inserted;
+	tbw__free(x->salvage_dir);
+	x->salvage_dir = NULL;
+	return rc;
+}
+
+static int journal_phase(recover_ctx *x)
+{
+	tbw_recover_report *rep = x->rep;
+	tbw_recover_source *src;
+	tbw_jopen jo = TBW_JOPEN_INIT;
+	int rc;
+
+	rc = add_source(rep, "journal", x->jdir, &src);
+	if (rc != TBW_OK)
+		return rc;
+	if (!dir_exists(x->jdir)) {
+		snprintf(src->note, sizeof src->note, "no journal here");
+		return TBW_OK;
+	}
+	jo.read_only = x->cfg->dry_run;
+	rc = tbw__journal_open(&x->j, x->jdir, &jo);
+	if (rc == TBW_ENOTFOUND) {
+		snprintf(src->note, sizeof src->note, "no journal here");
+		return TBW_OK;
+	}
+	if (rc == TBW_OK && !x->cfg->dry_run) {
+		rc = tbw__journal_lock(x->j, TBW_JROLE_WRITER, 0);
+		if (rc == TBW_OK)
+			rc = tbw__journal_lock(x->j, TBW_JROLE_RECOVER, 0);
+		if (rc != TBW_OK)
+			return rc;     /* a writer started meanwhile: refuse */
+	}
+	if (rc == TBW_OK) {
+		tbw_jinfo info;
+		uint64_t after = 0;
+		tbw_jrec *buf = tbw__malloc(INSERT_BATCH * sizeof *buf);
+
+		if (!buf)
+			return tbw__error_set(TBW_ENOMEM, "recover", x->jdir, "out of memory");
+		rc = tbw__journal_info(x->j, &info);
+		if (rc == TBW_OK)
+			set_run_id(x, info.run_id);
+		/* Verify every stored record's checksum. */
+		while (rc == TBW_OK) {
+			tbw_jread ri;
+			memset(&ri, 0, sizeof ri);
+			rc = tbw__journal_read(x->j, after, buf, INSERT_BATCH, &ri);
+			if (rc != TBW_OK)
+				break;
+			src->records += ri.n;
+			if (ri.ncorrupt) {
+				src->damaged += ri.ncorrupt;
+				add_damage(rep, x->jdir, ri.first_corrupt_seq, 0,
+				           "%zu journal record(s) failed their checksum, the first at seq %" PRIu64,
+				           ri.ncorrupt, ri.first_corrupt_seq);
+			}
+			if (ri.next_after <= after || (ri.n == 0 && ri.ncorrupt == 0))
+				break;
+			after = ri.next_after;
+			progress(x, "verifying journal", src->records, 0);
+		}
+		tbw__free(buf);
+		if (rc == TBW_OK) {
+			src->used = 1;
+			tbw__journal_last_seq(x->j, &x->dry_last_seq);
+			return TBW_OK;
+		}
+		/* A read failure part-way: treat as a damaged environment. */
+		tbw__journal_close(x->j);
+		x->j = NULL;
+	}
+	/* LMDB refuses the environment (or reading it failed): salvage. A first
+	 * pass only counts and learns the run id; the records go into a new
+	 * journal once one exists (finish_salvage). */
+	{
+		char why[512];
+		uint64_t nread = 0, ncorrupt = 0;
+		tbw_jinfo info;
+		const char *aside;
+
+		snprintf(why, sizeof why, "%s", tbw_errmsg());
+		memset(&info, 0, sizeof info);
+		x->ins->j = NULL;
+		rc = tbw__journal_salvage(x->jdir, salvage_cb, x, &nread, &ncorrupt, &info);
+		add_damage(rep, x->jdir, 0, 0, "journal does not open (%s); %" PRIu64
+		           " record(s) salvaged, %" PRIu64 " damaged", why, nread, ncorrupt);
+		src->records = nread;
+		src->damaged = ncorrupt + 1;
+		src->used = nread > 0;
+		if (rc != TBW_OK && nread == 0)
+			snprintf(src->note, sizeof src->note, "unreadable: %s", tbw_errmsg());
+		if (info.run_id_hex[0])
+			set_run_id(x, info.run_id);
+		if (x->cfg->dry_run)
+			return TBW_OK;
+		/* Move the damaged journal aside; rebuild in its place. */
+		rc = aside_dir(x, &aside);
+		if (rc != TBW_OK)
+			return rc;
+		x->salvage_dir = tbw__path_join(aside, "journal");
+		if (!x->salvage_dir)
+			return tbw__error_set(TBW_ENOMEM, "recover", x->jdir, "out of memory");
+		rc = tbw__rename_durable(x->jdir, x->salvage_dir, "recover: move damaged journal aside");
+		if (rc != TBW_OK)
+			return rc;
+		rep->journal_salvaged = 1;
+		if (nread == 0) {
+			tbw__free(x->salvage_dir);
+			x->salvage_dir = NULL;
+		}
+		if (!x->have_run_id)
+			return TBW_OK;   /* wait for the segments' run id */
+		rc = open_new_journal(x);
+		if (rc == TBW_OK)
+			rc = finish_salvage(x);
+		return rc;
+	}
+}
+
+/* ---- Step 3: segments ---- */
+
+typedef struct seg_cb_ctx {
+	recover_ctx *x;
+	const char *dir;
+	tbw_recover_source *src;
+} seg_cb_ctx;
+
+static void seg_damage(void *ctx, const char *file, uint64_t offset, int in_payload,
+                       int code, const char *reason)
+{
+	seg_cb_ctx *s = ctx;
+	char *p = tbw__path_join(s->dir, file);
+
+	(void)code;
+	s->src->damaged++;
+	{
+		/* What a damaged segment held is unknown, but its name claims a
+		 * range: anything of it no other source restores is lost. */
+		uint64_t first, last;
+		uint32_t level;
+		if (tbw__seg_parse_name(file, &first, &last, &level) && last > s->x->claimed_seq) {
+			s->x->claimed_seq = last;
+			snprintf(s->x->claimed_by, sizeof s->x->claimed_by, "%s", p ? p : file);
+		}
+	}
+	add_damage(s->x->rep, p ? p : file, offset, 0, "segment damaged%s: %s",
+	           in_payload ? " (offset in inflated payload)" : "", reason);
+	tbw__free(p);
+}
+
+/* After each batch of restored records: export and prune what is complete,
+ * so the journal (and the memory its map pages take) stays small. */
+static int seg_batch(void *ctx, uint64_t safe_through)
+{
+	seg_cb_ctx *s = ctx;
+	recover_ctx *x = s->x;
+	uint64_t n = 0;
+	int rc = tbw__compactor_pass_through(x->comp, safe_through, &n);
+
+	x->rep->exported += n;
+	progress(x, "restoring and exporting", x->rep->exported, 0);
+	if (rc != TBW_OK) {
+		x->batch_rc = rc;
+		snprintf(x->batch_msg, sizeof x->batch_msg, "%s", tbw_errmsg());
+		return 1;
+	}
+	return 0;
+}
+
+/* The run id, when no journal gave one: from the first sync folder with a
+ * readable segment. */
+static void run_id_from_segments(recover_ctx *x)
+{
+	for (size_t i = 0; i < x->cfg->nfrom && !x->have_run_id; i++) {
+		uint8_t id[16];
+		if (dir_exists(x->cfg->from[i]) && tbw__sync_run_id(x->cfg->from[i], id) == TBW_OK)
+			set_run_id(x, id);
+	}
+}
+
+static int segments_phase(recover_ctx *x)
+{
+	tbw_recover_report *rep = x->rep;
+	int rc;
+
+	for (size_t i = 0; i < x->cfg->nfrom; i++) {
+		const char *dir = x->cfg->from[i];
+		tbw_recover_source *src;
+		tbw_sync_restore_opts so = TBW_SYNC_RESTORE_OPTS_INIT;
+		tbw_sync_report sr;
+		seg_cb_ctx sc;
+		uint8_t id[16];
+
+		rc = add_source(rep, "segments", dir, &src);
+		if (rc != TBW_OK)
+			return rc;
+		if (!dir_exists(dir)) {
+			snprintf(src->note, sizeof src->note, "no such folder");
+			add_damage(rep, dir, 0, 0, "sync folder does not exist");
+			continue;
+		}
+		if (x->have_run_id && tbw__sync_run_id(dir, id) == TBW_OK &&
+		    memcmp(id, x->run_id, 16) != 0) {
+			char hex[33];
+			for (int k = 0; k < 16; k++)
+				snprintf(hex + 2 * k, 3, "%02x", id[k]);
+			snprintf(src->note, sizeof src->note, "segments belong to run %s, not %s; not used",
+			         hex, rep->run_id);
+			continue;
+		}
+		if (!x->have_run_id) {
+			/* Only in a dry run without a journal: the run id step
+			 * found no readable segment anywhere. */
+			snprintf(src->note, sizeof src->note, "no readable segment");
+			add_damage(rep, dir, 0, 0, "no segment in this folder could be read");
+			continue;
+		}
+		memset(&sr, 0, sizeof sr);
+		sc.x = x;
+		sc.dir = dir;
+		sc.src = src;
+		so.on_damage = seg_damage;
+		so.on_batch = x->comp ? seg_batch : NULL;
+		so.ctx = &sc;
+		so.run_id = x->run_id;
+		progress(x, "restoring segments", 0, 0);
+		rc = tbw__sync_restore(dir, x->j, &so, &sr);
+		src->records = sr.records;
+		src->added = sr.records_new;
+		src->used = sr.segments_ok > 0;
+		if (sr.newest_wall_time > rep->newest_shipped_wall_time)
+			rep->newest_shipped_wall_time = sr.newest_wall_time;
+		if (sr.last_seq > x->dry_last_seq)
+			x->dry_last_seq = sr.last_seq;
+		if (sr.missing)
+			snprintf(src->note, sizeof src->note, "%" PRIu64 " sequence number(s) between %"
+			         PRIu64 " and %" PRIu64 " are in no segment here", sr.missing,
+			         sr.first_seq, sr.last_seq);
+		tbw__sync_report_free(&sr);
+		if (rc == TBW_ECLOSED && x->batch_rc != TBW_OK)   /* the export's error, not "stopped" */
+			return tbw__error_set(x->batch_rc, NULL, NULL, "%s", x->batch_msg);
+		if (rc != TBW_OK && rc != TBW_ENOTFOUND)
+			return rc;
+	}
+	return TBW_OK;
+}
+
+/* ---- Step 4: event files ---- */
+
+typedef struct evfile {
+	char *name;
+	uint64_t base;        /* seq before its first record */
+	int with_start;       /* opens with the run's sacrificial START */
+} evfile;
+
+static int cmp_evfile(const void *a, const void *b)
+{
+	return strcmp(((const evfile *)a)->name, ((const evfile *)b)->name);
+}
+
+/* This run's event files in LOGDIR, sorted by name. */
+static int list_run_files(recover_ctx *x, evfile **out, size_t *nout)
+{
+	DIR *d = opendir(x->logdir);
+	struct dirent *e;
+	evfile *a = NULL;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (!d) {
+		if (errno == ENOENT)
+			return TBW_OK;
+		return tbw__error_errno(errno, "recover: list event files", x->logdir);
+	}
+	while ((e = readdir(d)) != NULL) {
+		char run8[9];
+		uint64_t base;
+		int with_start;
+
+		if (!strstr(e->d_name, "tfevents"))
+			continue;
+		if (!tbw__compactor_parse_name(e->d_name, run8, &base, &with_start))
+			continue;          /* not ours: never touched */
+		if (!x->have_run_id || strcmp(run8, x->run8) != 0)
+			continue;          /* another run's */
+		if (n == cap) {
+			evfile *na = tbw__realloc(a, (cap ? cap * 2 : 16) * sizeof *a);
+			if (!na)
+				goto nomem;
+			a = na;
+			cap = cap ? cap * 2 : 16;
+		}
+		a[n].name = tbw__strdup(e->d_name);
+		if (!a[n].name)
+			goto nomem;
+		a[n].base = base;
+		a[n].with_start = with_start;
+		n++;
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(a, n, sizeof *a, cmp_evfile);
+	*out = a;
+	*nout = n;
+	return TBW_OK;
+nomem:
+	closedir(d);
+	for (size_t i = 0; i < n; i++)
+		tbw__free(a[i].name);
+	tbw__free(a);
+	return tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
+}
+
+static void free_files(evfile *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		tbw__free(a[i].name);
+	tbw__free(a);
+}
+
+/* What a scan of one event file found. */
+typedef struct scan_result {
+	int status;            /* TBW_TFR_END, _TORN or _CORRUPT (or bad content) */
+	uint64_t valid_len;    /* bytes of whole, valid records from the start */
+	uint64_t bad_offset;   /* where it stopped being valid */
+	uint64_t records;      /* journal records it holds (scalars + markers) */
+	uint64_t last_seq;     /* base + records */
+	char why[160];
+} scan_result;
+
+/* Called per journal record an event file holds, in order. */
+typedef int (*scan_fn)(void *ctx, uint64_t seq, const tbw_event *ev);
+
+/* Read one of our event files: file_version first; in a file named with
+ * "S", the run's sacrificial SessionLog START; then one event per journal
+ * record, seq base+1, base+2, ... */
+static int scan_file(const char *path, const evfile *f, scan_fn fn, void *ctx, scan_result *res)
+{
+	tbw_tfr_reader *r = NULL;
+	int fd = -1, rc;
+	uint64_t nev = 0, base = f->base;
+
+	memset(res, 0, sizeof *res);
+	res->last_seq = base;
+	rc = tbw__open(&fd, path, O_RDONLY | O_NOFOLLOW, 0, "recover: read event file");
+	if (rc != TBW_OK)
+		return rc;
+	rc = tbw__tfr_reader_open(&r, fd, 0, path);
+	if (rc != TBW_OK) {
+		tbw__os.close(fd);
+		return rc;
+	}
+	for (;;) {
+		const uint8_t *data;
+		size_t len;
+		uint64_t off;
+		tbw_event ev;
+		int st = tbw__tfr_reader_next(r, &data, &len, &off);
+
+		if (st < 0) {
+			rc = st;
+			break;
+		}
+		if (st != TBW_TFR_RECORD) {
+			res->status = st;
+			res->bad_offset = off;
+			if (st == TBW_TFR_CORRUPT)
+				snprintf(res->why, sizeof res->why, "%s", tbw_errmsg());
+			else if (st == TBW_TFR_TORN)
+				snprintf(res->why, sizeof res->why, "incomplete last record");
+			break;
+		}
+		if (tbw__event_decode(data, len, &ev) != TBW_OK ||
+		    (nev == 0 && ev.kind != TBW_EVENT_FILE_VERSION) ||
+		    (nev > 0 && ev.kind != TBW_EVENT_SCALAR && ev.kind != TBW_EVENT_SESSION_START)) {
+			res->status = TBW_TFR_CORRUPT;
+			res->bad_offset = off;
+			snprintf(res->why, sizeof res->why, "record at offset %" PRIu64
+			         " is not an event tbwal writes here", off);
+			break;
+		}
+		nev++;
+		res->valid_len = tbw__tfr_reader_offset(r);
+		if (ev.kind == TBW_EVENT_FILE_VERSION)
+			continue;
+		if (f->with_start && nev == 2 && ev.kind == TBW_EVENT_SESSION_START)
+			continue;          /* the run's sacrificial START */
+		res->records++;
+		res->last_seq = base + res->records;
+		if (fn && (rc = fn(ctx, res->last_seq, &ev)) != TBW_OK)
+			break;
+	}
+	if (rc == TBW_OK && res->status == 0)
+		res->status = TBW_TFR_END;
+	tbw__tfr_reader_close(r);
+	tbw__os.close(fd);
+	return rc;
+}
+
+static int insert_event_cb(void *ctx, uint64_t seq, const tbw_event *ev)
+{
+	recover_ctx *x = ctx;
+
+	if (seq > x->dry_last_seq)
+		x->dry_last_seq = seq;
+	if (ev->kind == TBW_EVENT_SESSION_START)
+		return ins_add(x->ins, seq, ev->wall_time, ev->step, 0.0, NULL, 0);
+	return ins_add(x->ins, seq, ev->wall_time, ev->step, (double)ev->value, ev->tag, ev->tag_len);
+}
+
+static int move_aside(recover_ctx *x, const char *name)
+{
+	char *from = tbw__path_join(x->logdir, name);
+	char *to = NULL;
+	const char *aside;
+	int rc;
+
+	if (!from)
+		return tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
+	if (x->cfg->delete_replaced) {
+		rc = tbw__unlink(from, "recover: delete replaced event file");
+		if (rc == TBW_OK)
+			rc = tbw__fsync_dir(x->logdir, 1, "recover: delete replaced event file");
+	} else {
+		rc = aside_dir(x, &aside);
+		if (rc == TBW_OK) {
+			/* Inside the aside folder the name must not contain
+			 * "tfevents": TensorBoard reads subdirectories as runs. */
+			char buf[512];
+			const char *t = strstr(name, "tfevents");
+			snprintf(buf, sizeof buf, "%.*sTFEVENTS-REPLACED%s", (int)(t - name), name,
+			         t + strlen("tfevents"));
+			to = tbw__path_join(aside, buf);
+			rc = to ? tbw__rename_durable(from, to, "recover: move replaced event file aside")
+			        : tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
+			if (rc == TBW_OK)
+				rc = tbw__fsync_dir(x->logdir, 1, "recover: move replaced event file aside");
+		}
+	}
+	tbw__free(from);
+	tbw__free(to);
+	return rc;
+}
+
+static int events_phase(recover_ctx *x)
+{
+	tbw_recover_report *rep = x->rep;
+	tbw_recover_source *src = NULL;
+	evfile *files = NULL;
+	size_t nfiles = 0, keep = 0;
+	uint64_t prev_end = 0, keep_len = 0;
+	int rc, torn_last = 0;
+	tbw_jexport cur;
+
+	rc = list_run_files(x, &files, &nfiles);
+	if (rc != TBW_OK || nfiles == 0) {
+		free_files(files, nfiles);
+		return rc;
+	}
+	rc = add_source(rep, "events", x->logdir, &src);
+	if (rc != TBW_OK)
+		goto out;
+	/* The kept prefix: whole files (torn only at the very end) continuing
+	 * the sequence without a gap from the run's start. */
+	for (keep = 0; keep < nfiles; keep++) {
+		char *p = tbw__path_join(x->logdir, files[keep].name);
+		scan_result sr;
+
+		if (!p) {
+			rc = tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
+			goto out;
+		}
+		rc = scan_file(p, &files[keep], NULL, NULL, &sr);
+		tbw__free(p);
+		if (rc != TBW_OK)
+			goto out;
+		if (files[keep].base != prev_end)
+			break;
+		if (sr.status == TBW_TFR_CORRUPT)
+			break;
+		if (sr.status == TBW_TFR_TORN && keep + 1 < nfiles)
+			break;
+		src->records += sr.records;
+		prev_end = sr.last_seq;
+		keep_len = sr.valid_len;
+		torn_last = sr.status == TBW_TFR_TORN;
+	}
+	src->used = 1;
+	/* Files after the prefix: read as a source, then move aside. */
+	for (size_t i = keep; i < nfiles; i++) {
+		char *p = tbw__path_join(x->logdir, files[i].name);
+		scan_result sr;
+
+		if (!p) {
+			rc = tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
+			goto out;
+		}
+		x->ins->j = x->j;
+		rc = scan_file(p, &files[i], insert_event_cb, x, &sr);
+		if (rc == TBW_OK)
+			rc = ins_flush(x->ins);
+		src->records += sr.records;
+		if (sr.status == TBW_TFR_CORRUPT || (sr.status == TBW_TFR_TORN && i + 1 < nfiles)) {
+			src->damaged++;
+			add_damage(rep, p, sr.bad_offset, 0, "event file damaged: %s",
+			           sr.why[0] ? sr.why : "incomplete record");
+		} else if (files[i].base != prev_end && i == keep) {
+			add_damage(rep, p, 0, 0, "event file starts after seq %" PRIu64
+			           " but the files before it end at seq %" PRIu64 "; rewriting from here",
+			           files[i].base, prev_end);
+		}
+		if (rc == TBW_OK && !x->cfg->dry_run) {
+			rc = move_aside(x, files[i].name);
+			if (rc == TBW_OK)
+				rep->files_replaced++;
+		} else if (rc == TBW_OK) {
+			rep->files_replaced++;   /* would be replaced */
+		}
+		tbw__free(p);
+		if (rc != TBW_OK)
+			goto out;
+	}
+	src->added = x->ins->inserted;
+	if (x->cfg->dry_run || !x->j)
+		goto out;
+	/* Point the export cursor at the end of the kept prefix. */
+	rc = tbw__journal_get_export(x->j, &cur);
+	if (rc != TBW_OK)
+		goto out;
+	if (keep == 0) {
+		uint32_t no = cur.file_no;
+		memset(&cur, 0, sizeof cur);
+		cur.file_no = no;
+	} else {
+		const char *last = files[keep - 1].name;
+		/* An intact journal whose cursor already names the last kept file
+		 * at or inside its valid length needs nothing: the compactor's
+		 * own open repairs a torn tail. */
+		if (!(strcmp(cur.file, last) == 0 && cur.seq == prev_end && cur.offset <= keep_len)) {
+			cur.seq = prev_end;
+			cur.offset = keep_len;
+			snprintf(cur.file, sizeof cur.file, "%s", last);
+		}
+	}
+	(void)torn_last;
+	rc = tbw__journal_set_export(x->j, &cur);
+out:
+	free_files(files, nfiles);
+	return rc;
+}
+
+/* ---- Step 6: final scan and statistics ---- */
+
+typedef struct stats_ctx {
+	recover_ctx *x;
+	tbw_recover_tag *last;  /* cache: most records repeat a few tags */
+} stats_ctx;
+
+static int tag_cmp_key(const char *a, size_t alen, const char *b)
+{
+	size_t blen = strlen(b);
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+	return c ? c : (alen < blen ? -1 : alen > blen);
+}
+
+static tbw_recover_tag *tag_slot(tbw_recover_report *rep, const char *tag, size_t len)
+{
+	size_t lo = 0, hi = rep->ntags;
+	tbw_recover_tag *a, *t;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = tag_cmp_key(tag, len, rep->tags[mid].tag);
+		if (c == 0)
+			return &rep->tags[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	a = tbw__realloc(rep->tags, (rep->ntags + 1) * sizeof *a);
+	if (!a)
+		return NULL;
+	rep->tags = a;
+	memmove(&a[lo + 1], &a[lo], (rep->ntags - lo) * sizeof *a);
+	t = &a[lo];
+	memset(t, 0, sizeof *t);
+	t->tag = tbw__malloc(len + 1);
+	if (!t->tag) {
+		memmove(&a[lo], &a[lo + 1], (rep->ntags - lo) * sizeof *a);
+		return NULL;
+	}
+	memcpy(t->tag, tag, len);
+	t->tag[len] = '\0';
+	rep->ntags++;
+	return t;
+}
+
+static int stats_cb(void *ctx, uint64_t seq, const tbw_event *ev)
+{
+	stats_ctx *s = ctx;
+	tbw_recover_report *rep = s->x->rep;
+	tbw_recover_tag *t;
+
+	(void)seq;
+	if (ev->kind != TBW_EVENT_SCALAR)
+		return TBW_OK;
+	t = s->last;
+	if (!t || tag_cmp_key(ev->tag, ev->tag_len, t->tag) != 0) {
+		t = tag_slot(rep, ev->tag, ev->tag_len);
+		if (!t)
+			return tbw__error_set(TBW_ENOMEM, "recover", NULL, "out of memory");
+	}
+	if (t->count == 0) {
+		t->first_step = t->min_step = t->max_step = ev->step;
+	}
+	if (ev->step < t->min_step)
+		t->min_step = ev->step;
+	if (ev->step > t->max_step)
+		t->max_step = ev->step;
+	t->last_step = ev->step;
+	t->last_value = ev->value;
+	t->last_wall_time = ev->wall_time;
+	t->count++;
+	rep->total_scalars++;
+	s->last = NULL;        /* the array may move on the next insert */
+	for (size_t i = 0; i < rep->ntags; i++)
+		if (&rep->tags[i] == t) { s->last = t; break; }
+	return TBW_OK;
+}
+
+static int final_scan(recover_ctx *x)
+{
+	tbw_recover_report *rep = x->rep;
+	evfile *files = NULL;
+	size_t nfiles = 0;
+	uint64_t prev_end = 0;
+	stats_ctx sc = { x, NULL };
+	int rc;
+
+	rc = list_run_files(x, &files, &nfiles);
+	if (rc != TBW_OK)
+		return rc;
+	rep->event_files = nfiles;
+	for (size_t i = 0; i < nfiles; i++) {
+		char *p = tbw__path_join(x->logdir, files[i].name);
+		scan_result sr;
+
+		if (!p) {
+			rc = tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
+			break;
+		}
+		rc = scan_file(p, &files[i], stats_cb, &sc, &sr);
+		if (rc == TBW_OK && files[i].base > prev_end) {
+			rep->lost += files[i].base - prev_end;
+			add_damage(rep, p, 0, files[i].base - prev_end,
+			           "sequence numbers %" PRIu64 "..%" PRIu64 " are in no source; lost",
+			           prev_end + 1, files[i].base);
+		}
+		if (rc == TBW_OK && sr.status == TBW_TFR_CORRUPT)
+			add_damage(rep, p, sr.bad_offset, 0, "event file still damaged after recovery: %s", sr.why);
+		tbw__free(p);
+		if (rc != TBW_OK)
+			break;
+		if (sr.last_seq > prev_end)
+			prev_end = sr.last_seq;
+		progress(x, "checking event files", i + 1, nfiles);
+	}
+	rep->last_seq = prev_end;
+	free_files(files, nfiles);
+	return rc;
+}
+
+/* ---- Driver ---- */
+
+static char *absolute(const char *p)
+{
+	char cwd[PATH_MAX];
+
+	if (p[0] == '/')
+		return tbw__strdup(p);
+	if (!getcwd(cwd, sizeof cwd))
+		return NULL;
+	return tbw__path_join(cwd, p);
+}
+
+int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
+{
+	recover_ctx x;
+	int rc = TBW_OK, busy;
+
+	memset(rep, 0, sizeof *rep);
+	memset(&x, 0, sizeof x);
+	x.cfg = cfg;
+	x.rep = rep;
+	if (!cfg->logdir || !*cfg->logdir)
+		return tbw__error_set(TBW_EINVAL, "recover", NULL, "no LOGDIR given");
+	x.logdir = absolute(cfg->logdir);
+	x.ins = tbw__calloc(1, sizeof *x.ins);
+	if (!x.logdir || !x.ins) {
+		rc = tbw__error_set(TBW_ENOMEM, "recover", cfg->logdir, "out of memory");
+		goto out;
+	}
+	if (!cfg->dry_run) {
+		rc = tbw__mkdir_p(x.logdir, "recover: create LOGDIR");
+		if (rc != TBW_OK)
+			goto out;
+	}
+	x.jdir = cfg->journal_dir ? tbw__strdup(cfg->journal_dir) : tbw__writer_find_journal(x.logdir);
+	if (!x.jdir) {
+		rc = tbw__error_set(TBW_ENOMEM, "recover", cfg->logdir, "out of memory");
+		goto out;
+	}
+	snprintf(rep->journal_dir, sizeof rep->journal_dir, "%s", x.jdir);
+
+	/* 1. Refuse to touch a live run. */
+	if (dir_exists(x.jdir)) {
+		static const struct { tbw_jrole role; const char *what; } live[] = {
+			{ TBW_JROLE_WRITER, "a writer" },
+			{ TBW_JROLE_COMPACTOR, "an exporter (a writer or tbcompact)" },
+			{ TBW_JROLE_RECOVER, "another tbrecover" },
+		};
+		for (size_t i = 0; i < sizeof live / sizeof live[0]; i++) {
+			busy = tbw__journal_role_busy(x.jdir, live[i].role);
+			if (busy > 0) {
+				rc = tbw__error_set(TBW_EBUSY, "recover", x.jdir,
+				                    "%s is running on this journal; close it first "
+				                    "(a live writer exports by itself; tbstat shows its state)",
+				                    live[i].what);
+				goto out;
+			}
+		}
+	}
+
+	/* 2. The journal. */
+	rc = journal_phase(&x);
+	if (rc != TBW_OK)
+		goto out;
+	/* 3. With no journal to name the run, the segments do; then a new
+	 * journal (salvaged records go into it). */
+	if (!x.have_run_id)
+		run_id_from_segments(&x);
+	if (!x.j && !cfg->dry_run && (x.have_run_id || x.salvage_dir)) {
+		rc = open_new_journal(&x);
+		if (rc == TBW_OK)
+			rc = finish_salvage(&x);
+		if (rc != TBW_OK)
+			goto out;
+	}
+	if (!x.have_run_id) {
+		rc = tbw__error_set(TBW_ENOTFOUND, "recover", x.logdir,
+		                    "nothing to recover: no journal and no readable segments");
+		goto out;
+	}
+	/* 4. Event files: keep the whole prefix, take the rest as a source. */
+	x.ins->inserted = 0;
+	rc = events_phase(&x);
+	if (rc != TBW_OK)
+		goto out;
+	if (!cfg->dry_run) {
+		tbw_compact_cfg cc = TBW_COMPACT_CFG_INIT;
+		cc.logdir = x.logdir;
+		cc.scalar_format = cfg->scalar_format;
+		rc = tbw__compactor_open(&x.comp, x.j, &cc);
+		if (rc != TBW_OK)
+			goto out;
+	}
+	/* 5. Segments, exported as they are restored. */
+	rc = segments_phase(&x);
+	if (rc != TBW_OK)
+		goto out;
+
+	if (cfg->dry_run) {
+		rc = final_scan(&x);
+		rep->last_seq = rep->last_seq > x.dry_last_seq ? rep->last_seq : x.dry_last_seq;
+		goto verdict;
+	}
+
+	/* Purge marker. */
+	if (cfg->purge_step != TBW_NO_PURGE) {
+		rc = tbw__journal_append_start(x.j, cfg->purge_step, 0.0, NULL);
+		if (rc != TBW_OK)
+			goto out;
+	}
+
+	/* 6. Export the rest, then scan what TensorBoard will read. */
+	{
+		tbw_compact_stats cs;
+		uint64_t n;
+
+		do {
+			rc = tbw__compactor_pass(x.comp, &n);
+			rep->exported += n;
+			progress(&x, "exporting", rep->exported, 0);
+		} while (rc == TBW_OK && n > 0);
+		tbw__compactor_stats(x.comp, &cs);
+		if (cs.skipped_corrupt) {
+			x.skipped = cs.skipped_corrupt;
+			add_damage(rep, x.jdir, 0, cs.skipped_corrupt, "%s", cs.problem);
+		}
+		tbw__compactor_close(x.comp);
+		x.comp = NULL;
+		if (rc == TBW_OK)
+			rc = tbw__journal_sync(x.j);
+		if (rc != TBW_OK)
+			goto out;
+	}
+	rc = final_scan(&x);
+	if (rc != TBW_OK)
+		goto out;
+verdict:
+	/* Losses: sequence numbers no source held (gaps between the event
+	 * files), records a damaged segment's name claims beyond everything
+	 * recovered, and journal records the export had to skip. Damage whose
+	 * records were recovered from another source is reported, not a loss. */
+	if (x.claimed_seq > rep->last_seq && !cfg->dry_run) {
+		uint64_t n = x.claimed_seq - rep->last_seq;
+		rep->lost += n;
+		add_damage(rep, x.claimed_by, 0, n, "sequence numbers %" PRIu64 "..%" PRIu64
+		           " are claimed by this damaged segment and in no other source; lost",
+		           rep->last_seq + 1, x.claimed_seq);
+	}
+	if (rep->total_scalars == 0 && rep->last_seq == 0 && !cfg->dry_run)
+		rc = tbw__error_set(TBW_ENOTFOUND, "recover", x.logdir, "no scalar could be recovered");
+	else if (rep->lost || x.skipped)
+		rc = tbw__error_set(TBW_ECORRUPT, "recover", x.logdir,
+		                    "recovered with losses: %" PRIu64 " record(s) known lost, %"
+		                    PRIu64 " damaged journal record(s) skipped", rep->lost, x.skipped);
+out:
+	tbw__compactor_close(x.comp);
+	tbw__journal_close(x.j);
+	if (x.ins)
+		tbw__free(x.ins->arena);
+	tbw__free(x.ins);
+	tbw__free(x.logdir);
+	tbw__free(x.jdir);
+	tbw__free(x.aside);
+	tbw__free(x.salvage_dir);
+	return rc;
+}

@@ -1,0 +1,102 @@
+/* gen_compactor_events.c -- for tests/interop_events.py --compactor: runs
+ * the compactor on a journal of known records (two sessions, small rotation,
+ * a purge marker, odd values and tags) in both scalar forms, and prints
+ * what the event files must hold, for Google's protobuf runtime to check.
+ *
+ *   gen_compactor_events DIR
+ * Output: per form, a line "logdir PATH FORM", then one line per event after
+ * the file_version records, in order: "start WALL STEP" or
+ * "FORM WALL STEP TAGHEX F32BITSHEX". */
+#include "config.h"
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "compactor.h"
+#include "journal.h"
+#include "os.h"
+
+static void die(const char *what)
+{
+	fprintf(stderr, "gen_compactor_events: %s: %s\n", what, tbw_errmsg());
+	exit(1);
+}
+
+static void emit_scalar(const char *form, double wall, int64_t step, const char *tag, double v)
+{
+	float f = (float)v;
+	uint32_t bits;
+	memcpy(&bits, &f, 4);
+	printf("%s %.17g %" PRId64 " ", form, wall, step);
+	for (const char *p = tag; *p; p++)
+		printf("%02x", (unsigned char)*p);
+	printf(" %08" PRIx32 "\n", bits);
+}
+
+static tbw_compactor *copen(tbw_journal *j, const char *logdir, tbw_scalar_format fmt)
+{
+	tbw_compact_cfg cfg = TBW_COMPACT_CFG_INIT;
+	tbw_compactor *c = NULL;
+
+	cfg.logdir = logdir;
+	cfg.scalar_format = fmt;
+	cfg.rotate_bytes = 4096;
+	if (tbw__compactor_open(&c, j, &cfg))
+		die("compactor open");
+	return c;
+}
+
+static void run(const char *dir, const char *form, tbw_scalar_format fmt)
+{
+	static const char *tags[] = { "loss", "eval/accuracy", "\xce\xbb/\xe5\xad\xa6\xe7\xbf\x92\xe7\x8e\x87", "x" };
+	char logdir[1024], jdir[1100];
+	tbw_jopen jo = TBW_JOPEN_INIT;
+	tbw_journal *j = NULL;
+	double wall = 1700000000.125;
+	int first = 1;
+
+	snprintf(logdir, sizeof logdir, "%s/%s", dir, form);
+	snprintf(jdir, sizeof jdir, "%s/.tbwal", logdir);
+	jo.create = 1;
+	if (tbw__mkdir_p(logdir, "gen") || tbw__journal_open(&j, jdir, &jo))
+		die("journal");
+	printf("logdir %s %s\n", logdir, form);
+	for (int s = 0; s < 2; s++) {
+		tbw_compactor *c = copen(j, logdir, fmt);
+		for (int i = 0; i < 150; i++) {
+			const char *tag = tags[i % 4];
+			int64_t step = s * 100 + i / 4 - (s ? 20 : 0);
+			double v = i == 7 ? NAN : i == 11 ? -INFINITY : i == 13 ? 1e300 : (double)i / 7.0 - 3.0;
+			wall += 0.0625;
+			if (s == 1 && i == 0) {
+				if (tbw__journal_append_start(j, step, wall, NULL))
+					die("append start");
+				printf("start %.17g %" PRId64 "\n", wall, step);
+				wall += 0.0625;
+			}
+			if (tbw__journal_append(j, tag, strlen(tag), v, step, wall, NULL))
+				die("append");
+			if (first) {   /* the run's first START precedes its first record */
+				printf("start %.17g %" PRId64 "\n", wall, step);
+				first = 0;
+			}
+			emit_scalar(form, wall, step, tag, v);
+			if (i % 25 == 24 && tbw__compactor_pass(c, NULL))
+				die("compactor pass");   /* small batches: rotation within a session */
+		}
+		tbw__compactor_close(c);
+	}
+	tbw__journal_close(j);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: gen_compactor_events DIR\n");
+		return 2;
+	}
+	run(argv[1], "simple", TBW_SCALAR_SIMPLE);
+	run(argv[1], "tensor", TBW_SCALAR_TENSOR);
+	return 0;
+}

@@ -1,0 +1,890 @@
+/* test_recover.c -- tbrecover's cases, one scenario each (issue 6), plus a
+ * damage loop over random seeds and a lost-machine test with SIGKILL.
+ *
+ * Every scenario checks the same invariant at the end: the run's event files
+ * hold each scalar the sources had exactly once, in commit order, and
+ * nothing that was never logged.
+ */
+#include "config.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+#include "tbwal.h"
+#include "alloc.h"
+#include "compactor.h"
+#include "event.h"
+#include "journal.h"
+#include "os.h"
+#include "recover.h"
+#include "segment.h"
+#include "syncer.h"
+#include "tfrecord.h"
+
+static char root[256];
+static char logdir[512], syncdir[512];
+static int case_no;
+
+static void sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	assert_int_equal(rc, 0);
+}
+
+static int setup_case(void **state)
+{
+	(void)state;
+	case_no++;
+	snprintf(logdir, sizeof logdir, "%s/c%d/logs", root, case_no);
+	snprintf(syncdir, sizeof syncdir, "%s/c%d/drive", root, case_no);
+	sh("mkdir -p '%s' '%s'", logdir, syncdir);
+	return 0;
+}
+
+/* ---- Logging and reading back ---- */
+
+static const char *tags[] = { "loss", "accuracy", "lr", "train/grad_norm" };
+#define NTAGS 4
+
+/* The scalar logged at index i (deterministic: checks values bit for bit). */
+static void scalar_at(uint64_t i, const char **tag, int64_t *step, double *value)
+{
+	*tag = tags[i % NTAGS];
+	*step = (int64_t)(i / NTAGS);
+	*value = (double)(i % 1000) * 0.125 - 3.0;
+}
+
+/* Log scalars [from, to) through a writer: no background export (the tests
+ * decide when to export), a sync folder if sync is set. close_it: close
+ * normally; else _exit-like abandonment is done by the caller's child. */
+static tbw_writer *open_writer(int sync)
+{
+	tbw_options o = TBW_OPTIONS_INIT;
+	tbw_writer *w = NULL;
+
+	o.compact_interval_ms = 0;
+	o.sync_dir = sync ? syncdir : NULL;
+	o.sync_interval_ms = 3600 * 1000;
+	o.run_name = "run";
+	assert_int_equal(tbw_open(&w, logdir, &o), TBW_OK);
+	return w;
+}
+
+static void log_range(tbw_writer *w, uint64_t from, uint64_t to)
+{
+	for (uint64_t i = from; i < to; i++) {
+		const char *tag;
+		int64_t step;
+		double v;
+		scalar_at(i, &tag, &step, &v);
+		assert_int_equal(tbw_add_scalar(w, tag, v, step, 1700000000.0 + (double)i), TBW_OK);
+	}
+}
+
+/* In a child process: open, log [from, to), flush after flush_at (if not
+ * 0), and die without closing (what a SIGKILL leaves). */
+static void child_logs_and_dies(int sync, uint64_t from, uint64_t flush_at, uint64_t to)
+{
+	pid_t pid = fork();
+	int st;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		tbw_writer *w = open_writer(sync);
+		log_range(w, from, flush_at ? flush_at : to);
+		if (flush_at) {
+			if (tbw_flush(w) != TBW_OK)
+				_exit(3);
+			log_range(w, flush_at, to);
+		}
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static char *run_dir(void)
+{
+	DIR *d = opendir(syncdir);
+	struct dirent *e;
+	static char path[1024];
+
+	assert_non_null(d);
+	path[0] = '\0';
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, "run-", 4) == 0)
+			snprintf(path, sizeof path, "%s/%s", syncdir, e->d_name);
+	closedir(d);
+	assert_true(path[0] != '\0');
+	return path;
+}
+
+typedef struct readback {
+	uint64_t n;          /* scalars */
+	uint64_t starts;     /* SessionLog STARTs (sacrificial included) */
+	int in_order;        /* every scalar i is scalar_at(i), i = 0.. */
+	uint64_t bad;        /* scalars that were never logged */
+	uint64_t corrupt;    /* records failing CRC / torn */
+	int increasing;      /* scalars appear in strictly increasing log index */
+	uint64_t phantoms;   /* scalars that match no logged one */
+} readback;
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Read every tbwal event file of logdir in name order. Checks scalar k is
+ * scalar_at(k): exactly once, in order, bit for bit (as float32). */
+static readback read_back(const char *dir)
+{
+	readback rb = { 0, 0, 1, 0, 0, 1, 0 };
+	int64_t last_index = -1;
+	char *names[4096];
+	size_t n = 0;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		char run8[9];
+		uint64_t base;
+		if (strstr(e->d_name, "tfevents") && tbw__compactor_parse_name(e->d_name, run8, &base, NULL)) {
+			assert_true(n < 4096);
+			names[n++] = strdup(e->d_name);
+		}
+	}
+	closedir(d);
+	qsort(names, n, sizeof names[0], cmp_str);
+	for (size_t f = 0; f < n; f++) {
+		char path[1024];
+		int fd;
+		tbw_tfr_reader *r;
+
+		snprintf(path, sizeof path, "%s/%s", dir, names[f]);
+		fd = open(path, O_RDONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(tbw__tfr_reader_open(&r, fd, 0, path), TBW_OK);
+		for (;;) {
+			const uint8_t *data;
+			size_t len;
+			tbw_event ev;
+			int st = tbw__tfr_reader_next(r, &data, &len, NULL);
+			if (st != TBW_TFR_RECORD) {
+				if (st != TBW_TFR_END)
+					rb.corrupt++;
+				break;
+			}
+			assert_int_equal(tbw__event_decode(data, len, &ev), TBW_OK);
+			if (ev.kind == TBW_EVENT_SESSION_START)
+				rb.starts++;
+			if (ev.kind != TBW_EVENT_SCALAR)
+				continue;
+			{
+				const char *tag;
+				int64_t step;
+				double v;
+				scalar_at(rb.n, &tag, &step, &v);
+				if (ev.tag_len != strlen(tag) || memcmp(ev.tag, tag, ev.tag_len) ||
+				    ev.step != step || ev.value != (float)v)
+					rb.in_order = 0;
+				if (ev.step < 0 || ev.tag_len == 0)
+					rb.bad++;
+				/* Which logged scalar is it? (tag, step) names one. */
+				{
+					int64_t idx = -1;
+					for (int t = 0; t < NTAGS; t++)
+						if (ev.tag_len == strlen(tags[t]) && !memcmp(ev.tag, tags[t], ev.tag_len))
+							idx = ev.step * NTAGS + t;
+					if (idx < 0) {
+						rb.phantoms++;
+					} else {
+						scalar_at((uint64_t)idx, &tag, &step, &v);
+						if (ev.value != (float)v)
+							rb.phantoms++;
+						if (idx <= last_index)
+							rb.increasing = 0;
+						last_index = idx;
+					}
+				}
+			}
+			rb.n++;
+		}
+		tbw__tfr_reader_close(r);
+		close(fd);
+		free(names[f]);
+	}
+	return rb;
+}
+
+static int recover(const char *const *from, size_t nfrom, int dry, tbw_recover_report *rep)
+{
+	tbw_recover_cfg cfg = TBW_RECOVER_CFG_INIT;
+
+	cfg.logdir = logdir;
+	cfg.from = from;
+	cfg.nfrom = nfrom;
+	cfg.dry_run = dry;
+	return tbw__recover_run(&cfg, rep);
+}
+
+static void assert_exactly(uint64_t n)
+{
+	readback rb = read_back(logdir);
+	assert_int_equal(rb.corrupt, 0);
+	assert_true(rb.in_order);
+	assert_int_equal(rb.n, n);
+}
+
+/* Snapshot of a directory's names and sizes, to prove a rerun changes nothing. */
+static void snapshot(const char *dir, char *out, size_t cap)
+{
+	char cmd[1200];
+	FILE *p;
+	size_t k;
+
+	snprintf(cmd, sizeof cmd, "cd '%s' && find . -path ./.tbwal -prune -o -type f -printf '%%p %%s\\n' | sort", dir);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	k = fread(out, 1, cap - 1, p);
+	out[k] = '\0';
+	pclose(p);
+}
+
+/* ---- Case 1: the process died, the journal is intact ---- */
+
+static void test_recover_intact_journal_finishes_export(void **state)
+{
+	tbw_recover_report rep;
+	(void)state;
+
+	child_logs_and_dies(0, 0, 0, 1000);
+	assert_int_equal(read_back(logdir).n, 0);
+	assert_int_equal(recover(NULL, 0, 0, &rep), TBW_OK);
+	assert_int_equal(rep.exported, 1000);
+	assert_int_equal(rep.total_scalars, 1000);
+	assert_int_equal(rep.lost, 0);
+	assert_int_equal(rep.ntags, NTAGS);
+	assert_string_equal(rep.tags[0].tag, "accuracy");   /* sorted */
+	assert_int_equal(rep.tags[0].count, 250);
+	tbw__recover_report_free(&rep);
+	assert_exactly(1000);
+}
+
+/* ---- Case 2: the machine is lost: only the sync folder is left ---- */
+
+static void test_recover_lost_machine_from_segments_alone(void **state)
+{
+	tbw_recover_report rep;
+	const char *from[1];
+	(void)state;
+
+	{
+		tbw_writer *w = open_writer(1);
+		log_range(w, 0, 700);
+		assert_int_equal(tbw_close(w), TBW_OK);
+	}
+	sh("rm -rf '%s'", logdir);                     /* the VM is gone */
+	from[0] = run_dir();
+	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
+	assert_true(rep.journal_created);
+	assert_int_equal(rep.total_scalars, 700);
+	assert_int_equal(rep.lost, 0);
+	assert_true(rep.newest_shipped_wall_time >= 1700000000.0 + 699);
+	for (size_t i = 0; i < rep.ntags; i++)
+		if (!strcmp(rep.tags[i].tag, "loss"))   /* index 696 is its last: step 174 */
+			assert_int_equal(rep.tags[i].last_step, 174);
+	tbw__recover_report_free(&rep);
+	assert_exactly(700);
+
+	/* Training resumes with the same logdir and goes on in that journal. */
+	{
+		tbw_writer *w = open_writer(0);
+		log_range(w, 700, 800);
+		assert_int_equal(tbw_close(w), TBW_OK);
+	}
+	assert_exactly(800);
+}
+
+/* ---- Case 3: journal and segments, overlapping ---- */
+
+static void test_recover_merges_journal_and_segments(void **state)
+{
+	tbw_recover_report rep;
+	const char *from[1];
+	(void)state;
+
+	/* 0..600 shipped and exported, then 600..900 only in the journal. */
+	child_logs_and_dies(1, 0, 600, 900);
+	from[0] = run_dir();
+	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
+	assert_int_equal(rep.total_scalars, 900);
+	assert_int_equal(rep.exported, 300);
+	tbw__recover_report_free(&rep);
+	assert_exactly(900);
+}
+
+/* ---- Case 4: a damaged journal ---- */
+
+static void damage_meta_pages(const char *jdir)
+{
+	char path[1100];
+	int fd;
+	char zero[8192] = {0};
+
+	snprintf(path, sizeof path, "%s/data.mdb", jdir);
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, zero, sizeof zero, 0), (ssize_t)sizeof zero);
+	close(fd);
+}
+
+static void test_recover_damaged_journal_salvages_and_uses_segments(void **state)
+{
+	tbw_recover_report rep;
+	const char *from[1];
+	char jdir[1024];
+	(void)state;
+
+	child_logs_and_dies(1, 0, 400, 500);
+	snprintf(jdir, sizeof jdir, "%s/.tbwal", logdir);
+	damage_meta_pages(jdir);
+	from[0] = run_dir();
+	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
+	assert_true(rep.journal_salvaged);
+	assert_true(rep.moved_aside[0] != '\0');
+	assert_true(rep.ndamage >= 1);
+	assert_int_equal(rep.total_scalars, 500);
+	tbw__recover_report_free(&rep);
+	assert_exactly(500);
+}
+
+static void test_recover_damaged_journal_without_segments_reports_loss(void **state)
+{
+	tbw_recover_report rep;
+	char path[1024];
+	(void)state;
+
+	child_logs_and_dies(0, 0, 0, 300);
+	/* Remove the journal entirely, leave one event file's worth? No: lose
+	 * the journal and have nothing else: nothing to recover. */
+	snprintf(path, sizeof path, "%s/.tbwal", logdir);
+	sh("rm -rf '%s'", path);
+	assert_int_equal(recover(NULL, 0, 0, &rep), TBW_ENOTFOUND);
+	tbw__recover_report_free(&rep);
+}
+
+/* ---- Case 5: event files already there, whole or in part ---- */
+
+static void test_recover_half_kept_event_file_ends_exactly_once(void **state)
+{
+	tbw_recover_report rep;
+	const char *from[1];
+	char cmd[1200];
+	(void)state;
+
+	{
+		tbw_writer *w = open_writer(1);
+		log_range(w, 0, 800);
+		assert_int_equal(tbw_close(w), TBW_OK);
+	}
+	/* A file TensorBoard reads that tbwal did not write. */
+	sh("printf 'foreign' > '%s/events.out.tfevents.1600000000.other.1.0'", logdir);
+	/* The VM is lost; the Drive folder kept half of the event file. */
+	sh("rm -rf '%s/.tbwal'", logdir);
+	snprintf(cmd, sizeof cmd, "cd '%s' && for f in events.out.tfevents.*.tbwal-*; do "
+	         "s=$(stat -c %%s \"$f\"); truncate -s $((s/2)) \"$f\"; done", logdir);
+	sh("%s", cmd);
+	from[0] = run_dir();
+	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
+	assert_int_equal(rep.total_scalars, 800);
+	tbw__recover_report_free(&rep);
+	assert_exactly(800);
+	sh("test \"$(cat '%s/events.out.tfevents.1600000000.other.1.0')\" = foreign", logdir);
+}
+
+static void test_recover_damaged_middle_file_is_moved_aside_and_rewritten(void **state)
+{
+	tbw_recover_report rep;
+	const char *from[1];
+	(void)state;
+
+	/* Three sessions, three files; then a byte of the first is flipped. */
+	for (int s = 0; s < 3; s++) {
+		tbw_writer *w = open_writer(1);
+		log_range(w, (uint64_t)s * 200, (uint64_t)(s + 1) * 200);
+		assert_int_equal(tbw_close(w), TBW_OK);
+	}
+	assert_exactly(600);
+	sh("cd '%s' && f=$(ls events.out.tfevents.*.tbwal-* | head -n1) && "
+	   "printf '\\377' | dd of=\"$f\" bs=1 seek=300 conv=notrunc status=none", logdir);
+	from[0] = run_dir();
+	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
+	assert_int_equal(rep.files_replaced, 3);
+	assert_true(rep.moved_aside[0] != '\0');
+	tbw__recover_report_free(&rep);
+	assert_exactly(600);
+	/* The replaced files are kept, where TensorBoard does not look. */
+	sh("ls '%s'/.tbwal-recovered/*/ | grep -c TFEVENTS-REPLACED | grep -qx 3", logdir);
+	sh("! ls -R '%s/.tbwal-recovered' | grep -q tfevents", logdir);
+}
+
+/* ---- Case 6: a writer is still running ---- */
+
+static void test_recover_refuses_while_a_writer_runs(void **state)
+{
+	tbw_recover_report rep;
+	int pfd[2];
+	pid_t pid;
+	char c;
+	(void)state;
+
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		tbw_writer *w = open_writer(0);
+		log_range(w, 0, 10);
+		if (write(pfd[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(read(pfd[0], &c, 1), 1);
+	assert_int_equal(recover(NULL, 0, 0, &rep), TBW_EBUSY);
+	assert_non_null(strstr(tbw_errmsg(), "writer"));
+	tbw__recover_report_free(&rep);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(pfd[0]);
+	close(pfd[1]);
+	/* Once it is dead, recovery goes ahead. */
+	assert_int_equal(recover(NULL, 0, 0, &rep), TBW_OK);
+	tbw__recover_report_free(&rep);
+	assert_exactly(10);
+}
+
+/* ---- Running it twice changes nothing ---- */
+
+static void test_recover_twice_changes_nothing(void **state)
+{
+	tbw_recover_report rep;
+	const char *from[1];
+	static char a[65536], b[65536];
+	(void)state;
+
+	child_logs_and_dies(1, 0, 300, 450);
+	from[0] = run_dir();
+	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
+	tbw__recover_report_free(&rep);
+	snapshot(logdir, a, sizeof a);
+	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
+	assert_int_equal(rep.exported, 0);
+	assert_int_equal(rep.files_replaced, 0);
+	tbw__recover_report_free(&rep);
+	snapshot(logdir, b, sizeof b);
+	assert_string_equal(a, b);
+	assert_exactly(450);
+}
+
+/* ---- Dry run changes nothing ---- */
+
+static void test_recover_dry_run_changes_nothing(void **state)
+{
+	tbw_recover_report rep;
+	static char a[65536], b[65536];
+	(void)state;
+
+	child_logs_and_dies(0, 0, 0, 200);
+	snapshot(logdir, a, sizeof a);
+	assert_int_equal(recover(NULL, 0, 1, &rep), TBW_OK);
+	assert_int_equal(rep.sources[0].records, 200);
+	tbw__recover_report_free(&rep);
+	snapshot(logdir, b, sizeof b);
+	assert_string_equal(a, b);
+	assert_int_equal(read_back(logdir).n, 0);
+}
+
+/* ---- --purge-step ---- */
+
+static void test_recover_purge_step_writes_a_start(void **state)
+{
+	tbw_recover_cfg cfg = TBW_RECOVER_CFG_INIT;
+	tbw_recover_report rep;
+	readback rb;
+	(void)state;
+
+	child_logs_and_dies(0, 0, 0, 100);
+	cfg.logdir = logdir;
+	cfg.purge_step = 10;
+	assert_int_equal(tbw__recover_run(&cfg, &rep), TBW_OK);
+	tbw__recover_report_free(&rep);
+	rb = read_back(logdir);
+	assert_int_equal(rb.n, 100);
+	assert_int_equal(rb.starts, 2);    /* the run's sacrificial START + the purge */
+}
+
+/* ---- Segments of another run are not merged ---- */
+
+static void test_recover_ignores_segments_of_another_run(void **state)
+{
+	tbw_recover_report rep;
+	const char *from[1];
+	char other[1024];
+	(void)state;
+
+	{
+		tbw_writer *w = open_writer(1);
+		log_range(w, 0, 50);
+		assert_int_equal(tbw_close(w), TBW_OK);
+	}
+	snprintf(other, sizeof other, "%s", run_dir());
+	sh("mv '%s' '%s.other'", other, other);
+	sh("rm -rf '%s/.tbwal' '%s'/events.out.tfevents.*", logdir, logdir);
+	child_logs_and_dies(0, 0, 0, 20);   /* a new run in the same logdir */
+	snprintf(other + strlen(other), sizeof other - strlen(other), ".other");
+	from[0] = other;
+	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
+	assert_int_equal(rep.sources[1].used, 0);
+	assert_non_null(strstr(rep.sources[1].note, "belong to run"));
+	tbw__recover_report_free(&rep);
+	assert_exactly(20);
+}
+
+/* ---- Random damage: never crash, never report more than restored ---- */
+
+static void test_recover_random_damage_never_crashes_or_overreports(void **state)
+{
+	int seeds = getenv("TBW_SLOW_TESTS") ? 1000 : 100;
+	(void)state;
+
+	for (int seed = 1; seed <= seeds; seed++) {
+		tbw_recover_report rep;
+		const char *from[1];
+		char cmd[2048];
+		readback rb;
+		int rc;
+
+		setup_case(NULL);
+		srand((unsigned)seed);
+		child_logs_and_dies(1, 0, 150, 200);
+		from[0] = run_dir();
+		/* Damage: random bytes in the journal's data file, a segment and
+		 * an event file, chosen by the seed. */
+		snprintf(cmd, sizeof cmd,
+		         "cd '%s' && for f in .tbwal/data.mdb '%s'/seg-* events.out.tfevents.*; do "
+		         "[ -f \"$f\" ] || continue; s=$(stat -c %%s \"$f\"); [ $s -gt 0 ] || continue; "
+		         "for k in 1 2 3; do o=$(( (RANDOM * 32768 + RANDOM) %% s )); "
+		         "printf \"\\\\$(printf %%o $((RANDOM %% 256)))\" | dd of=\"$f\" bs=1 seek=$o conv=notrunc status=none; "
+		         "done; done", logdir, from[0]);
+		{
+			char script[2400];
+			FILE *f;
+			snprintf(script, sizeof script, "%s/c%d/damage.sh", root, case_no);
+			f = fopen(script, "w");
+			assert_non_null(f);
+			fprintf(f, "RANDOM=%d\n%s\n", seed, cmd);
+			fclose(f);
+			sh("bash '%s'", script);
+		}
+		rc = recover(from, 1, 0, &rep);
+		if (getenv("TBW_VERBOSE"))
+			fprintf(stderr, "seed %d: rc %d, %" PRIu64 " scalars, %zu damage: %s\n", seed, rc,
+			        rep.total_scalars, rep.ndamage, rep.ndamage ? rep.damage[0].what : "");
+		if (getenv("TBW_VERBOSE") && rc != TBW_OK)
+			for (size_t k = 0; k < rep.ndamage; k++)
+				fprintf(stderr, "   %s @%" PRIu64 " lost %" PRIu64 ": %s\n", rep.damage[k].path,
+				        rep.damage[k].offset, rep.damage[k].lost, rep.damage[k].what);
+		assert_true(rc == TBW_OK || rc == TBW_ECORRUPT || rc == TBW_ENOTFOUND);
+		rb = read_back(logdir);
+		/* Never more than was logged, never a scalar twice or out of order
+		 * (read_back checks scalar k is the k-th logged, so a duplicate or
+		 * a phantom breaks in_order). */
+		assert_true(rb.n <= 200);
+		assert_true(rep.total_scalars <= 200);
+		assert_int_equal(rb.phantoms, 0);     /* nothing that was not logged */
+		assert_true(rb.increasing);           /* none twice, in commit order */
+		if (rc != TBW_ENOTFOUND) {
+			assert_int_equal(rep.total_scalars, rb.n);
+		}
+		if (rb.n == 200 && rb.in_order)
+			assert_true(rc == TBW_OK || rc == TBW_ECORRUPT);
+		tbw__recover_report_free(&rep);
+		sh("rm -rf '%s/c%d'", root, case_no);
+	}
+}
+
+/* ---- Lost machine after SIGKILL of a syncing writer ---- */
+
+static void test_recover_sigkilled_syncing_writer_lost_machine(void **state)
+{
+	int rounds = getenv("TBW_SLOW_TESTS") ? 50 : 8;
+	(void)state;
+
+	for (int round = 0; round < rounds; round++) {
+		int pfd[2];
+		pid_t pid;
+		uint64_t acked = 0, flushed = 0, v;
+		tbw_recover_report rep;
+		const char *from[1];
+		readback rb;
+
+		setup_case(NULL);
+		assert_int_equal(pipe(pfd), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			tbw_options o = TBW_OPTIONS_INIT;
+			tbw_writer *w = NULL;
+			close(pfd[0]);
+			o.sync_dir = syncdir;
+			o.sync_interval_ms = 20;
+			o.compact_interval_ms = 20;
+			o.run_name = "run";
+			if (tbw_open(&w, logdir, &o) != TBW_OK)
+				_exit(2);
+			for (uint64_t i = 0; ; i++) {
+				const char *tag;
+				int64_t step;
+				double val;
+				scalar_at(i, &tag, &step, &val);
+				if (tbw_add_scalar(w, tag, val, step, 1700000000.0 + (double)i) != TBW_OK)
+					_exit(3);
+				v = i + 1;
+				if (i % 97 == 0) {
+					if (tbw_flush(w) != TBW_OK)
+						_exit(4);
+					v |= 1ull << 63;   /* flushed: shipped for sure */
+				}
+				if (write(pfd[1], &v, sizeof v) != sizeof v)
+					_exit(5);
+			}
+		}
+		close(pfd[1]);
+		usleep(20000 + (useconds_t)(rand() % 200000));
+		kill(pid, SIGKILL);
+		while (read(pfd[0], &v, sizeof v) == sizeof v) {
+			acked = v & ~(1ull << 63);
+			if (v >> 63)
+				flushed = acked;
+		}
+		close(pfd[0]);
+		waitpid(pid, NULL, 0);
+		/* Lose the machine: the journal and the event files go. */
+		sh("rm -rf '%s'", logdir);
+		from[0] = run_dir();
+		assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
+		tbw__recover_report_free(&rep);
+		rb = read_back(logdir);
+		assert_int_equal(rb.corrupt, 0);
+		assert_true(rb.in_order);            /* exactly once, in order */
+		assert_true(rb.n >= flushed);        /* everything shipped before the kill */
+		/* Nothing that was not logged: at most the one call that had
+		 * committed but not yet reported its return when the kill came. */
+		assert_true(rb.n <= acked + 1);
+		sh("rm -rf '%s/c%d'", root, case_no);
+	}
+}
+
+/* ---- Memory stays bounded whatever the folder holds ---- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+static void test_recover_memory_bounded_with_largest_segments(void **state)
+{
+	static const uint8_t run_id[16] = { 0x5e, 0x61, 0x7a, 0x11 };
+	const size_t n = TBW_SEG_MAX_RECORDS, nseg = 6;
+	tbw_seg_rec *r = calloc(n, sizeof *r);
+	tbw_seg_tag tg[64];
+	char names[64][16], rdir[700], tool[700];
+	uint64_t x = 12345;
+	struct rusage ru;
+	int status;
+	pid_t pid;
+	(void)state;
+
+	/* Six segments at the format's caps (2^18 records each, noisy values,
+	 * 64 tags), as a huge or hostile folder may hold. */
+	snprintf(rdir, sizeof rdir, "%s/big-5e617a11000000000000000000000000", syncdir);
+	sh("mkdir -p '%s'", rdir);
+	for (int t = 0; t < 64; t++) {
+		snprintf(names[t], sizeof names[t], "tag%02d", t);
+		tg[t].name = names[t];
+		tg[t].len = strlen(names[t]);
+	}
+	for (size_t k = 0; k < nseg; k++) {
+		uint8_t *img = NULL;
+		size_t len;
+		char name[TBW_SEG_NAME_MAX], path[800];
+		FILE *f;
+		for (size_t i = 0; i < n; i++) {
+			x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+			r[i].seq = k * n + i + 1;
+			r[i].tag = (uint32_t)(x % 64) + 1;
+			r[i].step = (int64_t)r[i].seq;
+			r[i].wall_time = 1700000000.0 + (double)(x % 100000) / 7.0;
+			r[i].value = (double)(int64_t)x / 3.0;
+		}
+		assert_int_equal(tbw__seg_encode(run_id, 0, r, n, tg, 64, &img, &len), TBW_OK);
+		tbw__seg_name(name, k * n + 1, (k + 1) * n, 0);
+		snprintf(path, sizeof path, "%s/%s", rdir, name);
+		f = fopen(path, "wb");
+		assert_non_null(f);
+		assert_int_equal(fwrite(img, 1, len, f), len);
+		fclose(f);
+		tbw__free(img);
+	}
+	free(r);
+	snprintf(tool, sizeof tool, "%s/tools/tbrecover", getenv("TBW_BUILDDIR") ? getenv("TBW_BUILDDIR") : ".");
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		dup2(fd, 1);
+		execl(tool, tool, "--from", rdir, logdir, (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(wait4(pid, &status, 0, &ru), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	fprintf(stderr, "tbrecover over %zu max-size segments: peak RSS %.1f MB\n", nseg,
+	        (double)ru.ru_maxrss / 1024.0);
+#ifndef UNDER_ASAN
+	assert_true(ru.ru_maxrss <= 64 * 1024);
+#endif
+	{
+		readback rb = read_back(logdir);
+		assert_int_equal(rb.corrupt, 0);
+		assert_int_equal(rb.n, n * nseg);
+	}
+}
+
+/* ---- The naming contract recovery relies on ---- */
+
+static void test_recover_compactor_starts_a_file_at_every_gap(void **state)
+{
+	tbw_jopen jo = TBW_JOPEN_INIT;
+	tbw_compact_cfg cc = TBW_COMPACT_CFG_INIT;
+	tbw_journal *j;
+	tbw_compactor *c;
+	tbw_jrec_named r[8];
+	static const uint64_t seqs[8] = { 1, 2, 3, 7, 8, 20, 21, 22 };
+	char jdir[600];
+	uint64_t n;
+	DIR *d;
+	struct dirent *e;
+	int files = 0, saw[3] = { 0, 0, 0 };
+	(void)state;
+
+	snprintf(jdir, sizeof jdir, "%s/.tbwal", logdir);
+	jo.create = 1;
+	assert_int_equal(tbw__journal_open(&j, jdir, &jo), TBW_OK);
+	for (int i = 0; i < 8; i++) {
+		memset(&r[i], 0, sizeof r[i]);
+		r[i].seq = seqs[i];
+		r[i].step = (int64_t)seqs[i];
+		r[i].tag = "loss";
+		r[i].tag_len = 4;
+	}
+	assert_int_equal(tbw__journal_insert(j, r, 8, NULL), TBW_OK);
+	cc.logdir = logdir;
+	assert_int_equal(tbw__compactor_open(&c, j, &cc), TBW_OK);
+	assert_int_equal(tbw__compactor_pass(c, &n), TBW_OK);
+	assert_int_equal(n, 8);
+	tbw__compactor_close(c);
+	tbw__journal_close(j);
+	d = opendir(logdir);
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		char run8[9];
+		uint64_t base;
+		int ws;
+		if (!tbw__compactor_parse_name(e->d_name, run8, &base, &ws))
+			continue;
+		files++;
+		/* Three runs of consecutive seqs: after 0 (with the run's
+		 * START), after 6, after 19. */
+		if (base == 0 && ws) saw[0] = 1;
+		if (base == 6 && !ws) saw[1] = 1;
+		if (base == 19 && !ws) saw[2] = 1;
+	}
+	closedir(d);
+	assert_int_equal(files, 3);
+	assert_true(saw[0] && saw[1] && saw[2]);
+}
+
+static void test_recover_parse_name_rejects_foreign_names(void **state)
+{
+	char run8[9];
+	uint64_t base;
+	(void)state;
+
+	assert_false(tbw__compactor_parse_name("events.out.tfevents.1700000000.h.1.0", run8, &base, NULL));
+	assert_false(tbw__compactor_parse_name("events.out.tfevents.1700000000.h.1.0000000001.tbwal-ABCDEF12-0000000000000000", run8, &base, NULL));
+	assert_false(tbw__compactor_parse_name("events.out.tfevents.1700000000.h.1.0000000001.tbwal-abcdef12-00000000000000", run8, &base, NULL));
+	assert_false(tbw__compactor_parse_name("x.tbwal-abcdef12-0000000000000000", run8, &base, NULL));
+	assert_true(tbw__compactor_parse_name("events.out.tfevents.1700000000.h.1.0000000001.tbwal-abcdef12-00000000000000ffmine", run8, &base, NULL));
+	assert_string_equal(run8, "abcdef12");
+	assert_int_equal(base, 255);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_recover_intact_journal_finishes_export, setup_case),
+		cmocka_unit_test_setup(test_recover_lost_machine_from_segments_alone, setup_case),
+		cmocka_unit_test_setup(test_recover_merges_journal_and_segments, setup_case),
+		cmocka_unit_test_setup(test_recover_damaged_journal_salvages_and_uses_segments, setup_case),
+		cmocka_unit_test_setup(test_recover_damaged_journal_without_segments_reports_loss, setup_case),
+		cmocka_unit_test_setup(test_recover_half_kept_event_file_ends_exactly_once, setup_case),
+		cmocka_unit_test_setup(test_recover_damaged_middle_file_is_moved_aside_and_rewritten, setup_case),
+		cmocka_unit_test_setup(test_recover_refuses_while_a_writer_runs, setup_case),
+		cmocka_unit_test_setup(test_recover_twice_changes_nothing, setup_case),
+		cmocka_unit_test_setup(test_recover_dry_run_changes_nothing, setup_case),
+		cmocka_unit_test_setup(test_recover_purge_step_writes_a_start, setup_case),
+		cmocka_unit_test_setup(test_recover_ignores_segments_of_another_run, setup_case),
+		cmocka_unit_test_setup(test_recover_compactor_starts_a_file_at_every_gap, setup_case),
+		cmocka_unit_test(test_recover_parse_name_rejects_foreign_names),
+		cmocka_unit_test_setup(test_recover_memory_bounded_with_largest_segments, setup_case),
+		cmocka_unit_test(test_recover_random_damage_never_crashes_or_overreports),
+		cmocka_unit_test(test_recover_sigkilled_syncing_writer_lost_machine),
+	};
+	int rc;
+
+	snprintf(root, sizeof root, "/tmp/tbw_test_recover.XXXXXX");
+	if (!mkdtemp(root))
+		return 1;
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	if (rc == 0) {
+		char cmd[300];
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+		if (system(cmd) != 0)
+			rc = 1;
+	}
+	return rc;
+}
