@@ -275,16 +275,25 @@ static void discard(tbw_compactor *c)
 	c->start_in_buf = 0;
 }
 
-static void prune(tbw_compactor *c)
+static int prune(tbw_compactor *c)
 {
 	uint64_t n = 0;
+	char msg[512];
+	int rc = tbw__journal_prune(c->j, c->cur.seq, PRUNE_BATCH, &n);
 
-	/* Pruning is housekeeping: a failure leaves records that the next
-	 * pass prunes; it never affects what is exported. */
-	if (tbw__journal_prune(c->j, c->cur.seq, PRUNE_BATCH, &n) == TBW_OK)
+	if (rc == TBW_OK) {
 		c->st.pruned += n;
-	else
-		problem(c, "prune: %s", tbw_errmsg());
+		return TBW_OK;
+	}
+	/* Pruning is housekeeping: a failure leaves records that the next
+	 * pass prunes; it never affects what is exported. But a failed
+	 * commit poisons the journal (every later write fails): that the
+	 * caller must hear now, with its cause, not at its next call. */
+	snprintf(msg, sizeof msg, "%s", tbw_errmsg());
+	problem(c, "prune: %s", msg);
+	if (tbw__journal_check_poisoned(c->j) != TBW_OK)
+		return tbw__error_set(rc, NULL, NULL, "%s", msg);
+	return TBW_OK;
 }
 
 /* Write the buffer (one pwrite), fsync, then advance the cursor in one
@@ -327,10 +336,9 @@ static int flush(tbw_compactor *c)
 	c->st.exported += c->pend_count;
 	c->st.cursor = nc;
 	discard(c);
-	prune(c);
 	if (!c->repairing && c->cur.offset >= c->rotate)
 		c->need_new_file = 1;
-	return TBW_OK;
+	return prune(c);
 }
 
 /* Start the next event file: temp name (never "tfevents"), file_version

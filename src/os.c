@@ -36,14 +36,25 @@ static int real_open(const char *path, int flags, mode_t mode)
 	return open(path, flags, mode);
 }
 
+static int real_fallocate(int fd, off_t off, off_t len)
+{
+	int err = posix_fallocate(fd, off, len);   /* returns the error */
+
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
 static const tbw_os_table real_table = {
 	real_open, read, pread, write, pwrite, fsync, fdatasync, rename,
-	ftruncate, unlink, close, mkdir, fstat,
+	ftruncate, unlink, close, mkdir, fstat, real_fallocate,
 };
 
 tbw_os_table tbw__os = {
 	real_open, read, pread, write, pwrite, fsync, fdatasync, rename,
-	ftruncate, unlink, close, mkdir, fstat,
+	ftruncate, unlink, close, mkdir, fstat, real_fallocate,
 };
 
 /* ---- Fault injection ---- */
@@ -106,10 +117,12 @@ static int f_mkdir(const char *p, mode_t m)
 { return fault(TBW_OS_MKDIR) ? -1 : real_table.mkdir(p, m); }
 static int f_fstat(int fd, struct stat *st)
 { return fault(TBW_OS_FSTAT) ? -1 : real_table.fstat(fd, st); }
+static int f_fallocate(int fd, off_t o, off_t l)
+{ return fault(TBW_OS_FALLOCATE) ? -1 : real_table.fallocate(fd, o, l); }
 
 static const tbw_os_table fault_table = {
 	f_open, f_read, f_pread, f_write, f_pwrite, f_fsync, f_fdatasync,
-	f_rename, f_ftruncate, f_unlink, f_close, f_mkdir, f_fstat,
+	f_rename, f_ftruncate, f_unlink, f_close, f_mkdir, f_fstat, f_fallocate,
 };
 
 void tbw__os_fault_arm(unsigned mask, unsigned long nth, int persist, int err)

@@ -553,7 +553,11 @@ static void walk(const op_desc *op, int kind, int persist, int err, tally *t)
 		hook_nth = n;
 		hook_seen = 0;
 		if (kind == FAULT_SYSCALL) {
-			tbw__os_fault_arm(0, n, persist, err);
+			/* Every call but the journal's space reservation: the
+			 * walks fill the journal as scaffolding (its own test is
+			 * test_faults_journal_reservation_fails_cleanly). */
+			tbw__os_fault_arm(((1u << TBW_OS_NCALLS) - 1) & ~(1u << TBW_OS_FALLOCATE),
+			                  n, persist, err);
 			tbw__os_fault_hook(record_call);
 		} else {
 			tbw__alloc_fail_at(n, persist);
@@ -898,6 +902,52 @@ static void test_faults_event_fsync_failure_in_thread_retried(void **state)
 	sh("rm -rf '%s'", dir);
 }
 
+/* The journal reserves disk space for a write transaction before it
+ * writes (with MDB_WRITEMAP a store into a hole of data.mdb on a full disk
+ * is a SIGBUS). When the reservation fails: TBW_EFULL naming the journal,
+ * nothing written, the journal not poisoned, and logging goes on once
+ * there is room. */
+static void test_faults_journal_reservation_fails_cleanly(void **state)
+{
+	paths p;
+	char dir[512];
+	tbw_journal *j;
+	uint64_t last = 0, before = 0, seq = 0;
+	int rc = TBW_OK;
+
+	(void)state;
+	snprintf(dir, sizeof dir, "%s/reserve", root);
+	sh("rm -rf '%s' && mkdir -p '%s/logs'", dir, dir);
+	make_paths(&p, dir);
+	setenv("TBW_JOURNAL_MAPSIZE", "67108864", 1);   /* room to grow past the first reservation */
+	j = open_journal(&p, 1);
+	setenv("TBW_JOURNAL_MAPSIZE", "1048576", 1);
+	assert_non_null(j);
+	tbw__os_fault_arm(1u << TBW_OS_FALLOCATE, 1, 1, ENOSPC);
+	for (uint64_t s = 1; s <= 200000 && rc == TBW_OK; s++) {
+		const char *tag;
+		double v, w;
+		int64_t st;
+		assert_int_equal(tbw__journal_last_seq(j, &before), TBW_OK);
+		tu_expected(s, &tag, &v, &st, &w);
+		rc = tbw__journal_append(j, tag, strlen(tag), v, st, w, NULL);
+	}
+	assert_true(tbw__os_fault_hits() > 0);
+	tbw__os_fault_clear();
+	assert_int_equal(rc, TBW_EFULL);
+	assert_non_null(strstr(tbw_errmsg(), p.jdir));
+	assert_non_null(strstr(tbw_errmsg(), "reserve"));
+	assert_int_equal(tbw__journal_last_seq(j, &last), TBW_OK);
+	assert_int_equal(last, before);                          /* nothing written */
+	assert_int_equal(tbw__journal_check_poisoned(j), TBW_OK); /* not poisoned */
+	assert_int_equal(tu_fill(j, last + 10), 0);               /* and it goes on */
+	assert_int_equal(tbw__journal_last_seq(j, &seq), TBW_OK);
+	assert_int_equal(seq, last + 10);
+	printf("journal reservation: refused cleanly after %" PRIu64 " records\n", last);
+	tbw__journal_close(j);
+	sh("rm -rf '%s'", dir);
+}
+
 static void test_faults_summary(void **state)
 {
 	(void)state;
@@ -911,6 +961,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_faults_event_fsync_failure_reported_then_rewritten),
 		cmocka_unit_test(test_faults_event_fsync_failure_in_thread_retried),
+		cmocka_unit_test(test_faults_journal_reservation_fails_cleanly),
 		cmocka_unit_test(test_faults_syscall_walk_compactor),
 		cmocka_unit_test(test_faults_syscall_walk_syncer),
 		cmocka_unit_test(test_faults_syscall_walk_segment_merge),
