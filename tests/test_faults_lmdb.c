@@ -39,6 +39,10 @@
 
 static char root[256];
 static const char *builddir;
+/* tmpfs mounted by the full-disk cases, unmounted at exit even when a case
+ * failed half-way */
+static char mounted[2][600];
+static int nmounted;
 static unsigned long t_faults, t_ops, t_lost, t_acked;
 
 static void sh(const char *fmt, ...)
@@ -359,6 +363,8 @@ static void disk_case(tbw_durability mode, const char *name)
 		       "CAP_SYS_ADMIN)\n", name, mnt, strerror(errno));
 		skip();
 	}
+	if (nmounted < 2)
+		snprintf(mounted[nmounted++], sizeof mounted[0], "%s", mnt);
 	assert_int_equal(pipe(pfd), 0);
 	pid = fork();
 	assert_true(pid >= 0);
@@ -441,6 +447,8 @@ int main(void)
 		return 1;
 	}
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	for (int i = 0; i < nmounted; i++)
+		umount2(mounted[i], MNT_DETACH);   /* no-op if the case unmounted it */
 	if (rc == 0) {
 		char cmd[400];
 		snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
