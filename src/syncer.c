@@ -436,8 +436,14 @@ int tbw__syncer_open(tbw_syncer **out, tbw_journal *j, const char *sync_dir,
 	/* Attach the ship cursor: from now on the compactor prunes only what
 	 * reached the folder. */
 	rc = tbw__journal_get_ship(j, &ship, &present);
-	if (rc == TBW_OK && !present)
+	if (rc == TBW_OK && !present) {
+		/* First attach: what the compactor already pruned can never be
+		 * shipped. Say how much, so tools can warn. */
+		uint64_t first = 0, last = 0;
+		if (tbw__journal_first_seq(j, &first) == TBW_OK && tbw__journal_last_seq(j, &last) == TBW_OK)
+			s->st.unshippable = first ? first - 1 : last;
 		rc = tbw__journal_set_ship(j, 0);
+	}
 	if (rc)
 		goto fail;
 	s->ship = ship;

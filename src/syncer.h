@@ -72,6 +72,7 @@ typedef struct tbw_sync_stats {
 	uint64_t ship_seq;           /* ship cursor now */
 	uint32_t files;              /* segment files in the run folder now */
 	uint32_t unmergeable;        /* segments left alone: unreadable when merging */
+	uint64_t unshippable;        /* records 1..this were pruned before the first syncer attached */
 } tbw_sync_stats;
 void tbw__syncer_stats(const tbw_syncer *s, tbw_sync_stats *out);
 
