@@ -62,7 +62,10 @@ class BuildExt(build_ext):
         archive = os.path.join(bdir, ".libs", "libtbwal_core.a")
         if not os.path.isfile(archive):
             sys.exit("tbwal setup: %s was not built" % archive)
+        # setuptools relinks only when a source is newer than the module:
+        # make the library archive count, or a stale module would survive.
         for ext in self.extensions:
+            ext.depends = list(ext.depends) + [archive, os.path.join(TOP, "include", "tbwal.h")]
             ext.extra_objects = [archive]
             ext.extra_link_args = _pkg_libs() + ["-pthread"]
         super().run()

@@ -275,16 +275,25 @@ static void discard(tbw_compactor *c)
 	c->start_in_buf = 0;
 }
 
-static void prune(tbw_compactor *c)
+static int prune(tbw_compactor *c)
 {
 	uint64_t n = 0;
+	char msg[512];
+	int rc = tbw__journal_prune(c->j, c->cur.seq, PRUNE_BATCH, &n);
 
-	/* Pruning is housekeeping: a failure leaves records that the next
-	 * pass prunes; it never affects what is exported. */
-	if (tbw__journal_prune(c->j, c->cur.seq, PRUNE_BATCH, &n) == TBW_OK)
+	if (rc == TBW_OK) {
 		c->st.pruned += n;
-	else
-		problem(c, "prune: %s", tbw_errmsg());
+		return TBW_OK;
+	}
+	/* Pruning is housekeeping: a failure leaves records that the next
+	 * pass prunes; it never affects what is exported. But a failed
+	 * commit poisons the journal (every later write fails): that the
+	 * caller must hear now, with its cause, not at its next call. */
+	snprintf(msg, sizeof msg, "%s", tbw_errmsg());
+	problem(c, "prune: %s", msg);
+	if (tbw__journal_check_poisoned(c->j) != TBW_OK)
+		return tbw__error_set(rc, NULL, NULL, "%s", msg);
+	return TBW_OK;
 }
 
 /* Write the buffer (one pwrite), fsync, then advance the cursor in one
@@ -327,10 +336,9 @@ static int flush(tbw_compactor *c)
 	c->st.exported += c->pend_count;
 	c->st.cursor = nc;
 	discard(c);
-	prune(c);
 	if (!c->repairing && c->cur.offset >= c->rotate)
 		c->need_new_file = 1;
-	return TBW_OK;
+	return prune(c);
 }
 
 /* Start the next event file: temp name (never "tfevents"), file_version
@@ -403,8 +411,11 @@ static int new_file(tbw_compactor *c, uint64_t base, int with_start)
 	rc = tbw__journal_set_export(c->j, &nc);
 	if (rc != TBW_OK)
 		goto out;   /* an orphan with only file_version stays: harmless */
+	/* Everything the cursor covers in the old file was fsynced before
+	 * the cursor moved, so a failed close loses nothing; it is not
+	 * reported (that would overwrite the caller's error message). */
 	if (c->fd >= 0)
-		tbw__close(c->fd, "compactor close", c->cur.file);
+		tbw__os.close(c->fd);
 	c->fd = fd;
 	fd = -1;
 	c->cur = nc;
@@ -450,9 +461,13 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 
 	if (!is_start) {
 		rc = tag_lookup(c, r->tag_id, &tag, &tag_len);
+		if (rc != TBW_OK && rc != TBW_ECORRUPT && rc != TBW_ENOTFOUND)
+			return rc;   /* out of memory, I/O: retried, never skipped */
 		if (rc != TBW_OK) {
-			/* The record's tag cannot be named: it cannot be exported
-			 * faithfully, so it is skipped like a damaged record. */
+			/* The record's tag is damaged or missing: it cannot be
+			 * exported faithfully, so it is skipped like a damaged
+			 * record. Only such damage may move the cursor past a
+			 * record that was not exported (pruning then drops it). */
 			problem(c, "journal record seq %" PRIu64 " names tag id %" PRIu32
 			        " which cannot be read (%s); skipped, not exported",
 			        r->seq, r->tag_id, tbw_errmsg());
@@ -540,7 +555,8 @@ static int export_loop(tbw_compactor *c, tbw_scalar_format fmt, uint64_t last_se
 			        tbw__journal_dir(c->j), info.ncorrupt, info.first_corrupt_seq);
 		}
 		for (size_t i = 0; i < info.n; i++) {
-			if (repair_target && c->cur.offset + c->used >= repair_target) {
+			if ((repair_target && c->cur.offset + c->used >= repair_target) ||
+			    c->recs[i].seq > last_seq) {
 				stopped = 1;
 				break;
 			}
@@ -871,6 +887,11 @@ int tbw__compactor_open(tbw_compactor **out, tbw_journal *j, const tbw_compact_c
 
 int tbw__compactor_pass(tbw_compactor *c, uint64_t *nexported)
 {
+	return tbw__compactor_pass_through(c, UINT64_MAX, nexported);
+}
+
+int tbw__compactor_pass_through(tbw_compactor *c, uint64_t through, uint64_t *nexported)
+{
 	uint64_t before, last = 0;
 	int rc;
 
@@ -886,7 +907,7 @@ int tbw__compactor_pass(tbw_compactor *c, uint64_t *nexported)
 	}
 	rc = tbw__journal_last_seq(c->j, &last);
 	if (rc == TBW_OK)
-		rc = export_loop(c, c->fmt, last, 0);
+		rc = export_loop(c, c->fmt, last < through ? last : through, 0);
 	if (nexported)
 		*nexported = c->st.exported - before;
 	return rc;
@@ -902,7 +923,7 @@ void tbw__compactor_close(tbw_compactor *c)
 	if (!c)
 		return;
 	if (c->fd >= 0)
-		tbw__close(c->fd, "compactor close", c->cur.file);
+		tbw__os.close(c->fd);   /* fsynced up to the cursor; see new_file() */
 	tbw__journal_unlock(c->j, TBW_JROLE_COMPACTOR);
 	reg_release(c->key);
 	tbw__free(c->tags);

@@ -45,6 +45,10 @@ int tbw__compactor_open(tbw_compactor **out, tbw_journal *j, const tbw_compact_c
  * one compactor must not overlap. */
 int tbw__compactor_pass(tbw_compactor *c, uint64_t *nexported);
 
+/* The same, exporting only records with seq <= through (tbrecover exports
+ * what it has restored so far while later segments are still being read). */
+int tbw__compactor_pass_through(tbw_compactor *c, uint64_t through, uint64_t *nexported);
+
 /* What a compactor did and found (all counters since open). */
 typedef struct tbw_compact_stats {
 	uint64_t exported;        /* journal records written to event files */

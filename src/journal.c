@@ -36,6 +36,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <lmdb.h>
 #include "alloc.h"
@@ -174,6 +175,10 @@ typedef struct jenv {
 	int read_only;
 	int writemap;
 	int nsync_commit;           /* handles asking for TBW_JSYNC_COMMIT */
+	int data_fd;                /* LMDB's descriptor of data.mdb (borrowed) */
+	size_t psize;               /* LMDB page size */
+	uint64_t room_end;          /* data.mdb is allocated on disk up to here */
+	int room_off;               /* the filesystem cannot preallocate */
 
 	pthread_mutex_t wmu;        /* write transactions + caches */
 	pthread_rwlock_t maplock;   /* every txn: rd; map resize: wr */
@@ -461,6 +466,72 @@ static int adopt_resize(jenv *e, const char *op)
 	return rc ? mdb_err(rc, op, e->dir) : TBW_OK;
 }
 
+/* Disk space for the pages a write transaction may use.
+ *
+ * With MDB_WRITEMAP (INTERVAL and NEVER) LMDB writes a page by storing
+ * into its shared map of data.mdb, a sparse file as large as the map. A
+ * store into a hole makes the kernel allocate a block there and then; on a
+ * full filesystem it cannot, and the process is killed by SIGBUS
+ * (tests/test_faults_lmdb.c fills a 2 MiB tmpfs and saw exactly that). So
+ * inside each write transaction, before it writes anything, the part of
+ * the file past LMDB's high-water mark that it may use (at least 512 KiB,
+ * an eighth of what is used when that is more, within the map) is
+ * allocated with posix_fallocate. A full disk is then a plain TBW_EFULL
+ * before anything is written: the call wrote nothing and the journal is
+ * not poisoned (logging works again once there is room). Without
+ * WRITEMAP (ALWAYS) LMDB's pwrite would fail cleanly, but a short write on
+ * a full disk comes back from LMDB as EIO and poisons the journal; the
+ * reservation makes that case a clean TBW_EFULL too.
+ * Transactions of ours dirty far less than 512 KiB (one record, a prune
+ * batch of 8192 deletions, an insert batch of 4096 records). On a
+ * filesystem that cannot preallocate, nothing is reserved. */
+#define ROOM_MIN   ((uint64_t)512 << 10)
+#define ROOM_ROUND ((uint64_t)64 << 10)
+
+static int ensure_room(jenv *e, const char *op)
+{
+	MDB_envinfo info;
+	uint64_t used, want, end;
+
+	if (e->read_only || e->room_off || e->data_fd < 0 || !e->psize)
+		return TBW_OK;
+	mdb_env_info(e->env, &info);
+	used = ((uint64_t)info.me_last_pgno + 1) * e->psize;
+	want = used + (used / 8 > ROOM_MIN ? used / 8 : ROOM_MIN);
+	if (want > info.me_mapsize)
+		want = info.me_mapsize;
+	if (want <= e->room_end)
+		return TBW_OK;
+	/* Reserve twice the headroom (fewer calls); on a nearly full disk,
+	 * settle for the headroom itself. */
+	end = (used + 2 * (want - used) + ROOM_ROUND - 1) / ROOM_ROUND * ROOM_ROUND;
+	if (end > info.me_mapsize)
+		end = info.me_mapsize;
+	if (tbw__os.fallocate(e->data_fd, (off_t)e->room_end, (off_t)(end - e->room_end)) < 0 &&
+	    (errno != ENOSPC || (end = want) <= e->room_end ||
+	     tbw__os.fallocate(e->data_fd, (off_t)e->room_end, (off_t)(end - e->room_end)) < 0)) {
+		int err = errno;
+		if (err == EOPNOTSUPP || err == ENOSYS) {
+			e->room_off = 1;
+			return TBW_OK;
+		}
+		return tbw__error_set(tbw__error_from_errno(err), op, e->dir,
+		                      "cannot reserve disk space for the journal (data.mdb bytes %llu to %llu): %s",
+		                      (unsigned long long)e->room_end, (unsigned long long)end, strerror(err));
+	}
+	e->room_end = end;
+	return TBW_OK;
+}
+
+/* A failed LMDB write on a filesystem with no room left: LMDB turns a
+ * short write into EIO; say what it means. */
+static int fs_full(const char *dir)
+{
+	struct statvfs sv;
+
+	return statvfs(dir, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < ((uint64_t)64 << 10);
+}
+
 /* Begin a read txn holding maplock rd. */
 static int rtxn_begin(jenv *e, MDB_txn **txn, const char *op)
 {
@@ -563,7 +634,7 @@ static int wtxn(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx
 			rc = mdb_err(rc, op, e->dir);
 			goto out;
 		}
-		if ((rc = refresh_caches(e, txn)) != 0) {
+		if ((rc = refresh_caches(e, txn)) != 0 || (rc = ensure_room(e, op)) != 0) {
 			mdb_txn_abort(txn);
 			pthread_rwlock_unlock(&e->maplock);
 			goto out;
@@ -585,6 +656,8 @@ static int wtxn(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx
 					goto out;
 				continue;
 			}
+			if (rc == EIO && fs_full(e->dir))
+				rc = ENOSPC;
 			rc = mdb_err(rc, op, e->dir);
 			poison(e);
 			goto out;
@@ -823,6 +896,7 @@ static int jenv_open(jenv **out, const char *dir, const struct stat *st, const t
 		return tbw__error_set(TBW_ENOMEM, "journal open", dir, "out of memory");
 	for (int r = 0; r < TBW_JROLE_COUNT; r++)
 		e->role_fd[r] = -1;
+	e->data_fd = -1;
 	pthread_mutex_init(&e->wmu, NULL);
 	{
 		pthread_rwlockattr_t a;
@@ -888,6 +962,18 @@ static int jenv_open(jenv **out, const char *dir, const struct stat *st, const t
 	{
 		int dead = 0;
 		mdb_reader_check(e->env, &dead); /* clear slots of dead processes */
+	}
+	if (!cfg->read_only) {
+		MDB_stat mst;
+		mdb_filehandle_t fd;
+		if (mdb_env_get_fd(e->env, &fd) == 0)
+			e->data_fd = fd;
+		if (mdb_env_stat(e->env, &mst) == 0)
+			e->psize = mst.ms_psize;
+		if ((rc = ensure_room(e, "journal open")) != 0) {
+			jenv_free(e);
+			return rc;
+		}
 	}
 	/* Named databases: create them (RW) or open them (RO). */
 	{

@@ -36,14 +36,25 @@ static int real_open(const char *path, int flags, mode_t mode)
 	return open(path, flags, mode);
 }
 
+static int real_fallocate(int fd, off_t off, off_t len)
+{
+	int err = posix_fallocate(fd, off, len);   /* returns the error */
+
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
 static const tbw_os_table real_table = {
 	real_open, read, pread, write, pwrite, fsync, fdatasync, rename,
-	ftruncate, unlink, close, mkdir, fstat,
+	ftruncate, unlink, close, mkdir, fstat, real_fallocate,
 };
 
 tbw_os_table tbw__os = {
 	real_open, read, pread, write, pwrite, fsync, fdatasync, rename,
-	ftruncate, unlink, close, mkdir, fstat,
+	ftruncate, unlink, close, mkdir, fstat, real_fallocate,
 };
 
 /* ---- Fault injection ---- */
@@ -106,10 +117,12 @@ static int f_mkdir(const char *p, mode_t m)
 { return fault(TBW_OS_MKDIR) ? -1 : real_table.mkdir(p, m); }
 static int f_fstat(int fd, struct stat *st)
 { return fault(TBW_OS_FSTAT) ? -1 : real_table.fstat(fd, st); }
+static int f_fallocate(int fd, off_t o, off_t l)
+{ return fault(TBW_OS_FALLOCATE) ? -1 : real_table.fallocate(fd, o, l); }
 
 static const tbw_os_table fault_table = {
 	f_open, f_read, f_pread, f_write, f_pwrite, f_fsync, f_fdatasync,
-	f_rename, f_ftruncate, f_unlink, f_close, f_mkdir, f_fstat,
+	f_rename, f_ftruncate, f_unlink, f_close, f_mkdir, f_fstat, f_fallocate,
 };
 
 void tbw__os_fault_arm(unsigned mask, unsigned long nth, int persist, int err)
@@ -302,10 +315,14 @@ int tbw__unlink(const char *path, const char *op)
 
 int tbw__mkdir_p(const char *path, const char *op)
 {
-	char *p = tbw__strdup(path);
-	char *s;
+	char *p, *s;
 	int rc = TBW_OK;
+	struct stat st0;
 
+	/* Already there (the common case): no mkdir calls at all. */
+	if (stat(path, &st0) == 0 && S_ISDIR(st0.st_mode))
+		return TBW_OK;
+	p = tbw__strdup(path);
 	if (!p)
 		return tbw__error_set(TBW_ENOMEM, op, path, "out of memory");
 	for (s = p + 1; ; s++) {
@@ -313,7 +330,18 @@ int tbw__mkdir_p(const char *path, const char *op)
 			char c = *s;
 			*s = '\0';
 			if (tbw__os.mkdir(p, 0777) < 0 && errno != EEXIST) {
-				rc = tbw__error_errno(errno, op, p);
+				/* name the directory asked for, and the one that failed */
+				int err = errno;
+				char eb[128];
+				const char *es = eb;
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+				es = strerror_r(err, eb, sizeof eb);
+#else
+				if (strerror_r(err, eb, sizeof eb) != 0)
+					snprintf(eb, sizeof eb, "errno %d", err);
+#endif
+				rc = tbw__error_set(tbw__error_from_errno(err), op, path, "mkdir %s: %s",
+				                    p, es);
 				break;
 			}
 			*s = c;

@@ -33,6 +33,7 @@ typedef enum tbw_os_call {
 	TBW_OS_CLOSE,
 	TBW_OS_MKDIR,
 	TBW_OS_FSTAT,
+	TBW_OS_FALLOCATE,
 	TBW_OS_NCALLS
 } tbw_os_call;
 
@@ -50,6 +51,8 @@ typedef struct tbw_os_table {
 	int     (*close)(int fd);
 	int     (*mkdir)(const char *path, mode_t mode);
 	int     (*fstat)(int fd, struct stat *st);
+	/* posix_fallocate(3), but -1 with errno set on failure like the rest */
+	int     (*fallocate)(int fd, off_t off, off_t len);
 } tbw_os_table;
 
 /* The live table. Library code calls tbw__os.write(...) etc. */

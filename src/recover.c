@@ -208,6 +208,9 @@ typedef struct recover_ctx {
 	uint64_t dry_last_seq; /* highest seq any source holds */
 	char *salvage_dir;     /* damaged journal moved aside, not yet salvaged into j */
 	uint64_t skipped;      /* damaged records the export skipped */
+	tbw_compactor *comp;   /* exporting while segments are restored */
+	int batch_rc;          /* a failed export inside the restore */
+	char batch_msg[512];        /* its message (the restore's "stopped" replaces it) */
 	uint64_t claimed_seq;  /* highest seq a damaged segment's name claims */
 	char claimed_by[4096]; /* that segment */
 } recover_ctx;
@@ -473,6 +476,36 @@ static void seg_damage(void *ctx, const char *file, uint64_t offset, int in_payl
 	tbw__free(p);
 }
 
+/* After each batch of restored records: export and prune what is complete,
+ * so the journal (and the memory its map pages take) stays small. */
+static int seg_batch(void *ctx, uint64_t safe_through)
+{
+	seg_cb_ctx *s = ctx;
+	recover_ctx *x = s->x;
+	uint64_t n = 0;
+	int rc = tbw__compactor_pass_through(x->comp, safe_through, &n);
+
+	x->rep->exported += n;
+	progress(x, "restoring and exporting", x->rep->exported, 0);
+	if (rc != TBW_OK) {
+		x->batch_rc = rc;
+		snprintf(x->batch_msg, sizeof x->batch_msg, "%s", tbw_errmsg());
+		return 1;
+	}
+	return 0;
+}
+
+/* The run id, when no journal gave one: from the first sync folder with a
+ * readable segment. */
+static void run_id_from_segments(recover_ctx *x)
+{
+	for (size_t i = 0; i < x->cfg->nfrom && !x->have_run_id; i++) {
+		uint8_t id[16];
+		if (dir_exists(x->cfg->from[i]) && tbw__sync_run_id(x->cfg->from[i], id) == TBW_OK)
+			set_run_id(x, id);
+	}
+}
+
 static int segments_phase(recover_ctx *x)
 {
 	tbw_recover_report *rep = x->rep;
@@ -504,25 +537,18 @@ static int segments_phase(recover_ctx *x)
 			continue;
 		}
 		if (!x->have_run_id) {
-			if (tbw__sync_run_id(dir, id) != TBW_OK) {
-				snprintf(src->note, sizeof src->note, "no readable segment");
-				add_damage(rep, dir, 0, 0, "no segment in this folder could be read");
-				continue;
-			}
-			set_run_id(x, id);
-		}
-		if (!x->j && !x->cfg->dry_run) {
-			rc = open_new_journal(x);
-			if (rc == TBW_OK)
-				rc = finish_salvage(x);   /* salvaged records waiting for it */
-			if (rc != TBW_OK)
-				return rc;
+			/* Only in a dry run without a journal: the run id step
+			 * found no readable segment anywhere. */
+			snprintf(src->note, sizeof src->note, "no readable segment");
+			add_damage(rep, dir, 0, 0, "no segment in this folder could be read");
+			continue;
 		}
 		memset(&sr, 0, sizeof sr);
 		sc.x = x;
 		sc.dir = dir;
 		sc.src = src;
 		so.on_damage = seg_damage;
+		so.on_batch = x->comp ? seg_batch : NULL;
 		so.ctx = &sc;
 		so.run_id = x->run_id;
 		progress(x, "restoring segments", 0, 0);
@@ -539,6 +565,8 @@ static int segments_phase(recover_ctx *x)
 			         PRIu64 " and %" PRIu64 " are in no segment here", sr.missing,
 			         sr.first_seq, sr.last_seq);
 		tbw__sync_report_free(&sr);
+		if (rc == TBW_ECLOSED && x->batch_rc != TBW_OK)   /* the export's error, not "stopped" */
+			return tbw__error_set(x->batch_rc, NULL, NULL, "%s", x->batch_msg);
 		if (rc != TBW_OK && rc != TBW_ENOTFOUND)
 			return rc;
 	}
@@ -1002,7 +1030,6 @@ static char *absolute(const char *p)
 int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 {
 	recover_ctx x;
-	tbw_compactor *comp = NULL;
 	int rc = TBW_OK, busy;
 
 	memset(rep, 0, sizeof *rep);
@@ -1048,66 +1075,74 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 		}
 	}
 
-	/* 2-4. Gather. */
+	/* 2. The journal. */
 	rc = journal_phase(&x);
-	if (rc == TBW_OK)
-		rc = segments_phase(&x);
-	if (rc == TBW_OK && !x.j && x.salvage_dir) {
-		/* Salvaged records whose run id is unknown and no segments: a
-		 * new run id (event files of the old one are left alone). */
+	if (rc != TBW_OK)
+		goto out;
+	/* 3. With no journal to name the run, the segments do; then a new
+	 * journal (salvaged records go into it). */
+	if (!x.have_run_id)
+		run_id_from_segments(&x);
+	if (!x.j && !cfg->dry_run && (x.have_run_id || x.salvage_dir)) {
 		rc = open_new_journal(&x);
 		if (rc == TBW_OK)
 			rc = finish_salvage(&x);
+		if (rc != TBW_OK)
+			goto out;
 	}
-	if (rc != TBW_OK)
-		goto out;
 	if (!x.have_run_id) {
 		rc = tbw__error_set(TBW_ENOTFOUND, "recover", x.logdir,
 		                    "nothing to recover: no journal and no readable segments");
 		goto out;
 	}
+	/* 4. Event files: keep the whole prefix, take the rest as a source. */
 	x.ins->inserted = 0;
 	rc = events_phase(&x);
 	if (rc != TBW_OK)
 		goto out;
+	if (!cfg->dry_run) {
+		tbw_compact_cfg cc = TBW_COMPACT_CFG_INIT;
+		cc.logdir = x.logdir;
+		cc.scalar_format = cfg->scalar_format;
+		rc = tbw__compactor_open(&x.comp, x.j, &cc);
+		if (rc != TBW_OK)
+			goto out;
+	}
+	/* 5. Segments, exported as they are restored. */
+	rc = segments_phase(&x);
+	if (rc != TBW_OK)
+		goto out;
 
 	if (cfg->dry_run) {
-		rep->last_seq = x.dry_last_seq;
 		rc = final_scan(&x);
 		rep->last_seq = rep->last_seq > x.dry_last_seq ? rep->last_seq : x.dry_last_seq;
 		goto verdict;
 	}
 
-	/* 5. Purge marker. */
+	/* Purge marker. */
 	if (cfg->purge_step != TBW_NO_PURGE) {
 		rc = tbw__journal_append_start(x.j, cfg->purge_step, 0.0, NULL);
 		if (rc != TBW_OK)
 			goto out;
 	}
 
-	/* 6. Export, then scan what TensorBoard will read. */
+	/* 6. Export the rest, then scan what TensorBoard will read. */
 	{
-		tbw_compact_cfg cc = TBW_COMPACT_CFG_INIT;
 		tbw_compact_stats cs;
 		uint64_t n;
 
-		cc.logdir = x.logdir;
-		cc.scalar_format = cfg->scalar_format;
-		rc = tbw__compactor_open(&comp, x.j, &cc);
-		if (rc != TBW_OK)
-			goto out;
 		do {
-			rc = tbw__compactor_pass(comp, &n);
+			rc = tbw__compactor_pass(x.comp, &n);
 			rep->exported += n;
 			progress(&x, "exporting", rep->exported, 0);
 		} while (rc == TBW_OK && n > 0);
-		tbw__compactor_stats(comp, &cs);
+		tbw__compactor_stats(x.comp, &cs);
 		if (cs.skipped_corrupt) {
 			x.skipped = cs.skipped_corrupt;
 			add_damage(rep, x.jdir, 0, cs.skipped_corrupt, "%s", cs.problem);
 		}
-		tbw__compactor_close(comp);
-		comp = NULL;
+		tbw__compactor_close(x.comp);
+		x.comp = NULL;
 		if (rc == TBW_OK)
 			rc = tbw__journal_sync(x.j);
 		if (rc != TBW_OK)
@@ -1135,7 +1170,7 @@ verdict:
 		                    "recovered with losses: %" PRIu64 " record(s) known lost, %"
 		                    PRIu64 " damaged journal record(s) skipped", rep->lost, x.skipped);
 out:
-	tbw__compactor_close(comp);
+	tbw__compactor_close(x.comp);
 	tbw__journal_close(x.j);
 	if (x.ins)
 		tbw__free(x.ins->arena);

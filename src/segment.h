@@ -19,8 +19,8 @@
 
 /* Bounds every reader enforces before allocating anything. The encoder
  * refuses to exceed them, so every segment we write can be read back. */
-#define TBW_SEG_MAX_RECORDS  (1u << 20)              /* records per segment */
-#define TBW_SEG_MAX_RAW      (128u << 20)            /* uncompressed payload bytes */
+#define TBW_SEG_MAX_RECORDS  (1u << 18)              /* records per segment */
+#define TBW_SEG_MAX_RAW      (16u << 20)             /* uncompressed payload bytes */
 #define TBW_SEG_MAX_COMP     (TBW_SEG_MAX_RAW + (TBW_SEG_MAX_RAW >> 10) + 1024)
 /* deflate cannot expand more than 1032:1; a header claiming more is lying. */
 #define TBW_SEG_MAX_RATIO    1032u

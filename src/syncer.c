@@ -436,8 +436,14 @@ int tbw__syncer_open(tbw_syncer **out, tbw_journal *j, const char *sync_dir,
 	/* Attach the ship cursor: from now on the compactor prunes only what
 	 * reached the folder. */
 	rc = tbw__journal_get_ship(j, &ship, &present);
-	if (rc == TBW_OK && !present)
+	if (rc == TBW_OK && !present) {
+		/* First attach: what the compactor already pruned can never be
+		 * shipped. Say how much, so tools can warn. */
+		uint64_t first = 0, last = 0;
+		if (tbw__journal_first_seq(j, &first) == TBW_OK && tbw__journal_last_seq(j, &last) == TBW_OK)
+			s->st.unshippable = first ? first - 1 : last;
 		rc = tbw__journal_set_ship(j, 0);
+	}
 	if (rc)
 		goto fail;
 	s->ship = ship;
@@ -956,6 +962,7 @@ typedef struct rstate {
 	namemap tagmap;     /* names owned by tagnames[] */
 	size_t tagcap;
 	ivset seen;
+	uint64_t next_first; /* first seq of the next segment by name, or UINT64_MAX */
 } rstate;
 
 static void report_damage(rstate *st, const char *file, uint64_t off, int in_payload,
@@ -1154,6 +1161,13 @@ static int restore_seg(rstate *st, const char *fname, const tbw_seg *seg, tbw_jo
 			if (rc)
 				goto out;
 			rep->records_new += ins;
+			if (st->o->on_batch) {
+				uint64_t safe = r->seq < st->next_first ? r->seq : st->next_first - 1;
+				if (st->o->on_batch(st->o->ctx, safe)) {
+					rc = tbw__error_set(TBW_ECLOSED, OP_RESTORE, fname, "stopped by the caller");
+					goto out;
+				}
+			}
 		}
 		if (fill == TBW_SYNC_BATCH)
 			fill = 0;
@@ -1243,6 +1257,15 @@ int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
 			report_damage(&st, names[i], 16, 0, TBW_ECORRUPT, why2);
 			tbw__seg_release(&seg);
 			continue;
+		}
+		/* Names sort by first sequence number: the next one's bounds
+		 * what later segments can still add (see tbw_sync_batch_fn). */
+		st.next_first = UINT64_MAX;
+		if (i + 1 < nn) {
+			uint64_t f, l;
+			uint32_t lv;
+			if (tbw__seg_parse_name(names[i + 1], &f, &l, &lv) && f > 0)
+				st.next_first = f;
 		}
 		rc = restore_seg(&st, names[i], &seg, dst);
 		tbw__seg_release(&seg);

@@ -72,6 +72,7 @@ typedef struct tbw_sync_stats {
 	uint64_t ship_seq;           /* ship cursor now */
 	uint32_t files;              /* segment files in the run folder now */
 	uint32_t unmergeable;        /* segments left alone: unreadable when merging */
+	uint64_t unshippable;        /* records 1..this were pruned before the first syncer attached */
 } tbw_sync_stats;
 void tbw__syncer_stats(const tbw_syncer *s, tbw_sync_stats *out);
 
@@ -124,14 +125,24 @@ typedef void (*tbw_sync_damage_fn)(void *ctx, const char *file, uint64_t offset,
  * marker. */
 typedef int (*tbw_sync_record_fn)(void *ctx, const tbw_jrec_named *rec);
 
+/* Called after each batch of records is inserted into dst (at most
+ * TBW_SYNC_BATCH), with a sequence number through which the journal now
+ * holds everything the folder will give: segments are read in order of
+ * their first sequence number, so nothing read later falls at or below
+ * min(last seq inserted, next segment's first seq - 1). tbrecover exports
+ * and prunes through it, so memory stays bounded whatever the folder's size.
+ * Return nonzero to stop (TBW_ECLOSED). */
+typedef int (*tbw_sync_batch_fn)(void *ctx, uint64_t safe_through);
+
 typedef struct tbw_sync_restore_opts {
 	tbw_sync_damage_fn on_damage;   /* may be NULL */
 	tbw_sync_record_fn on_record;   /* may be NULL */
 	void *ctx;
 	const uint8_t *run_id;          /* 16 bytes, or NULL (see above) */
+	tbw_sync_batch_fn on_batch;     /* may be NULL; only with dst */
 } tbw_sync_restore_opts;
 
-#define TBW_SYNC_RESTORE_OPTS_INIT { NULL, NULL, NULL, NULL }
+#define TBW_SYNC_RESTORE_OPTS_INIT { NULL, NULL, NULL, NULL, NULL }
 
 /* Newest record per tag (highest seq), for "the newest step per tag we can
  * vouch for". */

@@ -313,6 +313,8 @@ static char *abs_path(const char *p)
 		return NULL;
 	out = tbw__strdup(r);
 	free(r);
+	if (!out)
+		errno = ENOMEM;   /* callers report errno */
 	return out;
 }
 

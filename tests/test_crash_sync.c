@@ -30,7 +30,7 @@ static int setup(void **state)
 {
 	const char *b = getenv("TBW_BUILDDIR");
 	(void)state;
-	snprintf(tbsync, sizeof tbsync, "%s/tbsync", b ? b : ".");
+	snprintf(tbsync, sizeof tbsync, "%s/tools/tbsync", b ? b : ".");
 	if (access(tbsync, X_OK) != 0) {
 		fprintf(stderr, "tbsync not built at %s\n", tbsync);
 		return -1;

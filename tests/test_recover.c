@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
@@ -28,6 +29,7 @@
 #include "journal.h"
 #include "os.h"
 #include "recover.h"
+#include "segment.h"
 #include "syncer.h"
 #include "tfrecord.h"
 
@@ -703,6 +705,85 @@ static void test_recover_sigkilled_syncing_writer_lost_machine(void **state)
 	}
 }
 
+/* ---- Memory stays bounded whatever the folder holds ---- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+static void test_recover_memory_bounded_with_largest_segments(void **state)
+{
+	static const uint8_t run_id[16] = { 0x5e, 0x61, 0x7a, 0x11 };
+	const size_t n = TBW_SEG_MAX_RECORDS, nseg = 6;
+	tbw_seg_rec *r = calloc(n, sizeof *r);
+	tbw_seg_tag tg[64];
+	char names[64][16], rdir[700], tool[700];
+	uint64_t x = 12345;
+	struct rusage ru;
+	int status;
+	pid_t pid;
+	(void)state;
+
+	/* Six segments at the format's caps (2^18 records each, noisy values,
+	 * 64 tags), as a huge or hostile folder may hold. */
+	snprintf(rdir, sizeof rdir, "%s/big-5e617a11000000000000000000000000", syncdir);
+	sh("mkdir -p '%s'", rdir);
+	for (int t = 0; t < 64; t++) {
+		snprintf(names[t], sizeof names[t], "tag%02d", t);
+		tg[t].name = names[t];
+		tg[t].len = strlen(names[t]);
+	}
+	for (size_t k = 0; k < nseg; k++) {
+		uint8_t *img = NULL;
+		size_t len;
+		char name[TBW_SEG_NAME_MAX], path[800];
+		FILE *f;
+		for (size_t i = 0; i < n; i++) {
+			x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+			r[i].seq = k * n + i + 1;
+			r[i].tag = (uint32_t)(x % 64) + 1;
+			r[i].step = (int64_t)r[i].seq;
+			r[i].wall_time = 1700000000.0 + (double)(x % 100000) / 7.0;
+			r[i].value = (double)(int64_t)x / 3.0;
+		}
+		assert_int_equal(tbw__seg_encode(run_id, 0, r, n, tg, 64, &img, &len), TBW_OK);
+		tbw__seg_name(name, k * n + 1, (k + 1) * n, 0);
+		snprintf(path, sizeof path, "%s/%s", rdir, name);
+		f = fopen(path, "wb");
+		assert_non_null(f);
+		assert_int_equal(fwrite(img, 1, len, f), len);
+		fclose(f);
+		tbw__free(img);
+	}
+	free(r);
+	snprintf(tool, sizeof tool, "%s/tools/tbrecover", getenv("TBW_BUILDDIR") ? getenv("TBW_BUILDDIR") : ".");
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		dup2(fd, 1);
+		execl(tool, tool, "--from", rdir, logdir, (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(wait4(pid, &status, 0, &ru), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	fprintf(stderr, "tbrecover over %zu max-size segments: peak RSS %.1f MB\n", nseg,
+	        (double)ru.ru_maxrss / 1024.0);
+#ifndef UNDER_ASAN
+	assert_true(ru.ru_maxrss <= 64 * 1024);
+#endif
+	{
+		readback rb = read_back(logdir);
+		assert_int_equal(rb.corrupt, 0);
+		assert_int_equal(rb.n, n * nseg);
+	}
+}
+
 /* ---- The naming contract recovery relies on ---- */
 
 static void test_recover_compactor_starts_a_file_at_every_gap(void **state)
@@ -789,6 +870,7 @@ int main(void)
 		cmocka_unit_test_setup(test_recover_ignores_segments_of_another_run, setup_case),
 		cmocka_unit_test_setup(test_recover_compactor_starts_a_file_at_every_gap, setup_case),
 		cmocka_unit_test(test_recover_parse_name_rejects_foreign_names),
+		cmocka_unit_test_setup(test_recover_memory_bounded_with_largest_segments, setup_case),
 		cmocka_unit_test(test_recover_random_damage_never_crashes_or_overreports),
 		cmocka_unit_test(test_recover_sigkilled_syncing_writer_lost_machine),
 	};

@@ -337,11 +337,11 @@ static void test_segment_header_claiming_huge_sizes_is_refused(void **state)
 	tbw__free(f);
 }
 
-/* A real bomb: a million identical records deflate ~1000:1; a header that
+/* A real bomb: the most identical records a segment may hold deflate ~1000:1; a header that
  * understates the inflated size must stop inflation at that size. */
 static void test_segment_zip_bomb_stops_at_header_size(void **state)
 {
-	size_t n = 1u << 20, len;
+	size_t n = TBW_SEG_MAX_RECORDS, len;
 	tbw_seg_rec *r = calloc(n, sizeof *r);
 	uint8_t *f = NULL;
 	tbw_seg s;

@@ -179,6 +179,11 @@ int main(int argc, char **argv)
 		code = EXIT_ERR;
 		goto out;
 	}
+	tbw__syncer_stats(s, &st);
+	if (st.unshippable)
+		fprintf(stderr, "tbsync: warning: records 1..%llu were exported and pruned before any syncer was "
+		        "attached to %s; they are in the event files but cannot be shipped (give the writer "
+		        "sync_dir from the start to ship everything)\n", (unsigned long long)st.unshippable, jdir);
 	if (follow) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof sa);

@@ -18,7 +18,8 @@ asan=$(ldd "$so" 2>/dev/null | awk '/libasan/ { print $3 }')
 if [ -n "$asan" ]; then
 	LD_PRELOAD="$asan"
 	ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
-	export LD_PRELOAD ASAN_OPTIONS
+	TBW_PY_ASAN=1
+	export LD_PRELOAD ASAN_OPTIONS TBW_PY_ASAN
 fi
 PYTHONPATH="$TBW_BUILDDIR/python:$TBW_SRCDIR/tests/python"
 PYTHONDONTWRITEBYTECODE=1

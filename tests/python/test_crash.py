@@ -3,8 +3,7 @@ random moment; after recovery every step its add_scalar returned for is in
 the event files exactly once, and nothing else but possibly the one call in
 flight at the kill.
 
-Recovery uses tools' tbrecover when it is built; until then, reopening a
-writer on the log_dir (which finishes exporting what a dead writer left).
+Recovery runs the built tools/tbrecover, as a user would after a crash.
 """
 import os
 import random
@@ -18,18 +17,16 @@ import tbwal
 from tbwtest import HERE, TempDirCase, child_env, f32, scalars
 
 BUILDDIR = os.environ.get("TBW_BUILDDIR", "")
-TBRECOVER = os.path.join(BUILDDIR, "tbrecover") if BUILDDIR else ""
+TBRECOVER = os.path.join(BUILDDIR, "tools", "tbrecover") if BUILDDIR else ""
 ROUNDS = int(os.environ.get("TBW_PY_CRASH_ROUNDS", "24"))
 
 
 def recover(logdir):
-    """Finish the export a killed writer left; return how it was done."""
-    if TBRECOVER and os.access(TBRECOVER, os.X_OK):
-        subprocess.run([TBRECOVER, logdir], check=True, stdout=subprocess.DEVNULL, timeout=120)
-        return "tbrecover"
-    with tbwal.SummaryWriter(logdir):
-        pass
-    return "reopen"
+    """Finish the export a killed writer left, with tbrecover (exit 0 required)."""
+    if not (TBRECOVER and os.access(TBRECOVER, os.X_OK)):
+        raise AssertionError("tbrecover not built at %r (TBW_BUILDDIR)" % TBRECOVER)
+    subprocess.run([TBRECOVER, logdir], check=True, stdout=subprocess.DEVNULL, timeout=120)
+    return "tbrecover"
 
 
 class TestCrash(TempDirCase):
