@@ -848,7 +848,9 @@ static int want_writemap(tbw_jsync sync)
  * valid magic and a page size of 0 makes mdb_env_open() divide by zero
  * (SIGFPE; found by fuzz/fuzz_recover). Refuse such a data.mdb before LMDB
  * reads it: both meta pages (LMDB reads the second at the first's page
- * size), page size a power of two from 512 to 64 KiB, as in raw_scan(). */
+ * size), page size a power of two from 512 to 64 KiB, as in raw_scan().
+ * A data.mdb that is not a regular file (a FIFO would block LMDB's open
+ * forever) is refused too. */
 static int check_meta_pages(const char *dir)
 {
 	char *path = tbw__path_join(dir, "data.mdb");
@@ -859,11 +861,17 @@ static int check_meta_pages(const char *dir)
 
 	if (!path)
 		return tbw__error_set(TBW_ENOMEM, "journal open", dir, "out of memory");
-	if (tbw__open(&fd, path, O_RDONLY, 0, "journal open") != TBW_OK) {
+	/* O_NONBLOCK: a FIFO named data.mdb must not hang the open. */
+	if (tbw__open(&fd, path, O_RDONLY | O_NONBLOCK, 0, "journal open") != TBW_OK) {
 		tbw__free(path);
 		return TBW_OK;           /* LMDB reports why it cannot open it */
 	}
 	rc = TBW_OK;
+	{
+		struct stat st;
+		if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
+			rc = tbw__error_set(TBW_ECORRUPT, "journal open", path, "not a regular file");
+	}
 	for (int i = 0; rc == TBW_OK && i < 2; i++) {
 		uint32_t magic, ps;
 		rc = tbw__pread_full(fd, hdr, sizeof hdr, (off_t)off, &got, "journal open", path);
@@ -2162,7 +2170,7 @@ static int raw_scan(const char *dir, rawscan *s)
 
 	if (!path)
 		return tbw__error_set(TBW_ENOMEM, "journal salvage", dir, "out of memory");
-	rc = tbw__open(&fd, path, O_RDONLY, 0, "journal salvage");
+	rc = tbw__open(&fd, path, O_RDONLY | O_NONBLOCK, 0, "journal salvage");  /* a FIFO must not hang */
 	if (rc) {
 		tbw__free(path);
 		return rc;
