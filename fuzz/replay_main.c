@@ -6,8 +6,12 @@
  *
  *   fuzz_replay_<target> [FILE|DIR]...
  * With no argument: $TBW_SRCDIR/tests/fuzz-corpus/<target> and
- * $TBW_SRCDIR/tests/fuzz-regress/<target> (the corpus must not be empty).
+ * $TBW_SRCDIR/tests/fuzz-regress/<target> (the corpus must not be empty);
+ * built with FUZZ_KNOWN: $TBW_SRCDIR/tests/fuzz-known/<target>, inputs that
+ * still crash (an XFAIL test: it fails the suite once they stop crashing).
  * A failed check or a sanitizer report aborts, naming the input first.
+ * TBW_FUZZ_LMDB=1 is set (unless set already): the committed inputs may
+ * reach LMDB, which fuzzing sessions keep away from fuzzer-made bytes.
  */
 #define _GNU_SOURCE
 #include "fuzz_common.h"
@@ -100,6 +104,7 @@ static size_t run_path(const char *path)
 
 int main(int argc, char **argv)
 {
+	setenv("TBW_FUZZ_LMDB", "1", 0);
 	if (argc > 1) {
 		for (int i = 1; i < argc; i++)
 			if (run_path(argv[i]) == 0) {
@@ -111,6 +116,13 @@ int main(int argc, char **argv)
 		char p[PATH_MAX];
 		if (!src)
 			src = ".";
+#ifdef FUZZ_KNOWN
+		snprintf(p, sizeof p, "%s/tests/fuzz-known/" FUZZ_TARGET, src);
+		if (run_path(p) == 0) {
+			fprintf(stderr, "replay: %s is missing or empty\n", p);
+			return 1;
+		}
+#else
 		snprintf(p, sizeof p, "%s/tests/fuzz-corpus/" FUZZ_TARGET, src);
 		if (run_path(p) == 0) {
 			fprintf(stderr, "replay: the seed corpus %s is missing or empty\n", p);
@@ -118,6 +130,7 @@ int main(int argc, char **argv)
 		}
 		snprintf(p, sizeof p, "%s/tests/fuzz-regress/" FUZZ_TARGET, src);
 		run_path(p);
+#endif
 	}
 	printf(FUZZ_TARGET ": %lu passed, 0 failed\n", passed);
 	return 0;
