@@ -1430,19 +1430,34 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 	insert_ctx *c = vctx;
 	int rc;
 
+	uint64_t top = 0;   /* highest key stored: above it, no lookup and MDB_APPEND */
+
 	c->ninserted = 0;
 	c->nnew = 0;
 	c->max_seq = 0;
+	{
+		MDB_cursor *cur;
+		MDB_val lk, lv;
+		if ((rc = mdb_cursor_open(txn, e->d_rec, &cur)) != 0)
+			return rc;
+		rc = mdb_cursor_get(cur, &lk, &lv, MDB_LAST);
+		if (rc == 0 && lk.mv_size == 8)
+			top = get_be64(lk.mv_data);
+		mdb_cursor_close(cur);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return rc;
+	}
 	for (size_t i = 0; i < c->n; i++) {
 		const tbw_jrec_named *r = &c->recs[i];
 		uint8_t kb[8], vb[32];
 		MDB_val k = { 8, kb }, v;
 		uint32_t id = TBW_JTAG_SESSION_START;
+		int append = r->seq > top;
 
 		if (r->seq == 0)
 			return TBW_RC(tbw__error_set(TBW_EINVAL, "journal insert", e->dir, "sequence 0 is not valid"));
 		put_be64(kb, r->seq);
-		rc = mdb_get(txn, e->d_rec, &k, &v);
+		rc = append ? MDB_NOTFOUND : mdb_get(txn, e->d_rec, &k, &v);
 		if (rc == 0) {
 			tbw_jrec old;
 			/* Already present: keep it (deduplication), unless it fails
@@ -1507,8 +1522,10 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 		enc_record(kb, vb, r->seq, r->wall_time, r->step, r->value, id);
 		v.mv_data = vb;
 		v.mv_size = 32;
-		if ((rc = mdb_put(txn, e->d_rec, &k, &v, 0)) != 0)
+		if ((rc = mdb_put(txn, e->d_rec, &k, &v, append ? MDB_APPEND : 0)) != 0)
 			return rc;
+		if (append)
+			top = r->seq;
 		c->ninserted++;
 		if (r->seq > c->max_seq)
 			c->max_seq = r->seq;
