@@ -143,6 +143,10 @@ int main(int argc, char **argv)
 		printf("targets: time <= %.1f s (%s), peak RSS <= 64 MB (%s)\n", target_s,
 		       secs <= target_s ? "met" : "MISSED", rss_mb <= 64.0 ? "met" : "MISSED");
 	}
+	if (getenv("TBW_BENCH_KEEP")) {
+		printf("kept: sync run folder %s\n", rundir);
+		return 0;
+	}
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
 	return system(cmd) == 0 ? 0 : 2;
 }

@@ -43,6 +43,7 @@
 #include "crc32c.h"
 #include "error.h"
 #include "journal.h"
+#include "tagname.h"
 #include "os.h"
 
 /* ===================================================================
@@ -1319,44 +1320,10 @@ int tbw__journal_role_busy(const char *dir, tbw_jrole role)
 
 int tbw__journal_check_tag(const char *tag, size_t len, const char *op)
 {
-	const unsigned char *s = (const unsigned char *)tag;
-	if (!tag)
-		return tbw__error_set(TBW_EINVAL, op, NULL, "tag is NULL");
-	if (len == 0)
-		return tbw__error_set(TBW_EINVAL, op, NULL, "tag is empty");
-	if (len > TBW_TAG_MAX)
-		return tbw__error_set(TBW_EINVAL, op, NULL, "tag is %zu bytes, longer than the limit of %d",
-		                      len, TBW_TAG_MAX);
-	for (size_t i = 0; i < len;) {
-		unsigned c = s[i];
-		uint32_t cp;
-		size_t n;
-		if (c < 0x80) {
-			if (c < 0x20 || c == 0x7f)
-				return tbw__error_set(TBW_EINVAL, op, NULL,
-				                      "tag holds control character 0x%02x at byte %zu", c, i);
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) { n = 2; cp = c & 0x1f; }
-		else if (c >= 0xe0 && c <= 0xef) { n = 3; cp = c & 0x0f; }
-		else if (c >= 0xf0 && c <= 0xf4) { n = 4; cp = c & 0x07; }
-		else
-			return tbw__error_set(TBW_EINVAL, op, NULL, "tag is not valid UTF-8 (byte 0x%02x at %zu)", c, i);
-		if (i + n > len)
-			return tbw__error_set(TBW_EINVAL, op, NULL, "tag is not valid UTF-8 (truncated sequence at %zu)", i);
-		for (size_t k = 1; k < n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return tbw__error_set(TBW_EINVAL, op, NULL, "tag is not valid UTF-8 (bad continuation at %zu)", i + k);
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return tbw__error_set(TBW_EINVAL, op, NULL, "tag is not valid UTF-8 (overlong, surrogate or out of range at %zu)", i);
-		if (cp >= 0x80 && cp <= 0x9f)
-			return tbw__error_set(TBW_EINVAL, op, NULL, "tag holds control character U+%04X at byte %zu", cp, i);
-		i += n;
-	}
+	char why[128];
+
+	if (tbw__tagname_check(tag, len, why, sizeof why) != 0)
+		return tbw__error_set(TBW_EINVAL, op, NULL, "%s", why);
 	return TBW_OK;
 }
 
@@ -1481,19 +1448,34 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 	insert_ctx *c = vctx;
 	int rc;
 
+	uint64_t top = 0;   /* highest key stored: above it, no lookup and MDB_APPEND */
+
 	c->ninserted = 0;
 	c->nnew = 0;
 	c->max_seq = 0;
+	{
+		MDB_cursor *cur;
+		MDB_val lk, lv;
+		if ((rc = mdb_cursor_open(txn, e->d_rec, &cur)) != 0)
+			return rc;
+		rc = mdb_cursor_get(cur, &lk, &lv, MDB_LAST);
+		if (rc == 0 && lk.mv_size == 8)
+			top = get_be64(lk.mv_data);
+		mdb_cursor_close(cur);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return rc;
+	}
 	for (size_t i = 0; i < c->n; i++) {
 		const tbw_jrec_named *r = &c->recs[i];
 		uint8_t kb[8], vb[32];
 		MDB_val k = { 8, kb }, v;
 		uint32_t id = TBW_JTAG_SESSION_START;
+		int append = r->seq > top;
 
 		if (r->seq == 0)
 			return TBW_RC(tbw__error_set(TBW_EINVAL, "journal insert", e->dir, "sequence 0 is not valid"));
 		put_be64(kb, r->seq);
-		rc = mdb_get(txn, e->d_rec, &k, &v);
+		rc = append ? MDB_NOTFOUND : mdb_get(txn, e->d_rec, &k, &v);
 		if (rc == 0) {
 			tbw_jrec old;
 			/* Already present: keep it (deduplication), unless it fails
@@ -1558,8 +1540,10 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 		enc_record(kb, vb, r->seq, r->wall_time, r->step, r->value, id);
 		v.mv_data = vb;
 		v.mv_size = 32;
-		if ((rc = mdb_put(txn, e->d_rec, &k, &v, 0)) != 0)
+		if ((rc = mdb_put(txn, e->d_rec, &k, &v, append ? MDB_APPEND : 0)) != 0)
 			return rc;
+		if (append)
+			top = r->seq;
 		c->ninserted++;
 		if (r->seq > c->max_seq)
 			c->max_seq = r->seq;

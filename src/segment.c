@@ -26,6 +26,7 @@
 #include "crc32c.h"
 #include "error.h"
 #include "segment.h"
+#include "tagname.h"
 
 #define OP_ENC "segment encode"
 #define OP_DEC "segment decode"
@@ -185,37 +186,7 @@ int tbw__seg_parse_name(const char *name, uint64_t *first, uint64_t *last,
 
 int tbw__seg_tag_ok(const char *name, size_t len)
 {
-	const unsigned char *s = (const unsigned char *)name;
-	size_t i = 0;
-	if (len == 0 || len > 1024)
-		return 0;
-	while (i < len) {
-		unsigned c = s[i];
-		size_t k;
-		uint32_t cp;
-		if (c < 0x80) {
-			if (c < 0x20 || c == 0x7f)
-				return 0;
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) { k = 1; cp = c & 0x1f; }
-		else if (c >= 0xe0 && c <= 0xef) { k = 2; cp = c & 0x0f; }
-		else if (c >= 0xf0 && c <= 0xf4) { k = 3; cp = c & 0x07; }
-		else return 0;
-		if (i + k >= len)
-			return 0;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + j] & 0x3f);
-		}
-		if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0))
-			return 0;
-		i += k + 1;
-	}
-	return 1;
+	return tbw__tagname_check(name, len, NULL, 0) == 0;
 }
 
 /* ---- zlib glue: allocations go through tbw__malloc ---- */

@@ -1,0 +1,85 @@
+/* bench_long_run.c -- a long run through the public API: N scalars (default
+ * 10 million) logged with the default options, the background compactor
+ * exporting and pruning every second. Samples the journal's disk use
+ * (allocated blocks of data.mdb: with MDB_WRITEMAP the file is sparse at
+ * the map size) every N/10 scalars and reports whether it stopped growing
+ * after the first prunings, as issue 4 asks ("the journal file stops
+ * growing after the first pruning, because LMDB reuses the free pages").
+ *
+ *   bench_long_run [N] [TMPDIR]
+ */
+#include "config.h"
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include "tbwal.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t allocated(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 10000000ull;
+	const char *tmp = argc > 2 ? argv[2] : "/tmp";
+	static const char *tags[] = { "loss", "accuracy", "lr", "grad_norm" };
+	char root[PATH_MAX], data[PATH_MAX + 64], cmd[PATH_MAX + 32];
+	uint64_t sizes[10], peak = 0;
+	tbw_writer *w;
+	double t0, t1;
+	int grew = 0;
+
+	snprintf(root, sizeof root, "%s/tbw_bench_long.XXXXXX", tmp);
+	if (!mkdtemp(root)) { perror("mkdtemp"); return 2; }
+	snprintf(data, sizeof data, "%s/.tbwal/data.mdb", root);
+	if (tbw_open(&w, root, NULL) != 0) {
+		fprintf(stderr, "open: %s\n", tbw_errmsg());
+		return 2;
+	}
+	printf("bench_long_run: %" PRIu64 " scalars, default options (compactor every 1 s), %s\n", n, root);
+	t0 = now_s();
+	for (uint64_t i = 0; i < n; i++) {
+		if (tbw_add_scalar(w, tags[i % 4], (double)i * 1e-3, (int64_t)(i / 4), 0) != 0) {
+			fprintf(stderr, "add_scalar: %s\n", tbw_errmsg());
+			return 2;
+		}
+		if ((i + 1) % (n / 10) == 0 && (i + 1) / (n / 10) <= 10) {
+			uint64_t a = allocated(data);
+			sizes[(i + 1) / (n / 10) - 1] = a;
+			if (a > peak)
+				peak = a;
+		}
+	}
+	if (tbw_close(w) != 0) {
+		fprintf(stderr, "close: %s\n", tbw_errmsg());
+		return 2;
+	}
+	t1 = now_s();
+	printf("logged and exported in %.1f s (%.2f us per scalar, export included)\n",
+	       t1 - t0, (t1 - t0) * 1e6 / (double)n);
+	printf("journal disk use (MB) after each tenth:");
+	for (int k = 0; k < 10; k++) {
+		printf(" %.1f", (double)sizes[k] / 1048576.0);
+		if (k >= 2 && sizes[k] > sizes[1])
+			grew = 1;
+	}
+	printf("\nafter close: %.1f MB; a journal holding all %" PRIu64 " records would take about %.0f MB\n",
+	       (double)allocated(data) / 1048576.0, n, (double)n * 48.0 / 1048576.0);
+	printf("target: no growth after the first prunings (from the 2nd tenth on): %s\n",
+	       grew ? "MISSED" : "met");
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+	return system(cmd) == 0 ? 0 : 2;
+}
