@@ -133,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((data[0] & 2) && lmdb)
 		rc = tbw__journal_salvage(top, on_rec, &c, &nread, &ncorrupt, &info);
 	else
-		rc = tbw__journal_test_raw_salvage(top, on_rec, &c, &nread, &ncorrupt, &info);
+		rc = tbw__journal_salvage_raw(top, on_rec, &c, &nread, &ncorrupt, &info);
 	FUZZ_CHECK(memchr(info.run_id_hex, 0, sizeof info.run_id_hex) != NULL, "run id hex");
 	FUZZ_CHECK(memchr(info.host, 0, sizeof info.host) != NULL, "host");
 	FUZZ_CHECK(memchr(info.logdir, 0, sizeof info.logdir) != NULL, "logdir");

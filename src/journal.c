@@ -2309,8 +2309,8 @@ static int raw_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
 }
 
 /* Tests (fuzzing) only: the raw page scan alone, without LMDB. */
-int tbw__journal_test_raw_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
-                                  uint64_t *nread, uint64_t *ncorrupt, tbw_jinfo *info)
+int tbw__journal_salvage_raw(const char *dir, tbw_jsalvage_fn fn, void *ctx,
+                             uint64_t *nread, uint64_t *ncorrupt, tbw_jinfo *info)
 {
 	if (nread)
 		*nread = 0;
@@ -2331,4 +2331,50 @@ int tbw__journal_test_hold_reader(tbw_journal *j)
 		return rc;
 	rc = mdb_txn_begin(j->e->env, NULL, MDB_RDONLY, &txn);
 	return rc ? mdb_err(rc, "journal test reader", j->e->dir) : TBW_OK;
+}
+
+/* ---- Verification (tbrecover's probe) ----
+ * Walk every table with LMDB, the free list (FREE_DBI = 0) and the main
+ * table (MAIN_DBI = 1) included: every branch and leaf page LMDB follows
+ * when it reads or allocates. LMDB reports some damage (MDB_CORRUPTED,
+ * MDB_PAGE_NOTFOUND); other damage makes it crash, which is why tbrecover
+ * runs this in a child process. */
+int tbw__journal_verify(tbw_journal *j, uint64_t *nentries)
+{
+	int rc = check_handle(j, "journal verify");
+	jenv *e;
+	MDB_txn *txn;
+	uint64_t n = 0;
+
+	if (nentries)
+		*nentries = 0;
+	if (rc)
+		return rc;
+	e = j->e;
+	if ((rc = rtxn_begin(e, &txn, "journal verify")) != 0)
+		return rc;
+	{
+		MDB_dbi dbis[7] = { 0, 1, e->d_rec, e->d_tags, e->d_tagids, e->d_meta, e->d_cur };
+		for (int d = 0; d < 7 && rc == 0; d++) {
+			MDB_cursor *cur;
+			MDB_val k, v;
+			int op = MDB_FIRST;
+
+			if ((rc = mdb_cursor_open(txn, dbis[d], &cur)) != 0)
+				break;
+			while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+				n++;
+				op = MDB_NEXT;
+			}
+			mdb_cursor_close(cur);
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+		}
+	}
+	rtxn_end(e, txn);
+	if (rc)
+		return mdb_err(rc, "journal verify", e->dir);
+	if (nentries)
+		*nentries = n;
+	return TBW_OK;
 }

@@ -217,10 +217,17 @@ typedef int (*tbw_jsalvage_fn)(void *ctx, const tbw_jrec_named *rec);
 int tbw__journal_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
                          uint64_t *nread, uint64_t *ncorrupt, tbw_jinfo *info);
 
-/* Tests (fuzzing) only: salvage's raw page scan of dir/data.mdb alone,
- * skipping the LMDB walk (which trusts the file's page structure). */
-int tbw__journal_test_raw_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
-                                  uint64_t *nread, uint64_t *ncorrupt, tbw_jinfo *info);
+/* Salvage's raw page scan of dir/data.mdb alone, never calling LMDB
+ * (which trusts the file's page structure and may crash on damaged pages):
+ * what tbrecover uses when LMDB died reading the journal. */
+int tbw__journal_salvage_raw(const char *dir, tbw_jsalvage_fn fn, void *ctx,
+                             uint64_t *nread, uint64_t *ncorrupt, tbw_jinfo *info);
+
+/* Walk every table, the free list included, with LMDB. 0, or TBW_ECORRUPT
+ * (and others) when LMDB reports damage. On some damage LMDB crashes
+ * instead: run it in a child process (tbrecover's probe does). *nentries
+ * (may be NULL) counts the entries walked. */
+int tbw__journal_verify(tbw_journal *j, uint64_t *nentries);
 
 /* Size in bytes of the data file (for tests of bounded growth): the pages
  * in use up to LMDB's high-water mark (with MDB_WRITEMAP the file itself is

@@ -46,7 +46,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include "alloc.h"
 #include "compactor.h"
 #include "error.h"
@@ -208,6 +210,7 @@ typedef struct recover_ctx {
 	uint64_t dry_last_seq; /* highest seq any source holds */
 	char *salvage_dir;     /* damaged journal moved aside, not yet salvaged into j */
 	uint64_t skipped;      /* damaged records the export skipped */
+	int raw_only;          /* LMDB crashed on the journal: salvage without it */
 	tbw_compactor *comp;   /* exporting while segments are restored */
 	int batch_rc;          /* a failed export inside the restore */
 	char batch_msg[512];        /* its message (the restore's "stopped" replaces it) */
@@ -231,6 +234,22 @@ static void set_run_id(recover_ctx *x, const uint8_t id[16])
 	x->run8[8] = '\0';
 }
 
+/* Make dir (its parent exists) unless it is already a real folder; a
+ * symlink or anything else in its place is refused, never followed. */
+static int real_subdir(const char *dir)
+{
+	struct stat st;
+
+	if (tbw__os.mkdir(dir, 0777) != 0 && errno != EEXIST)
+		return tbw__error_errno(errno, "recover: make folder for replaced files", dir);
+	if (lstat(dir, &st) != 0)
+		return tbw__error_errno(errno, "recover: make folder for replaced files", dir);
+	if (!S_ISDIR(st.st_mode))
+		return tbw__error_set(TBW_EINVAL, "recover: make folder for replaced files", dir,
+		                      "exists and is not a folder (a symlink?); move it away and run again");
+	return tbw__fsync_dir(dir, 0, "recover: make folder for replaced files");
+}
+
 /* The folder things are moved aside into, made on first use. */
 static int aside_dir(recover_ctx *x, const char **out)
 {
@@ -247,10 +266,16 @@ static int aside_dir(recover_ctx *x, const char **out)
 		strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
 		snprintf(stamp + strlen(stamp), sizeof stamp - strlen(stamp), "-%ld", (long)getpid());
 		x->aside = tbw__path_join(base, stamp);
-		tbw__free(base);
-		if (!x->aside)
+		if (!x->aside) {
+			tbw__free(base);
 			return tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
-		rc = tbw__mkdir_p(x->aside, "recover: make folder for replaced files");
+		}
+		/* Both levels are made here, never followed: a symlink (or file)
+		 * planted as LOGDIR/.tbwal-recovered must not lead outside. */
+		rc = real_subdir(base);
+		if (rc == TBW_OK)
+			rc = real_subdir(x->aside);
+		tbw__free(base);
 		if (rc != TBW_OK)
 			return rc;
 		snprintf(x->rep->moved_aside, sizeof x->rep->moved_aside, "%s", x->aside);
@@ -283,6 +308,14 @@ static int salvage_cb(void *ctx, const tbw_jrec_named *r)
 		return 1;
 	}
 	return 0;
+}
+
+/* Salvage dir: with LMDB first, unless LMDB crashed on it (raw scan only). */
+static int salvage(recover_ctx *x, const char *dir, uint64_t *nread, uint64_t *ncorrupt, tbw_jinfo *info)
+{
+	if (x->raw_only)
+		return tbw__journal_salvage_raw(dir, salvage_cb, x, nread, ncorrupt, info);
+	return tbw__journal_salvage(dir, salvage_cb, x, nread, ncorrupt, info);
 }
 
 static int open_new_journal(recover_ctx *x)
@@ -318,7 +351,7 @@ static int finish_salvage(recover_ctx *x)
 	x->ins->j = x->j;
 	x->ins->inserted = 0;
 	x->ins->rc = TBW_OK;
-	rc = tbw__journal_salvage(x->salvage_dir, salvage_cb, x, &nread, &ncorrupt, &info);
+	rc = salvage(x, x->salvage_dir, &nread, &ncorrupt, &info);
 	if (x->ins->rc != TBW_OK)
 		return x->ins->rc;
 	if (rc != TBW_OK && nread == 0)
@@ -329,6 +362,82 @@ static int finish_salvage(recover_ctx *x)
 	tbw__free(x->salvage_dir);
 	x->salvage_dir = NULL;
 	return rc;
+}
+
+/* ---- The probe: LMDB reads the journal in a child process first ----
+ * LMDB trusts its page structure, and some damage makes it crash rather than
+ * report (found by fuzz/fuzz_recover). So a child opens the journal and
+ * walks every table and the free list (tbw__journal_verify); only if it
+ * comes back does this process let LMDB near the file. */
+
+enum { PROBE_OK = 0, PROBE_MISSING, PROBE_DAMAGED, PROBE_CRASHED };
+
+#define PROBE_SECONDS 300    /* a damaged tree may loop: the child gets this long */
+
+static int probe_journal(const char *jdir, char *why, size_t cap)
+{
+	int pfd[2], status = 0;
+	pid_t pid;
+	ssize_t k;
+	size_t got = 0;
+
+	why[0] = '\0';
+	if (pipe(pfd) != 0) {
+		tbw__error_errno(errno, "recover: probe journal", jdir);
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		tbw__error_errno(errno, "recover: probe journal", jdir);
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		tbw_jopen jo = TBW_JOPEN_INIT;
+		tbw_journal *j = NULL;
+		int rc;
+		close(pfd[0]);
+		alarm(PROBE_SECONDS);
+		jo.read_only = 1;
+		rc = tbw__journal_open(&j, jdir, &jo);
+		if (rc == TBW_OK)
+			rc = tbw__journal_verify(j, NULL);
+		if (rc != TBW_OK) {
+			const char *m = tbw_errmsg();
+			if (write(pfd[1], m, strlen(m)) < 0)
+				_exit(PROBE_DAMAGED);
+		}
+		_exit(rc == TBW_OK ? PROBE_OK : rc == TBW_ENOTFOUND ? PROBE_MISSING : PROBE_DAMAGED);
+	}
+	close(pfd[1]);
+	while (got + 1 < cap && (k = read(pfd[0], why + got, cap - 1 - got)) != 0) {
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		got += (size_t)k;
+	}
+	why[got] = '\0';
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFSIGNALED(status)) {
+		snprintf(why, cap, "LMDB died reading it (signal %d%s)", WTERMSIG(status),
+		         WTERMSIG(status) == SIGALRM ? ": it did not finish in time" : "");
+		return PROBE_CRASHED;
+	}
+	if (!WIFEXITED(status))
+		return PROBE_CRASHED;
+	switch (WEXITSTATUS(status)) {
+	case PROBE_OK:      return PROBE_OK;
+	case PROBE_MISSING: return PROBE_MISSING;
+	case PROBE_DAMAGED: return PROBE_DAMAGED;
+	default:
+		snprintf(why, cap, "the probe exited with status %d", WEXITSTATUS(status));
+		return PROBE_CRASHED;
+	}
 }
 
 static int journal_phase(recover_ctx *x)
@@ -344,6 +453,23 @@ static int journal_phase(recover_ctx *x)
 	if (!dir_exists(x->jdir)) {
 		snprintf(src->note, sizeof src->note, "no journal here");
 		return TBW_OK;
+	}
+	{
+		char why[512];
+		int pr = probe_journal(x->jdir, why, sizeof why);
+		if (pr < 0)
+			return TBW_EIO;
+		if (pr == PROBE_MISSING) {
+			snprintf(src->note, sizeof src->note, "no journal here");
+			return TBW_OK;
+		}
+		if (pr != PROBE_OK) {
+			/* Damaged: never open it with LMDB in this process. */
+			x->raw_only = pr == PROBE_CRASHED;
+			tbw__error_set(TBW_ECORRUPT, "recover: probe journal", x->jdir, "%s", why);
+			rc = TBW_ECORRUPT;
+			goto damaged;
+		}
 	}
 	jo.read_only = x->cfg->dry_run;
 	rc = tbw__journal_open(&x->j, x->jdir, &jo);
@@ -397,9 +523,10 @@ static int journal_phase(recover_ctx *x)
 		tbw__journal_close(x->j);
 		x->j = NULL;
 	}
-	/* LMDB refuses the environment (or reading it failed): salvage. A first
-	 * pass only counts and learns the run id; the records go into a new
-	 * journal once one exists (finish_salvage). */
+	/* LMDB refuses the environment (or reading it failed, or killed the
+	 * probe): salvage. A first pass only counts and learns the run id; the
+	 * records go into a new journal once one exists (finish_salvage). */
+damaged:
 	{
 		char why[512];
 		uint64_t nread = 0, ncorrupt = 0;
@@ -409,7 +536,7 @@ static int journal_phase(recover_ctx *x)
 		snprintf(why, sizeof why, "%s", tbw_errmsg());
 		memset(&info, 0, sizeof info);
 		x->ins->j = NULL;
-		rc = tbw__journal_salvage(x->jdir, salvage_cb, x, &nread, &ncorrupt, &info);
+		rc = salvage(x, x->jdir, &nread, &ncorrupt, &info);
 		add_damage(rep, x->jdir, 0, 0, "journal does not open (%s); %" PRIu64
 		           " record(s) salvaged, %" PRIu64 " damaged", why, nread, ncorrupt);
 		src->records = nread;
@@ -673,6 +800,21 @@ static int scan_file(const char *path, const evfile *f, scan_fn fn, void *ctx, s
 	res->last_seq = base;
 	/* O_NONBLOCK: a FIFO named like an event file must not hang recovery
 	 * in open() (found by fuzz/fuzz_recover); only regular files are read. */
+	{
+		/* A symlink, FIFO or folder named like one of our event files
+		 * is damage in LOGDIR, not a reason to stop: report it as a
+		 * damaged file (it is moved aside with what follows it). */
+		struct stat st;
+		if (lstat(path, &st) != 0)
+			return tbw__error_errno(errno, "recover: read event file", path);
+		if (!S_ISREG(st.st_mode)) {
+			res->status = TBW_TFR_CORRUPT;
+			snprintf(res->why, sizeof res->why, "not a regular file (a %s named like an event file of this run)",
+			         S_ISLNK(st.st_mode) ? "symlink" : S_ISDIR(st.st_mode) ? "folder" :
+			         S_ISFIFO(st.st_mode) ? "FIFO" : "special file");
+			return TBW_OK;
+		}
+	}
 	rc = tbw__open(&fd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0, "recover: read event file");
 	if (rc != TBW_OK)
 		return rc;
@@ -680,7 +822,7 @@ static int scan_file(const char *path, const evfile *f, scan_fn fn, void *ctx, s
 		struct stat st;
 		if (fstat(fd, &st) != 0)
 			rc = tbw__error_errno(errno, "recover: read event file", path);
-		else if (!S_ISREG(st.st_mode))
+		else if (!S_ISREG(st.st_mode))   /* replaced since the lstat */
 			rc = tbw__error_set(TBW_EIO, "recover: read event file", path,
 			                    "not a regular file (named like an event file of this run)");
 		if (rc != TBW_OK) {

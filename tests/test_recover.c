@@ -483,6 +483,58 @@ static void test_recover_refuses_while_a_writer_runs(void **state)
 	assert_exactly(10);
 }
 
+/* ---- Hostile LOGDIR entries named like our event files ---- */
+
+static void test_recover_non_regular_entry_named_like_an_event_file(void **state)
+{
+	tbw_recover_report rep;
+	char canary[700];
+	(void)state;
+
+	{
+		tbw_writer *w = open_writer(0);
+		log_range(w, 0, 100);
+		assert_int_equal(tbw_close(w), TBW_OK);
+	}
+	snprintf(canary, sizeof canary, "%s/../canary", logdir);
+	sh("printf keep > '%s'", canary);
+	/* Same run, later names: a FIFO, a symlink out of LOGDIR, a folder. */
+	sh("cd '%s' && f=$(ls events.out.tfevents.*.tbwal-*) && r=${f#*.tbwal-} && r=${r%%%%-*} && "
+	   "mkfifo events.out.tfevents.9999999991.h.1.0000000002.tbwal-$r-0000000000000064 && "
+	   "ln -s ../canary events.out.tfevents.9999999992.h.1.0000000003.tbwal-$r-0000000000000064 && "
+	   "mkdir events.out.tfevents.9999999993.h.1.0000000004.tbwal-$r-0000000000000064", logdir);
+	assert_int_equal(recover(NULL, 0, 0, &rep), TBW_OK);
+	assert_int_equal(rep.files_replaced, 3);
+	assert_true(rep.ndamage >= 1);
+	assert_non_null(strstr(rep.damage[0].what, "not a regular file"));
+	tbw__recover_report_free(&rep);
+	assert_exactly(100);
+	sh("test \"$(cat '%s')\" = keep", canary);
+	sh("test $(ls '%s' | grep -c tfevents) -eq 1", logdir);
+}
+
+static void test_recover_never_follows_a_planted_recovered_folder_symlink(void **state)
+{
+	tbw_recover_report rep;
+	char outside[700];
+	(void)state;
+
+	{
+		tbw_writer *w = open_writer(0);
+		log_range(w, 0, 50);
+		assert_int_equal(tbw_close(w), TBW_OK);
+	}
+	snprintf(outside, sizeof outside, "%s/../outside", logdir);
+	sh("mkdir -p '%s' && ln -s ../outside '%s/.tbwal-recovered'", outside, logdir);
+	/* Damage the event file so that recovery must move it aside. */
+	sh("cd '%s' && f=$(ls events.out.tfevents.*.tbwal-*) && "
+	   "printf '\\377' | dd of=\"$f\" bs=1 seek=200 conv=notrunc status=none", logdir);
+	assert_int_equal(recover(NULL, 0, 0, &rep), TBW_EINVAL);
+	assert_non_null(strstr(tbw_errmsg(), "not a folder"));
+	tbw__recover_report_free(&rep);
+	sh("test -z \"$(ls -A '%s')\"", outside);     /* nothing was put there */
+}
+
 /* ---- Running it twice changes nothing ---- */
 
 static void test_recover_twice_changes_nothing(void **state)
@@ -864,6 +916,8 @@ int main(void)
 		cmocka_unit_test_setup(test_recover_half_kept_event_file_ends_exactly_once, setup_case),
 		cmocka_unit_test_setup(test_recover_damaged_middle_file_is_moved_aside_and_rewritten, setup_case),
 		cmocka_unit_test_setup(test_recover_refuses_while_a_writer_runs, setup_case),
+		cmocka_unit_test_setup(test_recover_non_regular_entry_named_like_an_event_file, setup_case),
+		cmocka_unit_test_setup(test_recover_never_follows_a_planted_recovered_folder_symlink, setup_case),
 		cmocka_unit_test_setup(test_recover_twice_changes_nothing, setup_case),
 		cmocka_unit_test_setup(test_recover_dry_run_changes_nothing, setup_case),
 		cmocka_unit_test_setup(test_recover_purge_step_writes_a_start, setup_case),
