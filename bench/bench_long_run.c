@@ -1,8 +1,8 @@
 /* bench_long_run.c -- a long run through the public API: N scalars (default
  * 10 million) logged with the default options, the background compactor
  * exporting and pruning every second. Samples the journal's disk use
- * (allocated blocks of data.mdb: with MDB_WRITEMAP the file is sparse at
- * the map size) every N/10 scalars and reports whether it stopped growing
+ * (allocated blocks of data.mdb, which is sparse at the map size when
+ * MDB_WRITEMAP is used) every N/10 scalars and reports whether it stopped growing
  * after the first prunings, as issue 4 asks ("the journal file stops
  * growing after the first pruning, because LMDB reuses the free pages").
  *

@@ -469,20 +469,19 @@ static int adopt_resize(jenv *e, const char *op)
 
 /* Disk space for the pages a write transaction may use.
  *
- * With MDB_WRITEMAP (INTERVAL and NEVER) LMDB writes a page by storing
- * into its shared map of data.mdb, a sparse file as large as the map. A
- * store into a hole makes the kernel allocate a block there and then; on a
- * full filesystem it cannot, and the process is killed by SIGBUS
- * (tests/test_faults_lmdb.c fills a 2 MiB tmpfs and saw exactly that). So
- * inside each write transaction, before it writes anything, the part of
- * the file past LMDB's high-water mark that it may use (at least 512 KiB,
- * an eighth of what is used when that is more, within the map) is
- * allocated with posix_fallocate. A full disk is then a plain TBW_EFULL
- * before anything is written: the call wrote nothing and the journal is
- * not poisoned (logging works again once there is room). Without
- * WRITEMAP (ALWAYS) LMDB's pwrite would fail cleanly, but a short write on
- * a full disk comes back from LMDB as EIO and poisons the journal; the
- * reservation makes that case a clean TBW_EFULL too.
+ * LMDB writes pages with pwrite(); a short write on a full disk comes
+ * back from LMDB as EIO and poisons the journal. So inside each write
+ * transaction, before it writes anything, the part of the file past
+ * LMDB's high-water mark that it may use (at least 512 KiB, an eighth of
+ * what is used when that is more, within the map) is allocated with
+ * posix_fallocate. A full disk is then a plain TBW_EFULL before anything
+ * is written: the call wrote nothing and the journal is not poisoned
+ * (logging works again once there is room). With MDB_WRITEMAP (only for
+ * benchmarks now, see want_writemap) it matters more: LMDB writes a page
+ * by storing into its shared map of data.mdb, a sparse file as large as
+ * the map, and a store into a hole on a full filesystem kills the process
+ * with SIGBUS (tests/test_faults_lmdb.c fills a 2 MiB tmpfs and saw
+ * exactly that).
  * Transactions of ours dirty far less than 512 KiB (one record, a prune
  * batch of 8192 deletions, an insert batch of 4096 records). On a
  * filesystem that cannot preallocate, nothing is reserved. */
@@ -835,14 +834,30 @@ static size_t initial_mapsize(void)
 	return DEFAULT_MAPSIZE;
 }
 
-/* WRITEMAP for commits without sync (measured: bench/bench_add_scalar).
- * TBW_JOURNAL_WRITEMAP=0/1 overrides (benchmarks). */
+/* Never MDB_WRITEMAP, unless TBW_JOURNAL_WRITEMAP=1 (benchmarks only).
+ *
+ * With MDB_WRITEMAP, LMDB commits by storing the new meta page straight
+ * into the shared map (mdb_env_write_meta): the root pages, then
+ * mm_txnid last. LMDB puts a barrier between them only on non-x86; on
+ * x86 nothing stops the compiler, and Debian's liblmdb 0.9.24 build
+ * stores mm_txnid *before* the last 16 bytes of the main table's record
+ * (md_entries, md_root): mdb_txn_commit+0xd47 `mov %r9,0x80(%rax)`, then
+ * `movups %xmm4,0x68(%rax)`. A SIGKILL between the two leaves a meta page
+ * that claims the newest txn but holds the main root of two txns back:
+ * the next open reads that old snapshot (the commit before the one
+ * interrupted is gone although it was acknowledged) and the next writer
+ * reuses pages that snapshot still uses (here it crashed in
+ * mdb_cursor_put). tests/test_crash_writer kills a writer at every
+ * instruction of a commit and caught exactly that; once in a random
+ * crash loop it showed as "826 scalars acknowledged, only 825 in the
+ * journal". Without WRITEMAP, LMDB writes the meta page with one
+ * pwrite() of a copy built on its stack, which a process death cannot
+ * tear. It costs a few microseconds a call (bench/bench_add_scalar). */
 static int want_writemap(tbw_jsync sync)
 {
 	const char *s = getenv("TBW_JOURNAL_WRITEMAP");
-	if (s && *s)
-		return *s == '1';
-	return sync == TBW_JSYNC_NONE;
+	(void)sync;
+	return s && *s == '1';
 }
 
 /* LMDB 0.9 trusts the page size a meta page records: a meta page with a

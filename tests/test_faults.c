@@ -903,8 +903,9 @@ static void test_faults_event_fsync_failure_in_thread_retried(void **state)
 }
 
 /* The journal reserves disk space for a write transaction before it
- * writes (with MDB_WRITEMAP a store into a hole of data.mdb on a full disk
- * is a SIGBUS). When the reservation fails: TBW_EFULL naming the journal,
+ * writes (LMDB turns a short pwrite on a full disk into EIO, which poisons
+ * the journal; with MDB_WRITEMAP a store into a hole of data.mdb on a full
+ * disk is a SIGBUS). When the reservation fails: TBW_EFULL naming the journal,
  * nothing written, the journal not poisoned, and logging goes on once
  * there is room. */
 static void test_faults_journal_reservation_fails_cleanly(void **state)
