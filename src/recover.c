@@ -208,9 +208,8 @@ typedef struct recover_ctx {
 	char run8[9];
 	inserter *ins;
 	uint64_t dry_last_seq; /* highest seq any source holds */
-	char *salvage_dir;     /* damaged journal moved aside, not yet salvaged into j */
+	int need_rebuild;      /* the journal is damaged: rebuild it from a salvage */
 	uint64_t skipped;      /* damaged records the export skipped */
-	int raw_only;          /* LMDB crashed on the journal: salvage without it */
 	tbw_compactor *comp;   /* exporting while segments are restored */
 	int batch_rc;          /* a failed export inside the restore */
 	char batch_msg[512];        /* its message (the restore's "stopped" replaces it) */
@@ -254,7 +253,7 @@ static int real_subdir(const char *dir)
 static int aside_dir(recover_ctx *x, const char **out)
 {
 	if (!x->aside) {
-		char stamp[64];
+		char stamp[96];
 		char *base = tbw__path_join(x->logdir, RECOVERED_DIR);
 		time_t now = time(NULL);
 		struct tm tm;
@@ -262,22 +261,34 @@ static int aside_dir(recover_ctx *x, const char **out)
 
 		if (!base)
 			return tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
-		gmtime_r(&now, &tm);
-		strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-		snprintf(stamp + strlen(stamp), sizeof stamp - strlen(stamp), "-%ld", (long)getpid());
-		x->aside = tbw__path_join(base, stamp);
-		if (!x->aside) {
-			tbw__free(base);
-			return tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
-		}
-		/* Both levels are made here, never followed: a symlink (or file)
-		 * planted as LOGDIR/.tbwal-recovered must not lead outside. */
+		/* The top level is made here, never followed: a symlink (or
+		 * file) planted as LOGDIR/.tbwal-recovered must not lead out. */
 		rc = real_subdir(base);
-		if (rc == TBW_OK)
-			rc = real_subdir(x->aside);
+		gmtime_r(&now, &tm);
+		/* A folder of our own per run: time, pid, and a number if a run
+		 * of the same second and pid (tests) made one already. */
+		for (int n = 0; rc == TBW_OK; n++) {
+			size_t k = strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+			snprintf(stamp + k, sizeof stamp - k, n ? "-%ld-%d" : "-%ld", (long)getpid(), n);
+			tbw__free(x->aside);
+			x->aside = tbw__path_join(base, stamp);
+			if (!x->aside) {
+				rc = tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
+				break;
+			}
+			if (tbw__os.mkdir(x->aside, 0777) == 0) {
+				rc = tbw__fsync_dir(x->aside, 0, "recover: make folder for replaced files");
+				break;
+			}
+			if (errno != EEXIST || n > 1000)
+				rc = tbw__error_errno(errno, "recover: make folder for replaced files", x->aside);
+		}
 		tbw__free(base);
-		if (rc != TBW_OK)
+		if (rc != TBW_OK) {
+			tbw__free(x->aside);
+			x->aside = NULL;
 			return rc;
+		}
 		snprintf(x->rep->moved_aside, sizeof x->rep->moved_aside, "%s", x->aside);
 	}
 	*out = x->aside;
@@ -310,12 +321,22 @@ static int salvage_cb(void *ctx, const tbw_jrec_named *r)
 	return 0;
 }
 
-/* Salvage dir: with LMDB first, unless LMDB crashed on it (raw scan only). */
+/* Salvage dir. A journal gets here because LMDB refused, failed or died on
+ * it: the raw page scan never trusts its tree (nor calls LMDB), and finds
+ * every record, tag and meta entry whose CRC holds. */
 static int salvage(recover_ctx *x, const char *dir, uint64_t *nread, uint64_t *ncorrupt, tbw_jinfo *info)
 {
-	if (x->raw_only)
-		return tbw__journal_salvage_raw(dir, salvage_cb, x, nread, ncorrupt, info);
-	return tbw__journal_salvage(dir, salvage_cb, x, nread, ncorrupt, info);
+	return tbw__journal_salvage_raw(dir, salvage_cb, x, nread, ncorrupt, info);
+}
+
+/* Hold the writer and recover roles, so no writer starts meanwhile. */
+static int journal_locks(recover_ctx *x)
+{
+	int rc = tbw__journal_lock(x->j, TBW_JROLE_WRITER, 0);
+
+	if (rc == TBW_OK)
+		rc = tbw__journal_lock(x->j, TBW_JROLE_RECOVER, 0);
+	return rc;
 }
 
 static int open_new_journal(recover_ctx *x)
@@ -332,35 +353,147 @@ static int open_new_journal(recover_ctx *x)
 		set_run_id(x, info.run_id);
 	if (rc == TBW_OK) {
 		x->rep->journal_created = 1;
-		rc = tbw__journal_lock(x->j, TBW_JROLE_WRITER, 0);
+		rc = journal_locks(x);
 	}
-	if (rc == TBW_OK)
-		rc = tbw__journal_lock(x->j, TBW_JROLE_RECOVER, 0);
 	return rc;
 }
 
-/* Insert what a damaged journal (moved aside) still holds into the new one. */
-static int finish_salvage(recover_ctx *x)
+/* ---- Rebuilding a damaged journal, crash-safely ----
+ * The salvaged records go into a new journal built beside the damaged one,
+ * at JDIR.rebuilt; only when it is complete do the two swap (swap_in): the
+ * new one takes JDIR, the damaged one moves aside into
+ * LOGDIR/.tbwal-recovered/. A rerun after a crash finds JDIR whole (and
+ * moves a leftover JDIR.rebuilt aside, never deleting it) or, where the
+ * filesystem cannot exchange names atomically, possibly JDIR missing and
+ * JDIR.rebuilt complete: it is moved into place. So no salvaged record is
+ * ever only in a folder recovery does not look at. */
+
+static char *rebuilt_path(const recover_ctx *x)
 {
+	size_t n = strlen(x->jdir) + sizeof ".rebuilt";
+	char *p = tbw__malloc(n);
+
+	if (p)
+		snprintf(p, n, "%s.rebuilt", x->jdir);
+	return p;
+}
+
+/* Before anything else: settle what an interrupted rebuild left. */
+static int settle_rebuild(recover_ctx *x)
+{
+	char *t = rebuilt_path(x);
+	int rc = TBW_OK;
+
+	if (!t)
+		return tbw__error_set(TBW_ENOMEM, "recover", x->jdir, "out of memory");
+	if (dir_exists(t)) {
+		if (dir_exists(x->jdir)) {
+			/* Either a rebuild that never reached the swap, or the
+			 * damaged journal after an exchange: keep it, aside. */
+			const char *aside;
+			char *dst = NULL;
+			rc = aside_dir(x, &aside);
+			if (rc == TBW_OK && !(dst = tbw__path_join(aside, "leftover-journal")))
+				rc = tbw__error_set(TBW_ENOMEM, "recover", x->jdir, "out of memory");
+			if (rc == TBW_OK)
+				rc = tbw__rename_durable(t, dst, "recover: move a leftover journal aside");
+			tbw__free(dst);
+		} else {
+			rc = tbw__rename_durable(t, x->jdir, "recover: finish an interrupted rebuild");
+		}
+	}
+	tbw__free(t);
+	return rc;
+}
+
+/* Put the rebuilt journal t in place of the damaged one, which goes to dst.
+ * Where the filesystem can exchange two names atomically (renameat2
+ * RENAME_EXCHANGE), JDIR names a whole journal at every instant and the
+ * damaged one is then moved from t to dst. Elsewhere, two renames; if the
+ * second fails, the first is undone. */
+static int swap_in(recover_ctx *x, const char *t, const char *dst)
+{
+	const char *op = "recover: put the rebuilt journal in place";
+	int rc;
+
+	if (renameat2(AT_FDCWD, t, AT_FDCWD, x->jdir, RENAME_EXCHANGE) == 0) {
+		rc = tbw__fsync_dir(x->jdir, 0, op);
+		if (rc == TBW_OK)
+			rc = tbw__rename_durable(t, dst, "recover: move damaged journal aside");
+		return rc;
+	}
+	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+		return tbw__error_errno(errno, op, x->jdir);
+	rc = tbw__rename_durable(x->jdir, dst, "recover: move damaged journal aside");
+	if (rc != TBW_OK)
+		return rc;
+	rc = tbw__rename_durable(t, x->jdir, op);
+	if (rc != TBW_OK) {
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", tbw_errmsg());
+		if (rename(dst, x->jdir) == 0)           /* undo: the damaged one back */
+			tbw__fsync_dir(x->jdir, 0, op);
+		tbw__error_set(rc, NULL, NULL, "%s", msg);
+	}
+	return rc;
+}
+
+static int rebuild_journal(recover_ctx *x)
+{
+	tbw_jopen jo = TBW_JOPEN_INIT;
+	char *t = rebuilt_path(x), *dst = NULL;
+	const char *aside;
 	uint64_t nread = 0, ncorrupt = 0;
 	tbw_jinfo info;
 	int rc;
 
-	if (!x->salvage_dir)
-		return TBW_OK;
-	x->ins->j = x->j;
-	x->ins->inserted = 0;
-	x->ins->rc = TBW_OK;
-	rc = salvage(x, x->salvage_dir, &nread, &ncorrupt, &info);
-	if (x->ins->rc != TBW_OK)
-		return x->ins->rc;
-	if (rc != TBW_OK && nread == 0)
-		rc = TBW_OK;       /* nothing readable: already reported */
+	if (!t)
+		return tbw__error_set(TBW_ENOMEM, "recover", x->jdir, "out of memory");
+	jo.create = 1;
+	jo.logdir = x->logdir;
+	jo.run_id = x->have_run_id ? x->run_id : NULL;
+	rc = tbw__journal_open(&x->j, t, &jo);
+	if (rc == TBW_OK && !x->have_run_id && (rc = tbw__journal_info(x->j, &info)) == TBW_OK)
+		set_run_id(x, info.run_id);
+	if (rc == TBW_OK) {
+		x->ins->j = x->j;
+		x->ins->inserted = 0;
+		x->ins->rc = TBW_OK;
+		/* Any failure here (I/O, memory) stops the rebuild before the
+		 * swap: the damaged journal stays where it is, whole, and a
+		 * rerun starts over. */
+		rc = salvage(x, x->jdir, &nread, &ncorrupt, &info);
+		if (x->ins->rc != TBW_OK)
+			rc = x->ins->rc;
+		else if (rc == TBW_ECORRUPT && nread == 0)
+			rc = TBW_OK;       /* nothing intact in it: already reported */
+		if (rc == TBW_OK)
+			rc = ins_flush(x->ins);
+		x->rep->sources[0].added = x->ins->inserted;
+	}
 	if (rc == TBW_OK)
-		rc = ins_flush(x->ins);
-	x->rep->sources[0].added = x->ins->inserted;
-	tbw__free(x->salvage_dir);
-	x->salvage_dir = NULL;
+		rc = tbw__journal_sync(x->j);
+	tbw__journal_close(x->j);
+	x->j = NULL;
+	x->ins->j = NULL;
+	/* The swap. */
+	if (rc == TBW_OK)
+		rc = aside_dir(x, &aside);
+	if (rc == TBW_OK && !(dst = tbw__path_join(aside, "journal")))
+		rc = tbw__error_set(TBW_ENOMEM, "recover", x->jdir, "out of memory");
+	if (rc == TBW_OK)
+		rc = swap_in(x, t, dst);
+	if (rc == TBW_OK) {
+		x->rep->journal_salvaged = 1;
+		x->rep->journal_created = 1;
+		jo.create = 0;
+		jo.run_id = NULL;
+		rc = tbw__journal_open(&x->j, x->jdir, &jo);
+		if (rc == TBW_OK)
+			rc = journal_locks(x);
+	}
+	tbw__free(dst);
+	tbw__free(t);
 	return rc;
 }
 
@@ -370,9 +503,20 @@ static int finish_salvage(recover_ctx *x)
  * walks every table and the free list (tbw__journal_verify); only if it
  * comes back does this process let LMDB near the file. */
 
-enum { PROBE_OK = 0, PROBE_MISSING, PROBE_DAMAGED, PROBE_CRASHED };
+/* Child exit codes: OK; no journal; LMDB reports damage; another error
+ * (out of memory, I/O: not damage, recovery stops with it). CRASHED is a
+ * signal or a hang. */
+enum { PROBE_OK = 0, PROBE_MISSING, PROBE_DAMAGED, PROBE_ERROR, PROBE_CRASHED };
 
 #define PROBE_SECONDS 300    /* a damaged tree may loop: the child gets this long */
+
+/* TBW_PROBE_SECONDS shortens it (tests and fuzzing). */
+static unsigned probe_seconds(void)
+{
+	const char *v = getenv("TBW_PROBE_SECONDS");
+	long n = v ? strtol(v, NULL, 10) : 0;
+	return n > 0 && n <= PROBE_SECONDS ? (unsigned)n : PROBE_SECONDS;
+}
 
 static int probe_journal(const char *jdir, char *why, size_t cap)
 {
@@ -398,7 +542,19 @@ static int probe_journal(const char *jdir, char *why, size_t cap)
 		tbw_journal *j = NULL;
 		int rc;
 		close(pfd[0]);
-		alarm(PROBE_SECONDS);
+		/* Die of the signal, not in an inherited handler (a test
+		 * harness's or a fuzzer's), so the parent sees what happened. */
+		signal(SIGSEGV, SIG_DFL);
+		signal(SIGBUS, SIG_DFL);
+		signal(SIGFPE, SIG_DFL);
+		signal(SIGILL, SIG_DFL);
+		signal(SIGABRT, SIG_DFL);
+		signal(SIGALRM, SIG_DFL);
+		alarm(probe_seconds());
+		/* Injected faults are the parent's (tests walk them through
+		 * its calls); the probe only reads, in a process of its own. */
+		tbw__alloc_fail_at(0, 0);
+		tbw__os_fault_clear();
 		jo.read_only = 1;
 		rc = tbw__journal_open(&j, jdir, &jo);
 		if (rc == TBW_OK)
@@ -408,7 +564,8 @@ static int probe_journal(const char *jdir, char *why, size_t cap)
 			if (write(pfd[1], m, strlen(m)) < 0)
 				_exit(PROBE_DAMAGED);
 		}
-		_exit(rc == TBW_OK ? PROBE_OK : rc == TBW_ENOTFOUND ? PROBE_MISSING : PROBE_DAMAGED);
+		_exit(rc == TBW_OK ? PROBE_OK : rc == TBW_ENOTFOUND ? PROBE_MISSING :
+		      rc == TBW_ECORRUPT || rc == TBW_EVERSION ? PROBE_DAMAGED : PROBE_ERROR);
 	}
 	close(pfd[1]);
 	while (got + 1 < cap && (k = read(pfd[0], why + got, cap - 1 - got)) != 0) {
@@ -434,6 +591,7 @@ static int probe_journal(const char *jdir, char *why, size_t cap)
 	case PROBE_OK:      return PROBE_OK;
 	case PROBE_MISSING: return PROBE_MISSING;
 	case PROBE_DAMAGED: return PROBE_DAMAGED;
+	case PROBE_ERROR:   return PROBE_ERROR;
 	default:
 		snprintf(why, cap, "the probe exited with status %d", WEXITSTATUS(status));
 		return PROBE_CRASHED;
@@ -463,9 +621,10 @@ static int journal_phase(recover_ctx *x)
 			snprintf(src->note, sizeof src->note, "no journal here");
 			return TBW_OK;
 		}
+		if (pr == PROBE_ERROR)
+			return tbw__error_set(TBW_EIO, "recover: probe journal", x->jdir, "%s", why);
 		if (pr != PROBE_OK) {
 			/* Damaged: never open it with LMDB in this process. */
-			x->raw_only = pr == PROBE_CRASHED;
 			tbw__error_set(TBW_ECORRUPT, "recover: probe journal", x->jdir, "%s", why);
 			rc = TBW_ECORRUPT;
 			goto damaged;
@@ -524,51 +683,32 @@ static int journal_phase(recover_ctx *x)
 		x->j = NULL;
 	}
 	/* LMDB refuses the environment (or reading it failed, or killed the
-	 * probe): salvage. A first pass only counts and learns the run id; the
-	 * records go into a new journal once one exists (finish_salvage). */
+	 * probe): salvage. This pass only counts and learns the run id; the
+	 * records go into a rebuilt journal once the run id is settled
+	 * (rebuild_journal). */
 damaged:
 	{
 		char why[512];
 		uint64_t nread = 0, ncorrupt = 0;
 		tbw_jinfo info;
-		const char *aside;
 
 		snprintf(why, sizeof why, "%s", tbw_errmsg());
 		memset(&info, 0, sizeof info);
 		x->ins->j = NULL;
 		rc = salvage(x, x->jdir, &nread, &ncorrupt, &info);
+		if (rc != TBW_OK && rc != TBW_ECORRUPT)
+			return rc;         /* cannot read it (I/O, memory): stop, change nothing */
 		add_damage(rep, x->jdir, 0, 0, "journal does not open (%s); %" PRIu64
 		           " record(s) salvaged, %" PRIu64 " damaged", why, nread, ncorrupt);
 		src->records = nread;
 		src->damaged = ncorrupt + 1;
 		src->used = nread > 0;
-		if (rc != TBW_OK && nread == 0)
-			snprintf(src->note, sizeof src->note, "unreadable: %s", tbw_errmsg());
+		if (rc != TBW_OK)
+			snprintf(src->note, sizeof src->note, "nothing intact: %s", tbw_errmsg());
 		if (info.run_id_hex[0])
 			set_run_id(x, info.run_id);
-		if (x->cfg->dry_run)
-			return TBW_OK;
-		/* Move the damaged journal aside; rebuild in its place. */
-		rc = aside_dir(x, &aside);
-		if (rc != TBW_OK)
-			return rc;
-		x->salvage_dir = tbw__path_join(aside, "journal");
-		if (!x->salvage_dir)
-			return tbw__error_set(TBW_ENOMEM, "recover", x->jdir, "out of memory");
-		rc = tbw__rename_durable(x->jdir, x->salvage_dir, "recover: move damaged journal aside");
-		if (rc != TBW_OK)
-			return rc;
-		rep->journal_salvaged = 1;
-		if (nread == 0) {
-			tbw__free(x->salvage_dir);
-			x->salvage_dir = NULL;
-		}
-		if (!x->have_run_id)
-			return TBW_OK;   /* wait for the segments' run id */
-		rc = open_new_journal(x);
-		if (rc == TBW_OK)
-			rc = finish_salvage(x);
-		return rc;
+		x->need_rebuild = 1;
+		return TBW_OK;
 	}
 }
 
@@ -1217,7 +1357,12 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 		}
 	}
 
-	/* 2. The journal. */
+	/* 2. The journal (after finishing or discarding an interrupted rebuild). */
+	if (!cfg->dry_run) {
+		rc = settle_rebuild(&x);
+		if (rc != TBW_OK)
+			goto out;
+	}
 	rc = journal_phase(&x);
 	if (rc != TBW_OK)
 		goto out;
@@ -1225,13 +1370,12 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 	 * journal (salvaged records go into it). */
 	if (!x.have_run_id)
 		run_id_from_segments(&x);
-	if (!x.j && !cfg->dry_run && (x.have_run_id || x.salvage_dir)) {
+	if (!cfg->dry_run && x.need_rebuild)
+		rc = rebuild_journal(&x);      /* a new run id if none is known */
+	else if (!x.j && !cfg->dry_run && x.have_run_id)
 		rc = open_new_journal(&x);
-		if (rc == TBW_OK)
-			rc = finish_salvage(&x);
-		if (rc != TBW_OK)
-			goto out;
-	}
+	if (rc != TBW_OK)
+		goto out;
 	if (!x.have_run_id) {
 		rc = tbw__error_set(TBW_ENOTFOUND, "recover", x.logdir,
 		                    "nothing to recover: no journal and no readable segments");
@@ -1320,6 +1464,5 @@ out:
 	tbw__free(x.logdir);
 	tbw__free(x.jdir);
 	tbw__free(x.aside);
-	tbw__free(x.salvage_dir);
 	return rc;
 }

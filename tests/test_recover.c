@@ -378,6 +378,30 @@ static void test_recover_damaged_journal_salvages_and_uses_segments(void **state
 	assert_exactly(500);
 }
 
+/* A rebuild interrupted between its two renames (where names cannot be
+ * exchanged atomically) leaves JDIR missing and JDIR.rebuilt complete: the
+ * next run puts it in place. A rebuilt journal left beside a whole JDIR is
+ * moved aside, never deleted. */
+static void test_recover_finishes_an_interrupted_rebuild(void **state)
+{
+	tbw_recover_report rep;
+	(void)state;
+
+	child_logs_and_dies(0, 0, 0, 120);
+	sh("mv '%s/.tbwal' '%s/.tbwal.rebuilt'", logdir, logdir);
+	assert_int_equal(recover(NULL, 0, 0, &rep), TBW_OK);
+	tbw__recover_report_free(&rep);
+	assert_exactly(120);
+	sh("test -d '%s/.tbwal' && test ! -e '%s/.tbwal.rebuilt'", logdir, logdir);
+	/* A leftover beside a whole journal goes aside. */
+	sh("mkdir '%s/.tbwal.rebuilt' && touch '%s/.tbwal.rebuilt/data.mdb'", logdir, logdir);
+	assert_int_equal(recover(NULL, 0, 0, &rep), TBW_OK);
+	tbw__recover_report_free(&rep);
+	sh("test ! -e '%s/.tbwal.rebuilt' && ls '%s'/.tbwal-recovered/*/leftover-journal/data.mdb >/dev/null",
+	   logdir, logdir);
+	assert_exactly(120);
+}
+
 static void test_recover_damaged_journal_without_segments_reports_loss(void **state)
 {
 	tbw_recover_report rep;
@@ -913,6 +937,7 @@ int main(void)
 		cmocka_unit_test_setup(test_recover_merges_journal_and_segments, setup_case),
 		cmocka_unit_test_setup(test_recover_damaged_journal_salvages_and_uses_segments, setup_case),
 		cmocka_unit_test_setup(test_recover_damaged_journal_without_segments_reports_loss, setup_case),
+		cmocka_unit_test_setup(test_recover_finishes_an_interrupted_rebuild, setup_case),
 		cmocka_unit_test_setup(test_recover_half_kept_event_file_ends_exactly_once, setup_case),
 		cmocka_unit_test_setup(test_recover_damaged_middle_file_is_moved_aside_and_rewritten, setup_case),
 		cmocka_unit_test_setup(test_recover_refuses_while_a_writer_runs, setup_case),
