@@ -11,7 +11,7 @@ installed libtbwal. Where that library comes from:
   3. else a private build in python/build/libtbwal (running autoreconf -fi
      first when ../configure is missing).
 In each case `make libtbwal_core.la` brings it up to date. The build needs the
-Debian packages that scripts/setup.sh installs (build tools, liblmdb-dev,
+Debian packages that scripts/setup.sh installs (build tools,
 zlib1g-dev, python3-dev, ...); pip needs python3-pip and python3-setuptools.
 """
 import os
@@ -50,10 +50,10 @@ def _library_builddir():
 
 def _pkg_libs():
     try:
-        out = subprocess.check_output(["pkg-config", "--libs", "lmdb", "zlib"], text=True)
+        out = subprocess.check_output(["pkg-config", "--libs", "zlib"], text=True)
         return shlex.split(out)
     except (OSError, subprocess.CalledProcessError):
-        return ["-llmdb", "-lz"]
+        return ["-lz"]
 
 
 class BuildExt(build_ext):

@@ -3,7 +3,7 @@
 # binding, demo and benchmarks need. Idempotent: safe to rerun.
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config make
-liblmdb-dev lmdb-utils zlib1g-dev libcmocka-dev
+lmdb-utils zlib1g-dev libcmocka-dev
 python3 python3-dev python3-protobuf python3-crc32c python3-numpy
 python3-pip python3-setuptools python3-venv python3-nbformat
 bindfs fuse3 clang libclang-rt-dev"

@@ -834,30 +834,29 @@ static size_t initial_mapsize(void)
 	return DEFAULT_MAPSIZE;
 }
 
-/* Never MDB_WRITEMAP, unless TBW_JOURNAL_WRITEMAP=1 (benchmarks only).
+/* MDB_WRITEMAP for commits without sync (INTERVAL, NEVER): about ten times
+ * cheaper a call than LMDB's pwrite() path (bench/bench_add_scalar).
+ * TBW_JOURNAL_WRITEMAP=0/1 overrides (benchmarks).
  *
  * With MDB_WRITEMAP, LMDB commits by storing the new meta page straight
  * into the shared map (mdb_env_write_meta): the root pages, then
- * mm_txnid last. LMDB puts a barrier between them only on non-x86; on
- * x86 nothing stops the compiler, and Debian's liblmdb 0.9.24 build
- * stores mm_txnid *before* the last 16 bytes of the main table's record
- * (md_entries, md_root): mdb_txn_commit+0xd47 `mov %r9,0x80(%rax)`, then
- * `movups %xmm4,0x68(%rax)`. A SIGKILL between the two leaves a meta page
- * that claims the newest txn but holds the main root of two txns back:
- * the next open reads that old snapshot (the commit before the one
- * interrupted is gone although it was acknowledged) and the next writer
- * reuses pages that snapshot still uses (here it crashed in
- * mdb_cursor_put). tests/test_crash_writer kills a writer at every
- * instruction of a commit and caught exactly that; once in a random
- * crash loop it showed as "826 scalars acknowledged, only 825 in the
- * journal". Without WRITEMAP, LMDB writes the meta page with one
- * pwrite() of a copy built on its stack, which a process death cannot
- * tear. It costs a few microseconds a call (bench/bench_add_scalar). */
+ * mm_txnid last. Upstream LMDB puts no barrier between them on x86, and
+ * Debian's liblmdb 0.9.24 build stores mm_txnid *before* the last 16
+ * bytes of the main table's record (md_entries, md_root): a SIGKILL
+ * between the two left a meta page claiming the newest txn over the main
+ * root of two txns back, losing an acknowledged commit and reusing pages
+ * that snapshot still used (tests/test_crash_writer kills a writer at
+ * every instruction of a commit and caught exactly that). The LMDB we
+ * build (third_party/lmdb, README.tbwal) has a compiler barrier there, so
+ * the store order is the one LMDB intends and x86 keeps. ALWAYS needs
+ * LMDB's synced commit, which WRITEMAP would turn into an msync of the
+ * map; it keeps the pwrite() path. */
 static int want_writemap(tbw_jsync sync)
 {
 	const char *s = getenv("TBW_JOURNAL_WRITEMAP");
-	(void)sync;
-	return s && *s == '1';
+	if (s && (*s == '0' || *s == '1'))
+		return *s == '1';
+	return sync == TBW_JSYNC_NONE;
 }
 
 /* LMDB 0.9 trusts the page size a meta page records: a meta page with a
