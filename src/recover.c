@@ -1248,9 +1248,9 @@ static int stats_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 	t->last_wall_time = ev->wall_time;
 	t->count++;
 	rep->total_scalars++;
-	s->last = NULL;        /* the array may move on the next insert */
-	for (size_t i = 0; i < rep->ntags; i++)
-		if (&rep->tags[i] == t) { s->last = t; break; }
+	/* t is an element of the array as it is now; an insert that moves
+	 * the array goes through tag_slot, whose result replaces this. */
+	s->last = t;
 	return TBW_OK;
 }
 

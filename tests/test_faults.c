@@ -36,6 +36,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <cmocka.h>
+#include "shell_util.h"
 #include "tbwal.h"
 #include "alloc.h"
 #include "compactor.h"
@@ -51,24 +52,6 @@ static char root[256];
 #define ROTATE 2048
 /* Walks longer than this are a bug in the walk (or an endless retry). */
 #define MAX_WALK 5000
-
-static void sh(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
-static void sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	if (rc != 0)
-		fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-	assert_int_equal(rc, 0);
-}
 
 typedef struct paths {
 	char dir[512];

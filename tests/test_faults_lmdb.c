@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
+#include "shell_util.h"
 #include "tbwal.h"
 #include "recover.h"
 #include "faults_util.h"
@@ -44,22 +45,6 @@ static const char *builddir;
 static char mounted[2][600];
 static int nmounted;
 static unsigned long t_faults, t_ops, t_lost, t_acked;
-
-static void sh(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
-static void sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	assert_int_equal(rc, 0);
-}
 
 /* Check the logdir after the failure: the journal opens and holds exactly
  * the acknowledged scalars 0..acked-1 (nothing of the failed call), and a

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
+#include "shell_util.h"
 #include "tbwal.h"
 #include "alloc.h"
 #include "compactor.h"
@@ -36,19 +37,6 @@
 static char root[256];
 static char logdir[512], syncdir[512];
 static int case_no;
-
-static void sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	assert_int_equal(rc, 0);
-}
 
 static int setup_case(void **state)
 {
