@@ -1,5 +1,6 @@
 #!/bin/sh
-# test.sh -- set up, build and run the whole test suite (make check).
+# test.sh -- set up, build and run the whole test suite: make check, then
+# (not under sanitizers) the pytest suites in tests/py (scripts/test-python.sh).
 #   scripts/test.sh [--sanitizers]
 # On failure the logs of failing tests are printed.
 set -eu
@@ -16,4 +17,7 @@ if ! make -j"$(nproc)" check; then
 		fi
 	done
 	exit 1
+fi
+if [ -z "$san" ]; then
+	"$top/scripts/test-python.sh" "$bdir"
 fi
