@@ -195,6 +195,7 @@ typedef struct jenv {
 	/* tags: by_id[id] for id < ntags; hash of (crc, id+1) */
 	jtag *by_id;
 	uint32_t ntags, cap_id;
+	uint32_t tag_end;           /* next id to hand out: past every id loaded, added or seen damaged */
 	uint64_t *hash;             /* (crc32 << 32) | (id + 1); 0 = empty */
 	uint32_t hcap;
 
@@ -355,6 +356,8 @@ static int tag_add(jenv *e, uint32_t id, const char *s, size_t n)
 	}
 	e->by_id[id].name = copy;
 	e->by_id[id].len = n;
+	if (id + 1 > e->tag_end)
+		e->tag_end = id + 1;
 	copy = NULL;
 	{
 		uint32_t h = tag_hash(s, n), k = h & (e->hcap - 1);
@@ -421,6 +424,10 @@ static int load_tags(jenv *e, MDB_txn *txn, uint32_t from, uint32_t *next)
 	mdb_cursor_close(c);
 	if (rc != MDB_NOTFOUND)
 		return mdb_err(rc, "journal load tags", e->dir);
+	pthread_mutex_lock(&e->tagmu);
+	if (*next > e->tag_end)
+		e->tag_end = *next; /* a damaged row's id is never handed out again */
+	pthread_mutex_unlock(&e->tagmu);
 	return TBW_OK;
 }
 
@@ -558,14 +565,8 @@ static void rtxn_end(jenv *e, MDB_txn *txn)
 
 static uint32_t next_tag_id(const jenv *e)
 {
-	/* ids are dense from 0 in every journal we write; cap_id scan finds max */
-	uint32_t n = 0;
-	for (uint32_t i = e->cap_id; i > 0; i--)
-		if (e->by_id[i - 1].name) {
-			n = i;
-			break;
-		}
-	return n;
+	/* O(1): tag_add and load_tags keep tag_end past every id in use */
+	return e->tag_end;
 }
 
 /* Reload the caches if another process committed since our last commit. */
