@@ -9,6 +9,7 @@
 #include <time.h>
 #include "alloc.h"
 #include "api.h"
+#include "backfill.h"
 #include "error.h"
 #include "journal.h"
 #include "location.h"
@@ -67,6 +68,7 @@ int tbw_sync(const char *logdir, const char *sync_dir, const tbw_sync_options *o
 	tbw_syncer *s = NULL;
 	char *jdir = NULL;
 	unsigned int rv = out ? out->version : TBW_SYNC_RESULT_VERSION;
+	uint64_t unshippable = 0;
 	int rc, follow;
 
 	memset(&r, 0, sizeof r);
@@ -90,6 +92,16 @@ int tbw_sync(const char *logdir, const char *sync_dir, const tbw_sync_options *o
 		goto done;
 	tbw__copy_str(r.run_dir, sizeof r.run_dir, tbw__syncer_run_dir(s));
 	fill(&r, s);
+	if (r.unshippable) {
+		/* The compactor pruned records before any shipper attached: put
+		 * them back from the event files (the ship cursor, now at 0,
+		 * keeps them until shipped), so the folder gets every scalar. */
+		uint64_t back = 0;
+		if ((rc = tbw__backfill_from_events(j, logdir, r.unshippable, &back)) != TBW_OK)
+			goto done;
+		unshippable = r.unshippable > back ? r.unshippable - back : 0;
+		r.unshippable = unshippable;
+	}
 	if (r.unshippable && o.notify)
 		o.notify(o.notify_ctx, TBW_SYNC_UNSHIPPABLE, 0, &r, NULL);
 	follow = o.follow;
@@ -98,6 +110,7 @@ int tbw_sync(const char *logdir, const char *sync_dir, const tbw_sync_options *o
 		int last = !follow || (o.stop && *o.stop);
 		rc = tbw__syncer_pass(s, &n);
 		fill(&r, s);
+		r.unshippable = unshippable;
 		if (rc != TBW_OK) {
 			if (o.notify) {
 				tbw__errsave saved;

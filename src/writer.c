@@ -721,6 +721,14 @@ int tbw_close(tbw_writer *w)
 	return rc;
 }
 
+void tbw__writer_effective(const tbw_writer *w, tbw_options *out)
+{
+	wcore *c = w->c;
+	pthread_mutex_lock(&c->mu);
+	*out = c->opts;
+	pthread_mutex_unlock(&c->mu);
+}
+
 const char *tbw_journal_path(const tbw_writer *w)
 {
 	return w && !atomic_load(&((tbw_writer *)w)->closed) ? w->c->jdir : "";

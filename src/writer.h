@@ -12,4 +12,8 @@
 #define tbw__writer_local_journal_dir tbw__location_local_dir
 #define tbw__writer_find_journal      tbw__location_find
 
+/* Tests: the options the shared core of w runs with now (strings borrowed),
+ * after every open's options took effect (the shared-open rule). */
+void tbw__writer_effective(const tbw_writer *w, tbw_options *out);
+
 #endif
