@@ -17,7 +17,7 @@
 #include "syncer.h"
 
 static const size_t sync_opt_sizes[] = {
-	0, TBW__FIELD_END(tbw_sync_options, notify_ctx),
+	0, TBW__FIELD_END(tbw_sync_options, backfill),
 };
 
 static const size_t sync_res_sizes[] = {
@@ -92,7 +92,8 @@ int tbw_sync(const char *logdir, const char *sync_dir, const tbw_sync_options *o
 		goto done;
 	tbw__copy_str(r.run_dir, sizeof r.run_dir, tbw__syncer_run_dir(s));
 	fill(&r, s);
-	if (r.unshippable) {
+	unshippable = r.unshippable;
+	if (r.unshippable && o.backfill) {
 		/* The compactor pruned records before any shipper attached: put
 		 * them back from the event files (the ship cursor, now at 0,
 		 * keeps them until shipped), so the folder gets every scalar. */
