@@ -92,6 +92,9 @@ static wcore *cores;
 static const size_t options_sizes[] = {
 	0, TBW__FIELD_END(tbw_options, run_name),
 };
+/* A field appended to the struct bumps its version: add that version's size
+ * above (TBW__FIELD_END of the new last field), or this fails to compile. */
+_Static_assert(sizeof options_sizes / sizeof options_sizes[0] == TBW_OPTIONS_VERSION + 1, "options_sizes lacks a size for the current version");
 
 /* ---- validation ---- */
 
