@@ -757,6 +757,21 @@ static void seg_lost(void *ctx, const char *file, const tbw_seg_lost *l)
 	tbw__free(p);
 }
 
+/* A segment restore did not use on purpose (another run's, or an older
+ * generation's): reported with where it is now, never a silent drop. */
+static void seg_aside(void *ctx, const char *file, uint64_t first, uint64_t last,
+                      uint64_t records, const char *moved_to, const char *why)
+{
+	seg_cb_ctx *s = ctx;
+	char *p = tbw__path_join(s->dir, file);
+
+	add_damage(s->x->rep, p ? p : file, 0, 0,
+	           "set aside: %s; records seq %" PRIu64 "..%" PRIu64 " (%" PRIu64 " records) not used; %s%s",
+	           why, first, last, records, moved_to ? "moved to " : "left in place",
+	           moved_to ? moved_to : "");
+	tbw__free(p);
+}
+
 /* After each batch of restored records: export and prune what is complete,
  * so the journal (and the memory its map pages take) stays small. */
 static int seg_batch(void *ctx, uint64_t safe_through)
@@ -830,6 +845,8 @@ static int segments_phase(recover_ctx *x)
 		sc.src = src;
 		so.on_damage = seg_damage;
 		so.on_lost = seg_lost;
+		so.on_aside = seg_aside;
+		so.set_aside = !x->cfg->dry_run;
 		so.on_batch = x->comp ? seg_batch : NULL;
 		so.ctx = &sc;
 		so.run_id = x->run_id;

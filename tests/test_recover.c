@@ -34,6 +34,20 @@
 #include "syncer.h"
 #include "tfrecord.h"
 
+/* Exit status of a shell command (0 = success). */
+static int sh_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh_status(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	int rc;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
 static char root[256];
 static char logdir[512], syncdir[512];
 static int case_no;
@@ -634,6 +648,154 @@ static void test_recover_ignores_segments_of_another_run(void **state)
 	assert_exactly(20);
 }
 
+/* ---- Issue 17: run identity comes from the folder, never a segment ---- */
+
+static int count_damage_with(const tbw_recover_report *rep, const char *needle)
+{
+	int n = 0;
+	for (size_t i = 0; i < rep->ndamage; i++)
+		if (strstr(rep->damage[i].what, needle))
+			n++;
+	return n;
+}
+
+static void test_recover_run_identity_from_the_folder_not_the_first_segment(void **state)
+{
+	tbw_recover_report rep;
+	const char *from[1];
+	char mine[1024], other[1024], other_id[33];
+	(void)state;
+
+	/* Another run: 500 scalars shipped, in a folder of its own. */
+	{
+		tbw_writer *w = open_writer(1);
+		log_range(w, 0, 500);
+		assert_int_equal(tbw_close(w), TBW_OK);
+	}
+	snprintf(other, sizeof other, "%s", run_dir());
+	sh("mv '%s' '%s.other' && rm -rf '%s'", other, other, logdir);
+	snprintf(other + strlen(other), sizeof other - strlen(other), ".other");
+	memcpy(other_id, other + strlen(other) - 6 - 32, 32);
+	other_id[32] = '\0';
+	/* This run: 1,000 scalars; then the VM is lost. */
+	{
+		tbw_writer *w = open_writer(1);
+		log_range(w, 0, 1000);
+		assert_int_equal(tbw_close(w), TBW_OK);
+	}
+	snprintf(mine, sizeof mine, "%s", run_dir());
+	sh("rm -rf '%s'", logdir);
+	/* The other run's segment copied in sorts first (its range ends sooner). */
+	sh("cp '%s'/seg-* '%s'/", other, mine);
+	from[0] = mine;
+	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
+	assert_memory_equal(rep.run_id, mine + strlen(mine) - 32, 32);
+	assert_int_equal(rep.total_scalars, 1000);
+	assert_int_equal(rep.lost, 0);
+	/* The foreign segment is named with its run id and set aside, not deleted. */
+	assert_int_equal(count_damage_with(&rep, other_id), 1);
+	assert_int_equal(count_damage_with(&rep, "foreign"), 1);
+	assert_int_equal(count_damage_with(&rep, "moved to"), 1);
+	tbw__recover_report_free(&rep);
+	assert_exactly(1000);
+	assert_int_equal(sh_status("ls '%s'/.tbwal-set-aside/seg-* >/dev/null 2>&1", mine), 0);
+}
+
+/* ---- Issue 17: split brain, the old VM alive while a new one resumes ---- */
+
+static tbw_writer *open_writer_at(const char *dir)
+{
+	tbw_options o = TBW_OPTIONS_INIT;
+	tbw_writer *w = NULL;
+
+	o.compact_interval_ms = 0;
+	o.sync_dir = syncdir;
+	o.sync_interval_ms = 3600 * 1000;
+	o.run_name = "run";
+	assert_int_equal(tbw_open(&w, dir, &o), TBW_OK);
+	return w;
+}
+
+static void test_recover_split_brain_restores_one_history_and_reports_the_rest(void **state)
+{
+	tbw_recover_report rep;
+	const char *from[1];
+	char newvm[512], final_dir[512], saved[512];
+	tbw_writer *old;
+	(void)state;
+
+	snprintf(newvm, sizeof newvm, "%s/c%d/newvm", root, case_no);
+	snprintf(final_dir, sizeof final_dir, "%s/c%d/final", root, case_no);
+	snprintf(saved, sizeof saved, "%s", logdir);
+	/* The old VM ships 0..600 and keeps running. */
+	old = open_writer_at(logdir);
+	log_range(old, 0, 600);
+	assert_int_equal(tbw_flush(old), TBW_OK);
+	from[0] = run_dir();
+	/* The old VM ships 600..900 more (other values: tag "old/loss")
+	 * before the new VM's writer starts: this cannot be prevented. */
+	for (int i = 600; i < 900; i++)
+		assert_int_equal(tbw_add_scalar(old, "old/loss", -1.0, i, 1.8e9 + i), TBW_OK);
+	/* A new VM restores what was shipped at 600 (a copy of the folder as
+	 * it was), resumes and ships 600..1000 as a new generation. */
+	snprintf(logdir, sizeof logdir, "%s", newvm);
+	{
+		char snap[700];
+		snprintf(snap, sizeof snap, "%s/c%d/snap", root, case_no);
+		sh("mkdir -p '%s' && cp -r '%s' '%s/'", snap, from[0], snap);
+		assert_int_equal(tbw_flush(old), TBW_OK);      /* 600..900 of the old VM ship now */
+		char snapdir[1200];
+		snprintf(snapdir, sizeof snapdir, "%s/%s", snap, strrchr(from[0], '/') + 1);
+		const char *sf[1] = { snapdir };
+		assert_int_equal(recover(sf, 1, 0, &rep), TBW_OK);
+		assert_int_equal(rep.total_scalars, 600);
+		tbw__recover_report_free(&rep);
+	}
+	{
+		tbw_writer *w = open_writer_at(newvm);
+		log_range(w, 600, 1000);
+		assert_int_equal(tbw_close(w), TBW_OK);
+	}
+	/* The old VM goes on logging: now it cannot ship over the new one. */
+	for (int i = 900; i < 950; i++)
+		assert_int_equal(tbw_add_scalar(old, "old/loss", -1.0, i, 1.8e9 + i), TBW_OK);
+	assert_int_equal(tbw_flush(old), TBW_EBUSY);
+	assert_non_null(strstr(tbw_errmsg(), "generation"));
+	tbw_close(old);
+	assert_int_equal(sh_status("ls '%s' | grep -v -- '-g' | grep -q '0000000000000384-L'", from[0]), 0);
+	assert_int_equal(sh_status("ls '%s' | grep -q '03b6-L'", from[0]), 1); /* 950: never shipped */
+
+	/* Everything lost again: restore from the folder alone. One history
+	 * (the new VM's, 1000 scalars in order, no "old/loss"), and what was
+	 * set aside is said: where and why. */
+	snprintf(logdir, sizeof logdir, "%s", final_dir);
+	sh("mkdir -p '%s'", final_dir);
+	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
+	assert_int_equal(rep.total_scalars, 1000);
+	assert_int_equal(rep.lost, 0);
+	{
+		uint64_t aside = 0;
+		int n = 0;
+		for (size_t i = 0; i < rep.ndamage; i++)
+			if (strstr(rep.damage[i].what, "superseded")) {
+				n++;
+				assert_non_null(strstr(rep.damage[i].what, "moved to"));
+				unsigned long long a, b, c;
+				const char *p = strstr(rep.damage[i].what, "records seq ");
+				assert_non_null(p);
+				assert_int_equal(sscanf(p, "records seq %llu..%llu (%llu records)", &a, &b, &c), 3);
+				aside += c;
+			}
+		assert_true(n >= 1);
+		assert_true(aside >= 300);       /* at least the old VM's 300 conflicting records */
+	}
+	for (size_t i = 0; i < rep.ntags; i++)
+		assert_string_not_equal(rep.tags[i].tag, "old/loss");
+	tbw__recover_report_free(&rep);
+	assert_exactly(1000);
+	snprintf(logdir, sizeof logdir, "%s", saved);
+}
+
 /* ---- Random damage: never crash, never report more than restored ---- */
 
 static void test_recover_random_damage_never_crashes_or_overreports(void **state)
@@ -755,6 +917,17 @@ static void test_recover_sigkilled_syncing_writer_lost_machine(void **state)
 		waitpid(pid, NULL, 0);
 		/* Lose the machine: the journal and the event files go. */
 		sh("rm -rf '%s'", logdir);
+		if (flushed == 0 && sh_status("ls '%s'/run-*/seg-* >/dev/null 2>&1", syncdir) != 0) {
+			/* Killed (on a loaded machine) before anything shipped:
+			 * nothing to recover, and recovery must say so. */
+			if (sh_status("ls -d '%s'/run-* >/dev/null 2>&1", syncdir) == 0) {
+				from[0] = run_dir();
+				assert_int_equal(recover(from, 1, 0, &rep), TBW_ENOTFOUND);
+				tbw__recover_report_free(&rep);
+			}
+			sh("rm -rf '%s/c%d'", root, case_no);
+			continue;
+		}
 		from[0] = run_dir();
 		assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
 		tbw__recover_report_free(&rep);
@@ -935,6 +1108,8 @@ int main(void)
 		cmocka_unit_test_setup(test_recover_dry_run_changes_nothing, setup_case),
 		cmocka_unit_test_setup(test_recover_purge_step_writes_a_start, setup_case),
 		cmocka_unit_test_setup(test_recover_ignores_segments_of_another_run, setup_case),
+		cmocka_unit_test_setup(test_recover_run_identity_from_the_folder_not_the_first_segment, setup_case),
+		cmocka_unit_test_setup(test_recover_split_brain_restores_one_history_and_reports_the_rest, setup_case),
 		cmocka_unit_test_setup(test_recover_compactor_starts_a_file_at_every_gap, setup_case),
 		cmocka_unit_test(test_recover_parse_name_rejects_foreign_names),
 		cmocka_unit_test_setup(test_recover_memory_bounded_with_largest_segments, setup_case),
