@@ -441,6 +441,65 @@ static int check_superseded(tbw_syncer *s, const char *op)
 
 /* ---- Open ---- */
 
+/* A sync folder under Colab's Drive mount point while Drive is not mounted
+ * there: every file would silently land on the VM's own disk and die with
+ * it. The mount point and the mount table can be replaced for tests
+ * (TBW_DRIVE_ROOT, TBW_MOUNTS_FILE). An unreadable mount table is not a
+ * reason to refuse. */
+int tbw__sync_check_dir(const char *sync_dir)
+{
+	const char *root = getenv("TBW_DRIVE_ROOT");
+	const char *mounts = getenv("TBW_MOUNTS_FILE");
+	char line[8192];
+	size_t rl;
+	FILE *f;
+	int mounted = 0;
+
+	if (!root || !*root)
+		root = "/content/drive";
+	if (!mounts || !*mounts)
+		mounts = "/proc/self/mounts";
+	rl = strlen(root);
+	while (rl > 1 && root[rl - 1] == '/')
+		rl--;
+	if (strncmp(sync_dir, root, rl) != 0 || (sync_dir[rl] != '/' && sync_dir[rl] != '\0'))
+		return TBW_OK;
+	if (!(f = fopen(mounts, "re")))
+		return TBW_OK;
+	while (!mounted && fgets(line, sizeof line, f)) {
+		char mp[4096];
+		size_t o = 0;
+		const char *p = strchr(line, ' ');
+		if (!p)
+			continue;
+		/* The mount point, with the table's octal escapes (\040 ...) undone. */
+		for (p++; *p && *p != ' ' && o + 1 < sizeof mp; p++) {
+			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+			    p[3] >= '0' && p[3] <= '7') {
+				mp[o++] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+				p += 3;
+			} else {
+				mp[o++] = *p;
+			}
+		}
+		mp[o] = '\0';
+		/* Drive (or anything) mounted at the root or under it, on the
+		 * way to sync_dir. */
+		size_t ml = strlen(mp);
+		if (ml >= rl && strncmp(mp, root, rl) == 0 && (mp[rl] == '\0' || mp[rl] == '/') &&
+		    strncmp(sync_dir, mp, ml) == 0 && (sync_dir[ml] == '/' || sync_dir[ml] == '\0'))
+			mounted = 1;
+	}
+	fclose(f);
+	if (mounted)
+		return TBW_OK;
+	return tbw__error_set(TBW_ENOTFOUND, OP_OPEN, sync_dir,
+	                      "the sync folder is under %.*s (Google Drive) but Drive is not mounted "
+	                      "there: mount it first (from google.colab import drive; drive.mount('%.*s')), "
+	                      "else the segments would go to this machine's local disk",
+	                      (int)rl, root, (int)rl, root);
+}
+
 static int write_meta(tbw_syncer *s, const char *run_name, const tbw_jinfo *info)
 {
 	char name_j[300], host_j[600], base_j[600], hexid[33], text[2048];
@@ -558,6 +617,8 @@ int tbw__syncer_open(tbw_syncer **out, tbw_journal *j, const char *sync_dir,
 	*out = NULL;
 	if (!sync_dir || !*sync_dir)
 		return tbw__error_set(TBW_EINVAL, OP_OPEN, NULL, "no sync folder given");
+	if ((rc = tbw__sync_check_dir(sync_dir)) != TBW_OK)
+		return rc;
 	s = tbw__calloc(1, sizeof *s);
 	info = tbw__calloc(1, sizeof *info);
 	if (!s || !info) {

@@ -52,6 +52,13 @@ typedef struct tbw_syncer tbw_syncer;
 int tbw__syncer_open(tbw_syncer **out, tbw_journal *j, const char *sync_dir,
                      const char *run_name, int wait_lock);
 
+/* Refuse (TBW_ENOTFOUND, naming the path) a sync folder under Colab's Drive
+ * mount point (/content/drive; TBW_DRIVE_ROOT for tests) when nothing is
+ * mounted there (per /proc/self/mounts; TBW_MOUNTS_FILE for tests): files
+ * would silently go to the machine's local disk. tbw__syncer_open checks;
+ * tbw_open checks first, before anything is created. */
+int tbw__sync_check_dir(const char *sync_dir);
+
 /* Ship every record committed before the call that is not shipped yet, then
  * merge small segments when due. *nshipped (may be NULL) counts records.
  * Work is proportional to the new records (plus amortised merges), not to

@@ -672,10 +672,12 @@ static void test_recover_run_identity_from_the_folder_not_the_first_segment(void
 		log_range(w, 0, 500);
 		assert_int_equal(tbw_close(w), TBW_OK);
 	}
-	snprintf(other, sizeof other, "%s", run_dir());
-	sh("mv '%s' '%s.other' && rm -rf '%s'", other, other, logdir);
-	snprintf(other + strlen(other), sizeof other - strlen(other), ".other");
-	memcpy(other_id, other + strlen(other) - 6 - 32, 32);
+	{
+		char *r = run_dir();
+		snprintf(other, sizeof other, "%s/c%d/elsewhere/%s", root, case_no, strrchr(r, '/') + 1);
+		sh("mkdir -p '%s/c%d/elsewhere' && mv '%s' '%s' && rm -rf '%s'", root, case_no, r, other, logdir);
+	}
+	memcpy(other_id, other + strlen(other) - 32, 32);
 	other_id[32] = '\0';
 	/* This run: 1,000 scalars; then the VM is lost. */
 	{
@@ -794,6 +796,44 @@ static void test_recover_split_brain_restores_one_history_and_reports_the_rest(v
 	tbw__recover_report_free(&rep);
 	assert_exactly(1000);
 	snprintf(logdir, sizeof logdir, "%s", saved);
+}
+
+/* ---- Issue 17: a 0-byte or truncated data.mdb is damage, never a new run ---- */
+
+static void test_recover_zero_byte_journal_is_damage_and_salvaged_from_the_folder(void **state)
+{
+	tbw_recover_report rep;
+	const char *from[1];
+	char id[33];
+	tbw_writer *w = NULL;
+	tbw_options o = TBW_OPTIONS_INIT;
+	(void)state;
+
+	{
+		tbw_writer *w0 = open_writer(1);
+		log_range(w0, 0, 500);
+		assert_int_equal(tbw_close(w0), TBW_OK);
+	}
+	from[0] = run_dir();
+	memcpy(id, from[0] + strlen(from[0]) - 32, 32);
+	id[32] = '\0';
+	sh("rm -f '%s'/events.out.tfevents.* && : > '%s/.tbwal/data.mdb'", logdir, logdir);
+	/* The writer refuses it, naming the path: no new run over it. */
+	o.compact_interval_ms = 0;
+	assert_int_equal(tbw_open(&w, logdir, &o), TBW_ECORRUPT);
+	assert_null(w);
+	assert_non_null(strstr(tbw_errmsg(), "data.mdb"));
+	assert_non_null(strstr(tbw_errmsg(), "0 bytes"));
+	/* tbrecover reports it as damage and restores the run from the folder. */
+	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
+	assert_string_equal(rep.run_id, id);
+	assert_true(rep.journal_salvaged);
+	assert_int_equal(rep.total_scalars, 500);
+	assert_true(count_damage_with(&rep, "0 bytes") >= 1);
+	tbw__recover_report_free(&rep);
+	assert_exactly(500);
+	/* only the one run folder: no new run was started */
+	assert_int_equal(sh_status("test $(ls -d '%s'/run-* | wc -l) -eq 1", syncdir), 0);
 }
 
 /* ---- Random damage: never crash, never report more than restored ---- */
@@ -1110,6 +1150,7 @@ int main(void)
 		cmocka_unit_test_setup(test_recover_ignores_segments_of_another_run, setup_case),
 		cmocka_unit_test_setup(test_recover_run_identity_from_the_folder_not_the_first_segment, setup_case),
 		cmocka_unit_test_setup(test_recover_split_brain_restores_one_history_and_reports_the_rest, setup_case),
+		cmocka_unit_test_setup(test_recover_zero_byte_journal_is_damage_and_salvaged_from_the_folder, setup_case),
 		cmocka_unit_test_setup(test_recover_compactor_starts_a_file_at_every_gap, setup_case),
 		cmocka_unit_test(test_recover_parse_name_rejects_foreign_names),
 		cmocka_unit_test_setup(test_recover_memory_bounded_with_largest_segments, setup_case),
