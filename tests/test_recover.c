@@ -836,6 +836,192 @@ static void test_recover_zero_byte_journal_is_damage_and_salvaged_from_the_folde
 	assert_int_equal(sh_status("test $(ls -d '%s'/run-* | wc -l) -eq 1", syncdir), 0);
 }
 
+/* ---- Issue 17: --dry-run reports exactly what the real run then does ---- */
+
+static void dry_then_real(const char *const *from, size_t nfrom, uint64_t want_total)
+{
+	tbw_recover_report d, r;
+	int drc = recover(from, nfrom, 1, &d);
+	int rrc = recover(from, nfrom, 0, &r);
+	fprintf(stderr, "dry: rc %d, total %" PRIu64 ", exported %" PRIu64 ", lost %" PRIu64
+	        ", last %" PRIu64 "; real: rc %d, total %" PRIu64 ", exported %" PRIu64 ", lost %"
+	        PRIu64 ", last %" PRIu64 "\n", drc, d.total_scalars, d.exported, d.lost, d.last_seq,
+	        rrc, r.total_scalars, r.exported, r.lost, r.last_seq);
+	assert_int_equal(rrc, TBW_OK);
+	assert_int_equal(drc, rrc);
+	assert_int_equal(r.total_scalars, want_total);
+	assert_int_equal(d.total_scalars, r.total_scalars);
+	assert_int_equal(d.exported, r.exported);
+	assert_int_equal(d.lost, r.lost);
+	assert_int_equal(d.last_seq, r.last_seq);
+	tbw__recover_report_free(&d);
+	tbw__recover_report_free(&r);
+}
+
+static void test_recover_dry_run_numbers_equal_the_real_run(void **state)
+{
+	const char *from[1];
+	(void)state;
+
+	/* A local journal and a sync folder: 0..600 shipped and exported,
+	 * 600..900 only in the journal. */
+	child_logs_and_dies(1, 0, 600, 900);
+	from[0] = run_dir();
+	dry_then_real(from, 1, 900);
+	assert_exactly(900);
+
+	/* The VM lost: only the folder. */
+	setup_case(NULL);
+	{
+		tbw_writer *w = open_writer(1);
+		log_range(w, 0, 700);
+		assert_int_equal(tbw_close(w), TBW_OK);
+	}
+	sh("rm -rf '%s'", logdir);
+	from[0] = run_dir();
+	dry_then_real(from, 1, 700);
+	assert_exactly(700);
+}
+
+/* ---- Issue 17: every source is named; nothing is created when a run fails ---- */
+
+static void test_recover_names_every_source_and_creates_nothing_when_it_fails(void **state)
+{
+	tbw_recover_report rep;
+	const char *from[2];
+	char missing[700], copies[1024], saved[512];
+	struct stat st;
+	(void)state;
+
+	{
+		tbw_writer *w = open_writer(1);
+		log_range(w, 0, 100);
+		assert_int_equal(tbw_close(w), TBW_OK);
+	}
+	snprintf(copies, sizeof copies, "%s", run_dir());
+	/* Drive handed back only " (1)" copies of the segments. */
+	sh("cd '%s' && for f in seg-*.tbws; do mv \"$f\" \"${f%%.tbws} (1).tbws\"; done", copies);
+	snprintf(missing, sizeof missing, "%s/c%d/no-such-folder", root, case_no);
+	snprintf(saved, sizeof saved, "%s", logdir);
+	snprintf(logdir, sizeof logdir, "%s/c%d/new-logdir", root, case_no);
+	from[0] = missing;
+	from[1] = copies;
+	assert_int_equal(recover(from, 2, 0, &rep), TBW_ENOTFOUND);
+	{
+		int saw_missing = 0, saw_copies = 0;
+		for (size_t i = 0; i < rep.nsources; i++) {
+			if (!strcmp(rep.sources[i].path, missing)) {
+				saw_missing = 1;
+				assert_non_null(strstr(rep.sources[i].note, "no such folder"));
+			}
+			if (!strcmp(rep.sources[i].path, copies)) {
+				saw_copies = 1;
+				assert_non_null(strstr(rep.sources[i].note, "no readable segments"));
+				assert_non_null(strstr(rep.sources[i].note, "(1)"));
+			}
+		}
+		assert_true(saw_missing && saw_copies);
+	}
+	tbw__recover_report_free(&rep);
+	assert_int_not_equal(stat(logdir, &st), 0);       /* LOGDIR was not created */
+	/* The dry run says the same. */
+	assert_int_equal(recover(from, 2, 1, &rep), TBW_ENOTFOUND);
+	assert_true(rep.nsources >= 2);
+	tbw__recover_report_free(&rep);
+	assert_int_not_equal(stat(logdir, &st), 0);
+	snprintf(logdir, sizeof logdir, "%s", saved);
+}
+
+/* ---- Issue 17: one flipped bit in a merged segment loses one block at most ---- */
+
+static void test_recover_bit_flips_in_merged_segments_lose_one_block_at_most(void **state)
+{
+	const uint64_t total = 50000;
+	int trials = getenv("TBW_SLOW_TESTS") ? 100 : 12;
+	uint64_t worst = 0, sum = 0, hits = 0;
+	char src[1024], saved[512];
+	(void)state;
+
+	/* 20 passes of 2,500: level-0 segments merged into level-1 ones of
+	 * 20,000 records (5 blocks each). */
+	{
+		tbw_writer *w = open_writer(1);
+		for (uint64_t k = 0; k < total; k += 2500) {
+			log_range(w, k, k + 2500);
+			assert_int_equal(tbw_flush(w), TBW_OK);
+		}
+		assert_int_equal(tbw_close(w), TBW_OK);
+	}
+	snprintf(src, sizeof src, "%s", run_dir());
+	assert_int_equal(sh_status("ls '%s' | grep -q -- '-L1'", src), 0);
+	snprintf(saved, sizeof saved, "%s", logdir);
+	srand(17);
+	for (int t = 0; t < trials; t++) {
+		char trial[400], seg[1400], cmd[2400];
+		tbw_recover_report rep;
+		const char *from[1];
+		readback rb;
+		FILE *p;
+		int rc;
+
+		snprintf(trial, sizeof trial, "%s/c%d/t%d", root, case_no, t);
+		snprintf(logdir, sizeof logdir, "%s/logs", trial);
+		sh("mkdir -p '%s' && cp -r '%s' '%s/'", logdir, src, trial);
+		snprintf(seg, sizeof seg, "%s/%s", trial, strrchr(src, '/') + 1);
+		/* One random bit of one random merged segment. */
+		snprintf(cmd, sizeof cmd, "ls '%s'/*-L1*.tbws | sed -n '%dp'", seg, 1 + rand() % 2);
+		p = popen(cmd, "r");
+		assert_non_null(p);
+		char file[1400];
+		assert_non_null(fgets(file, sizeof file, p));
+		pclose(p);
+		file[strcspn(file, "\n")] = '\0';
+		{
+			struct stat st;
+			assert_int_equal(stat(file, &st), 0);
+			long off = (long)(((uint64_t)rand() * 65536u + (uint64_t)rand()) % (uint64_t)st.st_size);
+			int fd = open(file, O_RDWR);
+			unsigned char b;
+			assert_true(fd >= 0);
+			assert_int_equal(pread(fd, &b, 1, off), 1);
+			b ^= (unsigned char)(1u << (rand() % 8));
+			assert_int_equal(pwrite(fd, &b, 1, off), 1);
+			close(fd);
+		}
+		from[0] = seg;
+		rc = recover(from, 1, 0, &rep);
+		rb = read_back(logdir);
+		assert_int_equal(rb.phantoms, 0);
+		assert_true(rb.increasing);
+		assert_int_equal(rep.total_scalars, rb.n);
+		uint64_t lost = total - rb.n;
+		assert_true(lost <= TBW_SEG_BLOCK_RECORDS);
+		assert_int_equal(rep.lost, lost);
+		assert_int_equal(rc, lost ? TBW_ECORRUPT : TBW_OK);
+		if (lost) {
+			/* the report names the exact lost range */
+			int named = 0;
+			for (size_t i = 0; i < rep.ndamage; i++) {
+				unsigned long long a, b;
+				const char *q = strstr(rep.damage[i].what, "records seq ");
+				if (q && sscanf(q, "records seq %llu..%llu", &a, &b) == 2 && b - a + 1 == lost)
+					named = 1;
+			}
+			assert_true(named);
+			hits++;
+		}
+		if (lost > worst)
+			worst = lost;
+		sum += lost;
+		tbw__recover_report_free(&rep);
+		sh("rm -rf '%s'", trial);
+	}
+	printf("one flipped bit in a merged segment: %d flips, %" PRIu64 " of them lost records, worst %" PRIu64
+	       " records (of %" PRIu64 "), mean %.0f per flip\n", trials, hits, worst, total,
+	       (double)sum / trials);
+	snprintf(logdir, sizeof logdir, "%s", saved);
+}
+
 /* ---- Random damage: never crash, never report more than restored ---- */
 
 static void test_recover_random_damage_never_crashes_or_overreports(void **state)
@@ -1151,6 +1337,9 @@ int main(void)
 		cmocka_unit_test_setup(test_recover_run_identity_from_the_folder_not_the_first_segment, setup_case),
 		cmocka_unit_test_setup(test_recover_split_brain_restores_one_history_and_reports_the_rest, setup_case),
 		cmocka_unit_test_setup(test_recover_zero_byte_journal_is_damage_and_salvaged_from_the_folder, setup_case),
+		cmocka_unit_test_setup(test_recover_bit_flips_in_merged_segments_lose_one_block_at_most, setup_case),
+		cmocka_unit_test_setup(test_recover_names_every_source_and_creates_nothing_when_it_fails, setup_case),
+		cmocka_unit_test_setup(test_recover_dry_run_numbers_equal_the_real_run, setup_case),
 		cmocka_unit_test_setup(test_recover_compactor_starts_a_file_at_every_gap, setup_case),
 		cmocka_unit_test(test_recover_parse_name_rejects_foreign_names),
 		cmocka_unit_test_setup(test_recover_memory_bounded_with_largest_segments, setup_case),
@@ -1162,6 +1351,8 @@ int main(void)
 	snprintf(root, sizeof root, "/tmp/tbw_test_recover.XXXXXX");
 	if (!mkdtemp(root))
 		return 1;
+	if (getenv("TBW_TEST_FILTER"))           /* e.g. "*dry_run*" while iterating */
+		cmocka_set_test_filter(getenv("TBW_TEST_FILTER"));
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
 	if (rc == 0) {
 		char cmd[300];
