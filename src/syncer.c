@@ -355,7 +355,9 @@ static int parse_hex_id(const char *h, uint8_t id[16])
 static int read_file_bounded(const char *path, uint64_t max, uint8_t **out, size_t *len,
                              const char **why, const char *op);
 
-static void read_meta(const char *run_dir, runmeta *m)
+/* 1: read (m filled), 0: there is no run.json, < 0: it could not be read
+ * (the error is set). */
+static int read_meta(const char *run_dir, runmeta *m)
 {
 	char *path = tbw__path_join(run_dir, META_NAME), *text;
 	uint8_t *buf = NULL;
@@ -365,17 +367,23 @@ static void read_meta(const char *run_dir, runmeta *m)
 
 	memset(m, 0, sizeof m[0]);
 	if (!path)
-		return;
-	if (read_file_bounded(path, 65536, &buf, &len, &why, OP_OPEN) != TBW_OK) {
-		tbw__error_clear();
+		return tbw__error_set(TBW_ENOMEM, OP_OPEN, run_dir, "out of memory");
+	int rc = read_file_bounded(path, 65536, &buf, &len, &why, OP_OPEN);
+	if (rc != TBW_OK) {
+		struct stat st;
+		int absent = lstat(path, &st) != 0 && errno == ENOENT;
 		tbw__free(path);
-		return;
+		if (absent) {
+			tbw__error_clear();
+			return 0;
+		}
+		return rc;
 	}
 	tbw__free(path);
 	text = tbw__malloc(len + 1);
 	if (!text) {
 		tbw__free(buf);
-		return;
+		return tbw__error_set(TBW_ENOMEM, OP_OPEN, run_dir, "out of memory");
 	}
 	memcpy(text, buf, len);
 	text[len] = '\0';
@@ -393,6 +401,7 @@ static void read_meta(const char *run_dir, runmeta *m)
 	json_raw(json_value(text, "created"), created, sizeof created);
 	snprintf(m->ident, sizeof m->ident, "%s %s", host, created);
 	tbw__free(text);
+	return 1;
 }
 
 /* Highest generation among the segment names in run_dir (0 if none);
@@ -426,9 +435,10 @@ static int check_superseded(tbw_syncer *s, const char *op)
 		return tbw__error_set(TBW_EBUSY, op, s->run_dir,
 		                      "a newer generation ships this run; this writer (generation %u) "
 		                      "ships no more", (unsigned)s->gen);
-	read_meta(s->run_dir, &m);
-	if (!m.present)
+	if (read_meta(s->run_dir, &m) <= 0) {
+		tbw__error_clear();   /* unreadable now: the next pass looks again */
 		return TBW_OK;
+	}
 	if (m.generation > s->gen || (m.generation == s->gen && strcmp(m.ident, s->ident) != 0)) {
 		s->superseded = 1;
 		return tbw__error_set(TBW_EBUSY, op, s->run_dir,
@@ -688,7 +698,8 @@ int tbw__syncer_open(tbw_syncer **out, tbw_journal *j, const char *sync_dir,
 		json_str(host_j, sizeof host_j, info->host);
 		snprintf(created, sizeof created, "%.6f", info->created);
 		snprintf(s->ident, sizeof s->ident, "%s %s", host_j, created);
-		read_meta(s->run_dir, &m);
+		if ((rc = read_meta(s->run_dir, &m)) < 0)
+			goto fail;    /* never start a generation over a run.json we could not read */
 		maxg = max_generation(s->run_dir, &any);
 		if (m.present && strcmp(m.ident, s->ident) == 0)
 			s->gen = m.generation;
@@ -1690,7 +1701,8 @@ int tbw__sync_run_id(const char *run_dir, uint8_t run_id[16])
 	char base[256];
 	size_t n = strlen(run_dir);
 
-	read_meta(run_dir, &m);
+	if (read_meta(run_dir, &m) < 0)
+		tbw__error_clear();
 	if (m.have_id) {
 		memcpy(run_id, m.run_id, 16);
 		return TBW_OK;
