@@ -879,10 +879,30 @@ static int want_writemap(tbw_jsync sync)
  * size), page size a power of two from 512 to 64 KiB, as in raw_scan().
  * A data.mdb that is not a regular file (a FIFO would block LMDB's open
  * forever) is refused too. */
+#define CREATED_MARK "journal.created"
+
+/* Evidence that a journal was completely created in dir: the mark written
+ * after the creating transaction, or (journals made before the mark) a role
+ * lock file, which only an opened journal makes. */
+static int journal_was_created(const char *dir)
+{
+	static const char *const names[] = { CREATED_MARK, "writer.lock", "compactor.lock",
+	                                     "syncer.lock" };
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		char *p = tbw__path_join(dir, names[i]);
+		struct stat st;
+		int found = p && lstat(p, &st) == 0;
+		tbw__free(p);
+		if (found)
+			return 1;
+	}
+	return 0;
+}
+
 static int check_meta_pages(const char *dir)
 {
 	char *path = tbw__path_join(dir, "data.mdb");
-	uint8_t hdr[64];
+	uint8_t hdr[152];
 	uint64_t off = 0;
 	size_t got;
 	int fd, rc;
@@ -895,13 +915,23 @@ static int check_meta_pages(const char *dir)
 		return TBW_OK;           /* LMDB reports why it cannot open it */
 	}
 	rc = TBW_OK;
-	{
-		struct stat st;
-		if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
-			rc = tbw__error_set(TBW_ECORRUPT, "journal open", path, "not a regular file");
-	}
+	struct stat st;
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
+		rc = tbw__error_set(TBW_ECORRUPT, "journal open", path, "not a regular file");
+	else if (st.st_size == 0 && journal_was_created(dir))
+		/* A journal's data file is never empty once created (LMDB writes
+		 * its two meta pages first): 0 bytes after a creation that
+		 * completed is damage (a truncation, a file system that lost it),
+		 * never a new journal to start over. (0 bytes and no sign of a
+		 * completed creation: a creation that failed, which is redone.) */
+		rc = tbw__error_set(TBW_ECORRUPT, "journal open", path,
+		                    "data.mdb is 0 bytes: the journal is damaged (truncated), not new; "
+		                    "run tbrecover on its logdir");
+	uint64_t need = 0, best_txn = 0;
+	int metas = 0;
 	for (int i = 0; rc == TBW_OK && i < 2; i++) {
 		uint32_t magic, ps;
+		uint64_t last_pg, txnid;
 		rc = tbw__pread_full(fd, hdr, sizeof hdr, (off_t)off, &got, "journal open", path);
 		if (rc != TBW_OK || got < sizeof hdr)
 			break;           /* short: LMDB reports it */
@@ -909,11 +939,26 @@ static int check_meta_pages(const char *dir)
 		memcpy(&ps, hdr + 40, 4);
 		if (magic != 0xBEEFC0DEu)
 			break;           /* not a meta page: LMDB says MDB_INVALID */
-		if (ps < 512 || ps > 65536 || (ps & (ps - 1)) != 0)
+		if (ps < 512 || ps > 65536 || (ps & (ps - 1)) != 0) {
 			rc = tbw__error_set(TBW_ECORRUPT, "journal open", path,
 			                    "meta page %d records an impossible page size %u", i, (unsigned)ps);
+			break;
+		}
+		/* LMDB 0.9's MDB_meta: mm_last_pg at 136, mm_txnid at 144. */
+		memcpy(&last_pg, hdr + 136, 8);
+		memcpy(&txnid, hdr + 144, 8);
+		if (metas == 0 || txnid >= best_txn) {
+			best_txn = txnid;
+			need = last_pg < (UINT64_MAX / 65536) ? (last_pg + 1) * (uint64_t)ps : UINT64_MAX;
+		}
+		metas++;
 		off = ps;
 	}
+	if (rc == TBW_OK && metas == 2 && (uint64_t)st.st_size < need)
+		rc = tbw__error_set(TBW_ECORRUPT, "journal open", path,
+		                    "data.mdb is %lld bytes but its newest meta page needs %llu: the "
+		                    "journal is truncated; run tbrecover on its logdir",
+		                    (long long)st.st_size, (unsigned long long)need);
 	tbw__close(fd, "journal open", path);
 	tbw__free(path);
 	return rc == TBW_ECORRUPT ? rc : TBW_OK;
@@ -1050,6 +1095,18 @@ static int jenv_open(jenv **out, const char *dir, const struct stat *st, const t
 	} else {
 		init_ctx ictx = { cfg, 0 };
 		rc = wtxn(e, "journal open", init_body, NULL, &ictx);
+		if (rc == TBW_OK) {
+			/* Mark the creation complete (see journal_was_created);
+			 * best effort: the role lock files say it too. */
+			char *mark = tbw__path_join(dir, CREATED_MARK);
+			struct stat ms;
+			if (mark && lstat(mark, &ms) != 0) {
+				int fd = open(mark, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+				if (fd >= 0)
+					close(fd);
+			}
+			tbw__free(mark);
+		}
 	}
 	if (rc) {
 		jenv_free(e);

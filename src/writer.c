@@ -126,6 +126,8 @@ static int check_options(const tbw_options *o)
 		return tbw__error_set(TBW_EINVAL, "open", NULL, "journal_dir is empty (NULL means the default)");
 	if (o->sync_dir && !*o->sync_dir)
 		return tbw__error_set(TBW_EINVAL, "open", NULL, "sync_dir is empty (NULL means no sync)");
+	if (o->sync_dir && tbw__sync_check_dir(o->sync_dir) != TBW_OK)
+		return TBW_ENOTFOUND;    /* on Drive's path, Drive not mounted: before anything is made */
 	if (check_name(o->filename_suffix, "filename_suffix", 0) || check_name(o->run_name, "run_name", 0))
 		return TBW_EINVAL;
 	if (o->run_name && (!*o->run_name || !strcmp(o->run_name, ".") || !strcmp(o->run_name, "..")))
