@@ -17,7 +17,7 @@
 #include "cli.h"
 #include "tbwal.h"
 
-void tbw_cli_init(tbw_cli *cli, const char *cmd, const char *prog, int legacy)
+static void tbw_cli_init(tbw_cli *cli, const char *cmd, const char *prog, int legacy)
 {
 	memset(cli, 0, sizeof *cli);
 	cli->cmd = cmd;
@@ -30,7 +30,7 @@ void tbw_cli_init(tbw_cli *cli, const char *cmd, const char *prog, int legacy)
 
 /* ---- Exit codes ---- */
 
-int tbw_cli_code_for(int rc)
+static int tbw_cli_code_for(int rc)
 {
 	switch (rc) {
 	case TBW_OK: return TBW_EXIT_OK;
@@ -41,7 +41,7 @@ int tbw_cli_code_for(int rc)
 	}
 }
 
-int tbw_cli_exit(const tbw_cli *cli, int code)
+static int tbw_cli_exit(const tbw_cli *cli, int code)
 {
 	if (!cli->legacy)
 		return code;
@@ -57,12 +57,12 @@ int tbw_cli_exit(const tbw_cli *cli, int code)
 	return code;
 }
 
-void tbw_cli_print_version(FILE *f)
+static void tbw_cli_print_version(FILE *f)
 {
 	fprintf(f, "tbwal %s\n", TBW_VERSION_STRING);
 }
 
-void tbw_cli_err(const tbw_cli *cli, const char *fmt, ...)
+static void tbw_cli_err(const tbw_cli *cli, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -75,7 +75,7 @@ void tbw_cli_err(const tbw_cli *cli, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-int tbw_cli_usage_error(const tbw_cli *cli, const char *fmt, ...)
+static int tbw_cli_usage_error(const tbw_cli *cli, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -87,7 +87,7 @@ int tbw_cli_usage_error(const tbw_cli *cli, const char *fmt, ...)
 	return TBW_EXIT_USAGE;
 }
 
-void tbw_cli_json_error(const tbw_cli *cli, int code, const char *message)
+static void tbw_cli_json_error(const tbw_cli *cli, int code, const char *message)
 {
 	if (!cli->json)
 		return;
@@ -131,7 +131,7 @@ static const tbw_cli_opt *find_short(const tbw_cli_opt *opts, char c)
 	return NULL;
 }
 
-int tbw_cli_parse(tbw_cli *cli, int argc, char **argv, const tbw_cli_opt *opts,
+static int tbw_cli_parse(tbw_cli *cli, int argc, char **argv, const tbw_cli_opt *opts,
                   tbw_cli_on_opt on, void *ctx, void (*help)(const tbw_cli *, FILE *),
                   const char **pos, size_t maxpos, size_t *npos)
 {
@@ -200,7 +200,7 @@ int tbw_cli_parse(tbw_cli *cli, int argc, char **argv, const tbw_cli_opt *opts,
 
 /* ---- Intervals ---- */
 
-int tbw_cli_parse_interval(const char *s, double bare_unit, double *secs)
+static int tbw_cli_parse_interval(const char *s, double bare_unit, double *secs)
 {
 	char *end;
 	double v, unit = bare_unit;
@@ -237,7 +237,7 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void tbw_cli_sleep(double secs, volatile sig_atomic_t *stop)
+static void tbw_cli_sleep(double secs, volatile sig_atomic_t *stop)
 {
 	uint64_t end = now_ns() + (uint64_t)(secs * 1e9);
 
@@ -257,7 +257,7 @@ void tbw_cli_sleep(double secs, volatile sig_atomic_t *stop)
 
 /* ---- JSON ---- */
 
-void tbw_cli_json_str(FILE *f, const char *s, size_t n)
+static void tbw_cli_json_str(FILE *f, const char *s, size_t n)
 {
 	if (n == (size_t)-1)
 		n = s ? strlen(s) : 0;
@@ -280,7 +280,7 @@ void tbw_cli_json_str(FILE *f, const char *s, size_t n)
 	fputc('"', f);
 }
 
-void tbw_cli_json_num(FILE *f, double v)
+static void tbw_cli_json_num(FILE *f, double v)
 {
 	if (isnan(v))
 		fputs("\"NaN\"", f);
@@ -292,7 +292,7 @@ void tbw_cli_json_num(FILE *f, double v)
 
 /* ---- Progress ---- */
 
-void tbw_cli_progress(tbw_cli *cli, const char *phase, uint64_t done, uint64_t total)
+static void tbw_cli_progress(tbw_cli *cli, const char *phase, uint64_t done, uint64_t total)
 {
 	uint64_t now;
 	char eta[48] = "";
@@ -323,7 +323,7 @@ void tbw_cli_progress(tbw_cli *cli, const char *phase, uint64_t done, uint64_t t
 	fflush(stderr);
 }
 
-void tbw_cli_progress_end(tbw_cli *cli)
+static void tbw_cli_progress_end(tbw_cli *cli)
 {
 	if (cli->prog_shown) {
 		fputs("\r\033[K", stderr);
@@ -335,7 +335,7 @@ void tbw_cli_progress_end(tbw_cli *cli)
 
 /* ---- Hints ---- */
 
-long tbw_cli_lock_holder(const char *path)
+static long tbw_cli_lock_holder(const char *path)
 {
 	struct stat st;
 	FILE *f;
@@ -376,7 +376,7 @@ static int has_event_files(const char *dir)
 	return n;
 }
 
-void tbw_cli_hint_logdir(const tbw_cli *cli, const char *logdir, const char *jdir, int rc)
+static void tbw_cli_hint_logdir(const tbw_cli *cli, const char *logdir, const char *jdir, int rc)
 {
 	struct stat st;
 	tbw_cli_run *runs = NULL;
@@ -422,7 +422,7 @@ void tbw_cli_hint_logdir(const tbw_cli *cli, const char *logdir, const char *jdi
 
 /* ---- Runs in a sync root ---- */
 
-void tbw_cli_run_name(char *out, size_t cap, const char *logdir)
+static void tbw_cli_run_name(char *out, size_t cap, const char *logdir)
 {
 	size_t n = strlen(logdir), b, o = 0;
 
@@ -497,7 +497,7 @@ static int run_cmp(const void *a, const void *b)
 	return strcmp(x->path, y->path);
 }
 
-int tbw_cli_find_runs(const char *dir, const char *name, tbw_cli_run **out)
+static int tbw_cli_find_runs(const char *dir, const char *name, tbw_cli_run **out)
 {
 	DIR *d;
 	struct dirent *e;
@@ -591,7 +591,7 @@ static int push_path(char ***paths, size_t *npaths, const char *p)
 	return 0;
 }
 
-int tbw_cli_resolve_from(tbw_cli *cli, const char *from, const char *logdir,
+static int tbw_cli_resolve_from(tbw_cli *cli, const char *from, const char *logdir,
                          const char *run_id, char ***paths, size_t *npaths)
 {
 	char name[128];

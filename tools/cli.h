@@ -58,56 +58,56 @@ typedef int (*tbw_cli_on_opt)(tbw_cli *cli, void *ctx, int id, const char *arg);
  * and returns 0 or a TBW_EXIT_* code (it has printed why).
  * Returns -1 to go on, or an exit code: 0 after --help (usage printed with
  * help(stdout)) or --version, TBW_EXIT_USAGE after a bad command line. */
-int tbw_cli_parse(tbw_cli *cli, int argc, char **argv, const tbw_cli_opt *opts,
+static int tbw_cli_parse(tbw_cli *cli, int argc, char **argv, const tbw_cli_opt *opts,
                   tbw_cli_on_opt on, void *ctx, void (*help)(const tbw_cli *, FILE *),
                   const char **pos, size_t maxpos, size_t *npos);
 
 /* Start a command: fill cli (tty state from the fds). */
-void tbw_cli_init(tbw_cli *cli, const char *cmd, const char *prog, int legacy);
+static void tbw_cli_init(tbw_cli *cli, const char *cmd, const char *prog, int legacy);
 
 /* The process's exit status for a TBW_EXIT_* code: the code itself for
  * `tbwal <sub>`, the old tool's code for an old name. */
-int tbw_cli_exit(const tbw_cli *cli, int code);
+static int tbw_cli_exit(const tbw_cli *cli, int code);
 
 /* TBW_E* library code -> TBW_EXIT_* code. */
-int tbw_cli_code_for(int rc);
+static int tbw_cli_code_for(int rc);
 
 /* "tbwal 0.1.0" (TBW_VERSION_STRING) on f. */
-void tbw_cli_print_version(FILE *f);
+static void tbw_cli_print_version(FILE *f);
 
 /* Print "PROG: message" on stderr (unless the message is empty). */
-void tbw_cli_err(const tbw_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tbw_cli_err(const tbw_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Print a usage error and return TBW_EXIT_USAGE. */
-int tbw_cli_usage_error(const tbw_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int tbw_cli_usage_error(const tbw_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* With --json: the error document {"schema":"tbwal.error/1",...} on stdout. */
-void tbw_cli_json_error(const tbw_cli *cli, int code, const char *message);
+static void tbw_cli_json_error(const tbw_cli *cli, int code, const char *message);
 
 /* An interval: "1.5" (bare: bare_unit seconds, 1 for tbwal, 0.001 for the
  * old tbcompact's milliseconds), "500ms", "2s", "1m", "1h". 0 and *secs,
  * or -1. */
-int tbw_cli_parse_interval(const char *s, double bare_unit, double *secs);
+static int tbw_cli_parse_interval(const char *s, double bare_unit, double *secs);
 
 /* Sleep secs or until *stop is set (checked every 50 ms). */
-void tbw_cli_sleep(double secs, volatile sig_atomic_t *stop);
+static void tbw_cli_sleep(double secs, volatile sig_atomic_t *stop);
 
 /* JSON output: a string (n bytes, or strlen if n == (size_t)-1), a number
  * (NaN and infinities as the strings "NaN", "Infinity", "-Infinity"). */
-void tbw_cli_json_str(FILE *f, const char *s, size_t n);
-void tbw_cli_json_num(FILE *f, double v);
+static void tbw_cli_json_str(FILE *f, const char *s, size_t n);
+static void tbw_cli_json_num(FILE *f, double v);
 
 /* Progress of long work on stderr, only on a terminal and without --quiet:
  * "phase: done/total (pct%), ETA m:ss"; rate-limited to 5 a second.
  * total 0: unknown. tbw_cli_progress_end clears the line. */
-void tbw_cli_progress(tbw_cli *cli, const char *phase, uint64_t done, uint64_t total);
-void tbw_cli_progress_end(tbw_cli *cli);
+static void tbw_cli_progress(tbw_cli *cli, const char *phase, uint64_t done, uint64_t total);
+static void tbw_cli_progress_end(tbw_cli *cli);
 
 /* Hints for a logdir whose journal could not be opened (code from the
  * open): the path does not exist, it holds no journal (and looks like a
  * sync folder, or holds only event files), a writer is running (its pid). */
-void tbw_cli_hint_logdir(const tbw_cli *cli, const char *logdir, const char *jdir, int rc);
+static void tbw_cli_hint_logdir(const tbw_cli *cli, const char *logdir, const char *jdir, int rc);
 
 /* pid of the process holding an flock on path (from /proc/locks), or 0. */
-long tbw_cli_lock_holder(const char *path);
+static long tbw_cli_lock_holder(const char *path);
 
 /* ---- Runs in a sync root (--from ROOT) ---- */
 typedef struct tbw_cli_run {
@@ -119,19 +119,19 @@ typedef struct tbw_cli_run {
 } tbw_cli_run;
 
 /* The run name a writer of logdir uses (its sanitised basename). */
-void tbw_cli_run_name(char *out, size_t cap, const char *logdir);
+static void tbw_cli_run_name(char *out, size_t cap, const char *logdir);
 
 /* If dir is a run folder (<name>-<32 hex>), 1 run: itself. Else the run
  * folders inside dir named <name>-<id> (any name if name is NULL), newest
  * first. *out: free() it. Returns the count, or -1 if dir cannot be read. */
-int tbw_cli_find_runs(const char *dir, const char *name, tbw_cli_run **out);
+static int tbw_cli_find_runs(const char *dir, const char *name, tbw_cli_run **out);
 
 /* Resolve one --from argument to run folders: a run folder is itself; a
  * sync root holding several runs named after the logdir is ambiguous unless
  * run_id (a prefix of the id) picks one, or, on a terminal, the user
  * chooses. The choice is appended to *paths (malloc'd strings). Returns 0
  * or a TBW_EXIT_* code (the list printed when ambiguous). */
-int tbw_cli_resolve_from(tbw_cli *cli, const char *from, const char *logdir,
+static int tbw_cli_resolve_from(tbw_cli *cli, const char *from, const char *logdir,
                          const char *run_id, char ***paths, size_t *npaths);
 
 #endif

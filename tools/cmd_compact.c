@@ -21,17 +21,17 @@
 #include "writer.h"
 
 /* Records exported per chunk of a big backlog (progress between chunks). */
-#define CHUNK 262144
+#define compact_CHUNK 262144
 
 static volatile sig_atomic_t compact_stop;
 
-static void on_signal(int sig)
+static void compact_on_signal(int sig)
 {
 	(void)sig;
 	compact_stop = 1;
 }
 
-static void usage(const tbw_cli *cli, FILE *f)
+static void compact_usage(const tbw_cli *cli, FILE *f)
 {
 	fprintf(f,
 	"Usage: %s LOGDIR [--once|--follow] [--interval T] [--journal DIR]\n"
@@ -71,17 +71,17 @@ static void usage(const tbw_cli *cli, FILE *f)
 		      "was found (see stderr).\n", f);
 }
 
-enum { O_ONCE = 1, O_FOLLOW, O_INTERVAL, O_JOURNAL, O_PURGE, O_TENSOR, O_WAIT, O_ROTATE };
+enum { COMPACT_O_ONCE = 1, COMPACT_O_FOLLOW, COMPACT_O_INTERVAL, COMPACT_O_JOURNAL, COMPACT_O_PURGE, COMPACT_O_TENSOR, COMPACT_O_WAIT, COMPACT_O_ROTATE };
 
-static const tbw_cli_opt opts[] = {
-	{ "once", 0, 0, O_ONCE },
-	{ "follow", 'f', 0, O_FOLLOW },
-	{ "interval", 0, 1, O_INTERVAL },
-	{ "journal", 0, 1, O_JOURNAL },
-	{ "purge-step", 0, 1, O_PURGE },
-	{ "tensor", 0, 0, O_TENSOR },
-	{ "wait", 0, 0, O_WAIT },
-	{ "rotate", 0, 1, O_ROTATE },
+static const tbw_cli_opt compact_opts[] = {
+	{ "once", 0, 0, COMPACT_O_ONCE },
+	{ "follow", 'f', 0, COMPACT_O_FOLLOW },
+	{ "interval", 0, 1, COMPACT_O_INTERVAL },
+	{ "journal", 0, 1, COMPACT_O_JOURNAL },
+	{ "purge-step", 0, 1, COMPACT_O_PURGE },
+	{ "tensor", 0, 0, COMPACT_O_TENSOR },
+	{ "wait", 0, 0, COMPACT_O_WAIT },
+	{ "rotate", 0, 1, COMPACT_O_ROTATE },
 	{ NULL, 0, 0, 0 },
 };
 
@@ -93,23 +93,23 @@ typedef struct cctx {
 	const char *jdir;
 } cctx;
 
-static int on_opt(tbw_cli *cli, void *vctx, int id, const char *arg)
+static int compact_on_opt(tbw_cli *cli, void *vctx, int id, const char *arg)
 {
 	cctx *x = vctx;
 	char *end;
 
 	switch (id) {
-	case O_ONCE: x->follow = 0; return 0;
-	case O_FOLLOW: x->follow = 1; return 0;
-	case O_TENSOR: x->tensor = 1; return 0;
-	case O_WAIT: x->wait = 1; return 0;
-	case O_JOURNAL: x->jdir = arg; return 0;
-	case O_INTERVAL:
+	case COMPACT_O_ONCE: x->follow = 0; return 0;
+	case COMPACT_O_FOLLOW: x->follow = 1; return 0;
+	case COMPACT_O_TENSOR: x->tensor = 1; return 0;
+	case COMPACT_O_WAIT: x->wait = 1; return 0;
+	case COMPACT_O_JOURNAL: x->jdir = arg; return 0;
+	case COMPACT_O_INTERVAL:
 		if (tbw_cli_parse_interval(arg, cli->legacy ? 0.001 : 1.0, &x->interval) || x->interval < 0.001)
 			return tbw_cli_usage_error(cli, "--interval wants %s between 1 ms and 1 day, not \"%s\"",
 			                           cli->legacy ? "milliseconds" : "seconds (or 500ms, 2s)", arg);
 		return 0;
-	case O_ROTATE: {
+	case COMPACT_O_ROTATE: {
 		unsigned long long v;
 		errno = 0;
 		v = strtoull(arg, &end, 10);
@@ -118,7 +118,7 @@ static int on_opt(tbw_cli *cli, void *vctx, int id, const char *arg)
 		x->rotate = v;
 		return 0;
 	}
-	case O_PURGE: {
+	case COMPACT_O_PURGE: {
 		long long v;
 		errno = 0;
 		v = strtoll(arg, &end, 10);
@@ -135,7 +135,7 @@ static int on_opt(tbw_cli *cli, void *vctx, int id, const char *arg)
 /* Append the purge marker. Appending is the writer's job, so take the
  * writer role for the moment of the append: if a writer is live, refuse
  * (it should be given purge_step itself) rather than interleave. */
-static int append_purge(tbw_cli *cli, tbw_journal *j, int64_t step)
+static int compact_append_purge(tbw_cli *cli, tbw_journal *j, int64_t step)
 {
 	uint64_t seq = 0;
 	int rc = tbw__journal_lock(j, TBW_JROLE_WRITER, 0);
@@ -163,7 +163,7 @@ static int append_purge(tbw_cli *cli, tbw_journal *j, int64_t step)
 
 /* One pass: everything committed now, in chunks with progress when the
  * backlog is big. */
-static int pass(tbw_cli *cli, tbw_compactor *c, tbw_journal *j, uint64_t *n)
+static int compact_pass(tbw_cli *cli, tbw_compactor *c, tbw_journal *j, uint64_t *n)
 {
 	tbw_compact_stats st;
 	uint64_t last = 0, from, got;
@@ -174,12 +174,12 @@ static int pass(tbw_cli *cli, tbw_compactor *c, tbw_journal *j, uint64_t *n)
 	if ((rc = tbw__journal_last_seq(j, &last)) != TBW_OK)
 		return rc;
 	from = st.cursor.seq;
-	if (last <= from + CHUNK)
+	if (last <= from + compact_CHUNK)
 		return tbw__compactor_pass(c, n);
 	for (;;) {
 		uint64_t through;
 		tbw__compactor_stats(c, &st);
-		through = st.cursor.seq + CHUNK;
+		through = st.cursor.seq + compact_CHUNK;
 		if (through >= last)
 			through = UINT64_MAX;
 		tbw_cli_progress(cli, "exporting", st.cursor.seq - from, last - from);
@@ -195,7 +195,7 @@ static int pass(tbw_cli *cli, tbw_compactor *c, tbw_journal *j, uint64_t *n)
 	return rc;
 }
 
-int tbw_cmd_compact(tbw_cli *cli, int argc, char **argv)
+static int tbw_cmd_compact(tbw_cli *cli, int argc, char **argv)
 {
 	cctx x;
 	const char *pos[1];
@@ -214,9 +214,9 @@ int tbw_cmd_compact(tbw_cli *cli, int argc, char **argv)
 	memset(&x, 0, sizeof x);
 	x.interval = 1.0;
 	compact_stop = 0;
-	code = tbw_cli_parse(cli, argc, argv, opts, on_opt, &x, usage, pos, 1, &npos);
+	code = tbw_cli_parse(cli, argc, argv, compact_opts, compact_on_opt, &x, compact_usage, pos, 1, &npos);
 	if (code < 0 && npos != 1) {
-		usage(cli, stderr);
+		compact_usage(cli, stderr);
 		code = TBW_EXIT_USAGE;
 	}
 	if (code >= 0)
@@ -239,7 +239,7 @@ int tbw_cmd_compact(tbw_cli *cli, int argc, char **argv)
 		tbw__free(jdir);
 		return tbw_cli_exit(cli, ex);
 	}
-	if (x.have_purge && (rc = append_purge(cli, j, x.purge)) != TBW_OK) {
+	if (x.have_purge && (rc = compact_append_purge(cli, j, x.purge)) != TBW_OK) {
 		ex = tbw_cli_code_for(rc);
 		tbw_cli_json_error(cli, ex, tbw_errmsg());
 		goto out;
@@ -261,14 +261,14 @@ int tbw_cmd_compact(tbw_cli *cli, int argc, char **argv)
 	}
 	if (x.follow) {
 		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = on_signal;
+		sa.sa_handler = compact_on_signal;
 		sigaction(SIGINT, &sa, &old_int);
 		sigaction(SIGTERM, &sa, &old_term);
 		have_sig = 1;
 	}
 	for (;;) {
 		uint64_t n = 0;
-		rc = pass(cli, c, j, &n);
+		rc = compact_pass(cli, c, j, &n);
 		passes++;
 		total += n;
 		tbw__compactor_stats(c, &st);

@@ -17,7 +17,7 @@
 #include "cmds.h"
 #include "recover.h"
 
-static void usage(const tbw_cli *cli, FILE *f)
+static void recover_usage(const tbw_cli *cli, FILE *f)
 {
 	fprintf(f, "usage: %s [options] LOGDIR\n", cli->prog);
 	fputs("Rebuild LOGDIR's event files from whatever survived a crash or a lost\n"
@@ -54,17 +54,17 @@ static void usage(const tbw_cli *cli, FILE *f)
 		      "5 recovered with losses (the report says where and how much).\n", f);
 }
 
-enum { O_FROM = 1, O_JOURNAL, O_DRY, O_PURGE, O_TENSOR, O_DELETE, O_RUNID, O_RUNNAME };
+enum { RECOVER_O_FROM = 1, RECOVER_O_JOURNAL, RECOVER_O_DRY, RECOVER_O_PURGE, RECOVER_O_TENSOR, RECOVER_O_DELETE, RECOVER_O_RUNID, RECOVER_O_RUNNAME };
 
-static const tbw_cli_opt opts[] = {
-	{ "from", 0, 1, O_FROM },
-	{ "journal", 0, 1, O_JOURNAL },
-	{ "dry-run", 'n', 0, O_DRY },
-	{ "purge-step", 0, 1, O_PURGE },
-	{ "tensor", 0, 0, O_TENSOR },
-	{ "delete-replaced", 0, 0, O_DELETE },
-	{ "run-id", 0, 1, O_RUNID },
-	{ "run-name", 0, 1, O_RUNNAME },
+static const tbw_cli_opt recover_opts[] = {
+	{ "from", 0, 1, RECOVER_O_FROM },
+	{ "journal", 0, 1, RECOVER_O_JOURNAL },
+	{ "dry-run", 'n', 0, RECOVER_O_DRY },
+	{ "purge-step", 0, 1, RECOVER_O_PURGE },
+	{ "tensor", 0, 0, RECOVER_O_TENSOR },
+	{ "delete-replaced", 0, 0, RECOVER_O_DELETE },
+	{ "run-id", 0, 1, RECOVER_O_RUNID },
+	{ "run-name", 0, 1, RECOVER_O_RUNNAME },
 	{ NULL, 0, 0, 0 },
 };
 
@@ -75,12 +75,12 @@ typedef struct rctx {
 	const char *run_id, *run_name;
 } rctx;
 
-static int on_opt(tbw_cli *cli, void *vctx, int id, const char *arg)
+static int recover_on_opt(tbw_cli *cli, void *vctx, int id, const char *arg)
 {
 	rctx *x = vctx;
 
 	switch (id) {
-	case O_FROM: {
+	case RECOVER_O_FROM: {
 		const char **nf = realloc(x->from, (x->nfrom + 1) * sizeof *nf);
 		if (!nf) {
 			tbw_cli_err(cli, "out of memory");
@@ -90,9 +90,9 @@ static int on_opt(tbw_cli *cli, void *vctx, int id, const char *arg)
 		x->from[x->nfrom++] = arg;
 		return 0;
 	}
-	case O_JOURNAL: x->cfg.journal_dir = arg; return 0;
-	case O_DRY: x->cfg.dry_run = 1; return 0;
-	case O_PURGE: {
+	case RECOVER_O_JOURNAL: x->cfg.journal_dir = arg; return 0;
+	case RECOVER_O_DRY: x->cfg.dry_run = 1; return 0;
+	case RECOVER_O_PURGE: {
 		char *end;
 		long long v;
 		errno = 0;
@@ -102,20 +102,20 @@ static int on_opt(tbw_cli *cli, void *vctx, int id, const char *arg)
 		x->cfg.purge_step = v;
 		return 0;
 	}
-	case O_TENSOR: x->cfg.scalar_format = TBW_SCALAR_TENSOR; return 0;
-	case O_DELETE: x->cfg.delete_replaced = 1; return 0;
-	case O_RUNID: x->run_id = arg; return 0;
-	case O_RUNNAME: x->run_name = arg; return 0;
+	case RECOVER_O_TENSOR: x->cfg.scalar_format = TBW_SCALAR_TENSOR; return 0;
+	case RECOVER_O_DELETE: x->cfg.delete_replaced = 1; return 0;
+	case RECOVER_O_RUNID: x->run_id = arg; return 0;
+	case RECOVER_O_RUNNAME: x->run_name = arg; return 0;
 	}
 	return TBW_EXIT_USAGE;
 }
 
-static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+static void recover_on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
 {
 	tbw_cli_progress(ctx, phase, done, total);
 }
 
-static void print_json(FILE *f, const tbw_recover_report *r, int code, const char *status,
+static void recover_print_json(FILE *f, const tbw_recover_report *r, int code, const char *status,
                        const char *message, int dry_run)
 {
 	fputs("{\n  \"schema\": \"tbwal.recover/1\",\n  \"status\": ", f); tbw_cli_json_str(f, status, (size_t)-1);
@@ -170,7 +170,7 @@ static void print_json(FILE *f, const tbw_recover_report *r, int code, const cha
 
 /* ---- Human output ---- */
 
-static void fmt_time(char *buf, size_t n, double t)
+static void recover_fmt_time(char *buf, size_t n, double t)
 {
 	time_t s = (time_t)t;
 	struct tm tm;
@@ -183,7 +183,7 @@ static void fmt_time(char *buf, size_t n, double t)
 	strftime(buf, n, "%Y-%m-%d %H:%M:%S UTC", &tm);
 }
 
-static void print_text(FILE *f, const tbw_recover_report *r, const char *status,
+static void recover_print_text(FILE *f, const tbw_recover_report *r, const char *status,
                        const char *message, const char *logdir, int dry_run, const char *prog)
 {
 	char tbuf[64];
@@ -225,7 +225,7 @@ static void print_text(FILE *f, const tbw_recover_report *r, const char *status,
 			fprintf(f, "%-*s %10" PRIu64 " %23s %14.7g\n", (int)w, t->tag, t->count, steps, t->last_value);
 		}
 	}
-	fmt_time(tbuf, sizeof tbuf, r->newest_shipped_wall_time);
+	recover_fmt_time(tbuf, sizeof tbuf, r->newest_shipped_wall_time);
 	fprintf(f, "total: %" PRIu64 " scalars in %" PRIu64 " event file(s), %" PRIu64 " exported now, "
 	        "%" PRIu64 " known lost; newest sequence %" PRIu64 "; newest shipped record %s\n",
 	        r->total_scalars, r->event_files, r->exported, r->lost, r->last_seq, tbuf);
@@ -235,7 +235,7 @@ static void print_text(FILE *f, const tbw_recover_report *r, const char *status,
 		        dry_run ? "" : (r->moved_aside[0] ? r->moved_aside : "(deleted)"));
 }
 
-int tbw_cmd_recover(tbw_cli *cli, int argc, char **argv)
+static int tbw_cmd_recover(tbw_cli *cli, int argc, char **argv)
 {
 	rctx x;
 	tbw_recover_report rep;
@@ -248,7 +248,7 @@ int tbw_cmd_recover(tbw_cli *cli, int argc, char **argv)
 
 	memset(&x, 0, sizeof x);
 	x.cfg = (tbw_recover_cfg)TBW_RECOVER_CFG_INIT;
-	code = tbw_cli_parse(cli, argc, argv, opts, on_opt, &x, usage, pos, 1, &npos);
+	code = tbw_cli_parse(cli, argc, argv, recover_opts, recover_on_opt, &x, recover_usage, pos, 1, &npos);
 	if (code < 0 && npos != 1)
 		code = tbw_cli_usage_error(cli, "expected exactly one LOGDIR");
 	if (code >= 0) {
@@ -267,7 +267,7 @@ int tbw_cmd_recover(tbw_cli *cli, int argc, char **argv)
 	}
 	x.cfg.from = (const char *const *)resolved;
 	x.cfg.nfrom = nres;
-	x.cfg.progress = on_progress;
+	x.cfg.progress = recover_on_progress;
 	x.cfg.progress_ctx = cli;
 
 	rc = tbw__recover_run(&x.cfg, &rep);
@@ -286,9 +286,9 @@ int tbw_cmd_recover(tbw_cli *cli, int argc, char **argv)
 		snprintf(message, sizeof message, "%s", tbw_errmsg());
 	}
 	if (cli->json)
-		print_json(stdout, &rep, tbw_cli_exit(cli, code), status, message, x.cfg.dry_run);
+		recover_print_json(stdout, &rep, tbw_cli_exit(cli, code), status, message, x.cfg.dry_run);
 	else
-		print_text(stdout, &rep, status, message, x.cfg.logdir, x.cfg.dry_run, cli->prog);
+		recover_print_text(stdout, &rep, status, message, x.cfg.logdir, x.cfg.dry_run, cli->prog);
 	if (code != TBW_EXIT_OK && code != TBW_EXIT_PARTIAL) {
 		if (!cli->json)
 			tbw_cli_err(cli, "%s", message);

@@ -18,7 +18,7 @@
 #include "statinfo.h"
 #include "writer.h"
 
-static void usage(const tbw_cli *cli, FILE *f)
+static void stat_usage(const tbw_cli *cli, FILE *f)
 {
 	fprintf(f, "usage: %s LOGDIR [--json] [--journal DIR]\n", cli->prog);
 	fputs("Print what a tbwal journal holds and held: run id, journal path, each tag's\n"
@@ -42,29 +42,29 @@ static void usage(const tbw_cli *cli, FILE *f)
 		      "I/O error), 2 usage error, 4 no journal found.\n", f);
 }
 
-enum { O_JOURNAL = 1 };
+enum { STAT_O_JOURNAL = 1 };
 
-static const tbw_cli_opt opts[] = {
-	{ "journal", 0, 1, O_JOURNAL },
+static const tbw_cli_opt stat_opts[] = {
+	{ "journal", 0, 1, STAT_O_JOURNAL },
 	{ NULL, 0, 0, 0 },
 };
 
-static int on_opt(tbw_cli *cli, void *vctx, int id, const char *arg)
+static int stat_on_opt(tbw_cli *cli, void *vctx, int id, const char *arg)
 {
 	(void)cli;
-	if (id == O_JOURNAL)
+	if (id == STAT_O_JOURNAL)
 		*(const char **)vctx = arg;
 	return 0;
 }
 
-static long writer_pid(const char *jdir)
+static long stat_writer_pid(const char *jdir)
 {
 	char p[4200];
 	snprintf(p, sizeof p, "%s/writer.lock", jdir);
 	return tbw_cli_lock_holder(p);
 }
 
-static void print_json(const tbw_statinfo *s, const char *jdir, long pid)
+static void stat_print_json(const tbw_statinfo *s, const char *jdir, long pid)
 {
 	FILE *f = stdout;
 	int firstt = 1;
@@ -111,7 +111,7 @@ static void print_json(const tbw_statinfo *s, const char *jdir, long pid)
 		printf(",\"writer\":{\"running\":false,\"pid\":null}}\n");
 }
 
-static void print_text(const tbw_statinfo *s, const char *jdir, long pid)
+static void stat_print_text(const tbw_statinfo *s, const char *jdir, long pid)
 {
 	printf("run id:    %s\n", s->info.run_id_hex);
 	printf("journal:   %s\n", jdir);
@@ -148,7 +148,7 @@ static void print_text(const tbw_statinfo *s, const char *jdir, long pid)
 		printf("ship:      no syncer attached\n");
 }
 
-int tbw_cmd_stat(tbw_cli *cli, int argc, char **argv)
+static int tbw_cmd_stat(tbw_cli *cli, int argc, char **argv)
 {
 	const char *pos[1], *jarg = NULL, *logdir;
 	size_t npos;
@@ -158,9 +158,9 @@ int tbw_cmd_stat(tbw_cli *cli, int argc, char **argv)
 	tbw_statinfo st;
 	int rc, code;
 
-	code = tbw_cli_parse(cli, argc, argv, opts, on_opt, &jarg, usage, pos, 1, &npos);
+	code = tbw_cli_parse(cli, argc, argv, stat_opts, stat_on_opt, &jarg, stat_usage, pos, 1, &npos);
 	if (code < 0 && npos == 0 && !jarg) {
-		usage(cli, stderr);
+		stat_usage(cli, stderr);
 		code = TBW_EXIT_USAGE;
 	}
 	if (code >= 0)
@@ -184,11 +184,11 @@ int tbw_cmd_stat(tbw_cli *cli, int argc, char **argv)
 		if (!cli->quiet)
 			tbw_cli_hint_logdir(cli, jarg ? NULL : logdir, jdir, rc);
 	} else {
-		long pid = writer_pid(jdir);
+		long pid = stat_writer_pid(jdir);
 		if (cli->json)
-			print_json(&st, jdir, pid);
+			stat_print_json(&st, jdir, pid);
 		else
-			print_text(&st, jdir, pid);
+			stat_print_text(&st, jdir, pid);
 		code = TBW_EXIT_OK;
 	}
 	tbw_statinfo_free(&st);

@@ -20,13 +20,13 @@
 
 static volatile sig_atomic_t sync_stop;
 
-static void on_signal(int sig)
+static void sync_on_signal(int sig)
 {
 	(void)sig;
 	sync_stop = 1;
 }
 
-static void usage(const tbw_cli *cli, FILE *f)
+static void sync_usage(const tbw_cli *cli, FILE *f)
 {
 	fprintf(f, "usage: %s LOGDIR SYNC_DIR [--once | --follow] [--interval T]\n"
 	        "       [--journal DIR] [--run-name NAME] [--wait] [--json] [--quiet]\n", cli->prog);
@@ -54,15 +54,15 @@ static void usage(const tbw_cli *cli, FILE *f)
 	fputs(cli->legacy ? " (tbsync's codes are tbwal(1)'s table)\n" : "\n", f);
 }
 
-enum { O_ONCE = 1, O_FOLLOW, O_INTERVAL, O_JOURNAL, O_RUNNAME, O_WAIT };
+enum { SYNC_O_ONCE = 1, SYNC_O_FOLLOW, SYNC_O_INTERVAL, SYNC_O_JOURNAL, SYNC_O_RUNNAME, SYNC_O_WAIT };
 
-static const tbw_cli_opt opts[] = {
-	{ "once", 0, 0, O_ONCE },
-	{ "follow", 'f', 0, O_FOLLOW },
-	{ "interval", 0, 1, O_INTERVAL },
-	{ "journal", 0, 1, O_JOURNAL },
-	{ "run-name", 0, 1, O_RUNNAME },
-	{ "wait", 0, 0, O_WAIT },
+static const tbw_cli_opt sync_opts[] = {
+	{ "once", 0, 0, SYNC_O_ONCE },
+	{ "follow", 'f', 0, SYNC_O_FOLLOW },
+	{ "interval", 0, 1, SYNC_O_INTERVAL },
+	{ "journal", 0, 1, SYNC_O_JOURNAL },
+	{ "run-name", 0, 1, SYNC_O_RUNNAME },
+	{ "wait", 0, 0, SYNC_O_WAIT },
 	{ NULL, 0, 0, 0 },
 };
 
@@ -72,17 +72,17 @@ typedef struct sctx {
 	const char *jdir, *run_name;
 } sctx;
 
-static int on_opt(tbw_cli *cli, void *vctx, int id, const char *arg)
+static int sync_on_opt(tbw_cli *cli, void *vctx, int id, const char *arg)
 {
 	sctx *x = vctx;
 
 	switch (id) {
-	case O_ONCE: x->follow = 0; return 0;
-	case O_FOLLOW: x->follow = 1; return 0;
-	case O_WAIT: x->wait_lock = 1; return 0;
-	case O_JOURNAL: x->jdir = arg; return 0;
-	case O_RUNNAME: x->run_name = arg; return 0;
-	case O_INTERVAL:
+	case SYNC_O_ONCE: x->follow = 0; return 0;
+	case SYNC_O_FOLLOW: x->follow = 1; return 0;
+	case SYNC_O_WAIT: x->wait_lock = 1; return 0;
+	case SYNC_O_JOURNAL: x->jdir = arg; return 0;
+	case SYNC_O_RUNNAME: x->run_name = arg; return 0;
+	case SYNC_O_INTERVAL:
 		if (tbw_cli_parse_interval(arg, 1.0, &x->interval))
 			return tbw_cli_usage_error(cli, "bad --interval '%s' (seconds, 0..86400; or 500ms, 2s, 1m)", arg);
 		return 0;
@@ -90,7 +90,7 @@ static int on_opt(tbw_cli *cli, void *vctx, int id, const char *arg)
 	return TBW_EXIT_USAGE;
 }
 
-int tbw_cmd_sync(tbw_cli *cli, int argc, char **argv)
+static int tbw_cmd_sync(tbw_cli *cli, int argc, char **argv)
 {
 	sctx x = { 0, 0, 5.0, NULL, NULL };
 	const char *pos[2];
@@ -105,9 +105,9 @@ int tbw_cmd_sync(tbw_cli *cli, int argc, char **argv)
 	uint64_t last = 0;
 
 	sync_stop = 0;
-	code = tbw_cli_parse(cli, argc, argv, opts, on_opt, &x, usage, pos, 2, &npos);
+	code = tbw_cli_parse(cli, argc, argv, sync_opts, sync_on_opt, &x, sync_usage, pos, 2, &npos);
 	if (code < 0 && npos != 2) {
-		usage(cli, stderr);
+		sync_usage(cli, stderr);
 		code = TBW_EXIT_USAGE;
 	}
 	if (code >= 0)
@@ -152,7 +152,7 @@ int tbw_cmd_sync(tbw_cli *cli, int argc, char **argv)
 		            "sync_dir from the start to ship everything)", (unsigned long long)st.unshippable, jdir);
 	if (x.follow) {
 		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = on_signal;
+		sa.sa_handler = sync_on_signal;
 		sigaction(SIGINT, &sa, &old_int);
 		sigaction(SIGTERM, &sa, &old_term);
 		have_sig = 1;

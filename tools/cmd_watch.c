@@ -26,17 +26,17 @@
 #include "statinfo.h"
 #include "writer.h"
 
-#define SPARK 32
+#define watch_SPARK 32
 
 static volatile sig_atomic_t watch_stop;
 
-static void on_signal(int sig)
+static void watch_on_signal(int sig)
 {
 	(void)sig;
 	watch_stop = 1;
 }
 
-static void usage(const tbw_cli *cli, FILE *f)
+static void watch_usage(const tbw_cli *cli, FILE *f)
 {
 	fprintf(f, "usage: %s LOGDIR [--interval T] [--count N] [--journal DIR] [--json]\n", cli->prog);
 	fputs("A live view of a run while it trains: commits per second, export and ship\n"
@@ -58,12 +58,12 @@ static void usage(const tbw_cli *cli, FILE *f)
 	      "cannot be read; 2 usage error; 4 no journal found.\n", f);
 }
 
-enum { O_INTERVAL = 1, O_COUNT, O_JOURNAL };
+enum { WATCH_O_INTERVAL = 1, WATCH_O_COUNT, WATCH_O_JOURNAL };
 
-static const tbw_cli_opt opts[] = {
-	{ "interval", 'n', 1, O_INTERVAL },
-	{ "count", 'c', 1, O_COUNT },
-	{ "journal", 0, 1, O_JOURNAL },
+static const tbw_cli_opt watch_opts[] = {
+	{ "interval", 'n', 1, WATCH_O_INTERVAL },
+	{ "count", 'c', 1, WATCH_O_COUNT },
+	{ "journal", 0, 1, WATCH_O_JOURNAL },
 	{ NULL, 0, 0, 0 },
 };
 
@@ -73,44 +73,44 @@ typedef struct wctx {
 	const char *jdir;
 } wctx;
 
-static int on_opt(tbw_cli *cli, void *vctx, int id, const char *arg)
+static int watch_on_opt(tbw_cli *cli, void *vctx, int id, const char *arg)
 {
 	wctx *x = vctx;
 	char *end;
 
 	switch (id) {
-	case O_INTERVAL:
+	case WATCH_O_INTERVAL:
 		if (tbw_cli_parse_interval(arg, 1.0, &x->interval) || x->interval < 0.01)
 			return tbw_cli_usage_error(cli, "bad --interval '%s' (seconds >= 0.01; or 500ms, 2s)", arg);
 		return 0;
-	case O_COUNT:
+	case WATCH_O_COUNT:
 		x->count = strtoll(arg, &end, 10);
 		if (!*arg || *end || x->count < 1)
 			return tbw_cli_usage_error(cli, "bad --count '%s' (a positive integer)", arg);
 		return 0;
-	case O_JOURNAL:
+	case WATCH_O_JOURNAL:
 		x->jdir = arg;
 		return 0;
 	}
 	return TBW_EXIT_USAGE;
 }
 
-typedef struct spark {
-	double v[SPARK];
+typedef struct watch_spark {
+	double v[watch_SPARK];
 	int n;
 	uint64_t last_count;
-} spark;
+} watch_spark;
 
-static void spark_push(spark *s, double v)
+static void watch_spark_push(watch_spark *s, double v)
 {
-	if (s->n == SPARK) {
-		memmove(s->v, s->v + 1, (SPARK - 1) * sizeof s->v[0]);
+	if (s->n == watch_SPARK) {
+		memmove(s->v, s->v + 1, (watch_SPARK - 1) * sizeof s->v[0]);
 		s->n--;
 	}
 	s->v[s->n++] = v;
 }
 
-static void spark_draw(FILE *f, const spark *s)
+static void watch_spark_draw(FILE *f, const watch_spark *s)
 {
 	static const char *bars[8] = { "\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84",
 	                               "\xe2\x96\x85", "\xe2\x96\x86", "\xe2\x96\x87", "\xe2\x96\x88" };
@@ -135,13 +135,13 @@ static void spark_draw(FILE *f, const spark *s)
 	}
 }
 
-static void fmt_lag(char *b, size_t n, uint64_t recs, double secs)
+static void watch_fmt_lag(char *b, size_t n, uint64_t recs, double secs)
 {
 	snprintf(b, n, "%" PRIu64 " records, %.1f s", recs, secs);
 }
 
-static void draw(const tbw_cli *cli, const char *logdir, const tbw_statinfo *s, double rate,
-                 long pid, const spark *sp, uint32_t nsp, double interval)
+static void watch_draw(const tbw_cli *cli, const char *logdir, const tbw_statinfo *s, double rate,
+                 long pid, const watch_spark *sp, uint32_t nsp, double interval)
 {
 	struct winsize ws;
 	int cols = 80, rows = 24, line = 0;
@@ -165,9 +165,9 @@ static void draw(const tbw_cli *cli, const char *logdir, const tbw_statinfo *s, 
 		printf(" (pid %ld)", pid);
 	printf("   commits/s %.1f   last seq %" PRIu64 "   logged %" PRIu64 "   stored %" PRIu64 "\033[K\n",
 	       rate, s->last_seq, s->total, s->stored);
-	fmt_lag(b1, sizeof b1, s->exp_lag, s->exp_secs);
+	watch_fmt_lag(b1, sizeof b1, s->exp_lag, s->exp_secs);
 	if (s->ship_present)
-		fmt_lag(b2, sizeof b2, s->ship_lag, s->ship_secs);
+		watch_fmt_lag(b2, sizeof b2, s->ship_lag, s->ship_secs);
 	else
 		snprintf(b2, sizeof b2, "no syncer");
 	printf("export lag %s   ship lag %s\033[K\n\033[K\n", b1, b2);
@@ -182,7 +182,7 @@ static void draw(const tbw_cli *cli, const char *logdir, const tbw_statinfo *s, 
 			tw = 28;
 		printf("%-28.*s %10" PRIu64 " %12" PRId64 " %14.6g  ", tw, t->tag, t->count, t->last_step, t->last_value);
 		if (id < nsp && cols > 72)
-			spark_draw(stdout, &sp[id]);
+			watch_spark_draw(stdout, &sp[id]);
 		fputs("\033[K\n", stdout);
 		line++;
 	}
@@ -190,7 +190,7 @@ static void draw(const tbw_cli *cli, const char *logdir, const tbw_statinfo *s, 
 	fflush(stdout);
 }
 
-static void json_line(const tbw_statinfo *s, double rate, long pid)
+static void watch_json_line(const tbw_statinfo *s, double rate, long pid)
 {
 	int first = 1;
 
@@ -226,7 +226,7 @@ static void json_line(const tbw_statinfo *s, double rate, long pid)
 }
 
 /* Wait up to secs for q (on a terminal) or a signal. 1 if q was pressed. */
-static int wait_key(double secs, int keys)
+static int watch_wait_key(double secs, int keys)
 {
 	uint64_t end = tbw__now_ns() + (uint64_t)(secs * 1e9);
 
@@ -253,7 +253,7 @@ static int wait_key(double secs, int keys)
 	return 0;
 }
 
-int tbw_cmd_watch(tbw_cli *cli, int argc, char **argv)
+static int tbw_cmd_watch(tbw_cli *cli, int argc, char **argv)
 {
 	wctx x = { 1.0, 0, NULL };
 	const char *pos[1];
@@ -262,7 +262,7 @@ int tbw_cmd_watch(tbw_cli *cli, int argc, char **argv)
 	tbw_journal *j = NULL;
 	tbw_jopen cfg = TBW_JOPEN_INIT;
 	tbw_statinfo st;
-	spark *sp = NULL;
+	watch_spark *sp = NULL;
 	uint32_t nsp = 0;
 	struct termios old_tio;
 	struct sigaction sa, old_int, old_term;
@@ -271,9 +271,9 @@ int tbw_cmd_watch(tbw_cli *cli, int argc, char **argv)
 	long long n = 0;
 
 	watch_stop = 0;
-	code = tbw_cli_parse(cli, argc, argv, opts, on_opt, &x, usage, pos, 1, &npos);
+	code = tbw_cli_parse(cli, argc, argv, watch_opts, watch_on_opt, &x, watch_usage, pos, 1, &npos);
 	if (code < 0 && npos != 1) {
-		usage(cli, stderr);
+		watch_usage(cli, stderr);
 		code = TBW_EXIT_USAGE;
 	}
 	if (code >= 0)
@@ -297,7 +297,7 @@ int tbw_cmd_watch(tbw_cli *cli, int argc, char **argv)
 	snprintf(wl, sizeof wl, "%s/writer.lock", jdir);
 	tty = cli->tty_out && !cli->json;
 	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
+	sa.sa_handler = watch_on_signal;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
 	if (tty) {
@@ -330,7 +330,7 @@ int tbw_cmd_watch(tbw_cli *cli, int argc, char **argv)
 		prev_seq = st.last_seq;
 		prev_ns = now_ns;
 		if (st.ntags > nsp) {
-			spark *s2 = tbw__realloc(sp, st.ntags * sizeof *s2);
+			watch_spark *s2 = tbw__realloc(sp, st.ntags * sizeof *s2);
 			if (s2) {
 				memset(s2 + nsp, 0, (st.ntags - nsp) * sizeof *s2);
 				sp = s2;
@@ -339,18 +339,18 @@ int tbw_cmd_watch(tbw_cli *cli, int argc, char **argv)
 		}
 		for (uint32_t id = 0; id < st.ntags && id < nsp; id++)
 			if (st.tags[id].seen && st.tags[id].count != sp[id].last_count) {
-				spark_push(&sp[id], st.tags[id].last_value);
+				watch_spark_push(&sp[id], st.tags[id].last_value);
 				sp[id].last_count = st.tags[id].count;
 			}
 		pid = tbw_cli_lock_holder(wl);
 		if (tty)
-			draw(cli, pos[0], &st, rate, pid, sp, nsp, x.interval);
+			watch_draw(cli, pos[0], &st, rate, pid, sp, nsp, x.interval);
 		else
-			json_line(&st, rate, pid);
+			watch_json_line(&st, rate, pid);
 		tbw_statinfo_free(&st);
 		if (x.count && ++n >= x.count)
 			break;
-		if (wait_key(x.interval, keys))
+		if (watch_wait_key(x.interval, keys))
 			break;
 	}
 	if (tty) {

@@ -8,17 +8,17 @@
 
 #include "cli.h"
 
-int tbw_cmd_recover(tbw_cli *cli, int argc, char **argv);
-int tbw_cmd_sync(tbw_cli *cli, int argc, char **argv);
-int tbw_cmd_compact(tbw_cli *cli, int argc, char **argv);
-int tbw_cmd_stat(tbw_cli *cli, int argc, char **argv);
-int tbw_cmd_watch(tbw_cli *cli, int argc, char **argv);
+static int tbw_cmd_recover(tbw_cli *cli, int argc, char **argv);
+static int tbw_cmd_sync(tbw_cli *cli, int argc, char **argv);
+static int tbw_cmd_compact(tbw_cli *cli, int argc, char **argv);
+static int tbw_cmd_stat(tbw_cli *cli, int argc, char **argv);
+static int tbw_cmd_watch(tbw_cli *cli, int argc, char **argv);
 
 /* Run subcommand cmd ("recover", ...). legacy_prog: the old tool's name
  * (old exit codes), or NULL for `tbwal cmd`. */
-int tbw_cli_run_cmd(const char *cmd, const char *legacy_prog, int argc, char **argv);
+static int tbw_cli_run_cmd(const char *cmd, const char *legacy_prog, int argc, char **argv);
 
 /* `tbwal ARGS...`: the dispatcher. */
-int tbw_cli_tbwal_main(int argc, char **argv);
+__attribute__((unused)) static int tbw_cli_tbwal_main(int argc, char **argv);
 
 #endif

@@ -199,7 +199,7 @@ out:
 	return rc;
 }
 
-int tbw_statinfo_read(tbw_journal *j, tbw_statinfo *st)
+static int tbw_statinfo_read(tbw_journal *j, tbw_statinfo *st)
 {
 	int rc = 1;
 
@@ -214,7 +214,7 @@ int tbw_statinfo_read(tbw_journal *j, tbw_statinfo *st)
 	return rc;
 }
 
-void tbw_statinfo_free(tbw_statinfo *st)
+static void tbw_statinfo_free(tbw_statinfo *st)
 {
 	if (!st)
 		return;

@@ -38,7 +38,7 @@ typedef struct tbw_statinfo {
 } tbw_statinfo;
 
 /* Fill st from j. 0 or a TBW_E* code (message set). */
-int tbw_statinfo_read(tbw_journal *j, tbw_statinfo *st);
-void tbw_statinfo_free(tbw_statinfo *st);
+static int tbw_statinfo_read(tbw_journal *j, tbw_statinfo *st);
+static void tbw_statinfo_free(tbw_statinfo *st);
 
 #endif

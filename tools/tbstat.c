@@ -2,7 +2,7 @@
  * with tbstat's exit codes (tools/tbstat.1).
  */
 #include "config.h"
-#include "cmds.h"
+#include "cli_all.h"   /* the whole CLI, static, in this program (see the file) */
 
 int main(int argc, char **argv)
 {

@@ -2,7 +2,7 @@
  * with tbsync's exit codes (tools/tbsync.1).
  */
 #include "config.h"
-#include "cmds.h"
+#include "cli_all.h"   /* the whole CLI, static, in this program (see the file) */
 
 int main(int argc, char **argv)
 {

@@ -2,7 +2,7 @@
  * compact, stat, watch); see tools/tbwal.1 and tools/tbwal_main.c.
  */
 #include "config.h"
-#include "cmds.h"
+#include "cli_all.h"   /* the whole CLI, static, in this program (see the file) */
 
 int main(int argc, char **argv)
 {

@@ -32,7 +32,7 @@ static const subcmd *find(const char *name)
 	return NULL;
 }
 
-int tbw_cli_run_cmd(const char *cmd, const char *legacy_prog, int argc, char **argv)
+static int tbw_cli_run_cmd(const char *cmd, const char *legacy_prog, int argc, char **argv)
 {
 	const subcmd *s = find(cmd);
 	char prog[64];
@@ -67,7 +67,7 @@ static void usage(FILE *f)
 	      "with their old exit codes (see their man pages).\n", f);
 }
 
-int tbw_cli_tbwal_main(int argc, char **argv)
+static int tbw_cli_tbwal_main(int argc, char **argv)
 {
 	const subcmd *s;
 
