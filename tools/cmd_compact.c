@@ -166,31 +166,24 @@ static int compact_append_purge(tbw_cli *cli, tbw_journal *j, int64_t step)
 static int compact_pass(tbw_cli *cli, tbw_compactor *c, tbw_journal *j, uint64_t *n)
 {
 	tbw_compact_stats st;
-	uint64_t last = 0, from, got;
+	uint64_t last = 0, from, got, through;
 	int rc;
 
 	*n = 0;
 	tbw__compactor_stats(c, &st);
 	if ((rc = tbw__journal_last_seq(j, &last)) != TBW_OK)
 		return rc;
-	from = st.cursor.seq;
+	from = through = st.cursor.seq;
 	if (last <= from + compact_CHUNK)
 		return tbw__compactor_pass(c, n);
-	for (;;) {
-		uint64_t through;
-		tbw__compactor_stats(c, &st);
-		through = st.cursor.seq + compact_CHUNK;
-		if (through >= last)
-			through = UINT64_MAX;
-		tbw_cli_progress(cli, "exporting", st.cursor.seq - from, last - from);
+	/* through grows whatever the cursor does (a gap exports nothing) */
+	do {
+		through = through >= last || last - through <= compact_CHUNK ? UINT64_MAX : through + compact_CHUNK;
 		rc = tbw__compactor_pass_through(c, through, &got);
 		*n += got;
-		if (rc != TBW_OK || through == UINT64_MAX || compact_stop)
-			break;
 		tbw__compactor_stats(c, &st);
-		if (st.cursor.seq < through && got == 0)
-			break;   /* no progress: let the next pass (or the caller) see why */
-	}
+		tbw_cli_progress(cli, "exporting", st.cursor.seq > from ? st.cursor.seq - from : 0, last - from);
+	} while (rc == TBW_OK && !compact_stop && (through != UINT64_MAX || got > 0));
 	tbw_cli_progress_end(cli);
 	return rc;
 }
