@@ -81,13 +81,14 @@ pyjson "--json error document" "$T/j" 'd["schema"] == "tbwal.error/1" and d["exi
 "$TBWAL" watch "$T/plain" --interval -1 >/dev/null 2>&1; check "--interval -1 exits 2" 2 $?
 
 # ---- stat after close(): the whole history, not only what is stored ----
-"$LOGN" "$T/run1" 300 --sync "$T/drive1" || exit 1
+# no sync folder: close() exports and prunes everything
+"$LOGN" "$T/run1" 300 || exit 1
 "$TBWAL" stat "$T/run1" >"$T/o"; check "stat exits 0" 0 $?
 has "stat: 300 records in the history" "$T/o" "history:   300 records logged"
 has "stat: nothing stored after close" "$T/o" "records:   0 stored"
 grep -q "^t1  *100  *0  *99  *149 *$" "$T/o"; check "stat: per-tag count, steps, last value" 0 $?
 "$TBWAL" stat --json "$T/run1" >"$T/j"
-pyjson "stat --json: schema, history, tags" "$T/j" 'd["schema"] == "tbwal.stat/1" and d["history"]["records"] == 300 and d["history"]["complete"] and d["records"] == 0 and sorted((t["tag"], t["count"], t["first_step"], t["last_step"], t["last_value"]) for t in d["tags"]) == [("t0", 100, 0, 99, 148.5), ("t1", 100, 0, 99, 149.0), ("t2", 100, 0, 99, 149.5)] and d["ship"]["seq"] == 300 and d["export"]["seq"] == 300 and d["writer"]["running"] is False'
+pyjson "stat --json: schema, history, tags" "$T/j" 'd["schema"] == "tbwal.stat/1" and d["history"]["records"] == 300 and d["history"]["complete"] and d["records"] == 0 and sorted((t["tag"], t["count"], t["first_step"], t["last_step"], t["last_value"]) for t in d["tags"]) == [("t0", 100, 0, 99, 148.5), ("t1", 100, 0, 99, 149.0), ("t2", 100, 0, 99, 149.5)] and d["ship"] is None and d["export"]["seq"] == 300 and d["writer"]["running"] is False'
 "$B/tools/tbstat" --json "$T/run1" >"$T/j2"
 cmp -s "$T/j" "$T/j2"; check "tbstat --json is tbwal stat --json" 0 $?
 

@@ -230,30 +230,13 @@ static int tbw_cli_parse_interval(const char *s, double bare_unit, double *secs)
 	return 0;
 }
 
-static uint64_t now_ns(void)
+static uint64_t tbw_cli_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void tbw_cli_sleep(double secs, volatile sig_atomic_t *stop)
-{
-	uint64_t end = now_ns() + (uint64_t)(secs * 1e9);
-
-	while (!(stop && *stop)) {
-		uint64_t now = now_ns(), left;
-		struct timespec ts;
-		if (now >= end)
-			break;
-		left = end - now;
-		if (left > 50000000ull)
-			left = 50000000ull;
-		ts.tv_sec = (time_t)(left / 1000000000ull);
-		ts.tv_nsec = (long)(left % 1000000000ull);
-		nanosleep(&ts, NULL);
-	}
-}
 
 /* ---- JSON ---- */
 
@@ -299,7 +282,7 @@ static void tbw_cli_progress(tbw_cli *cli, const char *phase, uint64_t done, uin
 
 	if (cli->quiet || !cli->tty_err)
 		return;
-	now = now_ns();
+	now = tbw_cli_now_ns();
 	if (strncmp(cli->prog_phase, phase, sizeof cli->prog_phase - 1) != 0) {
 		snprintf(cli->prog_phase, sizeof cli->prog_phase, "%s", phase);
 		cli->prog_start_ns = now;

@@ -87,8 +87,6 @@ static void tbw_cli_json_error(const tbw_cli *cli, int code, const char *message
  * or -1. */
 static int tbw_cli_parse_interval(const char *s, double bare_unit, double *secs);
 
-/* Sleep secs or until *stop is set (checked every 50 ms). */
-static void tbw_cli_sleep(double secs, volatile sig_atomic_t *stop);
 
 /* JSON output: a string (n bytes, or strlen if n == (size_t)-1), a number
  * (NaN and infinities as the strings "NaN", "Infinity", "-Infinity"). */

@@ -2,7 +2,7 @@
  * includes it: every tool (tbwal and the old names) is one translation unit
  * of its own tools/<name>.c plus this, and everything here is static. So
  * the tools share one copy of the source (tools/cli.c, tools/cmd_*.c,
- * tools/statinfo.c, tools/tbwal_main.c) without a library of their own, and
+ * tools/tbwal_main.c) without a library of their own, and
  * the Python wheel, which compiles each tool's sources from mk/ fragments with
  * main renamed into one extension, links them side by side without clashes.
  */
@@ -11,9 +11,7 @@
 
 #include "cli.h"
 #include "cmds.h"
-#include "statinfo.h"
 #include "cli.c"
-#include "statinfo.c"
 #include "cmd_recover.c"
 #include "cmd_sync.c"
 #include "cmd_compact.c"

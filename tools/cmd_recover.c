@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include "cli.h"
 #include "cmds.h"
-#include "recover.h"
+#include "tbwal.h"
 
 static void recover_usage(const tbw_cli *cli, FILE *f)
 {
@@ -69,7 +69,7 @@ static const tbw_cli_opt recover_opts[] = {
 };
 
 typedef struct rctx {
-	tbw_recover_cfg cfg;
+	tbw_recover_options cfg;
 	const char **from;
 	size_t nfrom;
 	const char *run_id, *run_name;
@@ -115,10 +115,14 @@ static void recover_on_progress(void *ctx, const char *phase, uint64_t done, uin
 	tbw_cli_progress(ctx, phase, done, total);
 }
 
-static void recover_print_json(FILE *f, const tbw_recover_report *r, int code, const char *status,
-                       const char *message, int dry_run)
+static void recover_print_json(FILE *f, const tbw_recovery *rep, int code, const char *status,
+                               const char *message, int dry_run)
 {
-	fputs("{\n  \"schema\": \"tbwal.recover/1\",\n  \"status\": ", f); tbw_cli_json_str(f, status, (size_t)-1);
+	const tbw_recovery_info *r = tbw_recovery_get_info(rep);
+	size_t ns = tbw_recovery_nsources(rep), nd = tbw_recovery_ndamage(rep), nt = tbw_recovery_ntags(rep);
+
+	fputs("{\n  \"schema\": \"tbwal.recover/1\",\n  \"status\": ", f);
+	tbw_cli_json_str(f, status, (size_t)-1);
 	fprintf(f, ",\n  \"exit_code\": %d,\n  \"dry_run\": %s,\n  \"message\": ", code, dry_run ? "true" : "false");
 	tbw_cli_json_str(f, message, (size_t)-1);
 	fputs(",\n  \"run_id\": ", f); tbw_cli_json_str(f, r->run_id, (size_t)-1);
@@ -132,29 +136,29 @@ static void recover_print_json(FILE *f, const tbw_recover_report *r, int code, c
 	        r->total_scalars, r->exported, r->last_seq, r->lost, r->event_files, r->files_replaced);
 	fputs(",\n  \"newest_shipped_wall_time\": ", f); tbw_cli_json_num(f, r->newest_shipped_wall_time);
 	fputs(",\n  \"sources\": [", f);
-	for (size_t i = 0; i < r->nsources; i++) {
-		const tbw_recover_source *s = &r->sources[i];
+	for (size_t i = 0; i < ns; i++) {
+		const tbw_recovery_source *x = tbw_recovery_get_source(rep, i);
 		fputs(i ? ",\n    {" : "\n    {", f);
-		fputs("\"kind\": ", f); tbw_cli_json_str(f, s->kind, (size_t)-1);
-		fputs(", \"path\": ", f); tbw_cli_json_str(f, s->path, (size_t)-1);
+		fputs("\"kind\": ", f); tbw_cli_json_str(f, x->kind, (size_t)-1);
+		fputs(", \"path\": ", f); tbw_cli_json_str(f, x->path, (size_t)-1);
 		fprintf(f, ", \"used\": %s, \"records\": %" PRIu64 ", \"added\": %" PRIu64
-		        ", \"damaged\": %" PRIu64 ", \"note\": ", s->used ? "true" : "false",
-		        s->records, s->added, s->damaged);
-		tbw_cli_json_str(f, s->note, (size_t)-1);
+		        ", \"damaged\": %" PRIu64 ", \"note\": ", x->used ? "true" : "false",
+		        x->records, x->added, x->damaged);
+		tbw_cli_json_str(f, x->note, (size_t)-1);
 		fputc('}', f);
 	}
-	fputs(r->nsources ? "\n  ],\n  \"damage\": [" : "],\n  \"damage\": [", f);
-	for (size_t i = 0; i < r->ndamage; i++) {
-		const tbw_recover_damage *d = &r->damage[i];
+	fputs(ns ? "\n  ],\n  \"damage\": [" : "],\n  \"damage\": [", f);
+	for (size_t i = 0; i < nd; i++) {
+		const tbw_recovery_damage *d = tbw_recovery_get_damage(rep, i);
 		fputs(i ? ",\n    {" : "\n    {", f);
 		fputs("\"path\": ", f); tbw_cli_json_str(f, d->path, (size_t)-1);
 		fprintf(f, ", \"offset\": %" PRIu64 ", \"lost\": %" PRIu64 ", \"what\": ", d->offset, d->lost);
 		tbw_cli_json_str(f, d->what, (size_t)-1);
 		fputc('}', f);
 	}
-	fputs(r->ndamage ? "\n  ],\n  \"tags\": [" : "],\n  \"tags\": [", f);
-	for (size_t i = 0; i < r->ntags; i++) {
-		const tbw_recover_tag *t = &r->tags[i];
+	fputs(nd ? "\n  ],\n  \"tags\": [" : "],\n  \"tags\": [", f);
+	for (size_t i = 0; i < nt; i++) {
+		const tbw_recovery_tag *t = tbw_recovery_get_tag(rep, i);
 		fputs(i ? ",\n    {" : "\n    {", f);
 		fputs("\"tag\": ", f); tbw_cli_json_str(f, t->tag, (size_t)-1);
 		fprintf(f, ", \"count\": %" PRIu64 ", \"first_step\": %" PRId64 ", \"last_step\": %" PRId64
@@ -165,10 +169,8 @@ static void recover_print_json(FILE *f, const tbw_recover_report *r, int code, c
 		tbw_cli_json_num(f, t->last_wall_time);
 		fputc('}', f);
 	}
-	fputs(r->ntags ? "\n  ]\n}\n" : "]\n}\n", f);
+	fputs(nt ? "\n  ]\n}\n" : "]\n}\n", f);
 }
-
-/* ---- Human output ---- */
 
 static void recover_fmt_time(char *buf, size_t n, double t)
 {
@@ -183,9 +185,11 @@ static void recover_fmt_time(char *buf, size_t n, double t)
 	strftime(buf, n, "%Y-%m-%d %H:%M:%S UTC", &tm);
 }
 
-static void recover_print_text(FILE *f, const tbw_recover_report *r, const char *status,
-                       const char *message, const char *logdir, int dry_run, const char *prog)
+static void recover_print_text(FILE *f, const tbw_recovery *rep, const char *status,
+                               const char *message, const char *logdir, int dry_run, const char *prog)
 {
+	const tbw_recovery_info *r = tbw_recovery_get_info(rep);
+	size_t ns = tbw_recovery_nsources(rep), nd = tbw_recovery_ndamage(rep), nt = tbw_recovery_ntags(rep);
 	char tbuf[64];
 
 	fprintf(f, "%s %s: %s%s\n", prog, logdir, status, dry_run ? " (dry run: nothing changed)" : "");
@@ -194,32 +198,32 @@ static void recover_print_text(FILE *f, const tbw_recover_report *r, const char 
 	fprintf(f, "run %s, journal %s%s%s\n", r->run_id[0] ? r->run_id : "(unknown)", r->journal_dir,
 	        r->journal_created ? " (rebuilt)" : "", r->journal_salvaged ? " (damaged one moved aside)" : "");
 	fputs("sources:\n", f);
-	for (size_t i = 0; i < r->nsources; i++) {
-		const tbw_recover_source *s = &r->sources[i];
+	for (size_t i = 0; i < ns; i++) {
+		const tbw_recovery_source *x = tbw_recovery_get_source(rep, i);
 		fprintf(f, "  %-8s %s: %s, %" PRIu64 " records read, %" PRIu64 " new, %" PRIu64 " damaged%s%s\n",
-		        s->kind, s->path, s->used ? "used" : "not used", s->records, s->added, s->damaged,
-		        s->note[0] ? "; " : "", s->note);
+		        x->kind, x->path, x->used ? "used" : "not used", x->records, x->added, x->damaged,
+		        x->note[0] ? "; " : "", x->note);
 	}
-	if (r->ndamage) {
+	if (nd) {
 		fputs("damage found:\n", f);
-		for (size_t i = 0; i < r->ndamage; i++) {
-			const tbw_recover_damage *d = &r->damage[i];
+		for (size_t i = 0; i < nd; i++) {
+			const tbw_recovery_damage *d = tbw_recovery_get_damage(rep, i);
 			fprintf(f, "  %s @%" PRIu64 ": %s", d->path, d->offset, d->what);
 			if (d->lost)
 				fprintf(f, " (%" PRIu64 " lost)", d->lost);
 			fputc('\n', f);
 		}
 	}
-	if (r->ntags) {
+	if (nt) {
 		size_t w = 3;
-		for (size_t i = 0; i < r->ntags; i++)
-			if (strlen(r->tags[i].tag) > w)
-				w = strlen(r->tags[i].tag);
+		for (size_t i = 0; i < nt; i++)
+			if (strlen(tbw_recovery_get_tag(rep, i)->tag) > w)
+				w = strlen(tbw_recovery_get_tag(rep, i)->tag);
 		if (w > 48)
 			w = 48;
 		fprintf(f, "%-*s %10s %23s %14s\n", (int)w, "tag", "count", "steps", "last value");
-		for (size_t i = 0; i < r->ntags; i++) {
-			const tbw_recover_tag *t = &r->tags[i];
+		for (size_t i = 0; i < nt; i++) {
+			const tbw_recovery_tag *t = tbw_recovery_get_tag(rep, i);
 			char steps[48];
 			snprintf(steps, sizeof steps, "%" PRId64 "..%" PRId64, t->min_step, t->max_step);
 			fprintf(f, "%-*s %10" PRIu64 " %23s %14.7g\n", (int)w, t->tag, t->count, steps, t->last_value);
@@ -238,7 +242,8 @@ static void recover_print_text(FILE *f, const tbw_recover_report *r, const char 
 static int tbw_cmd_recover(tbw_cli *cli, int argc, char **argv)
 {
 	rctx x;
-	tbw_recover_report rep;
+	tbw_recovery *rep = NULL;
+	const char *logdir;
 	const char *pos[1];
 	size_t npos = 0, nres = 0;
 	char **resolved = NULL;
@@ -247,7 +252,7 @@ static int tbw_cmd_recover(tbw_cli *cli, int argc, char **argv)
 	char message[600];
 
 	memset(&x, 0, sizeof x);
-	x.cfg = (tbw_recover_cfg)TBW_RECOVER_CFG_INIT;
+	x.cfg = (tbw_recover_options)TBW_RECOVER_OPTIONS_INIT;
 	code = tbw_cli_parse(cli, argc, argv, recover_opts, recover_on_opt, &x, recover_usage, pos, 1, &npos);
 	if (code < 0 && npos != 1)
 		code = tbw_cli_usage_error(cli, "expected exactly one LOGDIR");
@@ -255,10 +260,10 @@ static int tbw_cmd_recover(tbw_cli *cli, int argc, char **argv)
 		free(x.from);
 		return tbw_cli_exit(cli, code);
 	}
-	x.cfg.logdir = pos[0];
+	logdir = pos[0];
 	/* --from: a sync root is searched for the run named after LOGDIR */
 	for (size_t i = 0; i < x.nfrom; i++) {
-		code = tbw_cli_resolve_from(cli, x.from[i], x.run_name ? x.run_name : x.cfg.logdir,
+		code = tbw_cli_resolve_from(cli, x.from[i], x.run_name ? x.run_name : logdir,
 		                            x.run_id, &resolved, &nres);
 		if (code) {
 			tbw_cli_json_error(cli, code, "--from: no single run chosen");
@@ -270,32 +275,43 @@ static int tbw_cmd_recover(tbw_cli *cli, int argc, char **argv)
 	x.cfg.progress = recover_on_progress;
 	x.cfg.progress_ctx = cli;
 
-	rc = tbw__recover_run(&x.cfg, &rep);
+	rc = tbw_recover(&rep, logdir, &x.cfg);
 	tbw_cli_progress_end(cli);
+	if (!rep) {
+		code = tbw_cli_code_for(rc);
+		tbw_cli_err(cli, "%s", tbw_errmsg());
+		tbw_cli_json_error(cli, code, tbw_errmsg());
+		goto out;
+	}
 	message[0] = '\0';
-	if (rc == TBW_OK) {
+	switch (tbw_recovery_get_info(rep)->outcome) {
+	case TBW_RECOVERED:
 		code = TBW_EXIT_OK;
 		status = "recovered";
-	} else if (rc == TBW_ECORRUPT) {
+		break;
+	case TBW_RECOVERED_WITH_LOSSES:
 		code = TBW_EXIT_PARTIAL;
 		status = "recovered with losses";
-		snprintf(message, sizeof message, "%s", tbw_errmsg());
-	} else {
+		snprintf(message, sizeof message, "%s", tbw_recovery_get_info(rep)->message);
+		break;
+	default:
 		code = rc == TBW_EBUSY ? TBW_EXIT_BUSY : rc == TBW_ENOTFOUND ? TBW_EXIT_NOTFOUND : TBW_EXIT_ERROR;
 		status = rc == TBW_EBUSY ? "refused" : "nothing recovered";
-		snprintf(message, sizeof message, "%s", tbw_errmsg());
+		snprintf(message, sizeof message, "%s", tbw_recovery_get_info(rep)->message);
+		break;
 	}
 	if (cli->json)
-		recover_print_json(stdout, &rep, tbw_cli_exit(cli, code), status, message, x.cfg.dry_run);
+		recover_print_json(stdout, rep, tbw_cli_exit(cli, code), status, message, x.cfg.dry_run);
 	else
-		recover_print_text(stdout, &rep, status, message, x.cfg.logdir, x.cfg.dry_run, cli->prog);
+		recover_print_text(stdout, rep, status, message, logdir, x.cfg.dry_run, cli->prog);
 	if (code != TBW_EXIT_OK && code != TBW_EXIT_PARTIAL) {
+		const char *jd = tbw_recovery_get_info(rep)->journal_dir;
 		if (!cli->json)
 			tbw_cli_err(cli, "%s", message);
-		tbw_cli_hint_logdir(cli, x.nfrom ? NULL : x.cfg.logdir,
-		                    rep.journal_dir[0] ? rep.journal_dir : NULL, rc);
+		if (!cli->quiet)
+			tbw_cli_hint_logdir(cli, x.nfrom ? NULL : logdir, jd && jd[0] ? jd : NULL, rc);
 	}
-	tbw__recover_report_free(&rep);
+	tbw_recovery_free(rep);
 out:
 	for (size_t i = 0; i < nres; i++)
 		free(resolved[i]);

@@ -9,14 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "alloc.h"
 #include "cli.h"
 #include "cmds.h"
-#include "error.h"
-#include "journal.h"
-#include "os.h"
-#include "statinfo.h"
-#include "writer.h"
+#include "tbwal.h"
 
 static void stat_usage(const tbw_cli *cli, FILE *f)
 {
@@ -57,52 +52,44 @@ static int stat_on_opt(tbw_cli *cli, void *vctx, int id, const char *arg)
 	return 0;
 }
 
-static long stat_writer_pid(const char *jdir)
-{
-	char p[4200];
-	snprintf(p, sizeof p, "%s/writer.lock", jdir);
-	return tbw_cli_lock_holder(p);
-}
 
-static void stat_print_json(const tbw_statinfo *s, const char *jdir, long pid)
+static void stat_print_json(const tbw_stat *st, long pid)
 {
+	const tbw_stat_info *s = tbw_stat_get_info(st);
 	FILE *f = stdout;
-	int firstt = 1;
 
-	printf("{\"schema\":\"tbwal.stat/1\",\"run_id\":\"%s\",\"journal\":", s->info.run_id_hex);
-	tbw_cli_json_str(f, jdir, (size_t)-1);
+	printf("{\"schema\":\"tbwal.stat/1\",\"run_id\":\"%s\",\"journal\":", s->run_id);
+	tbw_cli_json_str(f, s->journal_dir, (size_t)-1);
 	printf(",\"logdir\":");
-	tbw_cli_json_str(f, s->info.logdir, (size_t)-1);
+	tbw_cli_json_str(f, s->logdir, (size_t)-1);
 	printf(",\"host\":");
-	tbw_cli_json_str(f, s->info.host, (size_t)-1);
+	tbw_cli_json_str(f, s->host, (size_t)-1);
 	printf(",\"created\":");
-	tbw_cli_json_num(f, s->info.created);
+	tbw_cli_json_num(f, s->created);
 	printf(",\"format\":%u,\"records\":%" PRIu64 ",\"first_seq\":%" PRIu64 ",\"last_seq\":%" PRIu64
 	       ",\"corrupt\":%" PRIu64 ",\"start_markers\":%" PRIu64 ",\"tags\":[",
-	       s->info.format, s->stored, s->first_seq, s->last_seq, s->ncorrupt, s->nstart);
-	for (uint32_t id = 0; id < s->ntags; id++) {
-		const tbw_tagsum *t = &s->tags[id];
-		if (!t->seen || !t->tag)
-			continue;
-		printf("%s{\"tag\":", firstt ? "" : ",");
-		firstt = 0;
+	       s->format, s->records, s->first_seq, s->last_seq, s->corrupt, s->start_markers);
+	for (size_t i = 0; i < tbw_stat_ntags(st); i++) {
+		const tbw_stat_tag *t = tbw_stat_get_tag(st, i);
+		printf("%s{\"tag\":", i ? "," : "");
 		tbw_cli_json_str(f, t->tag, t->tag_len);
 		printf(",\"count\":%" PRIu64 ",\"first_step\":%" PRId64 ",\"last_step\":%" PRId64 ",\"last_value\":",
 		       t->count, t->first_step, t->last_step);
 		tbw_cli_json_num(f, t->last_value);
 		printf(",\"min_step\":%" PRId64 ",\"max_step\":%" PRId64 ",\"last_wall_time\":", t->min_step, t->max_step);
-		tbw_cli_json_num(f, t->last_wall);
+		tbw_cli_json_num(f, t->last_wall_time);
 		printf(",\"stored\":%" PRIu64 "}", t->stored);
 	}
 	printf("],\"history\":{\"kept\":%s,\"complete\":%s,\"from_seq\":%" PRIu64 ",\"records\":%" PRIu64 "}",
-	       s->hist_kept ? "true" : "false", s->hist_complete ? "true" : "false", s->hist_from, s->total);
-	printf(",\"export\":{\"seq\":%" PRIu64 ",\"file\":", s->ex.seq);
-	tbw_cli_json_str(f, s->ex.file, (size_t)-1);
+	       s->history_kept ? "true" : "false", s->history_complete ? "true" : "false", s->history_from_seq,
+	       s->history_records);
+	printf(",\"export\":{\"seq\":%" PRIu64 ",\"file\":", s->export_seq);
+	tbw_cli_json_str(f, s->export_file, (size_t)-1);
 	printf(",\"offset\":%" PRIu64 ",\"file_no\":%u,\"lag_records\":%" PRIu64 ",\"lag_seconds\":%.3f}",
-	       s->ex.offset, s->ex.file_no, s->exp_lag, s->exp_secs);
+	       s->export_offset, s->export_file_no, s->export_lag_records, s->export_lag_seconds);
 	if (s->ship_present)
 		printf(",\"ship\":{\"seq\":%" PRIu64 ",\"lag_records\":%" PRIu64 ",\"lag_seconds\":%.3f}",
-		       s->ship, s->ship_lag, s->ship_secs);
+		       s->ship_seq, s->ship_lag_records, s->ship_lag_seconds);
 	else
 		printf(",\"ship\":null");
 	if (pid)
@@ -111,51 +98,59 @@ static void stat_print_json(const tbw_statinfo *s, const char *jdir, long pid)
 		printf(",\"writer\":{\"running\":false,\"pid\":null}}\n");
 }
 
-static void stat_print_text(const tbw_statinfo *s, const char *jdir, long pid)
+static void stat_print_text(const tbw_stat *st, long pid)
 {
-	printf("run id:    %s\n", s->info.run_id_hex);
-	printf("journal:   %s\n", jdir);
-	printf("logdir:    %s\n", s->info.logdir);
-	printf("host:      %s\n", s->info.host);
-	printf("format:    %u\n", s->info.format);
+	const tbw_stat_info *s = tbw_stat_get_info(st);
+
+	printf("run id:    %s\n", s->run_id);
+	printf("journal:   %s\n", s->journal_dir);
+	printf("logdir:    %s\n", s->logdir);
+	printf("host:      %s\n", s->host);
+	printf("format:    %u\n", s->format);
 	printf("writer:    %s", pid ? "running" : "not running");
 	if (pid)
 		printf(" (pid %ld)", pid);
-	printf("\nhistory:   %" PRIu64 " records logged (seq 1..%" PRIu64 ")%s\n", s->total, s->last_seq,
-	       s->hist_complete ? "" : s->hist_kept ? "; incomplete: the oldest were pruned before the "
+	printf("\nhistory:   %" PRIu64 " records logged (seq 1..%" PRIu64 ")%s\n", s->history_records, s->last_seq,
+	       s->history_complete ? "" : s->history_kept ? "; incomplete: the oldest were pruned before the "
 	       "journal kept tag history" : "; incomplete: exported records were pruned (an older tbwal "
 	       "kept no tag history)");
 	printf("records:   %" PRIu64 " stored (seq %" PRIu64 "..%" PRIu64 "), last seq %" PRIu64,
-	       s->stored, s->first_seq, s->stored ? s->last_seq : 0, s->last_seq);
-	if (s->ncorrupt)
-		printf(", %" PRIu64 " DAMAGED", s->ncorrupt);
-	if (s->nstart)
-		printf(", %" PRIu64 " START markers", s->nstart);
+	       s->records, s->first_seq, s->records ? s->last_seq : 0, s->last_seq);
+	if (s->corrupt)
+		printf(", %" PRIu64 " DAMAGED", s->corrupt);
+	if (s->start_markers)
+		printf(", %" PRIu64 " START markers", s->start_markers);
 	printf("\n\n%-32s %10s %14s %14s %14s\n", "tag", "count", "first step", "last step", "last value");
-	for (uint32_t id = 0; id < s->ntags; id++) {
-		const tbw_tagsum *t = &s->tags[id];
-		if (!t->seen || !t->tag)
-			continue;
+	for (size_t i = 0; i < tbw_stat_ntags(st); i++) {
+		const tbw_stat_tag *t = tbw_stat_get_tag(st, i);
 		printf("%-32.*s %10" PRIu64 " %14" PRId64 " %14" PRId64 " %14.7g\n", (int)t->tag_len, t->tag,
 		       t->count, t->first_step, t->last_step, t->last_value);
 	}
 	printf("\nexport:    seq %" PRIu64 ", file %s, offset %" PRIu64 " (file no %u)\n",
-	       s->ex.seq, s->ex.file[0] ? s->ex.file : "(none yet)", s->ex.offset, s->ex.file_no);
-	printf("           lag %" PRIu64 " records, %.3f s behind the newest commit\n", s->exp_lag, s->exp_secs);
+	       s->export_seq, s->export_file[0] ? s->export_file : "(none yet)", s->export_offset, s->export_file_no);
+	printf("           lag %" PRIu64 " records, %.3f s behind the newest commit\n", s->export_lag_records,
+	       s->export_lag_seconds);
 	if (s->ship_present)
-		printf("ship:      seq %" PRIu64 ", lag %" PRIu64 " records, %.3f s\n", s->ship, s->ship_lag, s->ship_secs);
+		printf("ship:      seq %" PRIu64 ", lag %" PRIu64 " records, %.3f s\n", s->ship_seq,
+		       s->ship_lag_records, s->ship_lag_seconds);
 	else
 		printf("ship:      no syncer attached\n");
+}
+
+/* pid of the running writer of journal jdir (its writer.lock), or 0. */
+static long tbw_cli_writer_pid(const char *jdir)
+{
+	char p[4200];
+	snprintf(p, sizeof p, "%s/writer.lock", jdir);
+	return tbw_cli_lock_holder(p);
 }
 
 static int tbw_cmd_stat(tbw_cli *cli, int argc, char **argv)
 {
 	const char *pos[1], *jarg = NULL, *logdir;
 	size_t npos;
-	char *jdir;
-	tbw_journal *j = NULL;
-	tbw_jopen cfg = TBW_JOPEN_INIT;
-	tbw_statinfo st;
+	tbw_stat_options o = TBW_STAT_OPTIONS_INIT;
+	tbw_stat *st = NULL;
 	int rc, code;
 
 	code = tbw_cli_parse(cli, argc, argv, stat_opts, stat_on_opt, &jarg, stat_usage, pos, 1, &npos);
@@ -166,33 +161,25 @@ static int tbw_cmd_stat(tbw_cli *cli, int argc, char **argv)
 	if (code >= 0)
 		return tbw_cli_exit(cli, code);
 	logdir = npos ? pos[0] : NULL;
-	jdir = jarg ? tbw__strdup(jarg) : tbw__writer_find_journal(logdir);
-	if (!jdir) {
-		tbw_cli_err(cli, "out of memory");
-		return tbw_cli_exit(cli, TBW_EXIT_ERROR);
-	}
-	cfg.read_only = 1;
-	rc = tbw__journal_open(&j, jdir, &cfg);
-	if (rc == TBW_OK)
-		rc = tbw_statinfo_read(j, &st);
-	else
-		memset(&st, 0, sizeof st);
+	o.journal_dir = jarg;
+	rc = tbw_stat_read(&st, logdir, &o);
 	if (rc) {
+		char jdir[4096] = "";
 		code = rc == TBW_ENOTFOUND ? TBW_EXIT_NOTFOUND : TBW_EXIT_ERROR;
 		tbw_cli_err(cli, "%s", tbw_errmsg());
 		tbw_cli_json_error(cli, code, tbw_errmsg());
+		if (jarg)
+			snprintf(jdir, sizeof jdir, "%s", jarg);
+		else if (tbw_journal_locate(jdir, sizeof jdir, logdir) != 0)
+			jdir[0] = 0;
 		if (!cli->quiet)
-			tbw_cli_hint_logdir(cli, jarg ? NULL : logdir, jdir, rc);
-	} else {
-		long pid = stat_writer_pid(jdir);
-		if (cli->json)
-			stat_print_json(&st, jdir, pid);
-		else
-			stat_print_text(&st, jdir, pid);
-		code = TBW_EXIT_OK;
+			tbw_cli_hint_logdir(cli, jarg ? NULL : logdir, jdir[0] ? jdir : NULL, rc);
+		return tbw_cli_exit(cli, code);
 	}
-	tbw_statinfo_free(&st);
-	tbw__journal_close(j);
-	tbw__free(jdir);
-	return tbw_cli_exit(cli, code);
+	if (cli->json)
+		stat_print_json(st, tbw_cli_writer_pid(tbw_stat_get_info(st)->journal_dir));
+	else
+		stat_print_text(st, tbw_cli_writer_pid(tbw_stat_get_info(st)->journal_dir));
+	tbw_stat_free(st);
+	return tbw_cli_exit(cli, TBW_EXIT_OK);
 }

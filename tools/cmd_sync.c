@@ -8,17 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "alloc.h"
 #include "cli.h"
 #include "cmds.h"
-#include "error.h"
-#include "journal.h"
-#include "os.h"
-#include "syncer.h"
 #include "tbwal.h"
-#include "writer.h"
 
-static volatile sig_atomic_t sync_stop;
+static tbw_stop_flag sync_stop;
 
 static void sync_on_signal(int sig)
 {
@@ -90,19 +84,39 @@ static int sync_on_opt(tbw_cli *cli, void *vctx, int id, const char *arg)
 	return TBW_EXIT_USAGE;
 }
 
+static void sync_on_notify(void *ctx, tbw_sync_event ev, uint64_t n, const tbw_sync_result *r, const char *msg)
+{
+	tbw_cli *cli = ctx;
+
+	switch (ev) {
+	case TBW_SYNC_UNSHIPPABLE:
+		tbw_cli_err(cli, "warning: records 1..%llu were exported and pruned before any syncer was "
+		            "attached to %s; they are in the event files but cannot be shipped (give the writer "
+		            "sync_dir from the start to ship everything)", (unsigned long long)r->unshippable,
+		            r->journal_dir);
+		break;
+	case TBW_SYNC_PASS_FAILED:
+		tbw_cli_err(cli, "%s", msg ? msg : "a pass failed");
+		break;
+	case TBW_SYNC_SHIPPED:
+		if (cli->quiet)
+			break;
+		fprintf(cli->json ? stderr : stdout, "%s: shipped %llu records to %s (up to seq %llu, %u files)\n",
+		        cli->prog, (unsigned long long)n, r->run_dir, (unsigned long long)r->ship_seq, (unsigned)r->files);
+		fflush(cli->json ? stderr : stdout);
+		break;
+	}
+}
+
 static int tbw_cmd_sync(tbw_cli *cli, int argc, char **argv)
 {
 	sctx x = { 0, 0, 5.0, NULL, NULL };
 	const char *pos[2];
 	size_t npos;
-	char *jdir = NULL;
-	tbw_journal *j = NULL;
-	tbw_syncer *s = NULL;
-	tbw_jopen cfg = TBW_JOPEN_INIT;
-	tbw_sync_stats st;
+	tbw_sync_options o = TBW_SYNC_OPTIONS_INIT;
+	tbw_sync_result st;
 	struct sigaction sa, old_int, old_term;
-	int rc, code = TBW_EXIT_OK, have_sig = 0;
-	uint64_t last = 0;
+	int rc, code, have_sig = 0;
 
 	sync_stop = 0;
 	code = tbw_cli_parse(cli, argc, argv, sync_opts, sync_on_opt, &x, sync_usage, pos, 2, &npos);
@@ -112,44 +126,6 @@ static int tbw_cmd_sync(tbw_cli *cli, int argc, char **argv)
 	}
 	if (code >= 0)
 		return tbw_cli_exit(cli, code);
-	code = TBW_EXIT_OK;
-	jdir = x.jdir ? tbw__strdup(x.jdir) : tbw__writer_find_journal(pos[0]);
-	if (!jdir) {
-		tbw_cli_err(cli, "out of memory");
-		return tbw_cli_exit(cli, TBW_EXIT_ERROR);
-	}
-	cfg.create = 0;
-	rc = tbw__journal_open(&j, jdir, &cfg);
-	if (rc) {
-		code = rc == TBW_ENOTFOUND ? TBW_EXIT_NOTFOUND : TBW_EXIT_ERROR;
-		tbw_cli_err(cli, "%s", tbw_errmsg());
-		tbw_cli_json_error(cli, code, tbw_errmsg());
-		if (rc == TBW_ENOTFOUND)
-			tbw_cli_err(cli, "no journal in %s (use --journal DIR if the writer put it elsewhere)", jdir);
-		tbw_cli_hint_logdir(cli, x.jdir ? NULL : pos[0], jdir, rc);
-		tbw__free(jdir);
-		return tbw_cli_exit(cli, code);
-	}
-	rc = tbw__syncer_open(&s, j, pos[1], x.run_name, x.wait_lock);
-	if (rc == TBW_EBUSY) {
-		tbw_cli_err(cli, "%s", tbw_errmsg());
-		tbw_cli_err(cli, "another syncer is shipping this journal (a writer with sync_dir, or "
-		            "another tbsync); nothing to do. Use --wait to wait for it.");
-		code = TBW_EXIT_BUSY;
-		tbw_cli_json_error(cli, code, "another syncer is shipping this journal");
-		goto out;
-	}
-	if (rc) {
-		tbw_cli_err(cli, "%s", tbw_errmsg());
-		code = TBW_EXIT_ERROR;
-		tbw_cli_json_error(cli, code, tbw_errmsg());
-		goto out;
-	}
-	tbw__syncer_stats(s, &st);
-	if (st.unshippable)
-		tbw_cli_err(cli, "warning: records 1..%llu were exported and pruned before any syncer was "
-		            "attached to %s; they are in the event files but cannot be shipped (give the writer "
-		            "sync_dir from the start to ship everything)", (unsigned long long)st.unshippable, jdir);
 	if (x.follow) {
 		memset(&sa, 0, sizeof sa);
 		sa.sa_handler = sync_on_signal;
@@ -157,54 +133,50 @@ static int tbw_cmd_sync(tbw_cli *cli, int argc, char **argv)
 		sigaction(SIGTERM, &sa, &old_term);
 		have_sig = 1;
 	}
-	for (;;) {
-		uint64_t n = 0;
-		int final = !x.follow || sync_stop;
-		/* the backlog, for progress on a terminal */
-		if (tbw__journal_last_seq(j, &last) == 0 && last > st.ship_seq + 10000)
-			tbw_cli_progress(cli, "shipping", 0, last - st.ship_seq);
-		rc = tbw__syncer_pass(s, &n);
-		tbw_cli_progress_end(cli);
-		if (rc) {
-			tbw_cli_err(cli, "%s", tbw_errmsg());
-			code = TBW_EXIT_ERROR;
-			if (!x.follow)
-				break;
-		} else if (n && !cli->quiet) {
-			tbw__syncer_stats(s, &st);
-			fprintf(cli->json ? stderr : stdout, "%s: shipped %llu records to %s (up to seq %llu, %u files)\n",
-			        cli->prog, (unsigned long long)n, tbw__syncer_run_dir(s),
-			        (unsigned long long)st.ship_seq, (unsigned)st.files);
-			fflush(cli->json ? stderr : stdout);
-		}
-		tbw__syncer_stats(s, &st);
-		if (final)
-			break;
-		if (rc == TBW_OK)
-			code = TBW_EXIT_OK;
-		tbw_cli_sleep(x.interval, &sync_stop);
-	}
-	tbw__syncer_stats(s, &st);
-	if (cli->json) {
-		printf("{\"schema\": \"tbwal.sync/1\", \"run_dir\": ");
-		tbw_cli_json_str(stdout, tbw__syncer_run_dir(s), (size_t)-1);
-		printf(", \"passes\": %llu, \"records_shipped\": %llu, \"ship_seq\": %llu, "
-		       "\"last_seq\": %llu, \"segments_written\": %llu, \"merges\": %llu, \"files\": %u, "
-		       "\"bytes_written\": %llu, \"unshippable\": %llu, \"exit_code\": %d, \"ok\": %s}\n",
-		       (unsigned long long)st.passes, (unsigned long long)st.records_shipped,
-		       (unsigned long long)st.ship_seq, (unsigned long long)last,
-		       (unsigned long long)st.segments_written,
-		       (unsigned long long)st.merges, (unsigned)st.files,
-		       (unsigned long long)st.bytes_written, (unsigned long long)st.unshippable,
-		       tbw_cli_exit(cli, code), code == TBW_EXIT_OK ? "true" : "false");
-	}
-out:
+	memset(&st, 0, sizeof st);
+	st.version = TBW_SYNC_RESULT_VERSION;
+	o.journal_dir = x.jdir;
+	o.run_name = x.run_name;
+	o.wait = x.wait_lock;
+	o.follow = x.follow;
+	o.interval_ms = (unsigned int)(x.interval * 1000 + 0.5);
+	o.stop = &sync_stop;
+	o.notify = sync_on_notify;
+	o.notify_ctx = cli;
+	rc = tbw_sync(pos[0], pos[1], &o, &st);
 	if (have_sig) {
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGTERM, &old_term, NULL);
 	}
-	tbw__syncer_close(s);
-	tbw__journal_close(j);
-	tbw__free(jdir);
+	code = tbw_cli_code_for(rc);
+	if (code == TBW_EXIT_USAGE)
+		code = TBW_EXIT_ERROR;
+	if (rc != TBW_OK) {
+		tbw_cli_err(cli, "%s", tbw_errmsg());
+		if (rc == TBW_EBUSY)
+			tbw_cli_err(cli, "another syncer is shipping this journal (a writer with sync_dir, or "
+			            "another tbsync); nothing to do. Use --wait to wait for it.");
+		else if (rc == TBW_ENOTFOUND)
+			tbw_cli_err(cli, "no journal in %s (use --journal DIR if the writer put it elsewhere)",
+			            st.journal_dir[0] ? st.journal_dir : pos[0]);
+		if (!cli->quiet)
+			tbw_cli_hint_logdir(cli, x.jdir ? NULL : pos[0], st.journal_dir[0] ? st.journal_dir : NULL, rc);
+		if (!st.run_dir[0] || rc == TBW_EBUSY || rc == TBW_ENOTFOUND) {
+			tbw_cli_json_error(cli, code, tbw_errmsg());
+			return tbw_cli_exit(cli, code);
+		}
+	}
+	if (cli->json) {
+		printf("{\"schema\": \"tbwal.sync/1\", \"run_dir\": ");
+		tbw_cli_json_str(stdout, st.run_dir, (size_t)-1);
+		printf(", \"passes\": %llu, \"records_shipped\": %llu, \"ship_seq\": %llu, "
+		       "\"segments_written\": %llu, \"merges\": %llu, \"files\": %u, "
+		       "\"bytes_written\": %llu, \"unshippable\": %llu, \"exit_code\": %d, \"ok\": %s}\n",
+		       (unsigned long long)st.passes, (unsigned long long)st.records_shipped,
+		       (unsigned long long)st.ship_seq, (unsigned long long)st.segments_written,
+		       (unsigned long long)st.merges, (unsigned)st.files,
+		       (unsigned long long)st.bytes_written, (unsigned long long)st.unshippable,
+		       tbw_cli_exit(cli, code), code == TBW_EXIT_OK ? "true" : "false");
+	}
 	return tbw_cli_exit(cli, code);
 }

@@ -17,14 +17,9 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
-#include "alloc.h"
 #include "cli.h"
 #include "cmds.h"
-#include "error.h"
-#include "journal.h"
-#include "os.h"
-#include "statinfo.h"
-#include "writer.h"
+#include "tbwal.h"
 
 #define watch_SPARK 32
 
@@ -140,17 +135,24 @@ static void watch_fmt_lag(char *b, size_t n, uint64_t recs, double secs)
 	snprintf(b, n, "%" PRIu64 " records, %.1f s", recs, secs);
 }
 
-static void watch_draw(const tbw_cli *cli, const char *logdir, const tbw_statinfo *s, double rate,
-                 long pid, const watch_spark *sp, uint32_t nsp, double interval)
+static uint64_t watch_now_ns(void)
 {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void watch_draw(const char *logdir, const tbw_stat *st, double rate,
+                       long pid, const watch_spark *sp, size_t nsp, double interval)
+{
+	const tbw_stat_info *s = tbw_stat_get_info(st);
 	struct winsize ws;
-	int cols = 80, rows = 24, line = 0;
+	int cols = 80, rows = 24, line;
 	char b1[64], b2[64];
 	time_t now = time(NULL);
 	struct tm tm;
 	char ts[32];
 
-	(void)cli;
 	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20) {
 		cols = ws.ws_col;
 		rows = ws.ws_row;
@@ -159,30 +161,28 @@ static void watch_draw(const tbw_cli *cli, const char *logdir, const tbw_statinf
 	strftime(ts, sizeof ts, "%H:%M:%S", &tm);
 	fputs("\033[H", stdout);
 	printf("\033[1mtbwal watch\033[0m %s  run %.8s  %s  every %.3gs  (q quits)\033[K\n", logdir,
-	       s->info.run_id_hex, ts, interval);
+	       s->run_id, ts, interval);
 	printf("writer %s", pid ? "\033[32mrunning\033[0m" : "not running");
 	if (pid)
 		printf(" (pid %ld)", pid);
 	printf("   commits/s %.1f   last seq %" PRIu64 "   logged %" PRIu64 "   stored %" PRIu64 "\033[K\n",
-	       rate, s->last_seq, s->total, s->stored);
-	watch_fmt_lag(b1, sizeof b1, s->exp_lag, s->exp_secs);
+	       rate, s->last_seq, s->history_records, s->records);
+	watch_fmt_lag(b1, sizeof b1, s->export_lag_records, s->export_lag_seconds);
 	if (s->ship_present)
-		watch_fmt_lag(b2, sizeof b2, s->ship_lag, s->ship_secs);
+		watch_fmt_lag(b2, sizeof b2, s->ship_lag_records, s->ship_lag_seconds);
 	else
 		snprintf(b2, sizeof b2, "no syncer");
 	printf("export lag %s   ship lag %s\033[K\n\033[K\n", b1, b2);
 	printf("\033[1m%-28s %10s %12s %14s  %s\033[0m\033[K\n", "tag", "count", "last step", "last value", "trend");
 	line = 5;
-	for (uint32_t id = 0; id < s->ntags && line < rows - 1; id++) {
-		const tbw_tagsum *t = &s->tags[id];
+	for (size_t i = 0; i < tbw_stat_ntags(st) && line < rows - 1; i++) {
+		const tbw_stat_tag *t = tbw_stat_get_tag(st, i);
 		int tw = (int)t->tag_len;
-		if (!t->seen || !t->tag)
-			continue;
 		if (tw > 28)
 			tw = 28;
 		printf("%-28.*s %10" PRIu64 " %12" PRId64 " %14.6g  ", tw, t->tag, t->count, t->last_step, t->last_value);
-		if (id < nsp && cols > 72)
-			watch_spark_draw(stdout, &sp[id]);
+		if (i < nsp && cols > 72)
+			watch_spark_draw(stdout, &sp[i]);
 		fputs("\033[K\n", stdout);
 		line++;
 	}
@@ -190,18 +190,20 @@ static void watch_draw(const tbw_cli *cli, const char *logdir, const tbw_statinf
 	fflush(stdout);
 }
 
-static void watch_json_line(const tbw_statinfo *s, double rate, long pid)
+static void watch_json_line(const tbw_stat *st, double rate, long pid)
 {
-	int first = 1;
+	const tbw_stat_info *s = tbw_stat_get_info(st);
+	struct timespec now;
 
+	clock_gettime(CLOCK_REALTIME, &now);
 	printf("{\"schema\":\"tbwal.watch/1\",\"time\":%.3f,\"run_id\":\"%s\",\"last_seq\":%" PRIu64
 	       ",\"records\":%" PRIu64 ",\"stored\":%" PRIu64 ",\"commits_per_second\":%.3f,"
 	       "\"export\":{\"seq\":%" PRIu64 ",\"lag_records\":%" PRIu64 ",\"lag_seconds\":%.3f},\"ship\":",
-	       tbw__wall_time(), s->info.run_id_hex, s->last_seq, s->total, s->stored, rate, s->ex.seq,
-	       s->exp_lag, s->exp_secs);
+	       (double)now.tv_sec + now.tv_nsec / 1e9, s->run_id, s->last_seq, s->history_records, s->records,
+	       rate, s->export_seq, s->export_lag_records, s->export_lag_seconds);
 	if (s->ship_present)
-		printf("{\"seq\":%" PRIu64 ",\"lag_records\":%" PRIu64 ",\"lag_seconds\":%.3f}", s->ship,
-		       s->ship_lag, s->ship_secs);
+		printf("{\"seq\":%" PRIu64 ",\"lag_records\":%" PRIu64 ",\"lag_seconds\":%.3f}", s->ship_seq,
+		       s->ship_lag_records, s->ship_lag_seconds);
 	else
 		printf("null");
 	printf(",\"writer\":{\"running\":%s,\"pid\":", pid ? "true" : "false");
@@ -210,12 +212,9 @@ static void watch_json_line(const tbw_statinfo *s, double rate, long pid)
 	else
 		printf("null}");
 	printf(",\"tags\":[");
-	for (uint32_t id = 0; id < s->ntags; id++) {
-		const tbw_tagsum *t = &s->tags[id];
-		if (!t->seen || !t->tag)
-			continue;
-		printf("%s{\"tag\":", first ? "" : ",");
-		first = 0;
+	for (size_t i = 0; i < tbw_stat_ntags(st); i++) {
+		const tbw_stat_tag *t = tbw_stat_get_tag(st, i);
+		printf("%s{\"tag\":", i ? "," : "");
 		tbw_cli_json_str(stdout, t->tag, t->tag_len);
 		printf(",\"count\":%" PRIu64 ",\"last_step\":%" PRId64 ",\"last_value\":", t->count, t->last_step);
 		tbw_cli_json_num(stdout, t->last_value);
@@ -228,10 +227,10 @@ static void watch_json_line(const tbw_statinfo *s, double rate, long pid)
 /* Wait up to secs for q (on a terminal) or a signal. 1 if q was pressed. */
 static int watch_wait_key(double secs, int keys)
 {
-	uint64_t end = tbw__now_ns() + (uint64_t)(secs * 1e9);
+	uint64_t end = watch_now_ns() + (uint64_t)(secs * 1e9);
 
 	while (!watch_stop) {
-		uint64_t now = tbw__now_ns();
+		uint64_t now = watch_now_ns();
 		int ms;
 		struct pollfd p = { STDIN_FILENO, POLLIN, 0 };
 		if (now >= end)
@@ -258,12 +257,10 @@ static int tbw_cmd_watch(tbw_cli *cli, int argc, char **argv)
 	wctx x = { 1.0, 0, NULL };
 	const char *pos[1];
 	size_t npos;
-	char *jdir = NULL, wl[4200];
-	tbw_journal *j = NULL;
-	tbw_jopen cfg = TBW_JOPEN_INIT;
-	tbw_statinfo st;
+	tbw_stat_options so = TBW_STAT_OPTIONS_INIT;
+	tbw_stat *st = NULL;
 	watch_spark *sp = NULL;
-	uint32_t nsp = 0;
+	size_t nsp = 0;
 	struct termios old_tio;
 	struct sigaction sa, old_int, old_term;
 	int rc, code, tty, keys = 0, have_tio = 0;
@@ -278,23 +275,21 @@ static int tbw_cmd_watch(tbw_cli *cli, int argc, char **argv)
 	}
 	if (code >= 0)
 		return tbw_cli_exit(cli, code);
-	jdir = x.jdir ? tbw__strdup(x.jdir) : tbw__writer_find_journal(pos[0]);
-	if (!jdir) {
-		tbw_cli_err(cli, "out of memory");
-		return TBW_EXIT_ERROR;
-	}
-	cfg.read_only = 1;
-	rc = tbw__journal_open(&j, jdir, &cfg);
+	so.journal_dir = x.jdir;
+	rc = tbw_stat_read(&st, pos[0], &so);
 	if (rc) {
+		char jdir[4096] = "";
 		code = rc == TBW_ENOTFOUND ? TBW_EXIT_NOTFOUND : TBW_EXIT_ERROR;
 		tbw_cli_err(cli, "%s", tbw_errmsg());
 		tbw_cli_json_error(cli, code, tbw_errmsg());
+		if (x.jdir)
+			snprintf(jdir, sizeof jdir, "%s", x.jdir);
+		else if (tbw_journal_locate(jdir, sizeof jdir, pos[0]) != 0)
+			jdir[0] = 0;
 		if (!cli->quiet)
-			tbw_cli_hint_logdir(cli, x.jdir ? NULL : pos[0], jdir, rc);
-		tbw__free(jdir);
+			tbw_cli_hint_logdir(cli, x.jdir ? NULL : pos[0], jdir[0] ? jdir : NULL, rc);
 		return code;
 	}
-	snprintf(wl, sizeof wl, "%s/writer.lock", jdir);
 	tty = cli->tty_out && !cli->json;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = watch_on_signal;
@@ -315,39 +310,44 @@ static int tbw_cmd_watch(tbw_cli *cli, int argc, char **argv)
 	}
 	code = TBW_EXIT_OK;
 	while (!watch_stop) {
-		uint64_t now_ns = tbw__now_ns();
+		uint64_t now_ns = watch_now_ns();
+		const tbw_stat_info *in;
 		double rate = 0;
 		long pid;
+		size_t nt;
 
-		rc = tbw_statinfo_read(j, &st);
-		if (rc) {
+		if (!st && (rc = tbw_stat_read(&st, pos[0], &so)) != 0) {
 			code = TBW_EXIT_ERROR;
 			break;
 		}
-		if (prev_ns && now_ns > prev_ns)
-			rate = (double)(st.last_seq - (st.last_seq >= prev_seq ? prev_seq : st.last_seq)) /
-			       ((double)(now_ns - prev_ns) / 1e9);
-		prev_seq = st.last_seq;
+		in = tbw_stat_get_info(st);
+		if (prev_ns && now_ns > prev_ns && in->last_seq >= prev_seq)
+			rate = (double)(in->last_seq - prev_seq) / ((double)(now_ns - prev_ns) / 1e9);
+		prev_seq = in->last_seq;
 		prev_ns = now_ns;
-		if (st.ntags > nsp) {
-			watch_spark *s2 = tbw__realloc(sp, st.ntags * sizeof *s2);
+		nt = tbw_stat_ntags(st);
+		if (nt > nsp) {
+			watch_spark *s2 = realloc(sp, nt * sizeof *s2);
 			if (s2) {
-				memset(s2 + nsp, 0, (st.ntags - nsp) * sizeof *s2);
+				memset(s2 + nsp, 0, (nt - nsp) * sizeof *s2);
 				sp = s2;
-				nsp = st.ntags;
+				nsp = nt;
 			}
 		}
-		for (uint32_t id = 0; id < st.ntags && id < nsp; id++)
-			if (st.tags[id].seen && st.tags[id].count != sp[id].last_count) {
-				watch_spark_push(&sp[id], st.tags[id].last_value);
-				sp[id].last_count = st.tags[id].count;
+		for (size_t i = 0; i < nt && i < nsp; i++) {
+			const tbw_stat_tag *t = tbw_stat_get_tag(st, i);
+			if (t->count != sp[i].last_count) {
+				watch_spark_push(&sp[i], t->last_value);
+				sp[i].last_count = t->count;
 			}
-		pid = tbw_cli_lock_holder(wl);
+		}
+		pid = tbw_cli_writer_pid(in->journal_dir);
 		if (tty)
-			watch_draw(cli, pos[0], &st, rate, pid, sp, nsp, x.interval);
+			watch_draw(pos[0], st, rate, pid, sp, nsp, x.interval);
 		else
-			watch_json_line(&st, rate, pid);
-		tbw_statinfo_free(&st);
+			watch_json_line(st, rate, pid);
+		tbw_stat_free(st);
+		st = NULL;
 		if (x.count && ++n >= x.count)
 			break;
 		if (watch_wait_key(x.interval, keys))
@@ -363,8 +363,7 @@ static int tbw_cmd_watch(tbw_cli *cli, int argc, char **argv)
 	sigaction(SIGTERM, &old_term, NULL);
 	if (code != TBW_EXIT_OK)
 		tbw_cli_err(cli, "%s", tbw_errmsg());
-	tbw__free(sp);
-	tbw__journal_close(j);
-	tbw__free(jdir);
+	tbw_stat_free(st);
+	free(sp);
 	return code;
 }

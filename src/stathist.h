@@ -1,15 +1,15 @@
-/* statinfo.h -- what `tbwal stat` and `tbwal watch` read from a journal: its
+/* stathist.h -- what `tbwal stat` and `tbwal watch` (through tbw_stat_read) read from a journal: its
  * identity, cursors and lags, and each tag's whole history (the compactor's
  * per-tag figures of what was exported and pruned, plus what is stored and
  * not exported yet). Read-only; safe beside a live writer.
  */
-#ifndef TBW_STATINFO_H
-#define TBW_STATINFO_H
+#ifndef TBW_STATHIST_H
+#define TBW_STATHIST_H
 
 #include <stdint.h>
 #include "journal.h"
 
-typedef struct tbw_tagsum {
+typedef struct tbw_stathist_tag {
 	uint32_t id;
 	const char *tag;   /* borrowed from the journal */
 	size_t tag_len;
@@ -18,9 +18,9 @@ typedef struct tbw_tagsum {
 	int64_t first_step, last_step, min_step, max_step;
 	double last_value, last_wall;
 	int seen;
-} tbw_tagsum;
+} tbw_stathist_tag;
 
-typedef struct tbw_statinfo {
+typedef struct tbw_stathist {
 	tbw_jinfo info;
 	tbw_jexport ex;
 	uint64_t ship;
@@ -33,12 +33,12 @@ typedef struct tbw_statinfo {
 	int hist_complete;                /* every record ever logged is counted */
 	uint64_t hist_from;               /* records <= this exported before history was kept */
 	uint64_t total;                   /* records counted (all tags) */
-	tbw_tagsum *tags;                 /* indexed by tag id; ntags slots */
+	tbw_stathist_tag *tags;                 /* indexed by tag id; ntags slots */
 	uint32_t ntags;
-} tbw_statinfo;
+} tbw_stathist;
 
 /* Fill st from j. 0 or a TBW_E* code (message set). */
-static int tbw_statinfo_read(tbw_journal *j, tbw_statinfo *st);
-static void tbw_statinfo_free(tbw_statinfo *st);
+int tbw__stathist_read(tbw_journal *j, tbw_stathist *st);
+void tbw__stathist_free(tbw_stathist *st);
 
 #endif

@@ -1,5 +1,5 @@
-/* statinfo.c -- read a journal's figures for tbwal stat and watch (see
- * statinfo.h). History = the per-tag figures the compactor merged with the
+/* stathist.c -- read a journal's figures for tbw_stat_read (tbwal stat and watch; see
+ * stathist.h). History = the per-tag figures the compactor merged with the
  * export cursor (records <= export seq) + records stored after the cursor
  * + records stored from before the journal kept history.
  */
@@ -7,15 +7,15 @@
 #include <string.h>
 #include "alloc.h"
 #include "error.h"
-#include "statinfo.h"
+#include "stathist.h"
 
-static tbw_tagsum *slot(tbw_statinfo *st, uint32_t id)
+static tbw_stathist_tag *slot(tbw_stathist *st, uint32_t id)
 {
 	if (id >= (1u << 24))
 		return NULL;
 	if (id >= st->ntags) {
 		uint32_t nn = st->ntags ? st->ntags : 16;
-		tbw_tagsum *t2;
+		tbw_stathist_tag *t2;
 		while (nn <= id)
 			nn *= 2;
 		t2 = tbw__realloc(st->tags, nn * sizeof *t2);
@@ -67,7 +67,7 @@ static acc3 *acc_slot(acc3 **a, uint32_t *n, uint32_t id)
 	return &(*a)[id];
 }
 
-static int read_once(tbw_journal *j, tbw_statinfo *st)
+static int read_once(tbw_journal *j, tbw_stathist *st)
 {
 	tbw_jtagstat *hs = NULL;
 	size_t nhs = 0;
@@ -135,7 +135,7 @@ static int read_once(tbw_journal *j, tbw_statinfo *st)
 	}
 	for (uint32_t id = 0; id < nacc; id++) {
 		tbw_jtagstat m = acc[id].pre;
-		tbw_tagsum *t;
+		tbw_stathist_tag *t;
 		tbw__jtagstat_merge(&m, &acc[id].hist);
 		tbw__jtagstat_merge(&m, &acc[id].post);
 		if (m.count == 0)
@@ -199,13 +199,13 @@ out:
 	return rc;
 }
 
-static int tbw_statinfo_read(tbw_journal *j, tbw_statinfo *st)
+int tbw__stathist_read(tbw_journal *j, tbw_stathist *st)
 {
 	int rc = 1;
 
 	for (int tries = 0; tries < 8 && rc == 1; tries++) {
 		if (tries)
-			tbw_statinfo_free(st);
+			tbw__stathist_free(st);
 		memset(st, 0, sizeof *st);
 		rc = read_once(j, st);
 	}
@@ -214,7 +214,7 @@ static int tbw_statinfo_read(tbw_journal *j, tbw_statinfo *st)
 	return rc;
 }
 
-static void tbw_statinfo_free(tbw_statinfo *st)
+void tbw__stathist_free(tbw_stathist *st)
 {
 	if (!st)
 		return;
