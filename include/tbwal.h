@@ -597,6 +597,35 @@ TBW_EXTERN(void) tbw_stat_free(tbw_stat *s);
  */
 TBW_EXTERN(int) tbw_shutdown(tbw_writer *w);
 
+/* ---- Read a journal's scalars (tbwal.read_scalars) ---- */
+
+/** One scalar as the journal stores it (borrowed during the callback). */
+typedef struct tbw_scalar_rec {
+	uint64_t seq;                  /**< sequence number, from 1 */
+	const char *tag;               /**< not NUL-terminated: tag_len bytes */
+	size_t tag_len;
+	int64_t step;
+	double value;
+	double wall_time;
+} tbw_scalar_rec;
+
+/** Called per scalar, in sequence order; return nonzero to stop. */
+typedef int (*tbw_scalar_fn)(void *ctx, const tbw_scalar_rec *rec);
+
+/**
+ * @brief Read the scalars a journal still stores with seq > after_seq, in
+ * order (read-only; safe beside a live writer). SessionLog START markers and
+ * records failing their checksum are skipped.
+ * @param[in]  logdir      the run's logdir (NULL when journal_dir is given)
+ * @param[in]  journal_dir NULL: the run's journal (JOURNAL LOCATION)
+ * @param[out] export_seq  may be NULL: the export cursor, every record <= it
+ *                         is in the event files
+ * @return 0 (also when fn stopped it), TBW_ENOTFOUND (no journal),
+ *  TBW_ECORRUPT, TBW_EVERSION, TBW_EIO, TBW_ENOMEM.
+ */
+TBW_EXTERN(int) tbw_read_journal(const char *logdir, const char *journal_dir, uint64_t after_seq,
+                                 tbw_scalar_fn fn, void *ctx, uint64_t *export_seq);
+
 #ifdef __cplusplus
 }
 #endif
