@@ -470,9 +470,13 @@ typedef struct tbw_sync_options {
 	tbw_stop_flag *stop;
 	tbw_sync_notify_fn notify;
 	void *notify_ctx;
+	int backfill;                  /**< 1: records the exporter pruned before any shipper
+	                                    attached are read back from the event files and shipped
+	                                    too (values as exported: float32); 0 (tbsync): they are
+	                                    reported as unshippable (res->unshippable) */
 } tbw_sync_options;
 
-#define TBW_SYNC_OPTIONS_INIT { TBW_SYNC_OPTIONS_VERSION, NULL, NULL, 0, 0, 5000, NULL, NULL, NULL }
+#define TBW_SYNC_OPTIONS_INIT { TBW_SYNC_OPTIONS_VERSION, NULL, NULL, 0, 0, 5000, NULL, NULL, NULL, 0 }
 
 #define TBW_SYNC_RESULT_VERSION 1
 

@@ -19,10 +19,14 @@ static const size_t compact_opt_sizes[] = {
 	0, TBW__FIELD_END(tbw_compact_options, notify_ctx),
 	TBW__FIELD_END(tbw_compact_options, progress_ctx),
 };
+/* A field appended to the struct bumps its version: add that version's size
+ * above (TBW__FIELD_END of the new last field), or this fails to compile. */
+_Static_assert(sizeof compact_opt_sizes / sizeof compact_opt_sizes[0] == TBW_COMPACT_OPTIONS_VERSION + 1, "compact_opt_sizes lacks a size for the current version");
 
 static const size_t compact_res_sizes[] = {
 	0, TBW__FIELD_END(tbw_compact_result, journal_dir),
 };
+_Static_assert(sizeof compact_res_sizes / sizeof compact_res_sizes[0] == TBW_COMPACT_RESULT_VERSION + 1, "compact_res_sizes lacks a size for the current version");
 
 /* Sleep ms, waking every 100 ms to look at the stop flag. */
 static void sleep_stop(unsigned int ms, tbw_stop_flag *stop)

@@ -28,6 +28,9 @@ struct tbw_recovery {
 static const size_t recover_opt_sizes[] = {
 	0, TBW__FIELD_END(tbw_recover_options, progress_ctx),
 };
+/* A field appended to the struct bumps its version: add that version's size
+ * above (TBW__FIELD_END of the new last field), or this fails to compile. */
+_Static_assert(sizeof recover_opt_sizes / sizeof recover_opt_sizes[0] == TBW_RECOVER_OPTIONS_VERSION + 1, "recover_opt_sizes lacks a size for the current version");
 
 void tbw_recovery_free(tbw_recovery *r)
 {

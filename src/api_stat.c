@@ -15,6 +15,9 @@
 static const size_t stat_opt_sizes[] = {
 	0, TBW__FIELD_END(tbw_stat_options, journal_dir),
 };
+/* A field appended to the struct bumps its version: add that version's size
+ * above (TBW__FIELD_END of the new last field), or this fails to compile. */
+_Static_assert(sizeof stat_opt_sizes / sizeof stat_opt_sizes[0] == TBW_STAT_OPTIONS_VERSION + 1, "stat_opt_sizes lacks a size for the current version");
 
 struct tbw_stat {
 	tbw_stat_info info;

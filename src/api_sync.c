@@ -17,16 +17,21 @@
 #include "syncer.h"
 
 static const size_t sync_opt_sizes[] = {
-	0, TBW__FIELD_END(tbw_sync_options, notify_ctx),
+	0, TBW__FIELD_END(tbw_sync_options, backfill),
 };
+/* A field appended to the struct bumps its version: add that version's size
+ * above (TBW__FIELD_END of the new last field), or this fails to compile. */
+_Static_assert(sizeof sync_opt_sizes / sizeof sync_opt_sizes[0] == TBW_SYNC_OPTIONS_VERSION + 1, "sync_opt_sizes lacks a size for the current version");
 
 static const size_t sync_res_sizes[] = {
 	0, TBW__FIELD_END(tbw_sync_result, unshippable),
 };
+_Static_assert(sizeof sync_res_sizes / sizeof sync_res_sizes[0] == TBW_SYNC_RESULT_VERSION + 1, "sync_res_sizes lacks a size for the current version");
 
 static const size_t restore_res_sizes[] = {
 	0, TBW__FIELD_END(tbw_restore_result, missing),
 };
+_Static_assert(sizeof restore_res_sizes / sizeof restore_res_sizes[0] == TBW_RESTORE_RESULT_VERSION + 1, "restore_res_sizes lacks a size for the current version");
 
 static void sleep_stop(unsigned int ms, tbw_stop_flag *stop)
 {
@@ -92,7 +97,8 @@ int tbw_sync(const char *logdir, const char *sync_dir, const tbw_sync_options *o
 		goto done;
 	tbw__copy_str(r.run_dir, sizeof r.run_dir, tbw__syncer_run_dir(s));
 	fill(&r, s);
-	if (r.unshippable) {
+	unshippable = r.unshippable;
+	if (r.unshippable && o.backfill) {
 		/* The compactor pruned records before any shipper attached: put
 		 * them back from the event files (the ship cursor, now at 0,
 		 * keeps them until shipped), so the folder gets every scalar. */

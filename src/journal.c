@@ -173,10 +173,11 @@ typedef struct jenv {
 	int refs;
 	char *dir;
 	MDB_env *env;
-	MDB_dbi d_rec, d_tags, d_tagids, d_meta, d_cur;
+	MDB_dbi d_rec, d_tags, d_meta, d_cur;
 	int read_only;
 	int writemap;
 	int nsync_commit;           /* handles asking for TBW_JSYNC_COMMIT */
+	int body_rc;                /* TBW_E* code of a failed write body (under wmu) */
 	int data_fd;                /* LMDB's descriptor of data.mdb (borrowed) */
 	size_t psize;               /* LMDB page size */
 	uint64_t room_end;          /* data.mdb is allocated on disk up to here */
@@ -186,6 +187,7 @@ typedef struct jenv {
 	pthread_rwlock_t maplock;   /* every txn: rd; map resize: wr */
 	pthread_mutex_t tagmu;      /* tag table */
 	pthread_mutex_t rolemu;     /* role fds */
+	pthread_cond_t rolecv;      /* an exclusive role was released here */
 
 	/* caches, under wmu */
 	size_t last_txnid;
@@ -484,8 +486,8 @@ static int adopt_resize(jenv *e, const char *op)
  * what is used when that is more, within the map) is allocated with
  * posix_fallocate. A full disk is then a plain TBW_EFULL before anything
  * is written: the call wrote nothing and the journal is not poisoned
- * (logging works again once there is room). With MDB_WRITEMAP (only for
- * benchmarks now, see want_writemap) it matters more: LMDB writes a page
+ * (logging works again once there is room). With MDB_WRITEMAP (the default
+ * for INTERVAL and NEVER, see want_writemap) it matters more: LMDB writes a page
  * by storing into its shared map of data.mdb, a sparse file as large as
  * the map, and a store into a hole on a full filesystem kills the process
  * with SIGBUS (tests/test_faults_lmdb.c fills a 2 MiB tmpfs and saw
@@ -605,14 +607,23 @@ static int refresh_caches(jenv *e, MDB_txn *txn)
 	return TBW_OK;
 }
 
-/* A write body: fills the txn; returns 0, an MDB code (> 0 or MDB_*), or
- * a TBW_E* code already recorded (flagged by *tbw). */
+/* A write body: fills the txn; returns 0, an MDB code (an errno > 0 or
+ * MDB_*), or BODY_FAILED after body_fail() stored a TBW_E* code (message
+ * recorded) in e->body_rc. Two channels, each of its own type: an LMDB
+ * code is never mistaken for ours, nor ours encoded inside an LMDB one. */
 typedef int (*wbody_fn)(jenv *e, MDB_txn *txn, void *ctx);
 /* After a successful commit, under wmu. */
 typedef void (*wdone_fn)(jenv *e, void *ctx);
 
-#define TBW_RC(x) (-100000 + (x))   /* a TBW_E code passed through a body */
-#define IS_TBW_RC(x) ((x) <= -100000 + 0 && (x) > -100000 - 1000)
+/* Not an LMDB code: LMDB's are errnos (> 0) or in [MDB_KEYEXIST, MDB_LAST_ERRCODE]. */
+#define BODY_FAILED INT_MIN
+
+/* Inside a body (e->wmu held): hand the TBW_E* code rc back to wtxn(). */
+static int body_fail(jenv *e, int rc)
+{
+	e->body_rc = rc;
+	return BODY_FAILED;
+}
 
 static int wtxn(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx)
 {
@@ -671,8 +682,8 @@ static int wtxn(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx
 				goto out;
 			continue;
 		}
-		if (IS_TBW_RC(rc))
-			rc = rc + 100000;
+		if (rc == BODY_FAILED)
+			rc = e->body_rc;
 		else
 			rc = mdb_err(rc, op, e->dir);
 		goto out;
@@ -733,14 +744,14 @@ static int init_body(jenv *e, MDB_txn *txn, void *vctx)
 	if (rc == 0) {
 		uint32_t f = n == 4 ? get_be32(p) : 0;
 		if (n != 4)
-			return TBW_RC(tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format is damaged"));
+			return body_fail(e, tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format is damaged"));
 		if (f > TBW_JOURNAL_FORMAT)
-			return TBW_RC(tbw__error_set(TBW_EVERSION, "journal open", e->dir,
+			return body_fail(e, tbw__error_set(TBW_EVERSION, "journal open", e->dir,
 			              "journal format %u is newer than this build reads (%u)", f, TBW_JOURNAL_FORMAT));
 		return 0;
 	}
 	if (rc == META_BAD)
-		return TBW_RC(tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format fails its checksum"));
+		return body_fail(e, tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format fails its checksum"));
 	if (rc != MDB_NOTFOUND)
 		return rc;
 	/* A new journal: write the run's metadata once. */
@@ -756,7 +767,7 @@ static int init_body(jenv *e, MDB_txn *txn, void *vctx)
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r <= 0)
-				return TBW_RC(tbw__error_errno(errno, "journal open: getrandom", e->dir));
+				return body_fail(e, tbw__error_errno(errno, "journal open: getrandom", e->dir));
 			got += (size_t)r;
 		}
 	}
@@ -822,6 +833,7 @@ static void jenv_free(jenv *e)
 	pthread_rwlock_destroy(&e->maplock);
 	pthread_mutex_destroy(&e->tagmu);
 	pthread_mutex_destroy(&e->rolemu);
+	pthread_cond_destroy(&e->rolecv);
 	tbw__free(e);
 }
 
@@ -932,6 +944,7 @@ static int jenv_open(jenv **out, const char *dir, const struct stat *st, const t
 	}
 	pthread_mutex_init(&e->tagmu, NULL);
 	pthread_mutex_init(&e->rolemu, NULL);
+	pthread_cond_init(&e->rolecv, NULL);
 	e->dev = st->st_dev;
 	e->ino = st->st_ino;
 	e->gen = atomic_load(&fork_gen);
@@ -1016,7 +1029,6 @@ static int jenv_open(jenv **out, const char *dir, const struct stat *st, const t
 		}
 		if ((rc = mdb_dbi_open(txn, "records", dbf, &e->d_rec)) == 0 &&
 		    (rc = mdb_dbi_open(txn, "tags", dbf, &e->d_tags)) == 0 &&
-		    (rc = mdb_dbi_open(txn, "tagids", dbf | MDB_DUPSORT, &e->d_tagids)) == 0 &&
 		    (rc = mdb_dbi_open(txn, "meta", dbf, &e->d_meta)) == 0 &&
 		    (rc = mdb_dbi_open(txn, "cursors", dbf, &e->d_cur)) == 0)
 			rc = mdb_txn_commit(txn);
@@ -1235,9 +1247,25 @@ int tbw__journal_lock(tbw_journal *j, tbw_jrole role, int wait)
 	if ((unsigned)role >= TBW_JROLE_COUNT)
 		return tbw__error_set(TBW_EINVAL, "journal lock", j->e->dir, "unknown role %d", (int)role);
 	e = j->e;
-	if (j->held[role])
+	if (j->held[role] && role == TBW_JROLE_WRITER)
 		return TBW_OK;
+	if (j->held[role])   /* an exclusive role taken twice through one handle */
+		return tbw__error_set(TBW_EBUSY, "journal lock", e->dir,
+		                      "this handle already holds the %s role of this journal", role_names[role]);
 	pthread_mutex_lock(&e->rolemu);
+	/* Within this process: the writer role is shared by the handles of one
+	 * environment (the writer's shared core, and tools that append while
+	 * holding it); exporter, shipper and recovery are exclusive here too,
+	 * as across processes, so there is never a second one of each. */
+	while (role != TBW_JROLE_WRITER && e->role_refs[role] > 0) {
+		if (!wait) {
+			pthread_mutex_unlock(&e->rolemu);
+			return tbw__error_set(TBW_EBUSY, "journal lock", e->dir,
+			                      "this process already holds the %s role of this journal "
+			                      "(there is never more than one)", role_names[role]);
+		}
+		pthread_cond_wait(&e->rolecv, &e->rolemu);
+	}
 	if (e->role_refs[role] > 0) {
 		e->role_refs[role]++;
 		j->held[role] = 1;
@@ -1287,6 +1315,7 @@ void tbw__journal_unlock(tbw_journal *j, tbw_jrole role)
 	if (--e->role_refs[role] == 0) {
 		close(e->role_fd[role]); /* releases the flock */
 		e->role_fd[role] = -1;
+		pthread_cond_broadcast(&e->rolecv);
 	}
 	pthread_mutex_unlock(&e->rolemu);
 }
@@ -1343,13 +1372,15 @@ int tbw__journal_check_tag(const char *tag, size_t len, const char *op)
 	return TBW_OK;
 }
 
-/* Intern tag inside a write txn: id, adding tags/tagids rows if new (the
- * in-memory entry is added by the caller after the commit). */
+/* Intern tag inside a write txn: id (fresh, when new), adding a tags row if
+ * new (the in-memory entry is added by the caller after the commit). Name ->
+ * id lookups use the in-memory table loaded from `tags`; no on-disk index
+ * (journals written before may hold an unused `tagids` table). */
 static int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t len, uint32_t fresh,
                          uint32_t *id, int *isnew)
 {
 	uint32_t found = tag_lookup(e, tag, len);
-	uint8_t kb[8], ib[4], *vb;
+	uint8_t ib[4], *vb;
 	MDB_val k, v;
 	int rc;
 
@@ -1360,27 +1391,20 @@ static int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t len, uin
 	}
 	/* Only valid tags are ever interned, so a hit needs no validation. */
 	if ((rc = tbw__journal_check_tag(tag, len, "add_scalar")) != 0)
-		return TBW_RC(rc);
+		return body_fail(e, rc);
 	*id = fresh;
 	*isnew = 1;
 	put_be32(ib, *id);
 	vb = tbw__malloc(len + 4);
 	if (!vb)
-		return TBW_RC(tbw__error_set(TBW_ENOMEM, "journal intern tag", e->dir, "out of memory"));
+		return body_fail(e, tbw__error_set(TBW_ENOMEM, "journal intern tag", e->dir, "out of memory"));
 	memcpy(vb, tag, len);
 	put_be32(vb + len, crc2(ib, 4, tag, len));
 	k.mv_data = ib; k.mv_size = 4;
 	v.mv_data = vb; v.mv_size = len + 4;
 	rc = mdb_put(txn, e->d_tags, &k, &v, MDB_NOOVERWRITE);
 	tbw__free(vb);
-	if (rc)
-		return rc;
-	/* tagids: 8-byte name hash -> ids (dup-sorted), an index readers may use */
-	put_be32(kb, tbw__crc32c_value(tag, len));
-	put_be32(kb + 4, tbw__crc32c_extend(0x9e3779b9u, tag, len));
-	k.mv_data = kb; k.mv_size = 8;
-	v.mv_data = ib; v.mv_size = 4;
-	return mdb_put(txn, e->d_tagids, &k, &v, 0);
+	return rc;
 }
 
 typedef struct append_ctx {
@@ -1588,7 +1612,7 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 		int append = r->seq > top;
 
 		if (r->seq == 0)
-			return TBW_RC(tbw__error_set(TBW_EINVAL, "journal insert", e->dir, "sequence 0 is not valid"));
+			return body_fail(e, tbw__error_set(TBW_EINVAL, "journal insert", e->dir, "sequence 0 is not valid"));
 		put_be64(kb, r->seq);
 		rc = append ? MDB_NOTFOUND : mdb_get(txn, e->d_rec, &k, &v);
 		if (rc == 0) {
@@ -1601,7 +1625,6 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 			return rc;
 		}
 		if (r->tag) {
-			int isnew = 0;
 			/* a tag new in this txn is not in memory yet: look among them */
 			uint32_t found = UINT32_MAX;
 			for (size_t t = 0; t < c->nnew; t++)
@@ -1621,15 +1644,15 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 				if (found != UINT32_MAX) {
 					id = found;
 				} else {
-					uint8_t ib[4], hk[8], *tv;
+					uint8_t ib[4], *tv;
 					MDB_val tk = { 4, ib }, tvv;
 					if ((rc = tbw__journal_check_tag(r->tag, r->tag_len, "journal insert")) != 0)
-						return TBW_RC(rc);
+						return body_fail(e, rc);
 					id = base;
 					put_be32(ib, id);
 					tv = tbw__malloc(r->tag_len + 4);
 					if (!tv)
-						return TBW_RC(tbw__error_set(TBW_ENOMEM, "journal insert", e->dir, "out of memory"));
+						return body_fail(e, tbw__error_set(TBW_ENOMEM, "journal insert", e->dir, "out of memory"));
 					memcpy(tv, r->tag, r->tag_len);
 					put_be32(tv + r->tag_len, crc2(ib, 4, r->tag, r->tag_len));
 					tvv.mv_data = tv;
@@ -1638,19 +1661,11 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 					tbw__free(tv);
 					if (rc)
 						return rc;
-					put_be32(hk, tbw__crc32c_value(r->tag, r->tag_len));
-					put_be32(hk + 4, tbw__crc32c_extend(0x9e3779b9u, r->tag, r->tag_len));
-					tk.mv_data = hk; tk.mv_size = 8;
-					tvv.mv_data = ib; tvv.mv_size = 4;
-					if ((rc = mdb_put(txn, e->d_tagids, &tk, &tvv, 0)) != 0)
-						return rc;
 					c->new_ids[c->nnew] = id;
 					c->new_src[c->nnew] = r;
 					c->nnew++;
-					isnew = 1;
 				}
 			}
-			(void)isnew;
 		}
 		enc_record(kb, vb, r->seq, r->wall_time, r->step, r->value, id);
 		v.mv_data = vb;
@@ -2053,7 +2068,7 @@ static int prune_body(jenv *e, MDB_txn *txn, void *vctx)
 	p->n = 0;
 	p->more = 0;
 	if ((rc = get_export_txn(e, txn, &x)) != 0 || (rc = get_ship_txn(e, txn, &ship, &present)) != 0)
-		return TBW_RC(rc);
+		return body_fail(e, rc);
 	limit = p->through < x.seq ? p->through : x.seq;
 	if (present && ship < limit)
 		limit = ship;
@@ -2469,8 +2484,8 @@ int tbw__journal_verify(tbw_journal *j, uint64_t *nentries)
 	if ((rc = rtxn_begin(e, &txn, "journal verify")) != 0)
 		return rc;
 	{
-		MDB_dbi dbis[7] = { 0, 1, e->d_rec, e->d_tags, e->d_tagids, e->d_meta, e->d_cur };
-		for (int d = 0; d < 7 && rc == 0; d++) {
+		MDB_dbi dbis[6] = { 0, 1, e->d_rec, e->d_tags, e->d_meta, e->d_cur };
+		for (int d = 0; d < 6 && rc == 0; d++) {
 			MDB_cursor *cur;
 			MDB_val k, v;
 			int op = MDB_FIRST;
@@ -2571,12 +2586,12 @@ static int xstat_body(jenv *e, MDB_txn *txn, void *vctx)
 		tbw_jexport old;
 		uint8_t b[8];
 		if ((rc = get_export_txn(e, txn, &old)) != 0)
-			return TBW_RC(rc);
+			return body_fail(e, rc);
 		put_be64(b, old.seq);
 		if ((rc = meta_put(e, txn, "tagstats_from", b, 8)) != 0)
 			return rc;
 	} else if (rc) {
-		return rc == META_BAD ? TBW_RC(tbw__error_set(TBW_ECORRUPT, "journal tag history", e->dir,
+		return rc == META_BAD ? body_fail(e, tbw__error_set(TBW_ECORRUPT, "journal tag history", e->dir,
 		                                              "tagstats_from fails its checksum")) : rc;
 	}
 	for (size_t i = 0; i < x->n; i++) {

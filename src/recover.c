@@ -9,9 +9,8 @@
  *     it: salvage every record that reads, move the damaged journal aside
  *     into LOGDIR/.tbwal-recovered/<stamp>/ and rebuild a fresh journal with
  *     the same run id from what was salvaged.
- *  3. Segment sources (--from): tbw__sync_restore() inserts their records;
- *     an existing sequence number is kept (deduplication by run id + seq).
- *     With no journal at all, a new one is created with the segments' run id.
+ *  3. A journal to restore into: with none (or none readable), a new one
+ *     with the run id the segments carry (a new run id if none does).
  *  4. Event-file source and reconciliation. This run's event files (names
  *     carry the run id and the sequence number before their first record,
  *     see tbw__compactor_parse_name) are checked in name order. The longest
@@ -22,11 +21,15 @@
  *     with delete_replaced). The export cursor is set to the end of the kept
  *     prefix. Files of other runs, and files tbwal did not write, are never
  *     touched.
- *  5. --purge-step: append a SessionLog START marker.
- *  6. Export with the compactor (it cuts a torn tail back to the cursor and
- *     exports everything after it, exactly once), then scan the final event
- *     files to report what TensorBoard will show: per tag count, step range,
- *     last value; and the sequence numbers no source held (lost).
+ *  5. Segment sources (--from): tbw__sync_restore() inserts their records
+ *     (an existing sequence number is kept: deduplication by run id + seq),
+ *     and the compactor exports them batch by batch as they are restored.
+ *  6. --purge-step: append a SessionLog START marker.
+ *  7. Export the rest with the compactor (it cuts a torn tail back to the
+ *     cursor and exports everything after it, exactly once), then scan the
+ *     final event files to report what TensorBoard will show: per tag count,
+ *     step range, last value; and the sequence numbers no source held (lost).
+ * The numbers are those of the driver's comments (tbw__recover_run).
  * A second run finds a clean prefix covering everything and changes nothing.
  *
  * BOUNDS: records flow in batches of INSERT_BATCH; the event-file scans
@@ -715,7 +718,7 @@ damaged:
 	}
 }
 
-/* ---- Step 3: segments ---- */
+/* ---- Step 5: segments ---- */
 
 typedef struct seg_cb_ctx {
 	recover_ctx *x;
@@ -802,6 +805,7 @@ static int segments_phase(recover_ctx *x)
 		tbw_sync_report sr;
 		seg_cb_ctx sc;
 		uint8_t id[16];
+		int stopped;
 
 		rc = add_source(rep, "segments", dir, &src);
 		if (rc != TBW_OK)
@@ -845,12 +849,13 @@ static int segments_phase(recover_ctx *x)
 			rep->newest_shipped_wall_time = sr.newest_wall_time;
 		if (sr.last_seq > x->dry_last_seq)
 			x->dry_last_seq = sr.last_seq;
+		stopped = sr.stopped;
 		if (sr.missing)
 			snprintf(src->note, sizeof src->note, "%" PRIu64 " sequence number(s) between %"
 			         PRIu64 " and %" PRIu64 " are in no segment here", sr.missing,
 			         sr.first_seq, sr.last_seq);
 		tbw__sync_report_free(&sr);
-		if (rc == TBW_ECLOSED && x->batch_rc != TBW_OK)   /* the export's error, not "stopped" */
+		if (rc == TBW_OK && stopped && x->batch_rc != TBW_OK)   /* the export failed: its error */
 			return tbw__error_set(x->batch_rc, NULL, NULL, "%s", x->batch_msg);
 		if (rc != TBW_OK && rc != TBW_ENOTFOUND)
 			return rc;
@@ -1192,7 +1197,7 @@ out:
 	return rc;
 }
 
-/* ---- Step 6: final scan and statistics ---- */
+/* ---- Step 7: final scan and statistics ---- */
 
 typedef struct stats_ctx {
 	recover_ctx *x;
@@ -1423,14 +1428,14 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 		goto verdict;
 	}
 
-	/* Purge marker. */
+	/* 6. Purge marker. */
 	if (cfg->purge_step != TBW_NO_PURGE) {
 		rc = tbw__journal_append_start(x.j, cfg->purge_step, 0.0, NULL);
 		if (rc != TBW_OK)
 			goto out;
 	}
 
-	/* 6. Export the rest, then scan what TensorBoard will read. */
+	/* 7. Export the rest, then scan what TensorBoard will read. */
 	{
 		tbw_compact_stats cs;
 		uint64_t n, last = 0, start, through;

@@ -1170,7 +1170,7 @@ static int restore_seg(rstate *st, const char *fname, const tbw_seg *seg, tbw_jo
 			nruns++;
 		}
 		if (st->o->on_record && st->o->on_record(st->o->ctx, jn)) {
-			rc = tbw__error_set(TBW_ECLOSED, OP_RESTORE, fname, "stopped by the caller");
+			st->rep->stopped = 1;   /* a result, not an error */
 			goto out;
 		}
 		fill++;
@@ -1183,7 +1183,7 @@ static int restore_seg(rstate *st, const char *fname, const tbw_seg *seg, tbw_jo
 			if (st->o->on_batch) {
 				uint64_t safe = r->seq < st->next_first ? r->seq : st->next_first - 1;
 				if (st->o->on_batch(st->o->ctx, safe)) {
-					rc = tbw__error_set(TBW_ECLOSED, OP_RESTORE, fname, "stopped by the caller");
+					st->rep->stopped = 1;
 					goto out;
 				}
 			}
@@ -1233,7 +1233,7 @@ int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
 	if (rc)
 		goto out;
 
-	for (size_t i = 0; i < nn && rc == TBW_OK; i++) {
+	for (size_t i = 0; i < nn && rc == TBW_OK && !rep->stopped; i++) {
 		char *path = tbw__path_join(run_dir, names[i]);
 		uint8_t *buf = NULL;
 		size_t len = 0;

@@ -122,7 +122,8 @@ typedef void (*tbw_sync_damage_fn)(void *ctx, const char *file, uint64_t offset,
 
 /* Called for every intact record read (duplicates included), after its
  * segment passed every check and before it is inserted; return nonzero to
- * stop the restore (it then returns TBW_ECLOSED). tag is NULL for a START
+ * stop the restore (it then returns 0 with report.stopped set: stopping is
+ * a result, not an error). tag is NULL for a START
  * marker. */
 typedef int (*tbw_sync_record_fn)(void *ctx, const tbw_jrec_named *rec);
 
@@ -132,7 +133,7 @@ typedef int (*tbw_sync_record_fn)(void *ctx, const tbw_jrec_named *rec);
  * their first sequence number, so nothing read later falls at or below
  * min(last seq inserted, next segment's first seq - 1). tbrecover exports
  * and prunes through it, so memory stays bounded whatever the folder's size.
- * Return nonzero to stop (TBW_ECLOSED). */
+ * Return nonzero to stop (report.stopped). */
 typedef int (*tbw_sync_batch_fn)(void *ctx, uint64_t safe_through);
 
 /* Called once per lost range of a segment whose other blocks were read
@@ -176,6 +177,7 @@ typedef struct tbw_sync_report {
 	uint64_t missing;           /* seqs in [first_seq, last_seq] no segment held */
 	uint64_t starts;            /* SessionLog START markers (distinct) */
 	double   newest_wall_time;  /* largest wall_time (NaN ignored), 0 if none */
+	int      stopped;           /* a callback asked to stop: the rest was not read */
 	tbw_sync_tag_last *tags;    /* ntags entries, sorted by name */
 	size_t   ntags;
 } tbw_sync_report;

@@ -92,6 +92,9 @@ static wcore *cores;
 static const size_t options_sizes[] = {
 	0, TBW__FIELD_END(tbw_options, run_name),
 };
+/* A field appended to the struct bumps its version: add that version's size
+ * above (TBW__FIELD_END of the new last field), or this fails to compile. */
+_Static_assert(sizeof options_sizes / sizeof options_sizes[0] == TBW_OPTIONS_VERSION + 1, "options_sizes lacks a size for the current version");
 
 /* ---- validation ---- */
 
@@ -653,16 +656,22 @@ int tbw_add_scalars(tbw_writer *w, size_t n, const char *const *tags,
 		return TBW_OK;
 	if (!tags || !values)
 		return tbw__error_set(TBW_EINVAL, "add_scalars", NULL, "tags or values is NULL");
+	if ((rc = enter(w, "add_scalars")) != TBW_OK)
+		return rc;
 	if (n > sizeof small / sizeof small[0]) {
 		if (n > SIZE_MAX / sizeof *lens ||
-		    !(lens = tbw__malloc(n * sizeof *lens)))
-			return tbw__error_set(TBW_ENOMEM, "add_scalars", w->c->jdir, "out of memory");
+		    !(lens = tbw__malloc(n * sizeof *lens))) {
+			rc = tbw__error_set(TBW_ENOMEM, "add_scalars", w->c->jdir, "out of memory");
+			leave(w);
+			return rc;
+		}
 	}
 	for (size_t i = 0; i < n; i++)
 		lens[i] = tags[i] ? strnlen(tags[i], TBW_TAG_MAX + 1) : 0;
 	if (!(wall_time > 0)) /* <= 0 or NaN: now */
 		wall_time = tbw__wall_time();
 	rc = tbw__journal_append_many(w->c->j, n, tags, lens, values, step, wall_time, NULL);
+	leave(w);
 	if (lens != small)
 		tbw__free(lens);
 	return rc;

@@ -534,11 +534,13 @@ static void test_api_stat_compact_sync_recover_round_trip(void **state)
 	}
 }
 
-/* tbsync attached after the writer exported and pruned everything still
- * ships every scalar (put back from the event files). */
+/* tbw_sync with backfill, attached after the writer exported and pruned
+ * everything, still ships every scalar (put back from the event files);
+ * without it (tbsync) they are reported unshippable. */
 static void test_api_sync_attached_late_ships_pruned_records(void **state)
 {
 	tbw_writer *w = open_ok(logdir, NULL);
+	tbw_sync_options so = TBW_SYNC_OPTIONS_INIT;
 	tbw_sync_result sr;
 	(void)state;
 	memset(&sr, 0, sizeof sr);
@@ -546,10 +548,38 @@ static void test_api_sync_attached_late_ships_pruned_records(void **state)
 	for (int i = 0; i < 250; i++)
 		assert_int_equal(tbw_add_scalar(w, "loss", 1.0 / (i + 1), i, 0), TBW_OK);
 	assert_int_equal(tbw_close(w), TBW_OK);    /* exported, and pruned: no shipper */
-	assert_int_equal(tbw_sync(logdir, syncdir, NULL, &sr), TBW_OK);
+	so.backfill = 1;
+	assert_int_equal(tbw_sync(logdir, syncdir, &so, &sr), TBW_OK);
 	assert_int_equal(sr.unshippable, 0);
 	assert_int_equal(sr.records_shipped, 250);
 	assert_int_equal(shipped_records(syncdir), 250);
+}
+
+/* Role exclusivity within one process: a second exporter or shipper of a
+ * journal is refused here as it is from another process. */
+static void test_api_second_exporter_or_shipper_in_this_process_refused(void **state)
+{
+	tbw_options o = TBW_OPTIONS_INIT;
+	tbw_writer *w;
+	tbw_compact_result cr;
+	tbw_sync_result sr;
+	(void)state;
+	memset(&cr, 0, sizeof cr);
+	cr.version = TBW_COMPACT_RESULT_VERSION;
+	memset(&sr, 0, sizeof sr);
+	sr.version = TBW_SYNC_RESULT_VERSION;
+	o.sync_dir = syncdir;
+	w = open_ok(logdir, &o);
+	assert_int_equal(tbw_add_scalar(w, "x", 1, 1, 0), TBW_OK);
+	assert_int_equal(tbw_compact(logdir, NULL, &cr), TBW_EBUSY);
+	assert_string_equal(cr.stage, "open");
+	assert_non_null(strstr(tbw_errmsg(), "already exporting"));
+	assert_int_equal(tbw_sync(logdir, syncdir2, NULL, &sr), TBW_EBUSY);
+	assert_non_null(strstr(tbw_errmsg(), "syncer role"));
+	assert_int_equal(tbw_close(w), TBW_OK);
+	/* once the writer is gone, both are free */
+	assert_int_equal(tbw_compact(logdir, NULL, &cr), TBW_OK);
+	assert_int_equal(tbw_sync(logdir, syncdir, NULL, &sr), TBW_OK);
 }
 
 /* ---- every tool on a bindfs-mounted logdir (a FUSE mount, as Drive) ---- */
@@ -626,6 +656,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_api_open_while_closing_waits_not_busy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_stat_compact_sync_recover_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_sync_attached_late_ships_pruned_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_second_exporter_or_shipper_in_this_process_refused,
+		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_every_tool_on_a_bindfs_logdir, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,6 +38,8 @@ static void sync_usage(const tbw_cli *cli, FILE *f)
 	      "                  path recorded in LOGDIR/.tbwal-journal)\n"
 	      "  --run-name NAME name of the run folder (default: basename of the logdir)\n"
 	      "  --wait          if another syncer runs, wait for it instead of exiting 3\n"
+	      "  --backfill      also ship records pruned before any syncer attached, read\n"
+	      "                  back from the event files (values as exported: float32)\n"
 	      "  --json          print a JSON summary on stdout at exit (doc/cli-json.md)\n"
 	      "  -q, --quiet     print nothing but errors\n"
 	      "  -V, --version   print the version\n"
@@ -48,7 +50,7 @@ static void sync_usage(const tbw_cli *cli, FILE *f)
 	fputs(cli->legacy ? " (tbsync's codes are tbwal(1)'s table)\n" : "\n", f);
 }
 
-enum { SYNC_O_ONCE = 1, SYNC_O_FOLLOW, SYNC_O_INTERVAL, SYNC_O_JOURNAL, SYNC_O_RUNNAME, SYNC_O_WAIT };
+enum { SYNC_O_ONCE = 1, SYNC_O_FOLLOW, SYNC_O_INTERVAL, SYNC_O_JOURNAL, SYNC_O_RUNNAME, SYNC_O_WAIT, SYNC_O_BACKFILL };
 
 static const tbw_cli_opt sync_opts[] = {
 	{ "once", 0, 0, SYNC_O_ONCE },
@@ -57,11 +59,12 @@ static const tbw_cli_opt sync_opts[] = {
 	{ "journal", 0, 1, SYNC_O_JOURNAL },
 	{ "run-name", 0, 1, SYNC_O_RUNNAME },
 	{ "wait", 0, 0, SYNC_O_WAIT },
+	{ "backfill", 0, 0, SYNC_O_BACKFILL },
 	{ NULL, 0, 0, 0 },
 };
 
 typedef struct sctx {
-	int follow, wait_lock;
+	int follow, wait_lock, backfill;
 	double interval;
 	const char *jdir, *run_name;
 } sctx;
@@ -74,6 +77,7 @@ static int sync_on_opt(tbw_cli *cli, void *vctx, int id, const char *arg)
 	case SYNC_O_ONCE: x->follow = 0; return 0;
 	case SYNC_O_FOLLOW: x->follow = 1; return 0;
 	case SYNC_O_WAIT: x->wait_lock = 1; return 0;
+	case SYNC_O_BACKFILL: x->backfill = 1; return 0;
 	case SYNC_O_JOURNAL: x->jdir = arg; return 0;
 	case SYNC_O_RUNNAME: x->run_name = arg; return 0;
 	case SYNC_O_INTERVAL:
@@ -110,7 +114,7 @@ static void sync_on_notify(void *ctx, tbw_sync_event ev, uint64_t n, const tbw_s
 
 static int tbw_cmd_sync(tbw_cli *cli, int argc, char **argv)
 {
-	sctx x = { 0, 0, 5.0, NULL, NULL };
+	sctx x = { 0, 0, 0, 5.0, NULL, NULL };
 	const char *pos[2];
 	size_t npos;
 	tbw_sync_options o = TBW_SYNC_OPTIONS_INIT;
@@ -138,6 +142,7 @@ static int tbw_cmd_sync(tbw_cli *cli, int argc, char **argv)
 	o.journal_dir = x.jdir;
 	o.run_name = x.run_name;
 	o.wait = x.wait_lock;
+	o.backfill = x.backfill;
 	o.follow = x.follow;
 	o.interval_ms = (unsigned int)(x.interval * 1000 + 0.5);
 	o.stop = &sync_stop;
