@@ -378,7 +378,7 @@ TBW_EXTERN(void) tbw_recovery_free(tbw_recovery *r);
 
 /* ---- Compact (export a journal to event files) ---- */
 
-#define TBW_COMPACT_OPTIONS_VERSION 1
+#define TBW_COMPACT_OPTIONS_VERSION 2
 
 /** What a tbw_compact() notification is about. */
 typedef enum tbw_compact_event {
@@ -406,10 +406,14 @@ typedef struct tbw_compact_options {
 	tbw_stop_flag *stop;           /**< follow stops when *stop becomes nonzero (NULL: never) */
 	tbw_compact_notify_fn notify;  /**< NULL: none */
 	void *notify_ctx;
+	/* version 2 */
+	tbw_progress_fn progress;      /**< NULL: none; else a big backlog is exported in chunks,
+	                                    with progress ("exporting", done, total) between them */
+	void *progress_ctx;
 } tbw_compact_options;
 
 #define TBW_COMPACT_OPTIONS_INIT { TBW_COMPACT_OPTIONS_VERSION, NULL, TBW_SCALAR_SIMPLE, 0, 0, 0, \
-	1000, TBW_NO_PURGE, NULL, NULL, NULL }
+	1000, TBW_NO_PURGE, NULL, NULL, NULL, NULL, NULL }
 
 #define TBW_COMPACT_RESULT_VERSION 1
 
@@ -558,14 +562,22 @@ typedef struct tbw_stat_info {
 	int ship_present;              /**< 0: no shipper ever attached */
 	uint64_t ship_seq, ship_lag_records;
 	double ship_lag_seconds;
+	/* The run's whole history (kept by the exporter in the journal, so it
+	 * survives pruning and close(); doc/journal-format.md, tag history). */
+	int history_kept;              /**< the exporter keeps per-tag history in this journal */
+	int history_complete;          /**< every record ever logged is counted in the tags */
+	uint64_t history_from_seq;     /**< records <= this were exported before history was kept */
+	uint64_t history_records;      /**< records counted over all tags */
 } tbw_stat_info;
 
 typedef struct tbw_stat_tag {
 	const char *tag;               /**< not NUL-terminated: tag_len bytes */
 	size_t tag_len;
-	uint64_t count;
-	int64_t first_step, last_step;
+	uint64_t count;                /**< records logged: the whole history (stored + exported and pruned) */
+	int64_t first_step, last_step; /**< of the first and the last record logged */
 	double last_value, last_wall_time;
+	uint64_t stored;               /**< of count, still in the journal */
+	int64_t min_step, max_step;
 } tbw_stat_tag;
 
 /**
@@ -588,6 +600,35 @@ TBW_EXTERN(void) tbw_stat_free(tbw_stat *s);
  * @return 0 or the final flush's error code; TBW_ECLOSED if already shut.
  */
 TBW_EXTERN(int) tbw_shutdown(tbw_writer *w);
+
+/* ---- Read a journal's scalars (tbwal.read_scalars) ---- */
+
+/** One scalar as the journal stores it (borrowed during the callback). */
+typedef struct tbw_scalar_rec {
+	uint64_t seq;                  /**< sequence number, from 1 */
+	const char *tag;               /**< not NUL-terminated: tag_len bytes */
+	size_t tag_len;
+	int64_t step;
+	double value;
+	double wall_time;
+} tbw_scalar_rec;
+
+/** Called per scalar, in sequence order; return nonzero to stop. */
+typedef int (*tbw_scalar_fn)(void *ctx, const tbw_scalar_rec *rec);
+
+/**
+ * @brief Read the scalars a journal still stores with seq > after_seq, in
+ * order (read-only; safe beside a live writer). SessionLog START markers and
+ * records failing their checksum are skipped.
+ * @param[in]  logdir      the run's logdir (NULL when journal_dir is given)
+ * @param[in]  journal_dir NULL: the run's journal (JOURNAL LOCATION)
+ * @param[out] export_seq  may be NULL: the export cursor, every record <= it
+ *                         is in the event files
+ * @return 0 (also when fn stopped it), TBW_ENOTFOUND (no journal),
+ *  TBW_ECORRUPT, TBW_EVERSION, TBW_EIO, TBW_ENOMEM.
+ */
+TBW_EXTERN(int) tbw_read_journal(const char *logdir, const char *journal_dir, uint64_t after_seq,
+                                 tbw_scalar_fn fn, void *ctx, uint64_t *export_seq);
 
 #ifdef __cplusplus
 }

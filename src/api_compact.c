@@ -17,6 +17,7 @@
 
 static const size_t compact_opt_sizes[] = {
 	0, TBW__FIELD_END(tbw_compact_options, notify_ctx),
+	TBW__FIELD_END(tbw_compact_options, progress_ctx),
 };
 /* A field appended to the struct bumps its version: add that version's size
  * above (TBW__FIELD_END of the new last field), or this fails to compile. */
@@ -61,6 +62,32 @@ static int append_purge(tbw_journal *j, int64_t step, uint64_t *seq)
 	if (rc == TBW_OK)
 		rc = tbw__journal_sync(j);
 	tbw__journal_unlock(j, TBW_JROLE_WRITER);
+	return rc;
+}
+
+/* Records per chunk of a big backlog when progress is asked for. */
+#define PROGRESS_CHUNK 262144
+
+/* One pass; with progress and a backlog over a chunk, in chunks. */
+static int pass_progress(const tbw_compact_options *o, tbw_compactor *c, tbw_journal *j, uint64_t *n)
+{
+	tbw_compact_stats st;
+	uint64_t last = 0, from, got, through;
+	int rc;
+
+	*n = 0;
+	tbw__compactor_stats(c, &st);
+	if (!o->progress || tbw__journal_last_seq(j, &last) != TBW_OK || last <= st.cursor.seq + PROGRESS_CHUNK)
+		return tbw__compactor_pass(c, n);
+	from = through = st.cursor.seq;
+	/* through grows whatever the cursor does (a gap exports nothing) */
+	do {
+		through = through >= last || last - through <= PROGRESS_CHUNK ? UINT64_MAX : through + PROGRESS_CHUNK;
+		rc = tbw__compactor_pass_through(c, through, &got);
+		*n += got;
+		tbw__compactor_stats(c, &st);
+		o->progress(o->progress_ctx, "exporting", st.cursor.seq > from ? st.cursor.seq - from : 0, last - from);
+	} while (rc == TBW_OK && (through != UINT64_MAX || got > 0));
 	return rc;
 }
 
@@ -128,7 +155,7 @@ int tbw_compact(const char *logdir, const tbw_compact_options *opts, tbw_compact
 	follow = o.follow;
 	for (;;) {
 		uint64_t n = 0;
-		rc = tbw__compactor_pass(c, &n);
+		rc = pass_progress(&o, c, j, &n);
 		r.exported += n;
 		tbw__compactor_stats(c, &st);
 		r.cursor_seq = st.cursor.seq;

@@ -10,6 +10,7 @@
 #include "error.h"
 #include "journal.h"
 #include "location.h"
+#include "stathist.h"
 
 static const size_t stat_opt_sizes[] = {
 	0, TBW__FIELD_END(tbw_stat_options, journal_dir),
@@ -38,109 +39,60 @@ void tbw_stat_free(tbw_stat *s)
 	tbw__free(s);
 }
 
+/* The figures, tag history included (src/stathist.c): each tag's count,
+ * steps and last value cover every record logged, also those exported and
+ * pruned (the compactor's per-tag figures in the journal's meta). */
 static int scan(tbw_stat *s)
 {
-	tbw_journal *j = s->j;
 	tbw_stat_info *in = &s->info;
-	uint64_t ship = 0, after = 0, last;
-	double newest_wall = 0, export_wall = 0, ship_wall = 0;
-	uint8_t *seen = NULL;
-	size_t cap = 0;
-	tbw_jrec *buf;
-	tbw_jread inf;
-	int rc;
+	tbw_stathist h;
+	int rc = tbw__stathist_read(s->j, &h);
 
-	if ((rc = tbw__journal_info(j, &s->ji)) != 0 || (rc = tbw__journal_get_export(j, &s->ex)) != 0 ||
-	    (rc = tbw__journal_get_ship(j, &ship, &in->ship_present)) != 0 ||
-	    (rc = tbw__journal_count(j, &in->records)) != 0 ||
-	    (rc = tbw__journal_first_seq(j, &in->first_seq)) != 0 ||
-	    (rc = tbw__journal_last_seq(j, &in->last_seq)) != 0)
+	if (rc != TBW_OK) {
+		tbw__stathist_free(&h);
 		return rc;
-	last = in->last_seq;
-	if (!(buf = tbw__malloc(1024 * sizeof *buf)))
+	}
+	s->ji = h.info;
+	s->ex = h.ex;
+	in->records = h.stored;
+	in->first_seq = h.first_seq;
+	in->last_seq = h.last_seq;
+	in->corrupt = h.ncorrupt;
+	in->start_markers = h.nstart;
+	in->export_lag_records = h.exp_lag;
+	in->export_lag_seconds = h.exp_secs;
+	in->ship_present = h.ship_present;
+	in->ship_seq = h.ship;
+	in->ship_lag_records = h.ship_lag;
+	in->ship_lag_seconds = h.ship_secs;
+	in->history_kept = h.hist_kept;
+	in->history_complete = h.hist_complete;
+	in->history_from_seq = h.hist_from;
+	in->history_records = h.total;
+	if (h.ntags && !(s->tags = tbw__calloc(h.ntags, sizeof *s->tags))) {
+		tbw__stathist_free(&h);
 		return tbw__error_set(TBW_ENOMEM, "stat", s->jdir, "out of memory");
-	for (;;) {
-		if ((rc = tbw__journal_read(j, after, buf, 1024, &inf)) != 0)
-			goto out;
-		in->corrupt += inf.ncorrupt;
-		for (size_t i = 0; i < inf.n; i++) {
-			const tbw_jrec *r = &buf[i];
-			tbw_stat_tag *t;
-			if (r->wall_time > newest_wall)
-				newest_wall = r->wall_time;
-			if (r->seq == s->ex.seq)
-				export_wall = r->wall_time;
-			if (in->ship_present && r->seq == ship)
-				ship_wall = r->wall_time;
-			if (r->tag_id == TBW_JTAG_SESSION_START) {
-				in->start_markers++;
-				continue;
-			}
-			if (r->tag_id >= cap) {
-				size_t nn = cap ? cap : 16;
-				while (nn <= r->tag_id)
-					nn *= 2;
-				tbw_stat_tag *t2 = tbw__realloc(s->tags, nn * sizeof *t2);
-				uint8_t *s2 = t2 ? tbw__realloc(seen, nn) : NULL;
-				if (!t2 || !s2) {
-					if (t2)
-						s->tags = t2;
-					rc = tbw__error_set(TBW_ENOMEM, "stat", s->jdir, "out of memory");
-					goto out;
-				}
-				memset(t2 + cap, 0, (nn - cap) * sizeof *t2);
-				memset(s2 + cap, 0, nn - cap);
-				s->tags = t2;
-				seen = s2;
-				cap = nn;
-			}
-			t = &s->tags[r->tag_id];
-			if (!seen[r->tag_id])
-				t->first_step = r->step;
-			seen[r->tag_id] = 1;
-			t->count++;
-			t->last_step = r->step;
-			t->last_value = r->value;
-			t->last_wall_time = r->wall_time;
-		}
-		if (inf.end || inf.next_after == after)
-			break;
-		after = inf.next_after;
 	}
-	/* keep the tags seen whose names read, in id order */
-	for (size_t id = 0; id < cap; id++) {
-		const char *name;
-		size_t len;
-		if (!seen[id] || tbw__journal_tag_name(j, (uint32_t)id, &name, &len) != 0)
+	/* the tags seen whose names read, in id order */
+	for (uint32_t id = 0; id < h.ntags; id++) {
+		const tbw_stathist_tag *t = &h.tags[id];
+		tbw_stat_tag *o;
+		if (!t->seen || !t->tag)
 			continue;
-		s->tags[s->ntags] = s->tags[id];
-		s->tags[s->ntags].tag = name;
-		s->tags[s->ntags].tag_len = len;
-		s->ntags++;
+		o = &s->tags[s->ntags++];
+		o->tag = t->tag;
+		o->tag_len = t->tag_len;
+		o->count = t->count;
+		o->first_step = t->first_step;
+		o->last_step = t->last_step;
+		o->last_value = t->last_value;
+		o->last_wall_time = t->last_wall;
+		o->stored = t->stored;
+		o->min_step = t->min_step;
+		o->max_step = t->max_step;
 	}
-	in->export_lag_records = last > s->ex.seq ? last - s->ex.seq : 0;
-	in->ship_lag_records = in->ship_present && last > ship ? last - ship : 0;
-	/* seconds behind: newest commit's wall time minus that of the last
-	 * exported (shipped) record still stored; when that record was
-	 * pruned, the oldest stored record after it bounds it */
-	if (in->export_lag_records) {
-		double w = export_wall;
-		if (w == 0 && tbw__journal_read(j, s->ex.seq, buf, 1, &inf) == 0 && inf.n)
-			w = buf[0].wall_time;
-		in->export_lag_seconds = w > 0 && newest_wall > w ? newest_wall - w : 0;
-	}
-	if (in->ship_lag_records) {
-		double w = ship_wall;
-		if (w == 0 && tbw__journal_read(j, ship, buf, 1, &inf) == 0 && inf.n)
-			w = buf[0].wall_time;
-		in->ship_lag_seconds = w > 0 && newest_wall > w ? newest_wall - w : 0;
-	}
-	in->ship_seq = ship;
-	rc = TBW_OK;
-out:
-	tbw__free(buf);
-	tbw__free(seen);
-	return rc;
+	tbw__stathist_free(&h);
+	return TBW_OK;
 }
 
 int tbw_stat_read(tbw_stat **out, const char *logdir, const tbw_stat_options *opts)

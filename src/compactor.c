@@ -93,6 +93,11 @@ struct tbw_compactor {
 	size_t tag_cap, tag_n;
 
 	tbw_compact_stats st;
+
+	/* per-tag figures of the records in the buffer (tag history) */
+	tbw_jtagstat *hist;     /* indexed by tag id */
+	uint32_t *hist_touched; /* ids with a nonzero count, in first-touch order */
+	size_t hist_cap, hist_n;
 };
 
 /* One exporter per journal: the journal's compactor role, exclusive across
@@ -211,8 +216,78 @@ static void clean_tmp(tbw_compactor *c)
 
 /* Forget the buffer (after a failure: its bytes may be partly in the file,
  * beyond the cursor, and the next pass cuts them back). */
+/* ---- Tag history: per-tag figures of what the buffer holds, merged into
+ * the journal with the cursor that covers them (tbw__journal_set_export_stats) ---- */
+
+static void hist_reset(tbw_compactor *c)
+{
+	for (size_t i = 0; i < c->hist_n; i++)
+		c->hist[c->hist_touched[i]].count = 0;
+	c->hist_n = 0;
+}
+
+/* Out of memory here only loses history figures, never export. */
+static void hist_note(tbw_compactor *c, const tbw_jrec *r)
+{
+	tbw_jtagstat *h;
+
+	if (r->tag_id == TBW_JTAG_SESSION_START || r->tag_id >= (1u << 24))
+		return;
+	if (r->tag_id >= c->hist_cap) {
+		size_t nc = c->hist_cap ? c->hist_cap : 64;
+		tbw_jtagstat *nh;
+		uint32_t *nt;
+		while (nc <= r->tag_id)
+			nc *= 2;
+		nh = tbw__realloc(c->hist, nc * sizeof *nh);
+		if (!nh)
+			return;
+		c->hist = nh;
+		nt = tbw__realloc(c->hist_touched, nc * sizeof *nt);
+		if (!nt)
+			return;
+		c->hist_touched = nt;
+		memset(c->hist + c->hist_cap, 0, (nc - c->hist_cap) * sizeof *nh);
+		c->hist_cap = nc;
+	}
+	h = &c->hist[r->tag_id];
+	if (h->count == 0) {
+		c->hist_touched[c->hist_n++] = r->tag_id;
+		h->tag_id = r->tag_id;
+		h->first_step = h->min_step = h->max_step = r->step;
+		h->first_wall = r->wall_time;
+	}
+	h->count++;
+	h->last_step = r->step;
+	h->last_wall = r->wall_time;
+	h->last_value = r->value;
+	if (r->step < h->min_step)
+		h->min_step = r->step;
+	if (r->step > h->max_step)
+		h->max_step = r->step;
+}
+
+/* Advance the cursor to nc with the buffer's tag figures. */
+static int set_cursor_hist(tbw_compactor *c, const tbw_jexport *nc)
+{
+	tbw_jtagstat *d;
+	int rc;
+
+	if (c->hist_n == 0)
+		return tbw__journal_set_export(c->j, nc);
+	d = tbw__malloc(c->hist_n * sizeof *d);
+	if (!d)
+		return tbw__journal_set_export(c->j, nc);
+	for (size_t i = 0; i < c->hist_n; i++)
+		d[i] = c->hist[c->hist_touched[i]];
+	rc = tbw__journal_set_export_stats(c->j, nc, d, c->hist_n);
+	tbw__free(d);
+	return rc;
+}
+
 static void discard(tbw_compactor *c)
 {
+	hist_reset(c);
 	c->used = 0;
 	c->pend_seq = c->cur.seq;
 	c->pend_count = 0;
@@ -270,7 +345,7 @@ static int flush(tbw_compactor *c)
 		nc.offset += c->used;
 	}
 	nc.seq = c->pend_seq;
-	rc = tbw__journal_set_export(c->j, &nc);
+	rc = set_cursor_hist(c, &nc);
 	if (rc != TBW_OK) {
 		discard(c);
 		return rc;
@@ -469,6 +544,7 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 	c->pend_seq = r->seq;
 	c->pend_count++;
 	c->file_last_seq = r->seq;
+	hist_note(c, r);
 	return TBW_OK;
 }
 
@@ -863,6 +939,8 @@ void tbw__compactor_close(tbw_compactor *c)
 		tbw__os.close(c->fd);   /* fsynced up to the cursor; see new_file() */
 	tbw__journal_unlock(c->j, TBW_JROLE_COMPACTOR);
 	tbw__free(c->tags);
+	tbw__free(c->hist);
+	tbw__free(c->hist_touched);
 	tbw__free(c->recs);
 	tbw__free(c->buf);
 	tbw__free(c->logdir);

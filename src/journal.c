@@ -27,6 +27,7 @@
 #include "config.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -2562,5 +2563,203 @@ int tbw__journal_verify(tbw_journal *j, uint64_t *nentries)
 		return mdb_err(rc, "journal verify", e->dir);
 	if (nentries)
 		*nentries = n;
+	return TBW_OK;
+}
+
+/* ===================================================================
+ * 10. Per-tag history (tbwal stat): cumulative figures per tag of every
+ *     record the compactor exported, merged in the transaction that
+ *     advances the export cursor, so they count each record exactly once
+ *     and survive pruning (doc/journal-format.md, "meta: tag history").
+ * =================================================================== */
+
+#define TAGSTAT_PREFIX "tagstat:"
+#define TAGSTAT_VLEN 64
+
+static void tagstat_key(char key[20], uint32_t id)
+{
+	snprintf(key, 20, TAGSTAT_PREFIX "%08" PRIx32, id);
+}
+
+static void tagstat_enc(uint8_t b[TAGSTAT_VLEN], const tbw_jtagstat *s)
+{
+	put_be64(b, s->count);
+	put_be64(b + 8, (uint64_t)s->first_step);
+	put_be64(b + 16, (uint64_t)s->last_step);
+	put_be64(b + 24, (uint64_t)s->min_step);
+	put_be64(b + 32, (uint64_t)s->max_step);
+	put_be64(b + 40, dbits(s->first_wall));
+	put_be64(b + 48, dbits(s->last_wall));
+	put_be64(b + 56, dbits(s->last_value));
+}
+
+static void tagstat_dec(const uint8_t *b, uint32_t id, tbw_jtagstat *s)
+{
+	s->tag_id = id;
+	s->count = get_be64(b);
+	s->first_step = (int64_t)get_be64(b + 8);
+	s->last_step = (int64_t)get_be64(b + 16);
+	s->min_step = (int64_t)get_be64(b + 24);
+	s->max_step = (int64_t)get_be64(b + 32);
+	s->first_wall = bitsd(get_be64(b + 40));
+	s->last_wall = bitsd(get_be64(b + 48));
+	s->last_value = bitsd(get_be64(b + 56));
+}
+
+void tbw__jtagstat_merge(tbw_jtagstat *into, const tbw_jtagstat *later)
+{
+	if (later->count == 0)
+		return;
+	if (into->count == 0) {
+		*into = *later;
+		return;
+	}
+	into->count += later->count;
+	into->last_step = later->last_step;
+	into->last_wall = later->last_wall;
+	into->last_value = later->last_value;
+	if (later->min_step < into->min_step)
+		into->min_step = later->min_step;
+	if (later->max_step > into->max_step)
+		into->max_step = later->max_step;
+}
+
+typedef struct xstat_ctx {
+	cur_ctx cur;
+	const tbw_jtagstat *d;
+	size_t n;
+} xstat_ctx;
+
+static int xstat_body(jenv *e, MDB_txn *txn, void *vctx)
+{
+	xstat_ctx *x = vctx;
+	const uint8_t *p;
+	size_t n;
+	int rc = meta_get(e, txn, e->d_meta, "tagstats_from", &p, &n);
+
+	if (rc == MDB_NOTFOUND) {
+		/* first merge into this journal: what the cursor covered before
+		 * it is not in the figures (a journal older than tag history) */
+		tbw_jexport old;
+		uint8_t b[8];
+		if ((rc = get_export_txn(e, txn, &old)) != 0)
+			return body_fail(e, rc);
+		put_be64(b, old.seq);
+		if ((rc = meta_put(e, txn, "tagstats_from", b, 8)) != 0)
+			return rc;
+	} else if (rc) {
+		return rc == META_BAD ? body_fail(e, tbw__error_set(TBW_ECORRUPT, "journal tag history", e->dir,
+		                                              "tagstats_from fails its checksum")) : rc;
+	}
+	for (size_t i = 0; i < x->n; i++) {
+		char key[20];
+		tbw_jtagstat s;
+		uint8_t b[TAGSTAT_VLEN];
+		tagstat_key(key, x->d[i].tag_id);
+		memset(&s, 0, sizeof s);
+		rc = meta_get(e, txn, e->d_meta, key, &p, &n);
+		if (rc == 0 && n == TAGSTAT_VLEN)
+			tagstat_dec(p, x->d[i].tag_id, &s);
+		else if (rc != 0 && rc != MDB_NOTFOUND && rc != META_BAD)
+			return rc;
+		/* a damaged entry starts again from this batch: figures are a
+		 * summary, never what export depends on */
+		tbw__jtagstat_merge(&s, &x->d[i]);
+		tagstat_enc(b, &s);
+		if ((rc = meta_put(e, txn, key, b, TAGSTAT_VLEN)) != 0)
+			return rc;
+	}
+	return cur_body(e, txn, &x->cur);
+}
+
+int tbw__journal_set_export_stats(tbw_journal *j, const tbw_jexport *c, const tbw_jtagstat *d, size_t n)
+{
+	xstat_ctx x;
+	size_t fl;
+	int rc;
+
+	if (n == 0)
+		return tbw__journal_set_export(j, c);
+	if ((rc = check_writable(j, "journal set export cursor")) != 0)
+		return rc;
+	fl = strnlen(c->file, sizeof c->file);
+	if (fl >= sizeof c->file)
+		return tbw__error_set(TBW_EINVAL, "journal set export cursor", j->e->dir, "file name too long");
+	x.cur.key = "export";
+	put_be64(x.cur.buf, c->seq);
+	put_be64(x.cur.buf + 8, c->offset);
+	put_be32(x.cur.buf + 16, c->file_no);
+	memcpy(x.cur.buf + 20, c->file, fl);
+	x.cur.n = 20 + fl;
+	x.d = d;
+	x.n = n;
+	return wtxn(j->e, "journal set export cursor", xstat_body, NULL, &x);
+}
+
+int tbw__journal_get_tagstats(tbw_journal *j, tbw_jtagstat **out, size_t *nout,
+                              uint64_t *from_seq, int *present)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	const uint8_t *p;
+	size_t n, cap = 0, cnt = 0, plen = strlen(TAGSTAT_PREFIX);
+	tbw_jtagstat *arr = NULL;
+	int rc = check_handle(j, "journal tag history"), op = MDB_SET_RANGE;
+
+	*out = NULL;
+	*nout = 0;
+	*from_seq = 0;
+	*present = 0;
+	if (rc)
+		return rc;
+	if ((rc = rtxn_begin(j->e, &txn, "journal tag history")) != 0)
+		return rc;
+	rc = meta_get(j->e, txn, j->e->d_meta, "tagstats_from", &p, &n);
+	if (rc == 0 && n == 8) {
+		*present = 1;
+		*from_seq = get_be64(p);
+	}
+	rc = mdb_cursor_open(txn, j->e->d_meta, &cur);
+	k.mv_size = plen;
+	k.mv_data = (void *)TAGSTAT_PREFIX;
+	while (rc == 0 && (rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		char key[20];
+		unsigned int id;
+		op = MDB_NEXT;
+		if (k.mv_size < plen || memcmp(k.mv_data, TAGSTAT_PREFIX, plen) != 0)
+			break;
+		if (k.mv_size >= sizeof key || v.mv_size != TAGSTAT_VLEN + 4)
+			continue;
+		memcpy(key, k.mv_data, k.mv_size);
+		key[k.mv_size] = 0;
+		if (sscanf(key + plen, "%8x", &id) != 1 ||
+		    get_be32((const uint8_t *)v.mv_data + TAGSTAT_VLEN) != crc2(key, k.mv_size, v.mv_data, TAGSTAT_VLEN))
+			continue;   /* damaged: that tag's figures are skipped */
+		if (cnt == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			tbw_jtagstat *na = tbw__realloc(arr, nc * sizeof *na);
+			if (!na) {
+				rc = ENOMEM;
+				break;
+			}
+			arr = na;
+			cap = nc;
+		}
+		tagstat_dec(v.mv_data, id, &arr[cnt++]);
+	}
+	if (cur)
+		mdb_cursor_close(cur);
+	rtxn_end(j->e, txn);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc) {
+		tbw__free(arr);
+		if (rc == ENOMEM)
+			return tbw__error_set(TBW_ENOMEM, "journal tag history", j->e->dir, "out of memory");
+		return mdb_err(rc, "journal tag history", j->e->dir);
+	}
+	*out = arr;
+	*nout = cnt;
 	return TBW_OK;
 }

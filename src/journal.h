@@ -250,4 +250,30 @@ int tbw__journal_file_size(tbw_journal *j, uint64_t *out);
  * (what a process killed inside a read leaves behind). */
 int tbw__journal_test_hold_reader(tbw_journal *j);
 
+/* ---- Per-tag history (tbwal stat) ----
+ * Cumulative figures per tag of every record exported, kept in meta
+ * ("tagstat:<id>", "tagstats_from") by the compactor, merged in the same
+ * transaction that advances the export cursor (doc/journal-format.md). */
+typedef struct tbw_jtagstat {
+	uint32_t tag_id;
+	uint64_t count;
+	int64_t  first_step, last_step, min_step, max_step;
+	double   first_wall, last_wall, last_value;
+} tbw_jtagstat;
+
+/* Fold later (records after into's) into into. */
+void tbw__jtagstat_merge(tbw_jtagstat *into, const tbw_jtagstat *later);
+
+/* Set the export cursor and merge n per-tag deltas (records the cursor now
+ * covers and did not before) in one write transaction. n = 0 is
+ * tbw__journal_set_export(). */
+int tbw__journal_set_export_stats(tbw_journal *j, const tbw_jexport *c,
+                                  const tbw_jtagstat *d, size_t n);
+
+/* Every tag's figures (*out: tbw__free it). *present = 0 if the compactor
+ * never merged any; *from_seq: records <= it were exported before the
+ * journal kept history and are not in the figures. */
+int tbw__journal_get_tagstats(tbw_journal *j, tbw_jtagstat **out, size_t *n,
+                              uint64_t *from_seq, int *present);
+
 #endif

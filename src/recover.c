@@ -291,6 +291,9 @@ typedef struct recover_ctx {
 	int dry_rc;            /* out of memory while noting */
 } recover_ctx;
 
+/* Records per export chunk of step 6 (progress between chunks). */
+#define EXPORT_CHUNK 262144
+
 static void progress(recover_ctx *x, const char *phase, uint64_t done, uint64_t total)
 {
 	if (x->cfg->progress)
@@ -1662,13 +1665,21 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 	/* 7. Export the rest, then scan what TensorBoard will read. */
 	{
 		tbw_compact_stats cs;
-		uint64_t n;
+		uint64_t n, last = 0, start, through;
 
+		/* in chunks, so progress has a total and moves during a big export */
+		tbw__compactor_stats(x.comp, &cs);
+		start = through = cs.cursor.seq;
+		if (tbw__journal_last_seq(x.j, &last) != TBW_OK)
+			last = 0;
 		do {
-			rc = tbw__compactor_pass(x.comp, &n);
+			through = last - through <= EXPORT_CHUNK || through >= last ? UINT64_MAX : through + EXPORT_CHUNK;
+			rc = tbw__compactor_pass_through(x.comp, through, &n);
 			rep->exported += n;
-			progress(&x, "exporting", rep->exported, 0);
-		} while (rc == TBW_OK && n > 0);
+			tbw__compactor_stats(x.comp, &cs);
+			progress(&x, "exporting", cs.cursor.seq > start ? cs.cursor.seq - start : 0,
+			         last > start ? last - start : 0);
+		} while (rc == TBW_OK && (through != UINT64_MAX || n > 0));
 		tbw__compactor_stats(x.comp, &cs);
 		if (cs.skipped_corrupt) {
 			x.skipped = cs.skipped_corrupt;
