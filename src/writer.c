@@ -38,6 +38,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,12 +49,14 @@
 #include "compactor.h"
 #include "crc32c.h"
 #include "error.h"
+#include "event.h"
 #include "journal.h"
 #include "os.h"
 #include "api.h"
 #include "backfill.h"
 #include "location.h"
 #include "syncer.h"
+#include "tagname.h"
 #include "writer.h"
 
 typedef struct wcore {
@@ -90,7 +93,7 @@ static pthread_cond_t cores_cv = PTHREAD_COND_INITIALIZER;  /* a closing core we
 static wcore *cores;
 
 static const size_t options_sizes[] = {
-	0, TBW__FIELD_END(tbw_options, run_name),
+	0, TBW__FIELD_END(tbw_options, run_name), TBW__FIELD_END(tbw_options, max_record_bytes),
 };
 /* A field appended to the struct bumps its version: add that version's size
  * above (TBW__FIELD_END of the new last field), or this fails to compile. */
@@ -113,6 +116,9 @@ static int check_name(const char *s, const char *what, int allow_slash)
 
 static int check_options(const tbw_options *o)
 {
+	if (o->max_record_bytes > TBW_RECORD_MAX_LIMIT)
+		return tbw__error_set(TBW_EINVAL, "open", NULL, "max_record_bytes %zu is above the limit %zu",
+		                      o->max_record_bytes, (size_t)TBW_RECORD_MAX_LIMIT);
 	if ((unsigned)o->durability > TBW_DURABILITY_NEVER)
 		return tbw__error_set(TBW_EINVAL, "open", NULL, "durability %d is not a TBW_DURABILITY_* value",
 		                      (int)o->durability);
@@ -645,6 +651,38 @@ int tbw_add_scalar(tbw_writer *w, const char *tag, double value, int64_t step, d
 	rc = tbw__journal_append(w->c->j, tag, len, value, step, wall_time, NULL);
 	leave(w);
 	return rc;
+}
+
+int tbw_add_event(tbw_writer *w, const char *tag, int64_t step, double wall_time,
+                  const void *body, size_t len)
+{
+	char why[256];
+	size_t tag_len = 0, cap;
+
+	if (!w)
+		return tbw__error_set(TBW_EINVAL, "add_event", NULL, "writer is NULL");
+	cap = w->c->opts.max_record_bytes ? w->c->opts.max_record_bytes : TBW_RECORD_MAX_DEFAULT;
+	if (!body || len == 0)
+		return tbw__error_set(TBW_EINVAL, "add_event", w->c->jdir, "the event body is empty");
+	if (len > cap)
+		return tbw__error_set(TBW_EINVAL, "add_event", w->c->jdir,
+		                      "event record of %zu bytes is larger than max_record_bytes (%zu); nothing written",
+		                      len, cap);
+	if (tbw__event_check_body(body, len, why, sizeof why) != 0)
+		return tbw__error_set(TBW_EINVAL, "add_event", w->c->jdir,
+		                      "body is not a valid Event without wall_time and step: %s", why);
+	if (tag) {
+		tag_len = strnlen(tag, TBW_TAG_MAX + 1);
+		if (tbw__journal_check_tag(tag, tag_len, "add_event") != 0)
+			return TBW_EINVAL;
+	} else if (tbw__event_body_tag(body, len, &tag, &tag_len) != 0 ||
+	           tbw__tagname_check(tag, tag_len, why, sizeof why) != 0) {
+		tag = NULL;   /* a body without a usable tag: the record names none */
+		tag_len = 0;
+	}
+	if (!(wall_time > 0))
+		wall_time = tbw__wall_time();
+	return tbw__journal_append_event(w->c->j, tag, tag_len, step, wall_time, body, len, NULL);
 }
 
 int tbw_add_scalars(tbw_writer *w, size_t n, const char *const *tags,
