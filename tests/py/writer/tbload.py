@@ -23,6 +23,16 @@ logging.getLogger("tensorboard").setLevel(logging.ERROR)
 KEEP_ALL = {pea.TENSORS: 0, pea.GRAPH: 0, pea.META_GRAPH: 0, pea.RUN_METADATA: 0}
 
 
+def _content(md):
+    """Plugin content bytes, hparams' re-serialized deterministically (its map of
+    hparams has no fixed order on the wire, in torch's writer as in any)."""
+    c = md.plugin_data.content
+    if md.plugin_data.plugin_name == "hparams":
+        from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+        c = HParamsPluginData.FromString(c).SerializeToString(deterministic=True)
+    return c
+
+
 def load(root, with_wall_time=False):
     mux = pem.EventMultiplexer(size_guidance=KEEP_ALL, tensor_size_guidance={})
     mux.AddRunsFromDirectory(str(root))
@@ -35,7 +45,7 @@ def load(root, with_wall_time=False):
         for tag in tags[pea.TENSORS]:
             md = acc.SummaryMetadata(tag)
             tensors[tag] = [
-                (e.step, md.plugin_data.plugin_name, md.plugin_data.content,
+                (e.step, md.plugin_data.plugin_name, _content(md),
                  e.tensor_proto.dtype, tuple(d.size for d in e.tensor_proto.tensor_shape.dim),
                  e.tensor_proto.SerializeToString(deterministic=True),
                  e.wall_time if with_wall_time else None)

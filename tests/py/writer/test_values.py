@@ -97,7 +97,7 @@ def test_values_steps_and_walltimes_converted_like_torch(tmp_path):
         w.add_text("t", "c", 7.9)                 # int(7.9) == 7
         w.add_text("t", "d", "8")                 # int("8")
         w.add_text("t", "e")                      # None: 0
-        w.add_histogram("h", [1.0, 2.0], np.int64(3), walltime=np.float64(1.7e9))
+        w.add_histogram("h", np.array([1.0, 2.0]), np.int64(3), walltime=np.float64(1.7e9))
         w.add_scalar("s", torch.tensor(2.5), torch.tensor(4), walltime=1.7e9 + 1)
         w.close()
     log(TorchWriter(str(tmp_path / "torch")))
