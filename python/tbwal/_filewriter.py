@@ -80,7 +80,14 @@ class FileWriter:
         return self._logdir
 
     def add_event(self, event, step=None, walltime=None):
-        """Commit an Event proto (wall_time and step set here, as torch does)."""
+        """Commit an Event proto (wall_time and step set here, as torch does).
+
+        An Event of another copy of the schema (TensorFlow's, tensorboardX's)
+        is accepted too: it is converted through its serialized bytes.
+        """
+        Event = _event_pb2().Event
+        if not isinstance(event, Event):
+            event = Event.FromString(event.SerializeToString())
         event.wall_time = time.time() if walltime is None else walltime
         if step is not None:
             event.step = int(step)
@@ -88,7 +95,11 @@ class FileWriter:
 
     def add_summary(self, summary, global_step=None, walltime=None):
         """Commit a Summary proto wrapped in an Event."""
-        self.add_event(_event_pb2().Event(summary=summary), global_step, walltime)
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        Event = _event_pb2().Event
+        if not isinstance(summary, Summary):   # TensorFlow's or tensorboardX's Summary
+            summary = Summary.FromString(summary.SerializeToString())
+        self.add_event(Event(summary=summary), global_step, walltime)
 
     def add_graph(self, graph_profile, walltime=None):
         """Commit a (GraphDef, RunMetadata) pair: the graph and its step stats."""

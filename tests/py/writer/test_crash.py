@@ -90,6 +90,9 @@ def expected(kind, i):
     return crash_child.text_value(i)
 
 
+PLUGIN = {"scalar": "scalars", "hist": "histograms", "image": "images", "text": "text"}
+
+
 def steps_by_tag(root):
     """{(round, kind): [(step, decoded value), ...]} as TensorBoard reads root."""
     runs = load(root)
@@ -97,6 +100,8 @@ def steps_by_tag(root):
     out = {}
     for tag, events in runs["."]["tensors"].items():
         rnd, kind = tag.split("/")[:2]          # r<round>/<kind>[/text_summary]
+        plugins = {e[1] for e in events}
+        assert plugins == {PLUGIN[kind]}, (tag, plugins)
         out[(int(rnd[1:]), kind)] = [(e[0], decoded(kind, e[5])) for e in events]
     return out
 

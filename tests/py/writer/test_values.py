@@ -194,3 +194,19 @@ def test_values_torch_type_errors_kept(tmp_path):
             w.add_histogram("h", [], 0)
         w.add_text("ok", "fine", 0)
     assert list(load(root)["."]["tensors"]) == ["ok/text_summary"]
+
+
+def test_values_file_writer_takes_other_copies_of_the_schema(tmp_path):
+    """Frameworks hand FileWriter protos of tensorboardX's (or TensorFlow's) schema."""
+    from tensorboardX.proto import event_pb2 as x_event_pb2
+    from tensorboardX.proto import summary_pb2 as x_summary_pb2
+    root = tmp_path / "run"
+    with tbwal.SummaryWriter(str(root)) as w:
+        fw = w._get_file_writer()
+        s = x_summary_pb2.Summary(value=[x_summary_pb2.Summary.Value(tag="x", simple_value=2.5)])
+        fw.add_summary(s, 3)
+        fw.add_event(x_event_pb2.Event(summary=x_summary_pb2.Summary(
+            value=[x_summary_pb2.Summary.Value(tag="y", simple_value=1.5)])), step=4)
+    got = load(root)["."]["tensors"]
+    assert [(e[0], e[1]) for e in got["x"]] == [(3, "scalars")]
+    assert [(e[0], e[1]) for e in got["y"]] == [(4, "scalars")]
