@@ -70,6 +70,9 @@ class FileWriter:
             self._opts = _open_options(filename_suffix=filename_suffix, **options)
             _writer = _tbwal.Writer()
             _writer._open(os.fspath(log_dir), **self._opts)
+            from .writer import _live, _live_lock
+            with _live_lock:
+                _live.add(self)      # closed (so exported) at interpreter exit
         else:
             self._opts = _opts
         self._w = _writer
@@ -97,7 +100,7 @@ class FileWriter:
         """Commit a Summary proto wrapped in an Event."""
         from tensorboard.compat.proto.summary_pb2 import Summary
         Event = _event_pb2().Event
-        if not isinstance(summary, Summary):   # TensorFlow's or tensorboardX's Summary
+        if summary is not None and not isinstance(summary, Summary):  # TF, tensorboardX
             summary = Summary.FromString(summary.SerializeToString())
         self.add_event(Event(summary=summary), global_step, walltime)
 

@@ -210,3 +210,45 @@ def test_values_file_writer_takes_other_copies_of_the_schema(tmp_path):
     got = load(root)["."]["tensors"]
     assert [(e[0], e[1]) for e in got["x"]] == [(3, "scalars")]
     assert [(e[0], e[1]) for e in got["y"]] == [(4, "scalars")]
+
+
+def test_values_forked_child_gets_fork_error_on_every_kind(tmp_path):
+    """A DataLoader-style fork child logging through the parent's writer is refused."""
+    root = tmp_path / "run"
+    w = tbwal.SummaryWriter(str(root))
+    w.add_text("parent", "before", 0)
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        for call in (lambda: w.add_text("child", "x", 1),
+                     lambda: w.add_histogram("child", np.arange(3.0), 1),
+                     lambda: w.file_writer.add_summary(None)):
+            try:
+                call()
+                code = 1
+            except tbwal.ForkError:
+                pass
+            except Exception:
+                code = 2
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    w.add_text("parent", "after", 1)
+    w.close()
+    got = load(root)["."]["tensors"]
+    assert list(got) == ["parent/text_summary"]
+    assert [e[0] for e in got["parent/text_summary"]] == [0, 1]
+
+
+def test_values_standalone_file_writer(tmp_path):
+    root = tmp_path / "fw"
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    fw = tbwal.FileWriter(str(root), filename_suffix=".x", compact_interval=0)
+    fw.add_summary(Summary(value=[Summary.Value(tag="a", simple_value=1.0)]), 1)
+    fw.close()
+    fw.reopen()
+    fw.add_summary(Summary(value=[Summary.Value(tag="a", simple_value=2.0)]), 2)
+    fw.flush()
+    fw.close()
+    assert [e[0] for e in load(root)["."]["tensors"]["a"]] == [1, 2]
+    assert all(n.endswith(".x") for n in os.listdir(root) if "tfevents" in n)
