@@ -316,6 +316,70 @@ static size_t deflate_bound(size_t len)
 	return len + (len >> 12) + (len >> 14) + (len >> 25) + 13 + 6 + 64;
 }
 
+/* Lay out event records recs[0..n) as one kind-2 block's rows:
+ * tagtable { [varint(seq delta - 1)] varint(tag) zvarint(step delta)
+ * zvarint(wall bits delta) varint(body_len) body }*n. */
+static int encode_events(const tbw_seg_rec *recs, size_t n, const tbw_seg_tag *tags,
+                         uint32_t *map, uint32_t *order, uint8_t **raw_out,
+                         size_t *raw_len, size_t *nused)
+{
+	uint64_t *pstep = NULL, prev_wall = 0;
+	uint8_t *raw = NULL;
+	size_t used = 0, cap = 16, off = 0, i;
+	int rc = TBW_OK;
+
+	for (i = 0; i < n; i++) {
+		uint32_t t = recs[i].tag;
+		if (!recs[i].body || recs[i].body_len == 0)
+			return tbw__error_set(TBW_EINVAL, OP_ENC, NULL, "event record %llu has no body",
+			                      (unsigned long long)recs[i].seq);
+		if (t && !map[t]) {
+			if (!tbw__seg_tag_ok(tags[t - 1].name, tags[t - 1].len))
+				return tbw__error_set(TBW_EINVAL, OP_ENC, NULL, "tag %u is not a valid tag name",
+				                      (unsigned)t);
+			map[t] = (uint32_t)++used;
+			order[used - 1] = t;
+			cap += 10 + tags[t - 1].len;
+		}
+		cap += 45 + (size_t)recs[i].body_len;
+	}
+	raw = tbw__malloc(cap);
+	pstep = tbw__calloc(used + 1, sizeof *pstep);
+	if (!raw || !pstep) {
+		rc = tbw__error_set(TBW_ENOMEM, OP_ENC, NULL, "out of memory");
+		goto out;
+	}
+	off += put_varint(raw + off, used);
+	for (i = 0; i < used; i++) {
+		const tbw_seg_tag *t = &tags[order[i] - 1];
+		off += put_varint(raw + off, t->len);
+		memcpy(raw + off, t->name, t->len);
+		off += t->len;
+	}
+	for (i = 0; i < n; i++) {
+		uint32_t t = recs[i].tag ? map[recs[i].tag] : 0;
+		uint64_t st = (uint64_t)recs[i].step, w = dbits(recs[i].wall_time);
+		if (i)
+			off += put_varint(raw + off, recs[i].seq - recs[i - 1].seq - 1);
+		off += put_varint(raw + off, t);
+		off += put_varint(raw + off, zigzag(st - pstep[t]));
+		pstep[t] = st;
+		off += put_varint(raw + off, zigzag(w - prev_wall));
+		prev_wall = w;
+		off += put_varint(raw + off, recs[i].body_len);
+		memcpy(raw + off, recs[i].body, recs[i].body_len);
+		off += recs[i].body_len;
+	}
+	*raw_out = raw;
+	*raw_len = off;
+	*nused = used;
+	raw = NULL;
+out:
+	tbw__free(raw);
+	tbw__free(pstep);
+	return rc;
+}
+
 int tbw__seg_encode(const uint8_t run_id[16], uint32_t level,
                     const tbw_seg_rec *recs, size_t n,
                     const tbw_seg_tag *tags, size_t ntags,
@@ -351,14 +415,31 @@ int tbw__seg_encode(const uint8_t run_id[16], uint32_t level,
 		rc = tbw__error_set(TBW_ENOMEM, OP_ENC, NULL, "out of memory");
 		goto out;
 	}
-	for (size_t b0 = 0; b0 < n; b0 += TBW_SEG_BLOCK_RECORDS) {
-		size_t bn = n - b0 < TBW_SEG_BLOCK_RECORDS ? n - b0 : TBW_SEG_BLOCK_RECORDS;
+	for (size_t b0 = 0, bn; b0 < n; b0 += bn) {
+		/* A block: up to TBW_SEG_BLOCK_RECORDS records of one kind (and,
+		 * for event records, up to about TBW_SEG_EVENT_BLOCK_RAW bytes). */
 		const tbw_seg_rec *br = recs + b0;
+		int ev = br[0].body_len > 0;
+		uint64_t evbytes = br[0].body_len;
 		uint8_t *raw = NULL, *h;
 		size_t rawlen = 0, used = 0, comp = 0, need;
 		int64_t mn = br[0].step, mx = br[0].step;
 
-		rc = encode_cols(br, bn, tags, ntags, map, order, &raw, &rawlen, &used);
+		for (bn = 1; b0 + bn < n && bn < TBW_SEG_BLOCK_RECORDS && (br[bn].body_len > 0) == ev; bn++) {
+			if (ev && evbytes + br[bn].body_len > TBW_SEG_EVENT_BLOCK_RAW)
+				break;
+			evbytes += br[bn].body_len;
+		}
+		if (ev && (bn > 1 ? evbytes + 45 * (uint64_t)bn > TBW_SEG_MAX_RAW
+		                  : evbytes + 64 + 1024 > TBW_SEG_EVENT_MAX_RAW)) {
+			rc = tbw__error_set(TBW_EINVAL, OP_ENC, NULL, "event record %llu of %u bytes is too large",
+			                    (unsigned long long)br[0].seq, (unsigned)br[0].body_len);
+			goto out;
+		}
+		if (ev)
+			rc = encode_events(br, bn, tags, map, order, &raw, &rawlen, &used);
+		else
+			rc = encode_cols(br, bn, tags, ntags, map, order, &raw, &rawlen, &used);
 		for (i = 0; i < used; i++)
 			map[order[i]] = 0;  /* scratch back to zero for the next block */
 		if (rc)
@@ -390,7 +471,7 @@ int tbw__seg_encode(const uint8_t run_id[16], uint32_t level,
 				mx = br[i].step;
 		}
 		memcpy(h, TBW_SEG_BLOCK_MAGIC, 4);
-		h[4] = (uint8_t)TBW_SEG_KIND_SCALAR;
+		h[4] = (uint8_t)(ev ? TBW_SEG_KIND_EVENT : TBW_SEG_KIND_SCALAR);
 		h[5] = 0;
 		put16(h + 6, TBW_SEG_BLOCK_HEADER_SIZE);
 		memcpy(h + 8, run_id, 16);
@@ -409,9 +490,10 @@ int tbw__seg_encode(const uint8_t run_id[16], uint32_t level,
 		tags_total += used;
 		nblocks++;
 	}
-	if (raw_total > TBW_SEG_MAX_RAW || off - TBW_SEG_HEADER_SIZE > TBW_SEG_MAX_COMP) {
-		rc = tbw__error_set(TBW_EINVAL, OP_ENC, NULL, "payload %llu bytes exceeds %u",
-		                    (unsigned long long)raw_total, TBW_SEG_MAX_RAW);
+	if (raw_total > TBW_SEG_MAX_RAW_ALL || off - TBW_SEG_HEADER_SIZE > TBW_SEG_MAX_COMP ||
+	    nblocks > TBW_SEG_MAX_BLOCKS) {
+		rc = tbw__error_set(TBW_EINVAL, OP_ENC, NULL, "payload %llu bytes in %zu blocks exceeds %llu",
+		                    (unsigned long long)raw_total, nblocks, (unsigned long long)TBW_SEG_MAX_RAW_ALL);
 		goto out;
 	}
 	{
@@ -511,7 +593,10 @@ int tbw__seg_read_header(const uint8_t *buf, size_t len, tbw_seg_header *h,
 		              (unsigned long long)h->comp_size);
 	/* Each record needs at least 12 payload bytes (5 one-byte varints minus
 	 * the first seq's, 8 value bytes) and each tag at least 2. */
-	if (h->raw_size > TBW_SEG_MAX_RAW || h->raw_size < 12 * h->count + 2 * (uint64_t)h->ntags ||
+	/* Version 2 may hold event records (kind 2 blocks): at least 4 bytes
+	 * each, and one block of one record may reach TBW_SEG_EVENT_MAX_RAW. */
+	if (h->raw_size > (h->version == 1 ? TBW_SEG_MAX_RAW : TBW_SEG_MAX_RAW_ALL) ||
+	    h->raw_size < (h->version == 1 ? 12 : 4) * h->count + 2 * (uint64_t)h->ntags ||
 	    h->raw_size > h->comp_size * TBW_SEG_MAX_RATIO)
 		return damage(d, TBW_ECORRUPT, 72, 0, "uncompressed size %llu out of bounds",
 		              (unsigned long long)h->raw_size);
@@ -654,6 +739,72 @@ static int decode_cols(rd *r, uint64_t first_seq, uint64_t last_seq, size_t n, u
 	return r->bad;
 }
 
+/* A kind-2 block's rows (encode_events); bodies point into r->p. */
+static int decode_events(rd *r, uint64_t first_seq, uint64_t last_seq, size_t n, uint32_t ntags,
+                         tbw_seg_rec *recs, tbw_seg_tag *tags, uint64_t *pstep)
+{
+	uint64_t w = 0;
+	size_t i;
+
+	if (rd_varint(r, "tag count truncated") != ntags && !r->bad)
+		rd_fail(r, "tag count differs from the header");
+	for (i = 0; i < ntags && !r->bad; i++) {
+		size_t at = r->off;
+		uint64_t tl = rd_varint(r, "tag length truncated");
+		if (r->bad)
+			break;
+		if (tl > r->len - r->off) {
+			rd_fail(r, "tag name runs past the payload");
+			break;
+		}
+		if (!tbw__seg_tag_ok((const char *)r->p + r->off, (size_t)tl)) {
+			r->off = at;
+			rd_fail(r, "invalid tag name");
+			break;
+		}
+		tags[i].name = (const char *)r->p + r->off;
+		tags[i].len = (size_t)tl;
+		r->off += (size_t)tl;
+	}
+	for (i = 0; i < n && !r->bad; i++) {
+		uint64_t t, bl;
+		if (i == 0) {
+			recs[0].seq = first_seq;
+		} else {
+			uint64_t dl = rd_varint(r, "seq truncated"), prev = recs[i - 1].seq;
+			if (!r->bad && dl >= last_seq - prev)
+				rd_fail(r, "seq delta past the last sequence");
+			recs[i].seq = prev + dl + 1;
+		}
+		t = rd_varint(r, "tag truncated");
+		if (!r->bad && t > ntags)
+			rd_fail(r, "tag index out of range");
+		if (r->bad)
+			break;
+		recs[i].tag = (uint32_t)t;
+		pstep[t] += unzigzag(rd_varint(r, "step truncated"));
+		recs[i].step = (int64_t)pstep[t];
+		w += unzigzag(rd_varint(r, "wall_time truncated"));
+		recs[i].wall_time = bitsd(w);
+		recs[i].value = 0;
+		bl = rd_varint(r, "body length truncated");
+		if (r->bad)
+			break;
+		if (bl == 0 || bl > r->len - r->off || bl > UINT32_MAX) {
+			rd_fail(r, "event body length out of bounds");
+			break;
+		}
+		recs[i].body = r->p + r->off;
+		recs[i].body_len = (uint32_t)bl;
+		r->off += (size_t)bl;
+	}
+	if (!r->bad && recs[n - 1].seq != last_seq)
+		rd_fail(r, "last record's seq differs from the header");
+	if (!r->bad && r->off != r->len)
+		rd_fail(r, "bytes left after the last record");
+	return r->bad;
+}
+
 /* Version 1: one payload; any damage fails the whole segment. */
 static int decode_v1(const uint8_t *buf, size_t len, tbw_seg *out, tbw_seg_damage *d)
 {
@@ -751,7 +902,11 @@ static int read_bhdr(const uint8_t *p, size_t avail, bhdr *b)
 	if (b->first == 0 || b->first > b->last || b->count == 0 ||
 	    b->count > TBW_SEG_MAX_RECORDS || b->count - 1 > b->last - b->first ||
 	    b->ntags > b->count || b->min_step > b->max_step || b->comp == 0 ||
-	    b->raw > TBW_SEG_MAX_RAW || (uint64_t)b->raw > (uint64_t)b->comp * TBW_SEG_MAX_RATIO)
+	    (b->raw > TBW_SEG_MAX_RAW &&
+	     (b->kind != TBW_SEG_KIND_EVENT || b->count != 1 || b->raw > TBW_SEG_EVENT_MAX_RAW)) ||
+	    (uint64_t)b->raw > (uint64_t)b->comp * TBW_SEG_MAX_RATIO)
+		return 0;
+	if (b->kind == TBW_SEG_KIND_EVENT && b->raw < 4 * (uint64_t)b->count + 2 * (uint64_t)b->ntags)
 		return 0;
 	if (b->kind == TBW_SEG_KIND_SCALAR && b->raw < 12 * (uint64_t)b->count + 2 * (uint64_t)b->ntags)
 		return 0;
@@ -875,7 +1030,7 @@ static int decode_v2(const uint8_t *buf, size_t len, int hdr_ok, const tbw_seg_h
 				pos = end;
 				break;
 			}
-			if (b.kind != TBW_SEG_KIND_SCALAR) {
+			if (b.kind != TBW_SEG_KIND_SCALAR && b.kind != TBW_SEG_KIND_EVENT) {
 				lost_from_block(&x->lost, &b);
 				lost_set(&x->lost, TBW_EVERSION, pos, TBW_SEG_BLOCK_HEADER_SIZE + (uint64_t)b.comp,
 				         "block of record kind %u (unknown to this reader)", (unsigned)b.kind);
@@ -969,8 +1124,11 @@ static int decode_v2(const uint8_t *buf, size_t len, int hdr_ok, const tbw_seg_h
 					r.off = 0;
 					r.bad = 0;
 					r.d = &bd;
-					if (decode_cols(&r, q->b.first, q->b.last, q->b.count, q->b.ntags,
-					                s.recs + no, s.tags + to, pstep, pval))
+					if (q->b.kind == TBW_SEG_KIND_EVENT
+					    ? decode_events(&r, q->b.first, q->b.last, q->b.count, q->b.ntags,
+					                    s.recs + no, s.tags + to, pstep)
+					    : decode_cols(&r, q->b.first, q->b.last, q->b.count, q->b.ntags,
+					                  s.recs + no, s.tags + to, pstep, pval))
 						rc = TBW_ECORRUPT;
 				}
 				if (rc) {

@@ -29,13 +29,24 @@
 /* Record kinds (the block header's kind byte). A reader reports a block of
  * a kind it does not know as lost with TBW_EVERSION, and reads the rest. */
 #define TBW_SEG_KIND_SCALAR       1u
+/* Event records (tbw_add_event): seq, tag, step, wall_time and a body of
+ * serialized Event fields per record, in rows (doc/segment-format.md). */
+#define TBW_SEG_KIND_EVENT        2u
+/* An event block's raw payload is at most TBW_SEG_MAX_RAW, except a block
+ * holding one record, which may reach TBW_SEG_EVENT_MAX_RAW (the largest
+ * event record, tbwal.h's TBW_RECORD_MAX_LIMIT, plus its row). */
+#define TBW_SEG_EVENT_MAX_RAW     ((1u << 30) + 4096u)
+/* The encoder starts a new event block past this many raw bytes. */
+#define TBW_SEG_EVENT_BLOCK_RAW   (4u << 20)
 
 /* Bounds every reader enforces before allocating anything. The encoder
  * refuses to exceed them, so every segment we write can be read back. */
 #define TBW_SEG_MAX_RECORDS  (1u << 18)              /* records per segment */
 #define TBW_SEG_MAX_RAW      (16u << 20)             /* uncompressed payload bytes */
-#define TBW_SEG_MAX_COMP     (TBW_SEG_MAX_RAW + (TBW_SEG_MAX_RAW >> 10) + 1024 + \
-                              (TBW_SEG_BLOCK_HEADER_SIZE + 64) * TBW_SEG_MAX_BLOCKS)
+/* A whole segment: TBW_SEG_MAX_RAW, plus one event block of one record. */
+#define TBW_SEG_MAX_RAW_ALL  ((uint64_t)TBW_SEG_MAX_RAW + TBW_SEG_EVENT_MAX_RAW)
+#define TBW_SEG_MAX_COMP     (TBW_SEG_MAX_RAW_ALL + (TBW_SEG_MAX_RAW_ALL >> 10) + 1024 + \
+                              (uint64_t)(TBW_SEG_BLOCK_HEADER_SIZE + 64) * TBW_SEG_MAX_BLOCKS)
 /* The largest segment file a reader reads at all. */
 #define TBW_SEG_MAX_FILE     ((uint64_t)TBW_SEG_HEADER_SIZE + TBW_SEG_MAX_COMP)
 /* deflate cannot expand more than 1032:1; a header claiming more is lying. */
@@ -52,6 +63,11 @@ typedef struct tbw_seg_rec {
 	int64_t  step;
 	double   value;
 	uint32_t tag;
+	/* An event record: body_len > 0 bytes at body (decoded: pointing into
+	 * the segment's raw payload); value is 0 and tag 0 means no tag (not
+	 * START). A scalar or START: body NULL, body_len 0. */
+	uint32_t body_len;
+	const uint8_t *body;
 } tbw_seg_rec;
 
 /* A tag name (not NUL-terminated in decoded segments). */

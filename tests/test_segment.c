@@ -54,6 +54,7 @@ static size_t make_nasty(tbw_seg_rec *r)
 		0x0000000000000001ull, /* smallest denormal */
 		0x7fefffffffffffffull, /* DBL_MAX */
 	};
+	memset(r, 0, 64 * sizeof *r);   /* scalars: no event body */
 	static const int64_t steps[] = { INT64_MIN, INT64_MAX, -1, 0, INT64_MIN + 1, 42, INT64_MAX - 1, 7 };
 	size_t n = 0;
 	uint64_t seq = 5;
@@ -366,7 +367,7 @@ static void test_segment_header_claiming_huge_sizes_is_refused(void **state)
 	(void)state;
 	uint8_t *f = encode_nasty(&len, r, &n);
 	uint8_t *g = malloc(len);
-	static const uint64_t raws[] = { UINT64_MAX, (uint64_t)TBW_SEG_MAX_RAW + 1, UINT64_C(1) << 50 };
+	static const uint64_t raws[] = { UINT64_MAX, TBW_SEG_MAX_RAW_ALL + 1 /* v2: room for one event record */, UINT64_C(1) << 50 };
 	for (size_t i = 0; i < 3; i++) {
 		memcpy(g, f, len);
 		put64le(g + 72, raws[i]);
