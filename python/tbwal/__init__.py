@@ -245,3 +245,18 @@ def _index(name, v):
         return operator.index(v)
     except TypeError:
         raise TypeError("%s must be an int, not %s" % (name, type(v).__name__)) from None
+
+
+# --- frameworks (tbwal.patch, Lightning, Hugging Face, Keras, tf.summary) ---
+from .patch import patch, unpatch  # noqa: E402
+
+_FRAMEWORK_MODULES = ("lightning", "hf", "keras", "tf")
+
+
+def __getattr__(name):
+    """tbwal.lightning, tbwal.hf, tbwal.keras and tbwal.tf are imported on first use
+    (each imports its framework, which takes seconds)."""
+    if name in _FRAMEWORK_MODULES:
+        import importlib
+        return importlib.import_module("." + name, __name__)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))

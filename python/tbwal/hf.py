@@ -1,0 +1,1 @@
+"""tbwal.hf (being written)."""

@@ -1,0 +1,1 @@
+"""tbwal.keras (being written)."""

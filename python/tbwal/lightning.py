@@ -1,0 +1,1 @@
+"""tbwal.lightning (being written)."""

@@ -1,0 +1,1 @@
+"""tbwal.tf (being written)."""
