@@ -381,12 +381,12 @@ static int step_as_int64(PyObject *o, int64_t *out)
 		v = PyLong_AsLongLongAndOverflow(o, &overflow);
 	} else {
 		PyObject *i;
-		if (Py_TYPE(o)->tp_as_number == NULL || Py_TYPE(o)->tp_as_number->nb_index == NULL) {
-			PyErr_Format(PyExc_TypeError, "global_step must be an int (or None), not %.200s",
-			             Py_TYPE(o)->tp_name);
-			return -1;
-		}
-		i = PyNumber_Index(o);
+		/* torch's FileWriter stores int(step): a float step is truncated, a
+		 * numeric string parsed. Integers (and __index__ types) go first. */
+		if (Py_TYPE(o)->tp_as_number == NULL || Py_TYPE(o)->tp_as_number->nb_index == NULL)
+			i = PyNumber_Long(o);
+		else
+			i = PyNumber_Index(o);
 		if (i == NULL)
 			return -1;
 		v = PyLong_AsLongLongAndOverflow(i, &overflow);
@@ -434,7 +434,7 @@ PyDoc_STRVAR(Writer_add_scalar_doc,
 "Commit one scalar to the journal before returning.\n\n"
 "tag: non-empty str (UTF-8, at most 1024 bytes, no control characters).\n"
 "scalar_value: float, int, or anything with __float__ (numpy scalar, one-element tensor).\n"
-"global_step: int or None (0, as torch writes it). walltime: seconds since the epoch,\n"
+"global_step: int, or anything int() takes, as torch; None is 0. walltime: seconds since the epoch,\n"
 "None for now. new_style and double_precision are accepted for torch compatibility;\n"
 "the encoding is the writer's scalar_format (never DT_DOUBLE, which TensorBoard drops).\n"
 "Raises tbwal.Error subclasses with the library's message; nothing is written then.");

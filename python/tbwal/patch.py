@@ -45,20 +45,12 @@ _TARGETS = {
 
 
 def _check_options(options):
-    import tbwal
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise TypeError("tbwal.patch: unknown option%s %s (accepted: %s)"
                         % ("s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(OPTIONS)))
-    if "durability" in options and options["durability"] not in tbwal._DURABILITY:
-        raise tbwal.InvalidArgument("tbwal.patch: durability must be one of %s, got %r"
-                                    % (", ".join(map(repr, tbwal._DURABILITY)), options["durability"]))
-    if "scalar_format" in options and options["scalar_format"] not in tbwal._SCALAR_FORMAT:
-        raise tbwal.InvalidArgument("tbwal.patch: scalar_format must be 'simple' or 'tensor', got %r"
-                                    % (options["scalar_format"],))
-    for k in ("durability_interval", "sync_interval", "compact_interval"):
-        if k in options:
-            tbwal._ms(k, options[k])
+    from .writer import _open_options
+    _open_options(**options)  # the writer's own checks, so a bad value fails here, not later
 
 
 def options():

@@ -148,14 +148,16 @@ class TestValues(TempDirCase):
             w.add_scalar("a", 2.0, np.int64(5))
             w.add_scalar("a", 3.0, 2 ** 62)
             w.add_scalar("a", 4.0, -3)
-            with self.assertRaisesRegex(TypeError, "global_step must be an int.*float"):
-                w.add_scalar("a", 5.0, 1.5)
-            with self.assertRaisesRegex(TypeError, "global_step.*str"):
-                w.add_scalar("a", 5.0, "7")
+            w.add_scalar("a", 5.0, 7.9)                  # torch stores int(step): 7
+            w.add_scalar("a", 6.0, "8")                  # int("8"), as torch
+            with self.assertRaises(ValueError):
+                w.add_scalar("a", 5.0, "seven")
+            with self.assertRaises(TypeError):
+                w.add_scalar("a", 5.0, [1])
             with self.assertRaises(OverflowError):
                 w.add_scalar("a", 5.0, 2 ** 63)
         self.assertEqual([(s, v) for _, s, v, _ in scalars(self.tmp)],
-                         [(0, 1.0), (5, 2.0), (2 ** 62, 3.0), (-3, 4.0)])
+                         [(0, 1.0), (5, 2.0), (2 ** 62, 3.0), (-3, 4.0), (7, 5.0), (8, 6.0)])
 
     def test_api_walltime_given_or_now(self):
         import time
