@@ -19,8 +19,9 @@ tf.summary.scalar, histogram, image, text and audio all end in
 tf.summary.write.
 
 Scalars (plugin "scalars") take tbwal's scalar path. Other kinds (histogram,
-image, text, the Keras model graph) are Summary protos written with the
-tbwal writer's add_summary when it has one.
+image, text, audio, the Keras model graph, tf.summary.graph) are Summary or
+Event protos committed through the writer's variable-size record
+(tbwal.FileWriter.add_summary / add_event), as TF would write them.
 
 Limits (tested in tests/py/frameworks/test_keras_tf.py):
 - inside a tf.function the write is a py_function op, Python code rather than
@@ -157,21 +158,22 @@ class SummaryWriter(_sov2.SummaryWriter):
         return True
 
     def _add_summary(self, summ, step, kind):
-        add = getattr(self.tbwal_writer, "add_summary", None)
-        if add is None:
-            _warn_once(kind, "tbwal.tf: %s summaries are not written: this tbwal.SummaryWriter "
-                       "has no add_summary (only scalars are journaled)" % kind)
+        """A non-scalar Summary, through the writer's variable-size record."""
+        try:
+            self.tbwal_writer._get_file_writer().add_summary(summ, step, time.time())
+        except tbwal.VersionError as e:  # a build without variable-size records
+            _warn_once(kind, "tbwal.tf: %s summaries are not written: %s" % (kind, e))
             return False
-        add(summ, step, time.time())
         return True
 
     def _write_graph(self, graph_def_bytes):
-        add = getattr(self.tbwal_writer, "_add_graph_def", None)
-        if add is None:
-            _warn_once("graph", "tbwal.tf: graphs are not written: this tbwal.SummaryWriter "
-                       "has no graph record")
+        from tensorboard.compat.proto import event_pb2
+        try:
+            self.tbwal_writer._get_file_writer().add_event(event_pb2.Event(graph_def=graph_def_bytes),
+                                                           0, time.time())
+        except tbwal.VersionError as e:
+            _warn_once("graph", "tbwal.tf: graphs are not written: %s" % (e,))
             return False
-        add(graph_def_bytes)
         return True
 
     def __repr__(self):
