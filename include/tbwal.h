@@ -92,7 +92,13 @@ typedef enum tbw_scalar_format {
 /** purge_step value meaning "no purge". */
 #define TBW_NO_PURGE INT64_MIN
 
-#define TBW_OPTIONS_VERSION 1
+/** Default and largest per-record cap of tbw_add_event(), in bytes. */
+#define TBW_RECORD_MAX_DEFAULT ((size_t)16 << 20)
+#define TBW_RECORD_MAX_LIMIT ((size_t)1 << 30)
+
+/** Version 2 added max_record_bytes. tbw_open() accepts any version from 1
+ * to this one: fields a caller's version lacks take their defaults. */
+#define TBW_OPTIONS_VERSION 2
 
 /** Options for tbw_open(). Initialise with TBW_OPTIONS_INIT. */
 typedef struct tbw_options {
@@ -107,10 +113,12 @@ typedef struct tbw_options {
 	int64_t purge_step;              /**< TBW_NO_PURGE, or hide steps >= this from an earlier attempt */
 	const char *filename_suffix;     /**< appended to event file names, default "" */
 	const char *run_name;            /**< name of the run in the sync folder; NULL: basename of logdir */
+	/* version 2 */
+	size_t max_record_bytes;         /**< tbw_add_event() body cap; 0: TBW_RECORD_MAX_DEFAULT (16 MiB), at most TBW_RECORD_MAX_LIMIT */
 } tbw_options;
 
 #define TBW_OPTIONS_INIT { TBW_OPTIONS_VERSION, TBW_DURABILITY_INTERVAL, 1000, NULL, \
-	1000, TBW_SCALAR_SIMPLE, NULL, 5000, TBW_NO_PURGE, NULL, NULL }
+	1000, TBW_SCALAR_SIMPLE, NULL, 5000, TBW_NO_PURGE, NULL, NULL, 0 }
 
 /** A writer: one per run (logdir). Opaque. */
 typedef struct tbw_writer tbw_writer;
@@ -153,6 +161,41 @@ TBW_EXTERN(int) tbw_open(tbw_writer **out, const char *logdir, const tbw_options
  */
 TBW_EXTERN(int) tbw_add_scalar(tbw_writer *w, const char *tag, double value,
                                int64_t step, double wall_time);
+
+/**
+ * @brief Log one TensorBoard Event of any kind (histogram, image, text,
+ * hparams, graph, ...): commit it to the journal before returning.
+ *
+ * body is a serialized tensorboard Event message WITHOUT fields 1
+ * (wall_time) and 2 (step): for example field 5 `summary` holding one or
+ * more Summary.Value (tag, metadata with plugin_data, tensor/image/histo),
+ * field 4 `graph_def`, or field 8 `tagged_run_metadata`. The event files
+ * get Event{wall_time, step} followed by the body bytes verbatim, exactly
+ * once and in commit order among scalars and other events. The body is
+ * checked before anything is written: well-formed protobuf, only Event
+ * fields TensorBoard knows (4..10, never 1, 2 or 3 file_version), one
+ * member of Event's oneof, known nested fields of the right wire type,
+ * string fields valid UTF-8 (a record TensorBoard cannot parse would stop
+ * its loader).
+ *
+ * @param[in] w          the writer
+ * @param[in] tag        names the record for tag lists, stats and recovery
+ *                       reports (rules of tbw_add_scalar); NULL: the body's
+ *                       first Summary.Value tag (else its tagged_run_metadata
+ *                       tag, else none)
+ * @param[in] step       any int64
+ * @param[in] wall_time  seconds since the epoch; <= 0 means now
+ * @param[in] body       the serialized Event fields
+ * @param[in] len        1 .. max_record_bytes (option, default 16 MiB)
+ * @return 0 or a negative code; on error nothing was written. Some possible errors are:
+ *  - TBW_EINVAL: bad tag, empty or invalid body (the message says what and
+ *    where), or len above max_record_bytes
+ *  - TBW_EFULL: the commit found no room
+ *  - TBW_EIO, TBW_EPANIC, TBW_EFORK: as tbw_add_scalar
+ * Durability, thread safety: as tbw_add_scalar.
+ */
+TBW_EXTERN(int) tbw_add_event(tbw_writer *w, const char *tag, int64_t step, double wall_time,
+                              const void *body, size_t len);
 
 /**
  * @brief Make everything logged so far durable, exported and (with a sync

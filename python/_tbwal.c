@@ -531,6 +531,83 @@ static PyObject *Writer_add_scalar(WriterObject *self, PyObject *const *args, Py
 	Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(Writer_add_event_doc,
+"add_event(tag, body, step=0, wall_time=None)\n"
+"--\n\n"
+"Commit one TensorBoard Event of any kind to the journal before returning.\n\n"
+"tag: str naming the record (tag rules of add_scalar), or None: the body's first\n"
+"Summary.Value tag. body: bytes, a serialized tensorboard Event WITHOUT fields 1\n"
+"(wall_time) and 2 (step), e.g. Event(summary=...).SerializeToString(); checked before\n"
+"anything is written, at most max_record_bytes (16 MiB by default). step: int (None: 0).\n"
+"wall_time: seconds since the epoch, None for now. The event files get\n"
+"Event{wall_time, step} followed by body verbatim. The GIL is released during the\n"
+"commit. Raises tbwal.Error subclasses with the library's message; nothing is written then.");
+
+static PyObject *Writer_add_event(WriterObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = { "tag", "body", "step", "wall_time", NULL };
+	PyObject *o_tag, *o_body, *o_step = Py_None, *o_wall = Py_None;
+	const char *tag = NULL;
+	char *body;
+	Py_ssize_t taglen = 0, blen;
+	double walltime;
+	int64_t step;
+	tbw_writer *w;
+	int rc;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|OO:add_event", kwlist, &o_tag, &o_body,
+	                                 &o_step, &o_wall))
+		return NULL;
+	if (o_tag != Py_None && !PyUnicode_Check(o_tag)) {
+		PyErr_Format(PyExc_TypeError, "tag must be str or None, not %.200s", Py_TYPE(o_tag)->tp_name);
+		return NULL;
+	}
+	if (!PyBytes_Check(o_body)) {
+		PyErr_Format(PyExc_TypeError, "body must be bytes, not %.200s", Py_TYPE(o_body)->tp_name);
+		return NULL;
+	}
+	if (step_as_int64(o_step, &step) < 0 || walltime_as_double(o_wall, &walltime) < 0)
+		return NULL;
+	if (PyBytes_AsStringAndSize(o_body, &body, &blen) < 0)
+		return NULL;
+	if (o_tag != Py_None) {
+		tag = PyUnicode_AsUTF8AndSize(o_tag, &taglen);
+		if (tag == NULL)
+			return NULL;
+		if ((size_t)taglen != strlen(tag)) {
+			char buf[256];
+			PyOS_snprintf(buf, sizeof buf, "add_event: tag contains a NUL character at byte %zu",
+			              strlen(tag));
+			return raise_code(TBW_EINVAL, buf);
+		}
+	}
+	if (self->w == NULL || self->gen != fork_gen) {
+		if (self->w == NULL && self->gen == fork_gen && self->logdir != NULL) {
+			/* Closed: like torch, log again by reopening (subclasses define _reopen). */
+			PyObject *r = PyObject_CallMethodNoArgs((PyObject *)self, str_reopen);
+			if (r == NULL) {
+				if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+					return NULL;
+				PyErr_Clear();
+			} else {
+				Py_DECREF(r);
+			}
+		}
+		if (check_usable(self, "add_event") < 0)
+			return NULL;
+	}
+	/* o_body (immutable bytes) and o_tag stay referenced by args meanwhile */
+	w = self->w;
+	self->inflight++;
+	Py_BEGIN_ALLOW_THREADS
+	rc = tbw_add_event(w, tag, step, walltime, body, (size_t)blen);
+	Py_END_ALLOW_THREADS
+	self->inflight--;
+	if (rc < 0)
+		return raise_tbw(rc);
+	Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(Writer_flush_doc,
 "flush()\n--\n\n"
 "Make everything logged so far durable, exported to event files and (with a\n"
@@ -630,6 +707,8 @@ static PyMethodDef Writer_methods[] = {
 	{ "_open", (PyCFunction)(void (*)(void))Writer_open, METH_VARARGS | METH_KEYWORDS, Writer_open_doc },
 	{ "add_scalar", (PyCFunction)(void (*)(void))Writer_add_scalar, METH_FASTCALL | METH_KEYWORDS,
 	  Writer_add_scalar_doc },
+	{ "add_event", (PyCFunction)(void (*)(void))Writer_add_event, METH_VARARGS | METH_KEYWORDS,
+	  Writer_add_event_doc },
 	{ "_flush", (PyCFunction)Writer_flush, METH_NOARGS, Writer_flush_doc },
 	{ "_close", (PyCFunction)Writer_close, METH_NOARGS, Writer_close_doc },
 	{ "_check_fork", (PyCFunction)Writer_check_fork, METH_O, Writer_check_fork_doc },

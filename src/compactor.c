@@ -456,10 +456,14 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 	size_t tag_len = 0, need, n;
 	uint8_t *dst;
 	int is_start = r->tag_id == TBW_JTAG_SESSION_START;
+	int is_event = r->body_len > 0;
 	int first_start = c->cur.seq == 0 && !c->start_in_buf;
 	int rc;
 
-	if (!is_start) {
+	if (is_event) {
+		/* An event record exports its body verbatim: its tag only names
+		 * it, so a damaged tag entry does not stop its export. */
+	} else if (!is_start) {
 		rc = tag_lookup(c, r->tag_id, &tag, &tag_len);
 		if (rc != TBW_OK && rc != TBW_ECORRUPT && rc != TBW_ENOTFOUND)
 			return rc;   /* out of memory, I/O: retried, never skipped */
@@ -476,7 +480,8 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 			return TBW_OK;
 		}
 	}
-	need = tbw__event_bound(tag_len) + TBW_TFR_OVERHEAD;
+	need = is_event ? TBW_EVENT_RECORD_HEAD_MAX + (size_t)r->body_len + TBW_TFR_OVERHEAD
+	                : tbw__event_bound(tag_len) + TBW_TFR_OVERHEAD;
 	if (first_start)
 		need += tbw__event_bound(0) + TBW_TFR_OVERHEAD;
 	if (c->used + need > c->cap) {
@@ -515,7 +520,26 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 	/* Encoded in place, where the framing puts the data (the frame's
 	 * memmove onto itself is then a no-op copy): no scratch copy. */
 	dst = c->buf + c->used;
-	if (is_start)
+	if (is_event) {
+		/* Event{wall_time, step} then the body, read from the journal
+		 * straight into the buffer (one copy; memory: the buffer, which
+		 * holds at most one record beyond BUF_CAP). */
+		size_t got = 0;
+		n = tbw__event_encode_record_head(dst + TBW_TFR_HEADER, r->wall_time, r->step);
+		rc = tbw__journal_read_body(c->j, r->seq, dst + TBW_TFR_HEADER + n, r->body_len, &got);
+		if (rc == TBW_ECORRUPT || rc == TBW_ENOTFOUND) {
+			/* changed under us (restored over a damaged copy) or gone:
+			 * damage, skipped like a record failing its checksum */
+			problem(c, "journal record %" PRIu64 ": its event body cannot be read (%s); skipped, not exported",
+			        r->seq, tbw_errmsg());
+			c->st.skipped_corrupt++;
+			c->pend_seq = r->seq;
+			return TBW_OK;
+		}
+		if (rc != TBW_OK)
+			return rc;
+		n += got;
+	} else if (is_start)
 		n = tbw__event_encode_session_start(dst + TBW_TFR_HEADER, r->wall_time, r->step);
 	else if (fmt == TBW_SCALAR_TENSOR)
 		n = tbw__event_encode_tensor(dst + TBW_TFR_HEADER, r->wall_time, r->step, tag, tag_len, (float)r->value);

@@ -3,6 +3,7 @@
  * names. Field numbers and byte layout: src/event.h and doc/tfrecord.md. */
 #include "config.h"
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include "error.h"
@@ -632,4 +633,385 @@ int tbw__event_file_name(char *dst, size_t cap, int64_t secs, const char *host,
 		return tbw__error_set(TBW_EINVAL, "event file name", NULL,
 		                      "name does not fit in %zu bytes", cap);
 	return 0;
+}
+
+/* ---- Event records (tbw_add_event): validation and framing ----
+ * A body is a serialized Event without wall_time (1) and step (2). It is
+ * checked against the schema of the Event fields TensorBoard knows
+ * (event.proto, summary.proto, tensor.proto, as of TensorBoard 2.x): a
+ * record with a valid CRC that TensorBoard's Python loader cannot parse
+ * kills its reload thread, so nothing unparseable may reach an event file.
+ * Checked: wire format (varints, lengths, no groups), the wire type of every
+ * known field, UTF-8 of every proto3 string field (protobuf's parser
+ * rejects invalid UTF-8 there), packed arrays, no unknown top-level field,
+ * at most one member of Event's oneof. Unknown fields inside nested
+ * messages are skipped (protobuf keeps them as unknown fields), except in
+ * Event and Summary. */
+
+enum { K_NUM, K_BYTES, K_STRING, K_MSG, K_PACKED, K_DENY };
+
+typedef struct mdesc mdesc;
+typedef struct fdesc {
+	uint32_t field;
+	uint8_t kind;
+	uint8_t wt;           /* wire type of K_NUM / element of K_PACKED */
+	const mdesc *sub;     /* K_MSG */
+	const char *name;
+} fdesc;
+struct mdesc {
+	const char *name;
+	const fdesc *f;
+	size_t n;
+	int strict;           /* unknown fields are an error */
+};
+
+#define MD(nm, arr, strict) { nm, arr, sizeof arr / sizeof arr[0], strict }
+
+static const fdesc f_plugin[] = {
+	{1, K_STRING, 0, NULL, "plugin_name"}, {2, K_BYTES, 0, NULL, "content"} };
+static const mdesc m_plugin = MD("PluginData", f_plugin, 0);
+static const fdesc f_meta[] = {
+	{1, K_MSG, 0, &m_plugin, "plugin_data"}, {2, K_STRING, 0, NULL, "display_name"},
+	{3, K_STRING, 0, NULL, "summary_description"}, {4, K_NUM, WT_VARINT, NULL, "data_class"} };
+static const mdesc m_meta = MD("SummaryMetadata", f_meta, 0);
+static const fdesc f_image[] = {
+	{1, K_NUM, WT_VARINT, NULL, "height"}, {2, K_NUM, WT_VARINT, NULL, "width"},
+	{3, K_NUM, WT_VARINT, NULL, "colorspace"}, {4, K_BYTES, 0, NULL, "encoded_image_string"} };
+static const mdesc m_image = MD("Image", f_image, 0);
+static const fdesc f_histo[] = {
+	{1, K_NUM, WT_I64, NULL, "min"}, {2, K_NUM, WT_I64, NULL, "max"}, {3, K_NUM, WT_I64, NULL, "num"},
+	{4, K_NUM, WT_I64, NULL, "sum"}, {5, K_NUM, WT_I64, NULL, "sum_squares"},
+	{6, K_PACKED, WT_I64, NULL, "bucket_limit"}, {7, K_PACKED, WT_I64, NULL, "bucket"} };
+static const mdesc m_histo = MD("HistogramProto", f_histo, 0);
+static const fdesc f_audio[] = {
+	{1, K_NUM, WT_I32, NULL, "sample_rate"}, {2, K_NUM, WT_VARINT, NULL, "num_channels"},
+	{3, K_NUM, WT_VARINT, NULL, "length_frames"}, {4, K_BYTES, 0, NULL, "encoded_audio_string"},
+	{5, K_STRING, 0, NULL, "content_type"} };
+static const mdesc m_audio = MD("Audio", f_audio, 0);
+static const fdesc f_dim[] = { {1, K_NUM, WT_VARINT, NULL, "size"}, {2, K_STRING, 0, NULL, "name"} };
+static const mdesc m_dim = MD("TensorShapeProto.Dim", f_dim, 0);
+static const fdesc f_shape[] = { {2, K_MSG, 0, &m_dim, "dim"}, {3, K_NUM, WT_VARINT, NULL, "unknown_rank"} };
+static const mdesc m_shape = MD("TensorShapeProto", f_shape, 0);
+static const fdesc f_tensor[] = {
+	{1, K_NUM, WT_VARINT, NULL, "dtype"}, {2, K_MSG, 0, &m_shape, "tensor_shape"},
+	{3, K_NUM, WT_VARINT, NULL, "version_number"}, {4, K_BYTES, 0, NULL, "tensor_content"},
+	{5, K_PACKED, WT_I32, NULL, "float_val"}, {6, K_PACKED, WT_I64, NULL, "double_val"},
+	{7, K_PACKED, WT_VARINT, NULL, "int_val"}, {8, K_BYTES, 0, NULL, "string_val"},
+	{9, K_PACKED, WT_I32, NULL, "scomplex_val"}, {10, K_PACKED, WT_VARINT, NULL, "int64_val"},
+	{11, K_PACKED, WT_VARINT, NULL, "bool_val"}, {12, K_PACKED, WT_I64, NULL, "dcomplex_val"},
+	{13, K_PACKED, WT_VARINT, NULL, "half_val"},
+	{14, K_DENY, 0, NULL, "resource_handle_val"}, {15, K_DENY, 0, NULL, "variant_val"},
+	{16, K_PACKED, WT_VARINT, NULL, "uint32_val"}, {17, K_PACKED, WT_VARINT, NULL, "uint64_val"} };
+static const mdesc m_tensor = MD("TensorProto", f_tensor, 0);
+static const fdesc f_value[] = {
+	{1, K_STRING, 0, NULL, "tag"}, {2, K_NUM, WT_I32, NULL, "simple_value"},
+	{3, K_BYTES, 0, NULL, "obsolete_old_style_histogram"}, {4, K_MSG, 0, &m_image, "image"},
+	{5, K_MSG, 0, &m_histo, "histo"}, {6, K_MSG, 0, &m_audio, "audio"},
+	{7, K_STRING, 0, NULL, "node_name"}, {8, K_MSG, 0, &m_tensor, "tensor"},
+	{9, K_MSG, 0, &m_meta, "metadata"} };
+static const mdesc m_value = MD("Summary.Value", f_value, 0);
+static const fdesc f_summary[] = { {1, K_MSG, 0, &m_value, "value"} };
+static const mdesc m_summary = MD("Summary", f_summary, 1);
+static const fdesc f_logmsg[] = { {1, K_NUM, WT_VARINT, NULL, "level"}, {2, K_STRING, 0, NULL, "message"} };
+static const mdesc m_logmsg = MD("LogMessage", f_logmsg, 0);
+static const fdesc f_sesslog[] = {
+	{1, K_NUM, WT_VARINT, NULL, "status"}, {2, K_STRING, 0, NULL, "checkpoint_path"},
+	{3, K_STRING, 0, NULL, "msg"} };
+static const mdesc m_sesslog = MD("SessionLog", f_sesslog, 0);
+static const fdesc f_trm[] = { {1, K_STRING, 0, NULL, "tag"}, {2, K_BYTES, 0, NULL, "run_metadata"} };
+static const mdesc m_trm = MD("TaggedRunMetadata", f_trm, 0);
+static const fdesc f_srcmeta[] = { {1, K_STRING, 0, NULL, "writer"} };
+static const mdesc m_srcmeta = MD("SourceMetadata", f_srcmeta, 0);
+static const fdesc f_event[] = {
+	{4, K_BYTES, 0, NULL, "graph_def"}, {5, K_MSG, 0, &m_summary, "summary"},
+	{6, K_MSG, 0, &m_logmsg, "log_message"}, {7, K_MSG, 0, &m_sesslog, "session_log"},
+	{8, K_MSG, 0, &m_trm, "tagged_run_metadata"}, {9, K_BYTES, 0, NULL, "meta_graph_def"},
+	{10, K_MSG, 0, &m_srcmeta, "source_metadata"} };
+static const mdesc m_event = MD("Event", f_event, 1);
+
+typedef struct vctx {
+	char *why;
+	size_t cap;
+	const uint8_t *base;
+	int failed;
+} vctx;
+
+static int vfail(vctx *v, const uint8_t *at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int vfail(vctx *v, const uint8_t *at, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	if (v->failed)
+		return -1;
+	v->failed = 1;
+	va_start(ap, fmt);
+	vsnprintf(v->why, v->cap, fmt, ap);
+	va_end(ap);
+	n = strlen(v->why);
+	if (n < v->cap)
+		snprintf(v->why + n, v->cap - n, " (at byte %zu of the body)", (size_t)(at - v->base));
+	return -1;
+}
+
+/* Strict UTF-8 (no overlongs, no surrogates, at most U+10FFFF), as
+ * protobuf's parsers require of string fields. */
+static int utf8_ok(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint8_t c = p[i];
+		size_t k;
+		uint32_t cp;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) { k = 1; cp = c & 0x1f; }
+		else if (c >= 0xe0 && c <= 0xef) { k = 2; cp = c & 0x0f; }
+		else if (c >= 0xf0 && c <= 0xf4) { k = 3; cp = c & 0x07; }
+		else return 0;
+		if (n - i <= k)
+			return 0;
+		for (size_t j = 1; j <= k; j++) {
+			if ((p[i + j] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (p[i + j] & 0x3f);
+		}
+		if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return 0;
+		i += k + 1;
+	}
+	return 1;
+}
+
+static const char *wt_name(int wt)
+{
+	switch (wt) {
+	case WT_VARINT: return "varint";
+	case WT_I64: return "fixed64";
+	case WT_LEN: return "length-delimited";
+	case WT_I32: return "fixed32";
+	default: return "group/invalid";
+	}
+}
+
+static int check_msg(vctx *v, cur *c, const mdesc *m, int depth);
+
+static int check_packed(vctx *v, cur *sub, int ewt, const mdesc *m, const fdesc *fd)
+{
+	size_t n = (size_t)(sub->end - sub->p);
+	uint64_t x;
+
+	if (ewt == WT_I32 && n % 4)
+		return vfail(v, sub->p, "%s.%s: packed fixed32 array of %zu bytes", m->name, fd->name, n);
+	if (ewt == WT_I64 && n % 8)
+		return vfail(v, sub->p, "%s.%s: packed fixed64 array of %zu bytes", m->name, fd->name, n);
+	if (ewt == WT_VARINT)
+		while (sub->p < sub->end)
+			if (get_varint(sub, &x))
+				return vfail(v, sub->p, "%s.%s: bad varint in packed array", m->name, fd->name);
+	return 0;
+}
+
+static int check_msg(vctx *v, cur *c, const mdesc *m, int depth)
+{
+	uint32_t oneof_seen = 0;
+
+	if (depth > 16)
+		return vfail(v, c->p, "%s nested too deeply", m->name);
+	while (c->p < c->end) {
+		const uint8_t *at = c->p;
+		const fdesc *fd = NULL;
+		uint32_t f;
+		int wt;
+		cur sub;
+
+		if (get_key(c, &f, &wt))
+			return vfail(v, at, "%s: bad field key", m->name);
+		for (size_t i = 0; i < m->n; i++)
+			if (m->f[i].field == f) {
+				fd = &m->f[i];
+				break;
+			}
+		if (m == &m_event && (f == 1 || f == 2))
+			return vfail(v, at, "Event field %u (%s) is not part of a body: pass it as an argument",
+			             f, f == 1 ? "wall_time" : "step");
+		if (m == &m_event && f == 3)
+			return vfail(v, at, "Event field 3 (file_version) is written by tbwal itself");
+		if (!fd) {
+			if (m->strict)
+				return vfail(v, at, "%s has no field %u that TensorBoard knows", m->name, f);
+			if (wt != WT_VARINT && wt != WT_I64 && wt != WT_LEN && wt != WT_I32)
+				return vfail(v, at, "%s field %u: wire type %d (groups are not accepted)", m->name, f, wt);
+			if (skip(c, wt))
+				return vfail(v, at, "%s field %u: truncated or malformed", m->name, f);
+			continue;
+		}
+		if (m == &m_event && f >= 4 && f <= 9) {
+			if (oneof_seen && oneof_seen != f)
+				return vfail(v, at, "Event sets both field %u and field %u of its oneof", oneof_seen, f);
+			oneof_seen = f;
+		}
+		switch (fd->kind) {
+		case K_DENY:
+			return vfail(v, at, "%s.%s is not accepted in event records", m->name, fd->name);
+		case K_NUM:
+			if (wt != fd->wt)
+				return vfail(v, at, "%s.%s: wire type %s, expected %s", m->name, fd->name,
+				             wt_name(wt), wt_name(fd->wt));
+			if (skip(c, wt))
+				return vfail(v, at, "%s.%s: truncated or malformed", m->name, fd->name);
+			break;
+		case K_PACKED:
+			if (wt == fd->wt) {
+				if (skip(c, wt))
+					return vfail(v, at, "%s.%s: truncated or malformed", m->name, fd->name);
+				break;
+			}
+			if (wt != WT_LEN)
+				return vfail(v, at, "%s.%s: wire type %s, expected %s or packed", m->name, fd->name,
+				             wt_name(wt), wt_name(fd->wt));
+			if (get_sub(c, &sub))
+				return vfail(v, at, "%s.%s: length runs past the end", m->name, fd->name);
+			if (check_packed(v, &sub, fd->wt, m, fd))
+				return -1;
+			break;
+		default:   /* K_BYTES, K_STRING, K_MSG */
+			if (wt != WT_LEN)
+				return vfail(v, at, "%s.%s: wire type %s, expected length-delimited", m->name, fd->name,
+				             wt_name(wt));
+			if (get_sub(c, &sub))
+				return vfail(v, at, "%s.%s: length runs past the end", m->name, fd->name);
+			if (fd->kind == K_STRING && !utf8_ok(sub.p, (size_t)(sub.end - sub.p)))
+				return vfail(v, sub.p, "%s.%s is not valid UTF-8", m->name, fd->name);
+			if (fd->kind == K_MSG && check_msg(v, &sub, fd->sub, depth + 1))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+int tbw__event_check_body(const uint8_t *body, size_t len, char *why, size_t why_cap)
+{
+	vctx v = { why, why_cap, body, 0 };
+	cur c = { body, body + len, body };
+
+	if (why_cap)
+		why[0] = '\0';
+	if (!body || len == 0) {
+		snprintf(why, why_cap, "the body is empty");
+		return -1;
+	}
+	return check_msg(&v, &c, &m_event, 0) ? -1 : 0;
+}
+
+/* First string field `field` of the message in c. */
+static int find_string(cur c, uint32_t field, const uint8_t **p, size_t *n)
+{
+	while (c.p < c.end) {
+		uint32_t f;
+		int wt;
+		cur sub;
+		if (get_key(&c, &f, &wt))
+			return -1;
+		if (wt != WT_LEN) {
+			if (skip(&c, wt))
+				return -1;
+			continue;
+		}
+		if (get_sub(&c, &sub))
+			return -1;
+		if (f == field) {
+			*p = sub.p;
+			*n = (size_t)(sub.end - sub.p);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int tbw__event_body_tag(const uint8_t *body, size_t len, const char **tag, size_t *tag_len)
+{
+	cur c = { body, body + len, body };
+
+	*tag = NULL;
+	*tag_len = 0;
+	while (c.p < c.end) {
+		uint32_t f;
+		int wt;
+		cur sub, val;
+		const uint8_t *p;
+		size_t n;
+		if (get_key(&c, &f, &wt))
+			return -1;
+		if (wt != WT_LEN) {
+			if (skip(&c, wt))
+				return -1;
+			continue;
+		}
+		if (get_sub(&c, &sub))
+			return -1;
+		if (f == 5) {       /* summary: first value's tag */
+			const uint8_t *vp;
+			size_t vn;
+			if (find_string(sub, 1, &vp, &vn) == 0) {
+				val.p = vp; val.end = vp + vn; val.base = body;
+				if (find_string(val, 1, &p, &n) == 0) {
+					*tag = (const char *)p;
+					*tag_len = n;
+					return 0;
+				}
+			}
+		} else if (f == 8 && find_string(sub, 1, &p, &n) == 0) {   /* tagged_run_metadata.tag */
+			*tag = (const char *)p;
+			*tag_len = n;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+size_t tbw__event_encode_record_head(uint8_t *dst, double wall_time, int64_t step)
+{
+	return (size_t)(put_wall_step(dst, wall_time, step) - dst);
+}
+
+int tbw__event_split(const uint8_t *buf, size_t len, double *wall_time, int64_t *step, size_t *body_off)
+{
+	cur c = { buf, buf + len, buf };
+	int seen = 0;
+
+	*wall_time = 0;
+	*step = 0;
+	*body_off = 0;
+	while (c.p < c.end) {
+		const uint8_t *at = c.p, *b;
+		uint32_t f;
+		int wt;
+		uint64_t v;
+		if (get_key(&c, &f, &wt))
+			return TBW_ECORRUPT;
+		if (f == 1 && wt == WT_I64 && seen < 1) {
+			if (get_bytes(&c, 8, &b))
+				return TBW_ECORRUPT;
+			v = le64(b);
+			memcpy(wall_time, &v, 8);
+			seen = 1;
+		} else if (f == 2 && wt == WT_VARINT && seen < 2) {
+			if (get_varint(&c, &v))
+				return TBW_ECORRUPT;
+			*step = (int64_t)v;
+			seen = 2;
+		} else {
+			c.p = at;
+			break;
+		}
+	}
+	*body_off = (size_t)(c.p - buf);
+	return TBW_OK;
 }

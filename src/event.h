@@ -58,6 +58,31 @@ typedef struct tbw_event {
  * TBW_ECORRUPT without reading out of bounds. */
 int tbw__event_decode(const uint8_t *buf, size_t len, tbw_event *out);
 
+/* ---- Event records (tbw_add_event) ----
+ * A body is a serialized Event without wall_time (1) and step (2); the
+ * exported record is Event{wall_time, step} (proto3: defaults left out)
+ * followed by the body bytes verbatim, which protobuf parses as one Event
+ * (fields 4.. follow 1 and 2, as its serializers order them). */
+
+/* 0 if body is a valid event record body (schema in event.c: known Event
+ * fields only, wire types, UTF-8 strings, packed arrays, one oneof member),
+ * else -1 with a one-line reason in why (never sets the thread's error). */
+int tbw__event_check_body(const uint8_t *body, size_t len, char *why, size_t why_cap);
+
+/* The tag naming a body: its first Summary.Value's tag, else its
+ * tagged_run_metadata's tag. 0 and a borrowed pointer into body, or -1. */
+int tbw__event_body_tag(const uint8_t *body, size_t len, const char **tag, size_t *tag_len);
+
+/* Largest head (wall_time and step fields) of an event record. */
+#define TBW_EVENT_RECORD_HEAD_MAX 20
+/* Write the head of an event record: fields 1 and 2 as every encoder here
+ * writes them; the body follows. Returns its size. */
+size_t tbw__event_encode_record_head(uint8_t *dst, double wall_time, int64_t step);
+
+/* Read back: the leading wall_time and step fields of an encoded Event and
+ * the offset where the rest (the body) starts. TBW_ECORRUPT on bad bytes. */
+int tbw__event_split(const uint8_t *buf, size_t len, double *wall_time, int64_t *step, size_t *body_off);
+
 /* Event file name: "events.out.tfevents.<10-digit secs>.<host>.<pid>.<n><suffix>"
  * written to dst (size cap). n orders files created by one writer; names made
  * later sort later (secs and n are zero-padded to 10 digits). suffix may be

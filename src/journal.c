@@ -114,18 +114,47 @@ static void enc_record(uint8_t key[8], uint8_t val[32], uint64_t seq, double wal
 	put_be32(val + 28, crc2(key, 8, val, 28));
 }
 
+/* Event record value (format 2): wall f64 | step i64 | body_len u32 |
+ * kind u32 (EV_KIND_EVENT) | tag_id u32 | body | CRC(key || all before it).
+ * 32 + body_len bytes, body_len >= 1, so never the 32 bytes of a scalar. */
+#define EV_HDR 28
+#define EV_KIND_EVENT 1u
+
+/* Header of an event record into val (body_len + 32 bytes, body already at
+ * val + EV_HDR), then its CRC. */
+static void enc_event(const uint8_t key[8], uint8_t *val, double wall, int64_t step,
+                      uint32_t tag_id, size_t body_len)
+{
+	put_be64(val, dbits(wall));
+	put_be64(val + 8, (uint64_t)step);
+	put_be32(val + 16, (uint32_t)body_len);
+	put_be32(val + 20, EV_KIND_EVENT);
+	put_be32(val + 24, tag_id);
+	put_be32(val + EV_HDR + body_len, crc2(key, 8, val, EV_HDR + body_len));
+}
+
 /* 0 if intact (and *r filled), -1 if the sizes or the CRC are wrong. */
 static int dec_record(const void *k, size_t nk, const void *v, size_t nv, tbw_jrec *r)
 {
 	const uint8_t *key = k, *val = v;
-	if (nk != REC_KEY_SIZE || nv != REC_VAL_SIZE)
+	if (nk != REC_KEY_SIZE || nv < REC_VAL_SIZE)
 		return -1;
-	if (get_be32(val + 28) != crc2(key, 8, val, 28))
-		return -1;
+	if (nv == REC_VAL_SIZE) {
+		if (get_be32(val + 28) != crc2(key, 8, val, 28))
+			return -1;
+		r->value = bitsd(get_be64(val + 16));
+		r->body_len = 0;
+	} else {
+		size_t bl = nv - REC_VAL_SIZE;
+		if (bl > TBW_JOURNAL_BODY_MAX || get_be32(val + 16) != bl || get_be32(val + 20) != EV_KIND_EVENT ||
+		    get_be32(val + EV_HDR + bl) != crc2(key, 8, val, EV_HDR + bl))
+			return -1;
+		r->value = 0;
+		r->body_len = (uint32_t)bl;
+	}
 	r->seq = get_be64(key);
 	r->wall_time = bitsd(get_be64(val));
 	r->step = (int64_t)get_be64(val + 8);
-	r->value = bitsd(get_be64(val + 16));
 	r->tag_id = get_be32(val + 24);
 	return 0;
 }
@@ -191,6 +220,7 @@ typedef struct jenv {
 	int cache_ok;
 	uint64_t next_seq;          /* next sequence to append */
 	uint64_t pruned_through;
+	uint32_t format;            /* meta/format as last read or written */
 
 	/* tags: by_id[id] for id < ntags; hash of (crc, id+1) */
 	jtag *by_id;
@@ -488,7 +518,7 @@ static int adopt_resize(jenv *e, const char *op)
 #define ROOM_MIN   ((uint64_t)512 << 10)
 #define ROOM_ROUND ((uint64_t)64 << 10)
 
-static int ensure_room(jenv *e, const char *op)
+static int ensure_room(jenv *e, const char *op, uint64_t extra)
 {
 	MDB_envinfo info;
 	uint64_t used, want, end;
@@ -497,7 +527,7 @@ static int ensure_room(jenv *e, const char *op)
 		return TBW_OK;
 	mdb_env_info(e->env, &info);
 	used = ((uint64_t)info.me_last_pgno + 1) * e->psize;
-	want = used + (used / 8 > ROOM_MIN ? used / 8 : ROOM_MIN);
+	want = used + (used / 8 > ROOM_MIN ? used / 8 : ROOM_MIN) + extra;
 	if (want > info.me_mapsize)
 		want = info.me_mapsize;
 	if (want <= e->room_end)
@@ -612,7 +642,10 @@ typedef void (*wdone_fn)(jenv *e, void *ctx);
 #define TBW_RC(x) (-100000 + (x))   /* a TBW_E code passed through a body */
 #define IS_TBW_RC(x) ((x) <= -100000 + 0 && (x) > -100000 - 1000)
 
-static int wtxn(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx)
+/* extra: bytes the body will add beyond a small transaction (an event
+ * record's value), reserved on disk before it runs. */
+static int wtxn_sized(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx,
+                      uint64_t extra)
 {
 	int rc = 0;
 
@@ -634,7 +667,7 @@ static int wtxn(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx
 			rc = mdb_err(rc, op, e->dir);
 			goto out;
 		}
-		if ((rc = refresh_caches(e, txn)) != 0 || (rc = ensure_room(e, op)) != 0) {
+		if ((rc = refresh_caches(e, txn)) != 0 || (rc = ensure_room(e, op, extra)) != 0) {
 			mdb_txn_abort(txn);
 			pthread_rwlock_unlock(&e->maplock);
 			goto out;
@@ -679,6 +712,11 @@ static int wtxn(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx
 out:
 	pthread_mutex_unlock(&e->wmu);
 	return rc;
+}
+
+static int wtxn(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx)
+{
+	return wtxn_sized(e, op, body, done, ctx, 0);
 }
 
 /* ===================================================================
@@ -768,9 +806,11 @@ static int init_body(jenv *e, MDB_txn *txn, void *vctx)
 		return rc;
 	if ((rc = meta_put(e, txn, "logdir", ld, strlen(ld))) != 0)
 		return rc;
-	put_be32(b, TBW_JOURNAL_FORMAT);
+	/* Format 1 until the first event record (see upgrade_format). */
+	put_be32(b, TBW_JOURNAL_FORMAT_SCALARS);
 	if ((rc = meta_put(e, txn, "format", b, 4)) != 0)
 		return rc;
+	e->format = TBW_JOURNAL_FORMAT_SCALARS;
 	ctx->created = 1;
 	return 0;
 }
@@ -796,6 +836,7 @@ static int read_format(jenv *e)
 		                    get_be32(p), TBW_JOURNAL_FORMAT);
 	if (rc == 0) {
 		uint32_t next;
+		e->format = get_be32(p);
 		rc = load_tags(e, txn, 0, &next);
 	}
 	rtxn_end(e, txn);
@@ -993,7 +1034,7 @@ static int jenv_open(jenv **out, const char *dir, const struct stat *st, const t
 			e->data_fd = fd;
 		if (mdb_env_stat(e->env, &mst) == 0)
 			e->psize = mst.ms_psize;
-		if ((rc = ensure_room(e, "journal open")) != 0) {
+		if ((rc = ensure_room(e, "journal open", 0)) != 0) {
 			jenv_free(e);
 			return rc;
 		}
@@ -1448,6 +1489,87 @@ int tbw__journal_append_start(tbw_journal *j, int64_t step, double wall_time,
 	return rc;
 }
 
+/* Inside a write txn that stores an event record: make the journal format
+ * 2 first (older builds then refuse it rather than skip event records as
+ * damage). The cache is updated by the caller after the commit. */
+static int upgrade_format(jenv *e, MDB_txn *txn)
+{
+	uint8_t b[4];
+
+	if (e->format >= TBW_JOURNAL_FORMAT)
+		return 0;
+	put_be32(b, TBW_JOURNAL_FORMAT);
+	return meta_put(e, txn, "format", b, 4);
+}
+
+/* Store an event record's value (32 + body_len bytes) under key, written in
+ * place in LMDB's page (MDB_RESERVE: no copy of the body on our side). */
+static int put_event(jenv *e, MDB_txn *txn, const uint8_t key[8], double wall, int64_t step,
+                     uint32_t tag_id, const void *body, size_t body_len, unsigned flags)
+{
+	MDB_val k = { 8, (void *)key }, v = { REC_VAL_SIZE + body_len, NULL };
+	int rc = mdb_put(txn, e->d_rec, &k, &v, flags | MDB_RESERVE);
+
+	if (rc)
+		return rc;
+	memcpy((uint8_t *)v.mv_data + EV_HDR, body, body_len);
+	enc_event(key, v.mv_data, wall, step, tag_id, body_len);
+	return 0;
+}
+
+typedef struct event_ctx {
+	append_ctx a;
+	const void *body;
+	size_t body_len;
+} event_ctx;
+
+static int event_body(jenv *e, MDB_txn *txn, void *vctx)
+{
+	event_ctx *x = vctx;
+	uint8_t kb[8];
+	int rc;
+
+	x->a.isnew = 0;
+	if (x->a.tag && (rc = intern_in_txn(e, txn, x->a.tag, x->a.len, &x->a.tag_id, &x->a.isnew)) != 0)
+		return rc;
+	if ((rc = upgrade_format(e, txn)) != 0)
+		return rc;
+	x->a.seq = e->next_seq;
+	put_be64(kb, x->a.seq);
+	return put_event(e, txn, kb, x->a.wall, x->a.step, x->a.tag_id, x->body, x->body_len, MDB_APPEND);
+}
+
+static void event_done(jenv *e, void *vctx)
+{
+	e->format = TBW_JOURNAL_FORMAT;
+	append_done(e, &((event_ctx *)vctx)->a);
+}
+
+int tbw__journal_append_event(tbw_journal *j, const char *tag, size_t tag_len,
+                              int64_t step, double wall_time,
+                              const void *body, size_t body_len, uint64_t *seq_out)
+{
+	event_ctx x;
+	int rc = check_writable(j, "add_event");
+	if (rc)
+		return rc;
+	if (tag && (tag_len == 0 || tag_len > TBW_TAG_MAX))
+		return tbw__journal_check_tag(tag, tag_len, "add_event");
+	if (!body || body_len == 0 || body_len > TBW_JOURNAL_BODY_MAX)
+		return tbw__error_set(TBW_EINVAL, "add_event", j->e->dir,
+		                      "event body of %zu bytes: it must hold 1 to %zu bytes", body_len,
+		                      (size_t)TBW_JOURNAL_BODY_MAX);
+	memset(&x, 0, sizeof x);
+	x.a.tag = tag; x.a.len = tag ? tag_len : 0;
+	x.a.tag_id = tag ? UINT32_MAX : TBW_JTAG_NONE;
+	x.a.wall = wall_time; x.a.step = step;
+	x.body = body; x.body_len = body_len;
+	rc = wtxn_sized(j->e, "add_event", event_body, event_done, &x, body_len + REC_VAL_SIZE + 4096);
+	if (rc == 0 && seq_out)
+		*seq_out = x.a.seq;
+	return rc;
+}
+
 typedef struct insert_ctx {
 	const tbw_jrec_named *recs;
 	size_t n, ninserted;
@@ -1455,6 +1577,8 @@ typedef struct insert_ctx {
 	const tbw_jrec_named **new_src;
 	size_t nnew;
 	uint64_t max_seq;
+	int upgraded;           /* an event record made the journal format 2 */
+	uint64_t bytes;         /* event bodies in the batch (disk reserved for them) */
 } insert_ctx;
 
 static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
@@ -1467,6 +1591,7 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 	c->ninserted = 0;
 	c->nnew = 0;
 	c->max_seq = 0;
+	c->upgraded = 0;
 	{
 		MDB_cursor *cur;
 		MDB_val lk, lv;
@@ -1551,11 +1676,26 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 			}
 			(void)isnew;
 		}
-		enc_record(kb, vb, r->seq, r->wall_time, r->step, r->value, id);
-		v.mv_data = vb;
-		v.mv_size = 32;
-		if ((rc = mdb_put(txn, e->d_rec, &k, &v, append ? MDB_APPEND : 0)) != 0)
-			return rc;
+		if (r->body_len) {
+			if (!r->body || r->body_len > TBW_JOURNAL_BODY_MAX)
+				return TBW_RC(tbw__error_set(TBW_EINVAL, "journal insert", e->dir,
+				                             "event record %llu has a body of %zu bytes",
+				                             (unsigned long long)r->seq, r->body_len));
+			if (!r->tag)
+				id = TBW_JTAG_NONE;
+			if ((rc = upgrade_format(e, txn)) != 0)
+				return rc;
+			c->upgraded = 1;
+			if ((rc = put_event(e, txn, kb, r->wall_time, r->step, id, r->body, r->body_len,
+			                    append ? MDB_APPEND : 0)) != 0)
+				return rc;
+		} else {
+			enc_record(kb, vb, r->seq, r->wall_time, r->step, r->value, id);
+			v.mv_data = vb;
+			v.mv_size = 32;
+			if ((rc = mdb_put(txn, e->d_rec, &k, &v, append ? MDB_APPEND : 0)) != 0)
+				return rc;
+		}
 		if (append)
 			top = r->seq;
 		c->ninserted++;
@@ -1568,6 +1708,8 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 static void insert_done(jenv *e, void *vctx)
 {
 	insert_ctx *c = vctx;
+	if (c->upgraded)
+		e->format = TBW_JOURNAL_FORMAT;
 	if (c->max_seq >= e->next_seq)
 		e->next_seq = c->max_seq + 1;
 	for (size_t t = 0; t < c->nnew; t++)
@@ -1596,7 +1738,9 @@ int tbw__journal_insert(tbw_journal *j, const tbw_jrec_named *recs, size_t n,
 		tbw__free(c.new_src);
 		return tbw__error_set(TBW_ENOMEM, "journal insert", j->e->dir, "out of memory");
 	}
-	rc = wtxn(j->e, "journal insert", insert_body, insert_done, &c);
+	for (size_t i = 0; i < n; i++)
+		c.bytes += recs[i].body_len ? recs[i].body_len + REC_VAL_SIZE : 0;
+	rc = wtxn_sized(j->e, "journal insert", insert_body, insert_done, &c, c.bytes);
 	if (rc == 0 && ninserted)
 		*ninserted = c.ninserted;
 	tbw__free(c.new_ids);
@@ -1699,6 +1843,51 @@ int tbw__journal_read(tbw_journal *j, uint64_t after_seq, tbw_jrec *out,
 	if (info)
 		*info = inf;
 	return rc ? mdb_err(rc, "journal read", e->dir) : TBW_OK;
+}
+
+int tbw__journal_read_body(tbw_journal *j, uint64_t seq, void *dst, size_t cap, size_t *len)
+{
+	MDB_txn *txn;
+	MDB_val k, v;
+	uint8_t kb[8];
+	tbw_jrec r;
+	int rc = check_handle(j, "journal read event body");
+	jenv *e;
+
+	if (len)
+		*len = 0;
+	if (rc)
+		return rc;
+	e = j->e;
+	if ((rc = rtxn_begin(e, &txn, "journal read event body")) != 0)
+		return rc;
+	put_be64(kb, seq);
+	k.mv_data = kb;
+	k.mv_size = 8;
+	rc = mdb_get(txn, e->d_rec, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		rc = tbw__error_set(TBW_ENOTFOUND, "journal read event body", e->dir,
+		                    "record %llu is not in the journal", (unsigned long long)seq);
+	} else if (rc) {
+		rc = mdb_err(rc, "journal read event body", e->dir);
+	} else if (dec_record(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &r) != 0) {
+		rc = tbw__error_set(TBW_ECORRUPT, "journal read event body", e->dir,
+		                    "record %llu fails its checksum", (unsigned long long)seq);
+	} else if (!r.body_len) {
+		rc = tbw__error_set(TBW_EINVAL, "journal read event body", e->dir,
+		                    "record %llu is a scalar, not an event record", (unsigned long long)seq);
+	} else {
+		if (len)
+			*len = r.body_len;
+		if (cap < r.body_len)
+			rc = tbw__error_set(TBW_EINVAL, "journal read event body", e->dir,
+			                    "record %llu holds %u bytes, more than the %zu given",
+			                    (unsigned long long)seq, r.body_len, cap);
+		else
+			memcpy(dst, (const uint8_t *)v.mv_data + EV_HDR, r.body_len);
+	}
+	rtxn_end(e, txn);
+	return rc;
 }
 
 int tbw__journal_tag_name(tbw_journal *j, uint32_t id, const char **name, size_t *len)
@@ -2019,6 +2208,7 @@ int tbw__journal_prune(tbw_journal *j, uint64_t through, size_t batch,
 
 typedef struct srec {
 	tbw_jrec r;
+	uint64_t voff;   /* event record: offset of its value in data.mdb */
 } srec;
 
 static int srec_cmp(const void *a, const void *b)
@@ -2035,12 +2225,16 @@ static int salvage_lmdb(tbw_journal *j, tbw_jsalvage_fn fn, void *ctx,
 	tbw_jrec buf[256];
 	tbw_jread inf;
 	uint64_t after = 0;
+	uint8_t *body = NULL;
+	size_t bcap = 0;
 	int rc;
 
 	for (;;) {
 		rc = tbw__journal_read(j, after, buf, 256, &inf);
-		if (rc)
+		if (rc) {
+			tbw__free(body);
 			return rc;
+		}
 		*ncorrupt += inf.ncorrupt;
 		for (size_t i = 0; i < inf.n; i++) {
 			tbw_jrec_named nr;
@@ -2050,19 +2244,49 @@ static int salvage_lmdb(tbw_journal *j, tbw_jsalvage_fn fn, void *ctx,
 			nr.value = buf[i].value;
 			nr.tag = NULL;
 			nr.tag_len = 0;
-			if (buf[i].tag_id != TBW_JTAG_SESSION_START &&
+			nr.body = NULL;
+			nr.body_len = 0;
+			if (buf[i].tag_id != TBW_JTAG_SESSION_START && buf[i].tag_id != TBW_JTAG_NONE &&
 			    tbw__journal_tag_name(j, buf[i].tag_id, &nr.tag, &nr.tag_len) != 0) {
 				(*ncorrupt)++; /* its tag name is lost */
 				continue;
 			}
+			if (buf[i].body_len) {
+				/* one body at a time: memory stays at the largest record */
+				size_t got = 0;
+				if (buf[i].body_len > bcap) {
+					uint8_t *nb = tbw__realloc(body, buf[i].body_len);
+					if (!nb) {
+						tbw__free(body);
+						return tbw__error_set(TBW_ENOMEM, "journal salvage", tbw__journal_dir(j),
+						                      "out of memory");
+					}
+					body = nb;
+					bcap = buf[i].body_len;
+				}
+				rc = tbw__journal_read_body(j, buf[i].seq, body, bcap, &got);
+				if (rc == TBW_ECORRUPT || rc == TBW_ENOTFOUND) {
+					(*ncorrupt)++;
+					continue;
+				}
+				if (rc) {
+					tbw__free(body);
+					return rc;
+				}
+				nr.body = body;
+				nr.body_len = got;
+			}
 			(*nread)++;
 			if (fn(ctx, &nr)) {
 				*stopped = 1;
+				tbw__free(body);
 				return TBW_OK;
 			}
 		}
-		if (inf.end || inf.next_after == after)
+		if (inf.end || inf.next_after == after) {
+			tbw__free(body);
 			return TBW_OK;
+		}
 		after = inf.next_after;
 	}
 }
@@ -2077,11 +2301,17 @@ typedef struct rawscan {
 	tbw_jinfo *info;
 	int have_runid;
 	uint64_t nbad;              /* record-shaped nodes failing their CRC */
+	int fd;                     /* data.mdb, kept open to read event bodies again */
+	uint8_t *vbuf;              /* one event record's value */
+	size_t vcap;
 } rawscan;
 
-static int raw_node(rawscan *s, const uint8_t *key, size_t ks, const uint8_t *data, size_t ds)
+/* voff: where data starts in data.mdb (event records are read again from
+ * there when delivered, one at a time). */
+static int raw_node(rawscan *s, const uint8_t *key, size_t ks, const uint8_t *data, size_t ds,
+                    uint64_t voff)
 {
-	if (ks == 8 && ds == 32) {
+	if (ks == 8 && ds >= 32 && ds <= REC_VAL_SIZE + TBW_JOURNAL_BODY_MAX) {
 		tbw_jrec r;
 		if (dec_record(key, ks, data, ds, &r) != 0) {
 			s->nbad++;
@@ -2095,6 +2325,7 @@ static int raw_node(rawscan *s, const uint8_t *key, size_t ks, const uint8_t *da
 			s->recs = nr;
 			s->caprec = nc;
 		}
+		s->recs[s->nrec].voff = voff;
 		s->recs[s->nrec++].r = r;
 		return 0;
 	}
@@ -2209,9 +2440,39 @@ static int raw_scan(const char *dir, rawscan *s)
 			memcpy(&nf, page + noff + 4, 2);
 			memcpy(&ks, page + noff + 6, 2);
 			size_t ds = (size_t)lo | ((size_t)hi << 16);
+			if (nf == 1 && ks == 8 && (size_t)noff + 16 + 8 <= psize && ds > REC_VAL_SIZE &&
+			    ds <= REC_VAL_SIZE + TBW_JOURNAL_BODY_MAX) {
+				/* F_BIGDATA: an event record on overflow pages; the node
+				 * holds their first page number. Read it whole (one at a
+				 * time) to check its CRC. */
+				uint64_t pg, voff;
+				size_t vgot = 0;
+				memcpy(&pg, page + noff + 8 + 8, 8);
+				if (pg == 0 || pg > ((uint64_t)1 << 40) / psize)
+					continue;
+				voff = pg * psize + 16;
+				if (ds > s->vcap) {
+					uint8_t *nb = tbw__realloc(s->vbuf, ds);
+					if (!nb) {
+						rc = tbw__error_set(TBW_ENOMEM, "journal salvage", dir, "out of memory");
+						goto out;
+					}
+					s->vbuf = nb;
+					s->vcap = ds;
+				}
+				if (tbw__pread_full(fd, s->vbuf, ds, (off_t)voff, &vgot, "journal salvage", path) != 0 ||
+				    vgot != ds)
+					continue;
+				if (raw_node(s, page + noff + 8, ks, s->vbuf, ds, voff) != 0) {
+					rc = tbw__error_set(TBW_ENOMEM, "journal salvage", dir, "out of memory");
+					goto out;
+				}
+				continue;
+			}
 			if (nf != 0 || (size_t)noff + 8 + ks + ds > psize)
 				continue;
-			if (raw_node(s, page + noff + 8, ks, page + noff + 8 + ks, ds) != 0) {
+			if (raw_node(s, page + noff + 8, ks, page + noff + 8 + ks, ds,
+			             (uint64_t)off + noff + 8 + ks) != 0) {
 				rc = tbw__error_set(TBW_ENOMEM, "journal salvage", dir, "out of memory");
 				goto out;
 			}
@@ -2219,9 +2480,42 @@ static int raw_scan(const char *dir, rawscan *s)
 	}
 out:
 	tbw__free(page);
-	tbw__close(fd, "journal salvage", path);
+	if (rc == 0 && s->nrec) {
+		s->fd = fd;     /* raw_body reads event bodies again */
+	} else {
+		tbw__close(fd, "journal salvage", path);
+	}
 	tbw__free(path);
 	return rc;
+}
+
+/* Deliver event record i of the scan: read its value again from data.mdb
+ * into s->vbuf and check it (the page may have been reused since: then it
+ * is skipped as damage unless another copy is intact). */
+static int raw_body(rawscan *s, const char *dir, size_t i, tbw_jrec_named *n)
+{
+	const srec *sr = &s->recs[i];
+	size_t ds = REC_VAL_SIZE + sr->r.body_len, got = 0;
+	uint8_t kb[8];
+	tbw_jrec r;
+
+	if (s->fd < 0)
+		return -1;
+	if (ds > s->vcap) {
+		uint8_t *nb = tbw__realloc(s->vbuf, ds);
+		if (!nb)
+			return -1;
+		s->vbuf = nb;
+		s->vcap = ds;
+	}
+	if (tbw__pread_full(s->fd, s->vbuf, ds, (off_t)sr->voff, &got, "journal salvage", dir) != 0 || got != ds)
+		return -1;
+	put_be64(kb, sr->r.seq);
+	if (dec_record(kb, 8, s->vbuf, ds, &r) != 0)
+		return -1;
+	n->body = s->vbuf + EV_HDR;
+	n->body_len = r.body_len;
+	return 0;
 }
 
 static int raw_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
@@ -2276,6 +2570,7 @@ static int raw_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
 
 	memset(&s, 0, sizeof s);
 	s.info = info;
+	s.fd = -1;
 	rc = raw_scan(dir, &s);
 	if (rc == 0 && info && !s.have_runid)
 		rc = tbw__error_set(TBW_ECORRUPT, "journal salvage", dir,
@@ -2298,7 +2593,16 @@ static int raw_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
 			n.value = r->value;
 			n.tag = NULL;
 			n.tag_len = 0;
-			if (r->tag_id != TBW_JTAG_SESSION_START) {
+			n.body = NULL;
+			n.body_len = 0;
+			if (r->body_len) {
+				/* an event record: its body is read again from data.mdb */
+				if (raw_body(&s, dir, i, &n) != 0) {
+					nc++;
+					continue;
+				}
+			}
+			if (r->tag_id != TBW_JTAG_SESSION_START && r->tag_id != TBW_JTAG_NONE) {
 				if (r->tag_id >= s.captag || !s.tags[r->tag_id].name) {
 					nc++;
 					continue;
@@ -2317,6 +2621,9 @@ static int raw_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
 	}
 	for (uint32_t i = 0; i < s.captag; i++)
 		tbw__free(s.tags[i].name);
+	if (s.fd >= 0)
+		tbw__os.close(s.fd);
+	tbw__free(s.vbuf);
 	tbw__free(s.tags);
 	tbw__free(s.recs);
 	return rc;

@@ -41,17 +41,32 @@ typedef struct tbw_journal tbw_journal;
 
 /* tag_id of a SessionLog START marker record (its step is the purge step). */
 #define TBW_JTAG_SESSION_START 0xFFFFFFFFu
+/* tag_id of an event record that names no tag (a graph, say). */
+#define TBW_JTAG_NONE 0xFFFFFFFEu
 
-/* Format version written in meta; readers refuse newer majors (TBW_EVERSION). */
-#define TBW_JOURNAL_FORMAT 1
+/* Format version this build reads. A journal is created as format 1 and
+ * becomes format 2 (meta/format rewritten in the same transaction) when its
+ * first event record is written, so builds that read only scalars refuse it
+ * (TBW_EVERSION) instead of skipping event records as damage. Readers
+ * refuse newer formats (TBW_EVERSION). */
+#define TBW_JOURNAL_FORMAT 2
+#define TBW_JOURNAL_FORMAT_SCALARS 1
 
-/* One record as stored (decoded). */
+/* Largest body of an event record the journal stores (the writer's own cap,
+ * tbw_options.max_record_bytes, is at most this). */
+#define TBW_JOURNAL_BODY_MAX ((size_t)1 << 30)
+
+/* One record as stored (decoded). A scalar or START marker has body_len 0;
+ * an event record (tbw_add_event) has body_len > 0 and value 0: its body,
+ * a serialized Event without wall_time and step, is read with
+ * tbw__journal_read_body(). */
 typedef struct tbw_jrec {
 	uint64_t seq;       /* sequence number, from 1, dense in append order */
 	double   wall_time; /* seconds since the epoch */
 	int64_t  step;
 	double   value;     /* as logged (exported as float32) */
-	uint32_t tag_id;    /* interned tag, or TBW_JTAG_SESSION_START */
+	uint32_t tag_id;    /* interned tag, TBW_JTAG_SESSION_START or TBW_JTAG_NONE */
+	uint32_t body_len;  /* 0, or the event record's body size in bytes */
 } tbw_jrec;
 
 typedef enum tbw_jsync {
@@ -117,6 +132,14 @@ int tbw__journal_append(tbw_journal *j, const char *tag, size_t tag_len,
                         double value, int64_t step, double wall_time,
                         uint64_t *seq_out);
 
+/* Append one event record (body: a serialized Event without fields 1 and 2,
+ * 1..TBW_JOURNAL_BODY_MAX bytes, validated by the caller) in its own write
+ * transaction. tag NULL (tag_len 0) names no tag. Same guarantees as
+ * tbw__journal_append; the first one makes the journal format 2. */
+int tbw__journal_append_event(tbw_journal *j, const char *tag, size_t tag_len,
+                              int64_t step, double wall_time,
+                              const void *body, size_t body_len, uint64_t *seq_out);
+
 /* Append a SessionLog START marker at step (purge_step). */
 int tbw__journal_append_start(tbw_journal *j, int64_t step, double wall_time,
                               uint64_t *seq_out);
@@ -127,8 +150,10 @@ typedef struct tbw_jrec_named {
 	double   wall_time;
 	int64_t  step;
 	double   value;
-	const char *tag;     /* NULL for a START marker */
+	const char *tag;     /* NULL for a START marker (or an event record without tag) */
 	size_t   tag_len;
+	const void *body;    /* event record: its body (body_len > 0); else NULL */
+	size_t   body_len;   /* 0 for a scalar or START marker */
 } tbw_jrec_named;
 
 /* Insert records at their own sequence numbers in one write transaction.
@@ -158,6 +183,12 @@ typedef struct tbw_jread {
  * transaction. Damaged records are skipped and counted in info. */
 int tbw__journal_read(tbw_journal *j, uint64_t after_seq, tbw_jrec *out,
                       size_t cap, tbw_jread *info);
+
+/* Copy the body of event record seq into dst (cap bytes), checking its CRC
+ * again, in one read transaction. *len gets the body size. TBW_ENOTFOUND if
+ * seq is not stored, TBW_ECORRUPT if it fails its checksum, TBW_EINVAL if it
+ * is not an event record or cap is smaller than its body (*len set). */
+int tbw__journal_read_body(tbw_journal *j, uint64_t seq, void *dst, size_t cap, size_t *len);
 
 /* Name of tag id (borrowed: valid until the journal is closed). TBW_ENOTFOUND
  * for an unknown id, TBW_ECORRUPT if its entry fails its checksum. */

@@ -185,6 +185,8 @@ static int ins_add(inserter *in, uint64_t seq, double wall_time, int64_t step,
 	r->value = value;
 	r->tag = NULL;
 	r->tag_len = 0;
+	r->body = NULL;
+	r->body_len = 0;
 	if (tag) {
 		memcpy(in->arena + in->arena_used, tag, tag_len);
 		r->tag = in->arena + in->arena_used;

@@ -1125,6 +1125,8 @@ static int restore_seg(rstate *st, const char *fname, const tbw_seg *seg, tbw_jo
 		jn->wall_time = r->wall_time;
 		jn->step = r->step;
 		jn->value = r->value;
+		jn->body = NULL;
+		jn->body_len = 0;
 		if (r->tag == TBW_SEG_TAG_START) {
 			jn->tag = NULL;
 			jn->tag_len = 0;

@@ -2,6 +2,7 @@
  * streaming reader that tells a record, a clean end, a torn tail and
  * corruption (with its offset) apart. See doc/tfrecord.md. */
 #include "config.h"
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <string.h>
 #include "alloc.h"
@@ -131,7 +132,13 @@ static int fill(tbw_tfr_reader *r, size_t want, int *grew)
 
 	*grew = 0;
 	if (want > r->cap) {
-		uint8_t *nb = tbw__malloc(want);
+		/* A record longer than the file (torn, or a damaged length that
+		 * passed its CRC) allocates nothing: it is torn for now. */
+		struct stat st;
+		uint8_t *nb;
+		if (fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size < r->pos + want)
+			return TBW_OK;
+		nb = tbw__malloc(want);
 		if (!nb)
 			return tbw__error_set(TBW_ENOMEM, "tfrecord read", r->path,
 			                      "out of memory for a %zu-byte record at offset %" PRIu64,

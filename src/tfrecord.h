@@ -20,7 +20,10 @@
 
 #define TBW_TFR_HEADER 12          /* length + its CRC */
 #define TBW_TFR_OVERHEAD 16        /* header + data CRC */
-#define TBW_TFR_MAX_RECORD (16u << 20)  /* larger lengths are corruption for us */
+/* Larger lengths are corruption for us: the largest event record
+ * (TBW_RECORD_MAX_LIMIT, tbwal.h) with room for its head. A length within
+ * the bound is buffered only once the file holds that many bytes. */
+#define TBW_TFR_MAX_RECORD ((1u << 30) + (1u << 20))
 
 /* Frame n bytes of data into dst (at least n + TBW_TFR_OVERHEAD bytes).
  * Returns the framed size. */

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +31,11 @@
 #include "compactor.h"
 #include "crc32c.h"
 #include "error.h"
+#include "event.h"
 #include "journal.h"
 #include "os.h"
 #include "syncer.h"
+#include "tagname.h"
 #include "writer.h"
 
 int (*tbw__writer_fs_is_remote_hook)(const char *path);
@@ -154,12 +157,36 @@ static int check_name(const char *s, const char *what, int allow_slash)
 	return TBW_OK;
 }
 
+/* Size of each version of tbw_options a caller may pass. */
+#define OPTIONS_V1_SIZE offsetof(tbw_options, max_record_bytes)
+
+/* Copy the caller's options (any version up to ours) into *o, defaults for
+ * the fields their version lacks. */
+static int normalize_options(const tbw_options *in, tbw_options *o)
+{
+	tbw_options d = TBW_OPTIONS_INIT;
+
+	*o = d;
+	if (!in)
+		return TBW_OK;
+	if (in->version < 1 || in->version > TBW_OPTIONS_VERSION)
+		return tbw__error_set(TBW_EINVAL, "open", NULL,
+		                      "options version %u is not 1 to %u: start from TBW_OPTIONS_INIT",
+		                      in->version, TBW_OPTIONS_VERSION);
+	memcpy(o, in, in->version == 1 ? OPTIONS_V1_SIZE : sizeof *o);
+	o->version = TBW_OPTIONS_VERSION;
+	return TBW_OK;
+}
+
 static int check_options(const tbw_options *o)
 {
 	if (o->version != TBW_OPTIONS_VERSION)
 		return tbw__error_set(TBW_EINVAL, "open", NULL,
 		                      "options version %u is not %u: start from TBW_OPTIONS_INIT",
 		                      o->version, TBW_OPTIONS_VERSION);
+	if (o->max_record_bytes > TBW_RECORD_MAX_LIMIT)
+		return tbw__error_set(TBW_EINVAL, "open", NULL, "max_record_bytes %zu is above the limit %zu",
+		                      o->max_record_bytes, (size_t)TBW_RECORD_MAX_LIMIT);
 	if ((unsigned)o->durability > TBW_DURABILITY_NEVER)
 		return tbw__error_set(TBW_EINVAL, "open", NULL, "durability %d is not a TBW_DURABILITY_* value",
 		                      (int)o->durability);
@@ -469,8 +496,8 @@ fail:
 
 int tbw_open(tbw_writer **out, const char *logdir, const tbw_options *opts)
 {
-	tbw_options defaults = TBW_OPTIONS_INIT;
-	const tbw_options *o = opts ? opts : &defaults;
+	tbw_options norm;
+	const tbw_options *o = &norm;
 	char *alog = NULL, *jdir = NULL;
 	int rc, redirected;
 	tbw_writer *w;
@@ -481,7 +508,7 @@ int tbw_open(tbw_writer **out, const char *logdir, const tbw_options *opts)
 	*out = NULL;
 	if (!logdir || !*logdir)
 		return tbw__error_set(TBW_EINVAL, "open", NULL, "logdir is NULL or empty");
-	if ((rc = check_options(o)) != 0)
+	if ((rc = normalize_options(opts, &norm)) != 0 || (rc = check_options(o)) != 0)
 		return rc;
 	if ((rc = tbw__mkdir_p(logdir, "open: mkdir logdir")) != 0)
 		return rc;
@@ -536,6 +563,38 @@ int tbw_add_scalar(tbw_writer *w, const char *tag, double value, int64_t step, d
 	if (!(wall_time > 0)) /* <= 0 or NaN: now */
 		wall_time = tbw__wall_time();
 	return tbw__journal_append(w->c->j, tag, len, value, step, wall_time, NULL);
+}
+
+int tbw_add_event(tbw_writer *w, const char *tag, int64_t step, double wall_time,
+                  const void *body, size_t len)
+{
+	char why[256];
+	size_t tag_len = 0, cap;
+
+	if (!w)
+		return tbw__error_set(TBW_EINVAL, "add_event", NULL, "writer is NULL");
+	cap = w->c->opts.max_record_bytes ? w->c->opts.max_record_bytes : TBW_RECORD_MAX_DEFAULT;
+	if (!body || len == 0)
+		return tbw__error_set(TBW_EINVAL, "add_event", w->c->jdir, "the event body is empty");
+	if (len > cap)
+		return tbw__error_set(TBW_EINVAL, "add_event", w->c->jdir,
+		                      "event record of %zu bytes is larger than max_record_bytes (%zu); nothing written",
+		                      len, cap);
+	if (tbw__event_check_body(body, len, why, sizeof why) != 0)
+		return tbw__error_set(TBW_EINVAL, "add_event", w->c->jdir,
+		                      "body is not a valid Event without wall_time and step: %s", why);
+	if (tag) {
+		tag_len = strnlen(tag, TBW_TAG_MAX + 1);
+		if (tbw__journal_check_tag(tag, tag_len, "add_event") != 0)
+			return TBW_EINVAL;
+	} else if (tbw__event_body_tag(body, len, &tag, &tag_len) != 0 ||
+	           tbw__tagname_check(tag, tag_len, why, sizeof why) != 0) {
+		tag = NULL;   /* a body without a usable tag: the record names none */
+		tag_len = 0;
+	}
+	if (!(wall_time > 0))
+		wall_time = tbw__wall_time();
+	return tbw__journal_append_event(w->c->j, tag, tag_len, step, wall_time, body, len, NULL);
 }
 
 int tbw_flush(tbw_writer *w)

@@ -34,11 +34,21 @@ def _commit(writer, event):
         # library refuses field 3 in a body: a caller's own file_version event
         # (torch writes one for purge_step, which tbwal's purge handles) is a no-op.
         return
+    # The record's tag (tag lists, stats, recovery reports; checked by the
+    # library like a scalar's): the first Summary.Value's, else the
+    # TaggedRunMetadata's, else none (a graph).
+    kind = event.WhichOneof("what")
+    if kind == "summary" and event.summary.value:
+        tag = event.summary.value[0].tag
+    elif kind == "tagged_run_metadata":
+        tag = event.tagged_run_metadata.tag
+    else:
+        tag = None
     body = event.__class__()
     body.CopyFrom(event)
     body.ClearField("wall_time")
     body.ClearField("step")
-    _raw_add_event(writer, None, body.SerializeToString(), int(event.step),
+    _raw_add_event(writer, tag, body.SerializeToString(), int(event.step),
                    float(event.wall_time))
 
 
