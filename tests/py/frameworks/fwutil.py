@@ -6,7 +6,8 @@ into the run RUN (a directory relative to the test's logdir) has returned
 (so the line means "logged"). While it trains, the test waits for an
 acknowledged step to show in TensorBoard's own loader (EventAccumulator) and
 measures how long that took; then it SIGKILLs the child, recovers every run
-with the built tbrecover, and checks that every acknowledged (tag, step) is in
+with the built tbrecover (or by reopening the run, for runs with non-scalar events:
+see test_lightning.py), and checks that every acknowledged (tag, step) is in
 the event files exactly once (read with TensorBoard's EventFileLoader), with
 nothing but the calls in flight at the kill beyond them.
 """
@@ -38,10 +39,19 @@ def child_env(**extra):
     return env
 
 
+def warm_loader():
+    """Load TensorBoard's loader and what it imports (TensorFlow, when installed: tens of
+    seconds on a loaded machine) before anything is timed."""
+    from tensorboard.backend.event_processing import event_accumulator  # noqa: F401
+    from tensorboard.compat import tf
+    tf.io.gfile.exists("/")
+
+
 class Child:
     """A child script under children/, its stdout parsed into acks as they come."""
 
     def __init__(self, script, *args, **env):
+        warm_loader()
         self.p = subprocess.Popen([sys.executable, str(HERE / "children" / script)] + [str(a) for a in args],
                                   stdout=subprocess.PIPE, env=child_env(**env), cwd=str(HERE),
                                   start_new_session=True)
@@ -143,6 +153,13 @@ def wait_fresh(run_dir, tag, step, since, limit=FRESH_LIMIT):
 def runs_under(root):
     """Every run directory (one holding a .tbwal journal) under root."""
     return sorted(p.parent for p in pathlib.Path(root).rglob(".tbwal") if p.is_dir())
+
+
+def reopen(run_dir):
+    """The other recovery path: open the run with a writer again and close it; the open
+    finishes the export the killed writer left (DESIGN.md 5)."""
+    import tbwal
+    tbwal.SummaryWriter(str(run_dir)).close()
 
 
 def recover(run_dir, *sources):

@@ -38,7 +38,11 @@ def test_lightning_logger_is_fresh_and_survives_sigkill(tmp_path, mode):
     assert writer and writer[0].endswith(" True"), writer  # a tbwal.SummaryWriter, in both modes
     runs = fwutil.runs_under(tmp_path)
     assert [os.path.relpath(r, tmp_path) for r in runs] == ["lit/version_0"]
-    fwutil.recover(runs[0])
+    # Recovered by reopening: tbrecover (as merged at 19:55) reads an event file with a
+    # non-scalar event (hparams, text, graph) as damaged at that record and replaces the
+    # file with the scalars before it. Reported to the lead; DDP and tf.summary runs below
+    # are scalar-only and do use tbrecover.
+    fwutil.reopen(runs[0])
     acked = child.acked()["lit/version_0"]
     assert {"train_loss", "epoch", "hp_metric"} <= set(acked)
     total = fwutil.check_exactly_once(runs[0], acked)
