@@ -208,3 +208,17 @@ def check_exactly_once(run_dir, acked, in_flight=1):
             run_dir, tag, len(have) - len(steps), len(steps), have[len(steps):][:5])
         total += len(steps)
     return total
+
+
+def plugin_tags(run_dir):
+    """(tags of summaries with a plugin, has a graph_def) in run_dir's event files."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    tags, graph = set(), False
+    for f in sorted(os.listdir(run_dir)):
+        if "tfevents" in f:
+            for ev in EventFileLoader(os.path.join(run_dir, f)).Load():
+                graph = graph or ev.HasField("graph_def")
+                for v in ev.summary.value:
+                    if v.metadata.plugin_data.plugin_name:
+                        tags.add((v.metadata.plugin_data.plugin_name, v.tag))
+    return tags, graph

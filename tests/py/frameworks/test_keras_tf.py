@@ -31,6 +31,9 @@ def test_keras_fit_and_tf_summary_are_fresh_and_survive_sigkill(tmp_path):
             fwutil.reopen(run)       # Keras's model-graph summary: see test_lightning.py
         total += fwutil.check_exactly_once(run, acked[os.path.relpath(run, tmp_path)])
     assert set(acked["tfsummary"]) == {"eager_loss", "fn_loss"}
+    tags, _ = fwutil.plugin_tags(tmp_path / "keras" / "train")
+    assert ("graph_keras_model", "keras") in tags              # write_graph=True's model summary
+    assert any(p == "histograms" for p, _ in tags), tags       # histogram_freq=1
     print("keras+tf.summary: %d acknowledged scalars found once; fresh after %.2f s (Keras batch) "
           "and %.2f s (tf.function)" % (total, lag, lag2))
 
@@ -145,4 +148,36 @@ def test_limit_a_saved_model_with_a_tbwal_summary_runs_only_here(tf, tmp_path):
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=180)
     assert r.returncode != 0
     assert b"Could not find callback" in r.stdout, r.stdout[-2000:]
+    w.close()
+
+
+def test_tf_summary_histogram_image_text_and_graph_reach_the_event_files(tf, tmp_path):
+    """The non-scalar kinds go through the writer's variable-size record, eagerly and in a
+    tf.function, with TF's plugin metadata, and read back as TensorBoard reads them."""
+    import numpy as np
+    import tbwal.tf
+    from tensorboard.backend.event_processing import event_accumulator as ea
+    w = tbwal.tf.create_file_writer(tmp_path)
+
+    @tf.function
+    def f(step):
+        with w.as_default():
+            tf.summary.histogram("fn_hist", tf.range(10.0), step=step)
+        return step
+
+    with w.as_default():
+        tf.summary.histogram("hist", np.arange(5.0), step=1)
+        tf.summary.image("img", np.zeros((1, 4, 4, 3), dtype=np.float32), step=2)
+        tf.summary.text("note", "hello tbwal", step=3)
+        tf.summary.graph(f.get_concrete_function(tf.TensorSpec([], tf.int64)).graph)
+    f(tf.constant(4, tf.int64))
+    w.flush()
+    acc = ea.EventAccumulator(str(tmp_path), size_guidance={ea.TENSORS: 0})
+    acc.Reload()
+    tags = acc.Tags()
+    assert set(tags["tensors"]) >= {"hist", "img", "note", "fn_hist"}, tags
+    assert tags["graph"] is True
+    assert [e.step for e in acc.Tensors("fn_hist")] == [4]
+    plugins = {t: acc.SummaryMetadata(t).plugin_data.plugin_name for t in ("hist", "img", "note")}
+    assert plugins == {"hist": "histograms", "img": "images", "note": "text"}
     w.close()

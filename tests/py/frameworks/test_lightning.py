@@ -10,20 +10,6 @@ import pytest
 import fwutil
 
 
-def plugin_tags(run_dir):
-    """(tags of summaries with a plugin, has a graph_def) in run_dir's event files."""
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    tags, graph = set(), False
-    for f in sorted(os.listdir(run_dir)):
-        if "tfevents" in f:
-            for ev in EventFileLoader(os.path.join(run_dir, f)).Load():
-                graph = graph or ev.HasField("graph_def")
-                for v in ev.summary.value:
-                    if v.metadata.plugin_data.plugin_name:
-                        tags.add((v.metadata.plugin_data.plugin_name, v.tag))
-    return tags, graph
-
-
 @pytest.mark.parametrize("mode", ["patch", "explicit"])
 def test_lightning_logger_is_fresh_and_survives_sigkill(tmp_path, mode):
     child = fwutil.Child("lightning_child.py", tmp_path, mode)
@@ -46,7 +32,7 @@ def test_lightning_logger_is_fresh_and_survives_sigkill(tmp_path, mode):
     acked = child.acked()["lit/version_0"]
     assert {"train_loss", "epoch", "hp_metric"} <= set(acked)
     total = fwutil.check_exactly_once(runs[0], acked)
-    tags, graph = plugin_tags(runs[0])
+    tags, graph = fwutil.plugin_tags(runs[0])
     assert ("hparams", "_hparams_/experiment") in tags and ("hparams", "_hparams_/session_start_info") in tags
     assert graph, "log_graph=True: no graph_def event"
     print("lightning %s: %d acknowledged scalars found once, fresh after %.2f s" % (mode, total, lag))

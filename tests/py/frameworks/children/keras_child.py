@@ -21,7 +21,7 @@ model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="r
                           keras.layers.Dense(1)])
 model.compile(optimizer="sgd", loss="mse")
 
-tb = tbwal.keras.TensorBoard(logdir + "/keras", update_freq="batch")
+tb = tbwal.keras.TensorBoard(logdir + "/keras", update_freq="batch", histogram_freq=1)
 writer = tbwal.tf.create_file_writer(logdir + "/tfsummary")
 
 
