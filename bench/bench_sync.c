@@ -143,7 +143,7 @@ int main(int argc, char **argv)
 		for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
 			size_t n = sizes[k], total = 0, nsegs = 0;
 			size_t scalars = 409600; /* the same stream cut into segments of n */
-			tbw_seg_rec *r = malloc(n * sizeof *r);
+			tbw_seg_rec *r = calloc(n, sizeof *r);
 			rs = 88172645463325252ull;
 			for (size_t done = 0; done < scalars; done += n) {
 				for (size_t i = 0; i < n; i++) {

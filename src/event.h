@@ -51,6 +51,10 @@ typedef struct tbw_event {
 	const char *tag; size_t tag_len;   /* first Summary.Value's tag */
 	float    value;
 	int      is_tensor;               /* value came from a tensor */
+	/* Not set by tbw__event_decode (0): a reader mapping records back to
+	 * the journal (recover) sets them for an event record: the bytes after
+	 * wall_time and step, as tbw_add_event took them. */
+	const uint8_t *body; size_t body_len;
 } tbw_event;
 
 /* Decode an Event. Unknown fields are skipped; malformed input (bad varint,

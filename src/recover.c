@@ -56,6 +56,7 @@
 #include "journal.h"
 #include "os.h"
 #include "recover.h"
+#include "tagname.h"
 #include "segment.h"
 #include "syncer.h"
 #include "tfrecord.h"
@@ -155,22 +156,29 @@ static int ins_flush(inserter *in)
 	return rc;
 }
 
+/* Event bodies in one insert batch: past this the batch is committed, so
+ * one transaction (and the arena) holds about this much plus one record. */
+#define INSERT_BODY_BYTES ((size_t)8 << 20)
+
 static int ins_add(inserter *in, uint64_t seq, double wall_time, int64_t step,
-                   double value, const char *tag, size_t tag_len)
+                   double value, const char *tag, size_t tag_len,
+                   const void *body, size_t body_len)
 {
 	tbw_jrec_named *r;
+	size_t need = (tag ? tag_len : 0) + body_len;
 	int rc;
 
 	in->seen++;
-	if (in->n == INSERT_BATCH || (tag && in->arena_used + tag_len > in->arena_cap)) {
+	if (in->n == INSERT_BATCH || (need && in->arena_used + need > in->arena_cap) ||
+	    (body_len && in->arena_used > INSERT_BODY_BYTES)) {
 		rc = ins_flush(in);
 		if (rc != TBW_OK)
 			return rc;
 	}
-	if (tag && in->arena_used + tag_len > in->arena_cap) {
+	if (need && in->arena_used + need > in->arena_cap) {
 		size_t cap = in->arena_cap ? in->arena_cap : 65536;
 		char *na;
-		while (cap < tag_len)
+		while (cap < need)
 			cap *= 2;
 		na = tbw__realloc(in->arena, cap);
 		if (!na)
@@ -192,6 +200,12 @@ static int ins_add(inserter *in, uint64_t seq, double wall_time, int64_t step,
 		r->tag = in->arena + in->arena_used;
 		r->tag_len = tag_len;
 		in->arena_used += tag_len;
+	}
+	if (body_len) {
+		memcpy(in->arena + in->arena_used, body, body_len);
+		r->body = in->arena + in->arena_used;
+		r->body_len = body_len;
+		in->arena_used += body_len;
 	}
 	return TBW_OK;
 }
@@ -315,7 +329,7 @@ static int salvage_cb(void *ctx, const tbw_jrec_named *r)
 		x->dry_last_seq = r->seq;
 	if (!x->ins->j)
 		return 0;
-	rc = ins_add(x->ins, r->seq, r->wall_time, r->step, r->value, r->tag, r->tag_len);
+	rc = ins_add(x->ins, r->seq, r->wall_time, r->step, r->value, r->tag, r->tag_len, r->body, r->body_len);
 	if (rc != TBW_OK) {
 		x->ins->rc = rc;
 		return 1;
@@ -745,6 +759,20 @@ static void seg_damage(void *ctx, const char *file, uint64_t offset, int in_payl
 	tbw__free(p);
 }
 
+/* A lost range in a segment whose other blocks were restored: its exact
+ * sequence (and step) range is known. */
+static void seg_lost(void *ctx, const char *file, const tbw_seg_lost *l)
+{
+	seg_cb_ctx *s = ctx;
+	char *p = tbw__path_join(s->dir, file);
+	char why[400];
+
+	s->src->damaged++;
+	tbw__seg_lost_describe(l, why, sizeof why);
+	add_damage(s->x->rep, p ? p : file, l->offset, l->records, "segment block damaged: %s", why);
+	tbw__free(p);
+}
+
 /* After each batch of restored records: export and prune what is complete,
  * so the journal (and the memory its map pages take) stays small. */
 static int seg_batch(void *ctx, uint64_t safe_through)
@@ -817,6 +845,7 @@ static int segments_phase(recover_ctx *x)
 		sc.dir = dir;
 		sc.src = src;
 		so.on_damage = seg_damage;
+		so.on_lost = seg_lost;
 		so.on_batch = x->comp ? seg_batch : NULL;
 		so.ctx = &sc;
 		so.run_id = x->run_id;
@@ -929,6 +958,24 @@ typedef struct scan_result {
 /* Called per journal record an event file holds, in order. */
 typedef int (*scan_fn)(void *ctx, uint64_t seq, const tbw_event *ev);
 
+/* 1 if data (decoded as ev, a scalar or a START) is exactly what the
+ * compactor writes for such a journal record, so that restoring it as one
+ * exports the same bytes again; else it is an event record. */
+static int as_our_encoding(const uint8_t *data, size_t len, const tbw_event *ev)
+{
+	uint8_t buf[96 + TBW_TAG_MAX + 64];
+	size_t n;
+
+	if (ev->kind == TBW_EVENT_SESSION_START)
+		n = tbw__event_encode_session_start(buf, ev->wall_time, ev->step);
+	else if (ev->kind == TBW_EVENT_SCALAR && ev->tag_len <= TBW_TAG_MAX)
+		n = ev->is_tensor ? tbw__event_encode_tensor(buf, ev->wall_time, ev->step, ev->tag, ev->tag_len, ev->value)
+		                  : tbw__event_encode_simple(buf, ev->wall_time, ev->step, ev->tag, ev->tag_len, ev->value);
+	else
+		return 0;
+	return n == len && memcmp(buf, data, len) == 0;
+}
+
 /* Read one of our event files: file_version first; in a file named with
  * "S", the run's sacrificial SessionLog START; then one event per journal
  * record, seq base+1, base+2, ... */
@@ -997,9 +1044,26 @@ static int scan_file(const char *path, const evfile *f, scan_fn fn, void *ctx, s
 				snprintf(res->why, sizeof res->why, "incomplete last record");
 			break;
 		}
-		if (tbw__event_decode(data, len, &ev) != TBW_OK ||
+		int drc = tbw__event_decode(data, len, &ev);
+		if (drc == TBW_OK && nev > 0 && !as_our_encoding(data, len, &ev)) {
+			/* Not a scalar or START as the compactor encodes them: an
+			 * event record (Event{wall_time, step} + body), if its body
+			 * is one tbw_add_event accepts. */
+			size_t boff = 0;
+			char why[64];
+			if (tbw__event_split(data, len, &ev.wall_time, &ev.step, &boff) == TBW_OK && boff < len &&
+			    tbw__event_check_body(data + boff, len - boff, why, sizeof why) == 0) {
+				ev.kind = TBW_EVENT_OTHER;
+				ev.body = data + boff;
+				ev.body_len = len - boff;
+			} else {
+				drc = TBW_ECORRUPT;   /* refused below */
+			}
+		}
+		if (drc != TBW_OK ||
 		    (nev == 0 && ev.kind != TBW_EVENT_FILE_VERSION) ||
-		    (nev > 0 && ev.kind != TBW_EVENT_SCALAR && ev.kind != TBW_EVENT_SESSION_START)) {
+		    (nev > 0 && ev.kind != TBW_EVENT_SCALAR && ev.kind != TBW_EVENT_SESSION_START &&
+		     !ev.body_len)) {
 			res->status = TBW_TFR_CORRUPT;
 			res->bad_offset = off;
 			snprintf(res->why, sizeof res->why, "record at offset %" PRIu64
@@ -1030,9 +1094,21 @@ static int insert_event_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 
 	if (seq > x->dry_last_seq)
 		x->dry_last_seq = seq;
+	if (ev->body_len) {
+		/* an event record: its tag as tbw_add_event derives one */
+		const char *tag = NULL;
+		size_t tl = 0;
+		char why[128];
+		if (tbw__event_body_tag(ev->body, ev->body_len, &tag, &tl) != 0 ||
+		    tbw__tagname_check(tag, tl, why, sizeof why) != 0) {
+			tag = NULL;
+			tl = 0;
+		}
+		return ins_add(x->ins, seq, ev->wall_time, ev->step, 0.0, tag, tl, ev->body, ev->body_len);
+	}
 	if (ev->kind == TBW_EVENT_SESSION_START)
-		return ins_add(x->ins, seq, ev->wall_time, ev->step, 0.0, NULL, 0);
-	return ins_add(x->ins, seq, ev->wall_time, ev->step, (double)ev->value, ev->tag, ev->tag_len);
+		return ins_add(x->ins, seq, ev->wall_time, ev->step, 0.0, NULL, 0, NULL, 0);
+	return ins_add(x->ins, seq, ev->wall_time, ev->step, (double)ev->value, ev->tag, ev->tag_len, NULL, 0);
 }
 
 static int move_aside(recover_ctx *x, const char *name)

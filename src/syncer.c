@@ -40,7 +40,7 @@
 #define TMP_PREFIX     ".tmp-seg-"
 #define META_NAME      "run.json"
 #define META_TMP       "run.json.tmp-"
-#define FILE_MAX       ((uint64_t)TBW_SEG_HEADER_SIZE + TBW_SEG_MAX_COMP)
+#define FILE_MAX       TBW_SEG_MAX_FILE
 
 /* One segment file in the run folder, as this syncer knows it. */
 typedef struct seg_ent {
@@ -60,6 +60,8 @@ struct tbw_syncer {
 	size_t       nents, capents;
 	tbw_jrec    *batch;       /* TBW_SYNC_BATCH records */
 	tbw_seg_rec *srecs;       /* TBW_SYNC_BATCH records */
+	uint8_t     *bodies;      /* event bodies of the segment being made */
+	size_t       bodies_cap;
 	tbw_sync_stats st;
 };
 
@@ -499,6 +501,7 @@ void tbw__syncer_close(tbw_syncer *s)
 	tbw__free(s->ents);
 	tbw__free(s->batch);
 	tbw__free(s->srecs);
+	tbw__free(s->bodies);
 	tbw__free(s);
 }
 
@@ -515,8 +518,13 @@ static int tagmap_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Ship s->batch[0..n) as one level-0 segment. */
-static int ship_batch(tbw_syncer *s, size_t n, size_t *nout)
+/* Event bodies gathered for one level-0 segment: a new segment starts
+ * once this many bytes are in (one record may go past it). Segments of
+ * events stay small, so merges and restores hold little in memory. */
+#define SHIP_EVENT_BYTES ((uint64_t)8 << 20)
+
+/* Ship batch[0..n) as one level-0 segment. */
+static int ship_batch(tbw_syncer *s, const tbw_jrec *batch, size_t n, size_t *nout)
 {
 	tagmap *tm = tbw__malloc((n ? n : 1) * sizeof *tm);
 	tbw_seg_tag *tags = tbw__malloc((n ? n : 1) * sizeof *tags);
@@ -531,8 +539,23 @@ static int ship_batch(tbw_syncer *s, size_t n, size_t *nout)
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (s->batch[i].tag_id != TBW_JTAG_SESSION_START)
-			tm[ntm++].id = s->batch[i].tag_id;
+		if (batch[i].tag_id != TBW_JTAG_SESSION_START && batch[i].tag_id != TBW_JTAG_NONE)
+			tm[ntm++].id = batch[i].tag_id;
+	{
+		/* room for every event body, read one by one below */
+		uint64_t need = 0;
+		for (size_t i = 0; i < n; i++)
+			need += batch[i].body_len;
+		if (need > s->bodies_cap) {
+			uint8_t *nb = tbw__realloc(s->bodies, (size_t)need);
+			if (!nb) {
+				rc = tbw__error_set(TBW_ENOMEM, OP_PASS, s->run_dir, "out of memory");
+				goto out;
+			}
+			s->bodies = nb;
+			s->bodies_cap = (size_t)need;
+		}
+	}
 	qsort(tm, ntm, sizeof *tm, tagmap_cmp);
 	{
 		size_t u = 0;
@@ -553,11 +576,26 @@ static int ship_batch(tbw_syncer *s, size_t n, size_t *nout)
 		tags[m].len = len;
 		tm[i].idx = (uint32_t)++m;
 	}
-	size_t k = 0;
+	size_t k = 0, boff = 0;
 	for (size_t i = 0; i < n; i++) {
-		const tbw_jrec *r = &s->batch[i];
-		uint32_t idx = TBW_SEG_TAG_START;
-		if (r->tag_id != TBW_JTAG_SESSION_START) {
+		const tbw_jrec *r = &batch[i];
+		uint32_t idx = TBW_SEG_TAG_START;   /* for an event record: no tag */
+		s->srecs[k].body = NULL;
+		s->srecs[k].body_len = 0;
+		if (r->body_len) {
+			size_t got = 0;
+			int brc = tbw__journal_read_body(s->j, r->seq, s->bodies + boff, s->bodies_cap - boff, &got);
+			if (brc == TBW_ECORRUPT || brc == TBW_ENOTFOUND)
+				continue;   /* damaged: cannot be shipped, like an unreadable tag */
+			if (brc) {
+				rc = brc;
+				goto out;
+			}
+			s->srecs[k].body = s->bodies + boff;
+			s->srecs[k].body_len = (uint32_t)got;
+			boff += got;
+		}
+		if (r->tag_id != TBW_JTAG_SESSION_START && r->tag_id != TBW_JTAG_NONE) {
 			tagmap key = { r->tag_id, 0 };
 			tagmap *f = bsearch(&key, tm, ntm, sizeof *tm, tagmap_cmp);
 			if (!f || !f->idx)
@@ -707,8 +745,9 @@ static int merge_group(tbw_syncer *s, const seg_ent *group, size_t g)
 		rc = read_file_bounded(p, FILE_MAX, &buf, &len, &why, OP_MERGE);
 		if (rc == TBW_OK)
 			rc = tbw__seg_decode(buf, len, &segs[i], NULL);
-		if (rc == TBW_OK && memcmp(segs[i].h.run_id, s->run_id, 16) != 0)
-			rc = TBW_ECORRUPT;
+		if (rc == TBW_OK && (memcmp(segs[i].h.run_id, s->run_id, 16) != 0 || segs[i].nlost ||
+		                     segs[i].header_damaged || segs[i].n == 0))
+			rc = TBW_ECORRUPT;  /* damaged blocks: leave the file as it is */
 		tbw__free(buf);
 		tbw__free(p);
 		if (rc == TBW_ENOMEM)
@@ -875,10 +914,27 @@ int tbw__syncer_pass(tbw_syncer *s, uint64_t *nshipped)
 			return rc;
 		if (info.n == 0 && info.next_after <= cursor)
 			break;
-		if (info.n) {
-			rc = ship_batch(s, info.n, &k);
+		for (size_t i0 = 0, i1; i0 < info.n; i0 = i1) {
+			/* cut where the event bodies pass SHIP_EVENT_BYTES */
+			uint64_t bytes = 0;
+			size_t kk = 0;
+			for (i1 = i0; i1 < info.n; i1++) {
+				if (i1 > i0 && s->batch[i1].body_len && bytes + s->batch[i1].body_len > SHIP_EVENT_BYTES)
+					break;
+				bytes += s->batch[i1].body_len;
+			}
+			rc = ship_batch(s, s->batch + i0, i1 - i0, &kk);
 			if (rc)
 				return rc;
+			k += kk;
+			if (i1 < info.n) {
+				/* this segment is in place: the cursor may move to it */
+				rc = tbw__journal_set_ship(s->j, s->batch[i1 - 1].seq);
+				if (rc)
+					return rc;
+				s->ship = s->batch[i1 - 1].seq;
+				s->st.ship_seq = s->ship;
+			}
 		}
 		/* The segment is in place: now, and only now, the cursor moves
 		 * (past skipped damaged records too, so they do not pin the
@@ -971,6 +1027,24 @@ static void report_damage(rstate *st, const char *file, uint64_t off, int in_pay
 	st->rep->segments_bad++;
 	if (st->o->on_damage)
 		st->o->on_damage(st->o->ctx, file, off, in_payload, code, why);
+}
+
+/* A segment that decoded with lost blocks: one report per lost range. */
+static void report_lost(rstate *st, const char *file, const tbw_seg *seg)
+{
+	st->rep->segments_bad++;
+	for (size_t i = 0; i < seg->nlost; i++) {
+		const tbw_seg_lost *l = &seg->lost[i];
+		st->rep->blocks_lost++;
+		st->rep->records_lost += l->records;
+		if (st->o->on_lost) {
+			st->o->on_lost(st->o->ctx, file, l);
+		} else if (st->o->on_damage) {
+			char why[400];
+			tbw__seg_lost_describe(l, why, sizeof why);
+			st->o->on_damage(st->o->ctx, file, l->offset, 0, l->code, why);
+		}
+	}
 }
 
 /* Per-tag "newest record" bookkeeping; the report owns NUL-terminated copies. */
@@ -1125,9 +1199,12 @@ static int restore_seg(rstate *st, const char *fname, const tbw_seg *seg, tbw_jo
 		jn->wall_time = r->wall_time;
 		jn->step = r->step;
 		jn->value = r->value;
-		jn->body = NULL;
-		jn->body_len = 0;
-		if (r->tag == TBW_SEG_TAG_START) {
+		jn->body = r->body_len ? r->body : NULL;
+		jn->body_len = r->body_len;
+		if (r->body_len && r->tag == 0) {
+			jn->tag = NULL;     /* an event record naming no tag */
+			jn->tag_len = 0;
+		} else if (r->tag == TBW_SEG_TAG_START) {
 			jn->tag = NULL;
 			jn->tag_len = 0;
 			if (!dup)
@@ -1252,6 +1329,8 @@ int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
 			memcpy(rep->run_id, seg.h.run_id, 16);
 			rep->have_run_id = 1;
 		}
+		if (seg.nlost)
+			report_lost(&st, names[i], &seg);
 		if (memcmp(seg.h.run_id, rep->run_id, 16) != 0) {
 			char hx[33], why2[80];
 			hex16(hx, seg.h.run_id);
@@ -1269,7 +1348,8 @@ int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
 			if (tbw__seg_parse_name(names[i + 1], &f, &l, &lv) && f > 0)
 				st.next_first = f;
 		}
-		rc = restore_seg(&st, names[i], &seg, dst);
+		if (seg.n)
+			rc = restore_seg(&st, names[i], &seg, dst);
 		tbw__seg_release(&seg);
 	}
 	if (st.seen.n) {

@@ -70,6 +70,9 @@ class FileWriter:
             self._opts = _open_options(filename_suffix=filename_suffix, **options)
             _writer = _tbwal.Writer()
             _writer._open(os.fspath(log_dir), **self._opts)
+            from .writer import _live, _live_lock
+            with _live_lock:
+                _live.add(self)      # closed (so exported) at interpreter exit
         else:
             self._opts = _opts
         self._w = _writer
@@ -80,7 +83,14 @@ class FileWriter:
         return self._logdir
 
     def add_event(self, event, step=None, walltime=None):
-        """Commit an Event proto (wall_time and step set here, as torch does)."""
+        """Commit an Event proto (wall_time and step set here, as torch does).
+
+        An Event of another copy of the schema (TensorFlow's, tensorboardX's)
+        is accepted too: it is converted through its serialized bytes.
+        """
+        Event = _event_pb2().Event
+        if not isinstance(event, Event):
+            event = Event.FromString(event.SerializeToString())
         event.wall_time = time.time() if walltime is None else walltime
         if step is not None:
             event.step = int(step)
@@ -88,7 +98,11 @@ class FileWriter:
 
     def add_summary(self, summary, global_step=None, walltime=None):
         """Commit a Summary proto wrapped in an Event."""
-        self.add_event(_event_pb2().Event(summary=summary), global_step, walltime)
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        Event = _event_pb2().Event
+        if summary is not None and not isinstance(summary, Summary):  # TF, tensorboardX
+            summary = Summary.FromString(summary.SerializeToString())
+        self.add_event(Event(summary=summary), global_step, walltime)
 
     def add_graph(self, graph_profile, walltime=None):
         """Commit a (GraphDef, RunMetadata) pair: the graph and its step stats."""

@@ -125,7 +125,7 @@ def _close_all_at_exit():
             w.close()
         except Exception as e:  # nobody can catch it now: say it
             import sys
-            print("tbwal: closing %s at exit failed: %s" % (w.log_dir, e), file=sys.stderr)
+            print("tbwal: closing %s at exit failed: %s" % (w.get_logdir(), e), file=sys.stderr)
 
 
 def _default_bins():

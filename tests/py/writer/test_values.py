@@ -194,3 +194,61 @@ def test_values_torch_type_errors_kept(tmp_path):
             w.add_histogram("h", [], 0)
         w.add_text("ok", "fine", 0)
     assert list(load(root)["."]["tensors"]) == ["ok/text_summary"]
+
+
+def test_values_file_writer_takes_other_copies_of_the_schema(tmp_path):
+    """Frameworks hand FileWriter protos of tensorboardX's (or TensorFlow's) schema."""
+    from tensorboardX.proto import event_pb2 as x_event_pb2
+    from tensorboardX.proto import summary_pb2 as x_summary_pb2
+    root = tmp_path / "run"
+    with tbwal.SummaryWriter(str(root)) as w:
+        fw = w._get_file_writer()
+        s = x_summary_pb2.Summary(value=[x_summary_pb2.Summary.Value(tag="x", simple_value=2.5)])
+        fw.add_summary(s, 3)
+        fw.add_event(x_event_pb2.Event(summary=x_summary_pb2.Summary(
+            value=[x_summary_pb2.Summary.Value(tag="y", simple_value=1.5)])), step=4)
+    got = load(root)["."]["tensors"]
+    assert [(e[0], e[1]) for e in got["x"]] == [(3, "scalars")]
+    assert [(e[0], e[1]) for e in got["y"]] == [(4, "scalars")]
+
+
+def test_values_forked_child_gets_fork_error_on_every_kind(tmp_path):
+    """A DataLoader-style fork child logging through the parent's writer is refused."""
+    root = tmp_path / "run"
+    w = tbwal.SummaryWriter(str(root))
+    w.add_text("parent", "before", 0)
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        for call in (lambda: w.add_text("child", "x", 1),
+                     lambda: w.add_histogram("child", np.arange(3.0), 1),
+                     lambda: w.file_writer.add_summary(None)):
+            try:
+                call()
+                code = 1
+            except tbwal.ForkError:
+                pass
+            except Exception:
+                code = 2
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    w.add_text("parent", "after", 1)
+    w.close()
+    got = load(root)["."]["tensors"]
+    assert list(got) == ["parent/text_summary"]
+    assert [e[0] for e in got["parent/text_summary"]] == [0, 1]
+
+
+def test_values_standalone_file_writer(tmp_path):
+    root = tmp_path / "fw"
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    fw = tbwal.FileWriter(str(root), filename_suffix=".x", compact_interval=0)
+    fw.add_summary(Summary(value=[Summary.Value(tag="a", simple_value=1.0)]), 1)
+    fw.close()
+    fw.reopen()
+    fw.add_summary(Summary(value=[Summary.Value(tag="a", simple_value=2.0)]), 2)
+    fw.flush()
+    fw.close()
+    assert [e[0] for e in load(root)["."]["tensors"]["a"]] == [1, 2]
+    assert all(n.endswith(".x") for n in os.listdir(root) if "tfevents" in n)
