@@ -6,8 +6,7 @@ into the run RUN (a directory relative to the test's logdir) has returned
 (so the line means "logged"). While it trains, the test waits for an
 acknowledged step to show in TensorBoard's own loader (EventAccumulator) and
 measures how long that took; then it SIGKILLs the child, recovers every run
-with the built tbrecover (or by reopening the run, for runs with non-scalar events:
-see test_lightning.py), and checks that every acknowledged (tag, step) is in
+with the built tbrecover (or by reopening the run), and checks that every acknowledged (tag, step) is in
 the event files exactly once (read with TensorBoard's EventFileLoader), with
 nothing but the calls in flight at the kill beyond them.
 """
