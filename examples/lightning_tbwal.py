@@ -49,4 +49,5 @@ y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
 trainer = pl.Trainer(max_epochs=3, log_every_n_steps=1, logger=logger, accelerator="cpu",
                      enable_checkpointing=False, enable_progress_bar=False)
 trainer.fit(Tiny(), DataLoader(TensorDataset(x, y), batch_size=8))
-print("logged to", logger.log_dir, "with", type(logger.experiment).__name__)
+exp = type(logger.experiment)
+print("logged to", logger.log_dir, "with", exp.__module__ + "." + exp.__qualname__)
