@@ -10,7 +10,8 @@
  * very records, offsets and final status that tbw__tfrecord_parse finds in
  * memory; every record goes through tbw__event_decode, whose borrowed
  * pointers must lie inside the record; a decoded scalar re-encodes and
- * decodes to the same fields, bit for bit.
+ * decodes to the same fields, bit for bit; every record also goes through
+ * the event-record body checks (tbw__event_check_body, body_tag, split).
  */
 #define _GNU_SOURCE
 #include "fuzz_common.h"
@@ -52,6 +53,33 @@ static void check_event(const uint8_t *d, size_t n)
 	uint8_t *enc;
 	size_t m;
 
+	/* The event-record checks tbw_add_event and tbrecover run on bodies:
+	 * they never read outside the bytes; a body they accept decodes, and
+	 * the head + body framing splits back to the same body. */
+	{
+		char why[256];
+		const char *tag;
+		size_t tl, off;
+		double w;
+		int64_t st;
+		if (tbw__event_check_body(d, n, why, sizeof why) == 0) {
+			uint8_t *rec = malloc(n + TBW_EVENT_RECORD_HEAD_MAX);
+			size_t h;
+			FUZZ_CHECK(rec != NULL, "out of memory");
+			h = tbw__event_encode_record_head(rec, 1700000000.5, 42);
+			FUZZ_CHECK(h <= TBW_EVENT_RECORD_HEAD_MAX, "record head overran its bound");
+			memcpy(rec + h, d, n);
+			FUZZ_CHECK(tbw__event_decode(rec, h + n, &ev) == 0, "an accepted body does not decode");
+			FUZZ_CHECK(tbw__event_split(rec, h + n, &w, &st, &off) == 0 && off == h && st == 42 &&
+			           w == 1700000000.5, "an event record does not split back");
+			free(rec);
+		}
+		if (tbw__event_body_tag(d, n, &tag, &tl) == 0)
+			FUZZ_CHECK((const uint8_t *)tag >= d && (const uint8_t *)tag + tl <= d + n,
+			           "body tag points outside the body");
+		if (tbw__event_split(d, n, &w, &st, &off) == 0)
+			FUZZ_CHECK(off <= n, "split offset past the record");
+	}
 	if (tbw__event_decode(d, n, &ev) != 0)
 		return;
 	if (ev.file_version)

@@ -153,7 +153,8 @@ static int same_rec(const tbw_seg *a, size_t i, const tbw_seg *b, size_t k)
 	const tbw_seg_rec *x = &a->recs[i], *y = &b->recs[k];
 
 	if (x->seq != y->seq || x->step != y->step || bits64(x->wall_time) != bits64(y->wall_time) ||
-	    bits64(x->value) != bits64(y->value) || (x->tag == 0) != (y->tag == 0))
+	    bits64(x->value) != bits64(y->value) || (x->tag == 0) != (y->tag == 0) ||
+	    x->body_len != y->body_len || (x->body_len && memcmp(x->body, y->body, x->body_len) != 0))
 		return 0;
 	if (x->tag == 0)
 		return 1;
@@ -182,6 +183,10 @@ static void check_decoded(const tbw_seg *s)
 	for (size_t i = 0; i < s->n; i++) {
 		FUZZ_CHECK(i == 0 || s->recs[i].seq > s->recs[i - 1].seq, "seq order at %zu", i);
 		FUZZ_CHECK(s->recs[i].tag <= s->ntags, "tag index %u of %zu", s->recs[i].tag, s->ntags);
+		/* an event record's body lies inside the inflated payload */
+		FUZZ_CHECK(!s->recs[i].body_len || (s->recs[i].body && s->recs[i].body >= s->raw &&
+		           s->recs[i].body + s->recs[i].body_len <= s->raw + s->h.raw_size),
+		           "event body of record %zu outside the payload", i);
 	}
 	for (size_t t = 0; t < s->ntags; t++)
 		FUZZ_CHECK(tbw__seg_tag_ok(s->tags[t].name, s->tags[t].len), "tag %zu accepted but not ok", t);

@@ -272,6 +272,79 @@ int main(int argc, char **argv)
 	seed("recover", "seed-hostile-dry-run", 1, r4.p, r4.n);
 	free(mdb);
 	free(r1.p); free(r2.p); free(r3.p); free(r4.p);
+
+	/* Event records (tbw_add_event): a second journal with scalars and
+	 * event records (one on overflow pages), its event file, a segment
+	 * with kind-2 blocks, and data.mdb. */
+	{
+		static const uint8_t text[] = "\x2a\x1d\x0a\x1b\x0a\x04note\x4a\x08\x0a\x06\x0a\x04text"
+		                              "\x42\x09\x08\x07\x12\x00\x42\x03" "abc";
+		static const uint8_t graph[] = "\x22\x03g\x00" "d";
+		uint8_t *big = malloc(6000);
+		char l2[PATH_MAX + 16], j2[PATH_MAX + 32], s2[PATH_MAX + 16];
+		fuzz_fmt(l2, sizeof l2, "%s/logdir2", top);
+		fuzz_fmt(j2, sizeof j2, "%s/.tbwal", l2);
+		fuzz_fmt(s2, sizeof s2, "%s/sync2", top);
+		FUZZ_CHECK(big != NULL, "out of memory");
+		/* an image summary of 6,000 bytes (payload 5,983): too big for
+		 * one LMDB page; all lengths are 2-byte varints */
+		{
+			size_t pl = 5983, img = 1 + 2 + pl, val = 5 + 1 + 2 + img, sum = 1 + 2 + val, o = 0;
+			big[o++] = 0x2a; big[o++] = (uint8_t)(sum | 0x80); big[o++] = (uint8_t)(sum >> 7);
+			big[o++] = 0x0a; big[o++] = (uint8_t)(val | 0x80); big[o++] = (uint8_t)(val >> 7);
+			memcpy(big + o, "\x0a\x03img", 5); o += 5;
+			big[o++] = 0x22; big[o++] = (uint8_t)(img | 0x80); big[o++] = (uint8_t)(img >> 7);
+			big[o++] = 0x22; big[o++] = (uint8_t)(pl | 0x80); big[o++] = (uint8_t)(pl >> 7);
+			for (size_t i = 0; i < pl; i++)
+				big[o++] = (uint8_t)(i * 131u);
+			FUZZ_CHECK(o == 6000, "image body of %zu bytes", o);
+		}
+		jo.logdir = l2;
+		OK(tbw__mkdir_p(l2, "seeds"));
+		OK(tbw__journal_open(&j, j2, &jo));
+		OK(tbw__syncer_open(&s, j, s2, "run", 0));
+		log_some(j, 0, 4);
+		OK(tbw__journal_append_event(j, "note", 4, 4, 1700000004.0, text, sizeof text - 1, NULL));
+		OK(tbw__journal_append_event(j, NULL, 0, 5, 1700000005.0, graph, sizeof graph - 1, NULL));
+		OK(tbw__journal_append_event(j, "img", 3, 6, 1700000006.0, big, 6000, NULL));
+		log_some(j, 7, 10);
+		OK(tbw__syncer_pass(s, NULL));
+		OK(tbw__journal_sync(j));
+		tbw__syncer_close(s);
+		fuzz_fmt(p, sizeof p, "%s/data.mdb", j2);
+		{
+			char cmd[PATH_MAX * 3];
+			fuzz_fmt(p, sizeof p, "%s/compact2", top);
+			OK(tbw__mkdir_p(p, "seeds"));
+			fuzz_fmt(cmd, sizeof cmd, "mdb_copy -c '%s' '%s'", j2, p);
+			FUZZ_CHECK(system(cmd) == 0, "%s", cmd);
+			fuzz_fmt(p, sizeof p, "%s/compact2/data.mdb", top);
+		}
+		mdb = slurp(p, &mdb_len);
+		seed("journal", "seed-data-mdb-events", 0, mdb, mdb_len);
+		free(mdb);
+		cc.logdir = l2;
+		cc.scalar_format = TBW_SCALAR_SIMPLE;
+		OK(tbw__compactor_open(&c, j, &cc));
+		OK(tbw__compactor_pass(c, NULL));
+		tbw__compactor_close(c);
+		tbw__journal_close(j);
+		nevs = list(l2, "tfevents", evs, 16);
+		FUZZ_CHECK(nevs == 1, "%zu event files", nevs);
+		fuzz_fmt(p, sizeof p, "%s/%s", l2, evs[0]);
+		f = slurp(p, &n);
+		seed("events", "seed-events-records", 0, f, n);
+		free(f);
+		fuzz_fmt(s2, sizeof s2, "%s/sync2/run-66757a7a7265636f766572000000002a", top);
+		nsegs = list(s2, "seg-", segs, 16);
+		FUZZ_CHECK(nsegs == 1, "%zu segments", nsegs);
+		fuzz_fmt(p, sizeof p, "%s/%s", s2, segs[0]);
+		f = slurp(p, &n);
+		seed("segment", "seed-seg-events", 0, f, n);
+		seed("segment", "seed-seg-events-fixcrc-restore", 5, f, n);
+		free(f);
+		free(big);
+	}
 	fuzz_rmrf(top);
 	return 0;
 }

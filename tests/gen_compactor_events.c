@@ -5,8 +5,9 @@
  *
  *   gen_compactor_events DIR
  * Output: per form, a line "logdir PATH FORM", then one line per event after
- * the file_version records, in order: "start WALL STEP" or
- * "FORM WALL STEP TAGHEX F32BITSHEX". */
+ * the file_version records, in order: "start WALL STEP",
+ * "FORM WALL STEP TAGHEX F32BITSHEX", or for an event record (tbw_add_event)
+ * "event WALL STEP BODYHEX". */
 #include "config.h"
 #include <inttypes.h>
 #include <math.h>
@@ -32,6 +33,42 @@ static void emit_scalar(const char *form, double wall, int64_t step, const char 
 	for (const char *p = tag; *p; p++)
 		printf("%02x", (unsigned char)*p);
 	printf(" %08" PRIx32 "\n", bits);
+}
+
+/* Event record bodies (Event fields after 1 and 2), canonical protobuf:
+ * a graph_def, a two-value summary, a large histogram-like summary. */
+static void emit_event(tbw_journal *j, int i, double wall, int64_t step)
+{
+	static uint8_t big[70000];
+	const uint8_t *body;
+	size_t n;
+
+	if (i % 3 == 0) {
+		body = (const uint8_t *)"\x22\x05graph";
+		n = 7;
+	} else if (i % 3 == 1) {
+		/* summary { value { tag "a" simple_value 1.5 } value { tag "b/c" simple_value -2 } } */
+		body = (const uint8_t *)"\x2a\x16\x0a\x08\x0a\x01" "a" "\x15\x00\x00\xc0\x3f"
+		       "\x0a\x0a\x0a\x03" "b/c" "\x15\x00\x00\x00\xc0";
+		n = 24;
+	} else {
+		/* graph_def of 69,996 bytes: records past the 4 KiB rotation size */
+		size_t m = sizeof big - 4;
+		big[0] = 0x22;
+		big[1] = (uint8_t)(m | 0x80);
+		big[2] = (uint8_t)((m >> 7) | 0x80);
+		big[3] = (uint8_t)(m >> 14);
+		for (size_t k = 4; k < sizeof big; k++)
+			big[k] = (uint8_t)(k * 7u + (unsigned)i);
+		body = big;
+		n = sizeof big;
+	}
+	if (tbw__journal_append_event(j, NULL, 0, step, wall, body, n, NULL))
+		die("append event");
+	printf("event %.17g %" PRId64 " ", wall, step);
+	for (size_t k = 0; k < n; k++)
+		printf("%02x", body[k]);
+	printf("\n");
 }
 
 static tbw_compactor *copen(tbw_journal *j, const char *logdir, tbw_scalar_format fmt)
@@ -82,6 +119,10 @@ static void run(const char *dir, const char *form, tbw_scalar_format fmt)
 				first = 0;
 			}
 			emit_scalar(form, wall, step, tag, v);
+			if (i % 10 == 5) {     /* event records among the scalars */
+				wall += 0.0625;
+				emit_event(j, i, wall, step);
+			}
 			if (i % 25 == 24 && tbw__compactor_pass(c, NULL))
 				die("compactor pass");   /* small batches: rotation within a session */
 		}

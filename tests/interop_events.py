@@ -280,6 +280,7 @@ def check_compactor(gen):
             if len(names) < 3:
                 fail("%s: %d event files; rotation and sessions should make more" % (logdir, len(names)))
             events = []
+            datas = {}
             for name in names:
                 if not re.fullmatch(r"events\.out\.tfevents\.\d{10}\.[A-Za-z0-9._-]+\.\d+\.\d{10}"
                                     r"\.tbwal-[0-9a-f]{8}-S?[0-9a-f]{16}", name):
@@ -296,6 +297,7 @@ def check_compactor(gen):
                         fail("%s offset %d: file_version must be the first record and only there" % (name, off))
                     if not is_fv:
                         events.append((name, off, ev))
+                        datas[(name, off)] = data
             if len(events) != len(manifest):
                 fail("%s: %d events, manifest says %d" % (logdir, len(events), len(manifest)))
             for (name, off, ev), m in zip(events, manifest):
@@ -306,6 +308,22 @@ def check_compactor(gen):
                 if m[0] == "start":
                     if what != "session_log" or ev.session_log.status != 1:
                         fail("%s: not a SessionLog START: %s" % (where, ev))
+                    continue
+                if m[0] == "event":
+                    # an event record: Event{wall_time, step} + the body verbatim,
+                    # which protobuf parses into the very fields of the body
+                    body = bytes.fromhex(m[3])
+                    want = Event()
+                    want.MergeFromString(body)
+                    got = Event()
+                    got.CopyFrom(ev)
+                    got.ClearField("wall_time")
+                    got.ClearField("step")
+                    if got != want:
+                        fail("%s: event record does not hold its body: %s" % (where, ev))
+                    want.wall_time, want.step = float(m[1]), int(m[2])
+                    if want.SerializeToString(deterministic=True) != datas[(name, off)]:
+                        fail("%s: event record bytes are not Event{wall_time, step} + body" % where)
                     continue
                 tag, bits = bytes.fromhex(m[3]).decode("utf-8"), int(m[4], 16)
                 if what != "summary" or len(ev.summary.value) != 1 or ev.summary.value[0].tag != tag:

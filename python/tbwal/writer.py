@@ -255,7 +255,8 @@ class SummaryWriter(_tbwal.Writer):
         """Return the directory where event files are written."""
         return self.log_dir
 
-    def _summary_call(self, what, summary, global_step=None, walltime=None):
+    def _log_summary(self, summary, global_step=None, walltime=None):
+        """Commit one Summary through this run's FileWriter (reopened if closed)."""
         self._get_file_writer().add_summary(summary, global_step, walltime)
 
     # ---- scalars ------------------------------------------------------------
@@ -297,7 +298,7 @@ class SummaryWriter(_tbwal.Writer):
     def add_tensor(self, tag, tensor, global_step=None, walltime=None):
         """Log a tensor (plugin "tensor"), its dtype and shape kept."""
         S = _summary("add_tensor")
-        self._summary_call("add_tensor", S.tensor_proto(tag, tensor), global_step, walltime)
+        self._log_summary(S.tensor_proto(tag, tensor), global_step, walltime)
 
     # ---- histograms ---------------------------------------------------------
 
@@ -307,8 +308,8 @@ class SummaryWriter(_tbwal.Writer):
         S = _summary("add_histogram")
         if isinstance(bins, str) and bins == "tensorflow":
             bins = self.default_bins
-        self._summary_call("add_histogram", S.histogram(tag, values, bins, max_bins=max_bins),
-                           global_step, walltime)
+        self._log_summary(S.histogram(tag, values, bins, max_bins=max_bins),
+                          global_step, walltime)
 
     def add_histogram_raw(self, tag, min, max, num, sum, sum_squares, bucket_limits,
                           bucket_counts, global_step=None, walltime=None):
@@ -316,23 +317,22 @@ class SummaryWriter(_tbwal.Writer):
         S = _summary("add_histogram_raw")
         if len(bucket_limits) != len(bucket_counts):
             raise ValueError("len(bucket_limits) != len(bucket_counts), see the document.")
-        self._summary_call("add_histogram_raw",
-                           S.histogram_raw(tag, min, max, num, sum, sum_squares, bucket_limits,
-                                           bucket_counts), global_step, walltime)
+        self._log_summary(S.histogram_raw(tag, min, max, num, sum, sum_squares, bucket_limits,
+                                          bucket_counts), global_step, walltime)
 
     # ---- images, figures, video, audio --------------------------------------
 
     def add_image(self, tag, img_tensor, global_step=None, walltime=None, dataformats="CHW"):
         """Log an image (PNG; needs Pillow). dataformats: CHW, HWC, HW, WH, ..."""
         S = _summary("add_image")
-        self._summary_call("add_image", S.image(tag, img_tensor, dataformats=dataformats),
-                           global_step, walltime)
+        self._log_summary(S.image(tag, img_tensor, dataformats=dataformats),
+                          global_step, walltime)
 
     def add_images(self, tag, img_tensor, global_step=None, walltime=None, dataformats="NCHW"):
         """Log a batch of images tiled in one grid (PNG; needs Pillow). NCHW, NHWC, ..."""
         S = _summary("add_images")
-        self._summary_call("add_images", S.image(tag, img_tensor, dataformats=dataformats),
-                           global_step, walltime)
+        self._log_summary(S.image(tag, img_tensor, dataformats=dataformats),
+                          global_step, walltime)
 
     def add_image_with_boxes(self, tag, img_tensor, box_tensor, global_step=None, walltime=None,
                              rescale=1, dataformats="CHW", labels=None):
@@ -343,10 +343,9 @@ class SummaryWriter(_tbwal.Writer):
                 labels = [labels]
             if len(labels) != S.make_np(box_tensor).shape[0]:
                 labels = None
-        self._summary_call("add_image_with_boxes",
-                           S.image_boxes(tag, img_tensor, box_tensor, rescale=rescale,
-                                         dataformats=dataformats, labels=labels),
-                           global_step, walltime)
+        self._log_summary(S.image_boxes(tag, img_tensor, box_tensor, rescale=rescale,
+                                        dataformats=dataformats, labels=labels),
+                          global_step, walltime)
 
     def add_figure(self, tag, figure, global_step=None, close=True, walltime=None):
         """Render a matplotlib figure (or a list of them) and log it as an image."""
@@ -361,20 +360,20 @@ class SummaryWriter(_tbwal.Writer):
     def add_video(self, tag, vid_tensor, global_step=None, fps=4, walltime=None):
         """Log a video (N, T, C, H, W) as an animated GIF (needs moviepy)."""
         S = _summary("add_video")
-        self._summary_call("add_video", S.video(tag, vid_tensor, fps), global_step, walltime)
+        self._log_summary(S.video(tag, vid_tensor, fps), global_step, walltime)
 
     def add_audio(self, tag, snd_tensor, global_step=None, sample_rate=44100, walltime=None):
         """Log a mono clip (values in [-1, 1]) as 16-bit WAV."""
         S = _summary("add_audio")
-        self._summary_call("add_audio", S.audio(tag, snd_tensor, sample_rate=sample_rate),
-                           global_step, walltime)
+        self._log_summary(S.audio(tag, snd_tensor, sample_rate=sample_rate),
+                          global_step, walltime)
 
     # ---- text, hparams, layouts, curves, meshes -----------------------------
 
     def add_text(self, tag, text_string, global_step=None, walltime=None):
         """Log text (markdown) under tag + '/text_summary'."""
         S = _summary("add_text")
-        self._summary_call("add_text", S.text(tag, text_string), global_step, walltime)
+        self._log_summary(S.text(tag, text_string), global_step, walltime)
 
     def add_hparams(self, hparam_dict, metric_dict, hparam_domain_discrete=None, run_name=None,
                     global_step=None):
@@ -404,7 +403,7 @@ class SummaryWriter(_tbwal.Writer):
         """A custom-scalars layout with one multiline chart of tags."""
         S = _summary("add_custom_scalars_multilinechart")
         layout = {category: {title: ["Multiline", tags]}}
-        self._summary_call("add_custom_scalars_multilinechart", S.custom_scalars(layout))
+        self._log_summary(S.custom_scalars(layout))
 
     def add_custom_scalars_marginchart(self, tags, category="default", title="untitled"):
         """A custom-scalars layout with one margin chart of 3 tags (value, lower, upper)."""
@@ -412,39 +411,37 @@ class SummaryWriter(_tbwal.Writer):
         if len(tags) != 3:
             raise AssertionError("Expected 3 tags, got %d." % len(tags))
         layout = {category: {title: ["Margin", tags]}}
-        self._summary_call("add_custom_scalars_marginchart", S.custom_scalars(layout))
+        self._log_summary(S.custom_scalars(layout))
 
     def add_custom_scalars(self, layout):
         """A custom-scalars layout: {category: {chart: ['Multiline' or 'Margin', tags]}}."""
         S = _summary("add_custom_scalars")
-        self._summary_call("add_custom_scalars", S.custom_scalars(layout))
+        self._log_summary(S.custom_scalars(layout))
 
     def add_pr_curve(self, tag, labels, predictions, global_step=None, num_thresholds=127,
                      weights=None, walltime=None):
         """Log a precision-recall curve computed from labels and predictions."""
         S = _summary("add_pr_curve")
         labels, predictions = S.make_np(labels), S.make_np(predictions)
-        self._summary_call("add_pr_curve",
-                           S.pr_curve(tag, labels, predictions, num_thresholds, weights),
-                           global_step, walltime)
+        self._log_summary(S.pr_curve(tag, labels, predictions, num_thresholds, weights),
+                          global_step, walltime)
 
     def add_pr_curve_raw(self, tag, true_positive_counts, false_positive_counts,
                          true_negative_counts, false_negative_counts, precision, recall,
                          global_step=None, num_thresholds=127, weights=None, walltime=None):
         """Log a precision-recall curve from its counts."""
         S = _summary("add_pr_curve_raw")
-        self._summary_call("add_pr_curve_raw",
-                           S.pr_curve_raw(tag, true_positive_counts, false_positive_counts,
-                                          true_negative_counts, false_negative_counts,
-                                          precision, recall, num_thresholds, weights),
-                           global_step, walltime)
+        self._log_summary(S.pr_curve_raw(tag, true_positive_counts, false_positive_counts,
+                                         true_negative_counts, false_negative_counts,
+                                         precision, recall, num_thresholds, weights),
+                          global_step, walltime)
 
     def add_mesh(self, tag, vertices, colors=None, faces=None, config_dict=None,
                  global_step=None, walltime=None):
         """Log a mesh or point cloud (vertices, colors, faces: B x N x 3)."""
         S = _summary("add_mesh")
-        self._summary_call("add_mesh", S.mesh(tag, vertices, colors, faces, config_dict),
-                           global_step, walltime)
+        self._log_summary(S.mesh(tag, vertices, colors, faces, config_dict),
+                          global_step, walltime)
 
     # ---- graphs -------------------------------------------------------------
 

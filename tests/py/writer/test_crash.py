@@ -165,3 +165,26 @@ def test_crash_sigkill_loses_nothing_acknowledged_of_any_kind(tmp_path, tools):
     assert check_exactly_once(steps_by_tag(restored), acked, complete=True) == total
     print("\ncrash test: %d rounds, %d acknowledged calls (scalars, histograms, images, text), "
           "all found once locally and from the sync folder" % (ROUNDS, total), file=sys.stderr)
+
+
+def test_crash_hparams_subrun_reaches_the_sync_folder(tmp_path, tools):
+    """add_hparams' sub-run is a tbwal run with the same sync_dir: restorable alone."""
+    logdir, sync = str(tmp_path / "run"), str(tmp_path / "sync")
+    os.makedirs(sync)
+    with tbwal.SummaryWriter(logdir, sync_dir=sync) as w:
+        w.add_text("notes", "main run", 0)
+        w.add_hparams({"lr": 0.1, "opt": "adam"}, {"hp/acc": 0.75}, run_name="hp", global_step=2)
+    want = load(logdir)
+    shutil.rmtree(logdir)
+    (hp_dir,) = glob.glob(os.path.join(sync, "hp-*"))
+    (main_dir,) = glob.glob(os.path.join(sync, "run-*"))
+    restored = str(tmp_path / "restored")
+    tbrecover(tools, "--from", main_dir, restored)
+    tbrecover(tools, "--from", hp_dir, os.path.join(restored, "hp"))
+    got = load(restored)
+    assert sorted(got) == [".", "hp"]
+    strip = lambda r: {k: [e[:6] for e in v] for k, v in r["tensors"].items()}  # noqa: E731
+    assert strip(got["hp"]) == strip(want["hp"])
+    assert sorted(got["hp"]["tensors"]) == ["_hparams_/experiment", "_hparams_/session_end_info",
+                                            "_hparams_/session_start_info", "hp/acc"]
+    assert strip(got["."]) == strip(want["."])
