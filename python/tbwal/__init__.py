@@ -41,3 +41,18 @@ __version__ = LIBRARY_VERSION
 # Reading back and recovering (python/tbwal/_read.py).
 from ._read import read_scalars, read_scalars_df, recover  # noqa: E402
 __all__ += ["read_scalars", "read_scalars_df", "recover"]
+
+
+# --- frameworks (tbwal.patch, Lightning, Hugging Face, Keras, tf.summary) ---
+from .patch import patch, unpatch  # noqa: E402
+
+_FRAMEWORK_MODULES = ("lightning", "hf", "keras", "tf")
+
+
+def __getattr__(name):
+    """tbwal.lightning, tbwal.hf, tbwal.keras and tbwal.tf are imported on first use
+    (each imports its framework, which takes seconds)."""
+    if name in _FRAMEWORK_MODULES:
+        import importlib
+        return importlib.import_module("." + name, __name__)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
