@@ -78,12 +78,21 @@ def am_assignments():
     return out
 
 
-def am_var(assigns, name):
+def am_var(assigns, name, _seen=()):
+    """The words of variable name, with whole-word $(VAR) references expanded
+    (configure substitutions, e.g. $(PTHREAD_CFLAGS), expand to nothing)."""
     words = []
     for n, op, w in assigns:
         if n == name:
             words = (words + w) if op == "+=" else list(w)
-    return words
+    out = []
+    for w in words:
+        m = re.match(r"^\$\(([A-Za-z0-9_]+)\)$", w)
+        if m and m.group(1) not in _seen:
+            out += am_var(assigns, m.group(1), _seen + (name,))
+        elif not m:
+            out.append(w)
+    return out
 
 
 def am_lists():
@@ -226,28 +235,40 @@ def _per_file_flags(src):
     return []
 
 
-setup(
-    version=version(),
-    packages=["tbwal"],
-    package_dir={"tbwal": "python/tbwal"},
-    ext_modules=[Extension(
-        "tbwal._tbwal",
-        sources=["python/_tbwal.c"] + LISTS["core"] + LISTS["lmdb"],
-        include_dirs=["include", "src", "third_party/lmdb"],
-        define_macros=[("Py_LIMITED_API", "0x%08X" % LIMITED_API), ("TBW_HAVE_TOOLS", "1")],
-        extra_compile_args=CORE_FLAGS,
-        extra_link_args=["-pthread"],
-        libraries=["z", "m"],
-        depends=["include/tbwal.h"] + [os.path.join("src", f) for f in os.listdir(os.path.join(TOP, "src"))
-                                       if f.endswith(".h")],
-        py_limited_api=True,
-    )],
-    entry_points={"console_scripts": ["%s = tbwal.__main__:run_%s" % (t, _c_ident(t))
-                                      for t in sorted(LISTS["tools"])]},
-    cmdclass={"build_ext": BuildExt},
-    options={
-        "build": {"build_base": BUILD_BASE},
-        "bdist_wheel": {"py_limited_api": "cp39"},
-    },
-    zip_safe=False,
-)
+def main():
+    setup(**setup_args())
+
+
+def setup_args():
+    """setup()'s arguments; the metadata is in pyproject.toml."""
+    return dict(
+        version=version(),
+        packages=["tbwal"],
+        package_dir={"tbwal": "python/tbwal"},
+        ext_modules=[Extension(
+            "tbwal._tbwal",
+            sources=["python/_tbwal.c"] + LISTS["core"] + LISTS["lmdb"],
+            include_dirs=["include", "src", "third_party/lmdb"],
+            define_macros=[("Py_LIMITED_API", "0x%08X" % LIMITED_API), ("TBW_HAVE_TOOLS", "1")],
+            extra_compile_args=CORE_FLAGS,
+            extra_link_args=["-pthread"],
+            libraries=["z", "m"],
+            depends=["include/tbwal.h"] + sorted(os.path.join("src", f)
+                                                 for f in os.listdir(os.path.join(TOP, "src"))
+                                                 if f.endswith(".h")),
+            py_limited_api=True,
+        )],
+        # One console script per tool: tbrecover = tbwal.__main__:run_tbrecover, ...
+        entry_points={"console_scripts": ["%s = tbwal.__main__:run_%s" % (t, _c_ident(t))
+                                          for t in sorted(LISTS["tools"])]},
+        cmdclass={"build_ext": BuildExt},
+        options={
+            "build": {"build_base": BUILD_BASE},
+            "bdist_wheel": {"py_limited_api": "cp39"},
+        },
+        zip_safe=False,
+    )
+
+
+if __name__ == "__main__":   # also how setuptools.build_meta runs this file
+    main()
