@@ -69,6 +69,29 @@ newvenv "$py" "$s/v-wheel"
 pip_q "$s/v-wheel" install --no-index "$whl"
 smoke "$s/v-wheel"
 
+# One wheel for every CPython >= 3.9 (abi3): each other CPython 3.9+ that
+# pyenv has here takes the same wheel; 3.8 must refuse it.
+if command -v pyenv >/dev/null 2>&1; then
+	for other in "$(pyenv root)"/versions/3.*/bin/python3; do
+		[ -x "$other" ] || continue
+		ov=$("$other" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+		[ "$ov" != "$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" ] || continue
+		case $ov in 3.[0-7]) continue ;; 3.8) old=1 ;; *) old="" ;; esac
+		step "the same wheel into a Python $ov venv"
+		newvenv "$other" "$s/v-py$ov"
+		if [ -n "$old" ]; then
+			if "$s/v-py$ov/bin/python" -m pip -q install --no-index "$whl" >"$s/py$ov.log" 2>&1; then
+				echo "packaging: the wheel installed into Python $ov (requires-python >= 3.9)"; exit 1
+			fi
+			echo "   refused, as it must: $(grep -m1 -i 'requires' "$s/py$ov.log" || tail -n 1 "$s/py$ov.log")"
+		else
+			pip_q "$s/v-py$ov" install --no-index "$whl"
+			smoke "$s/v-py$ov"
+		fi
+		rm -rf "$s/v-py$ov"
+	done
+fi
+
 step "the sdist into a clean venv (a C compiler and Python's headers only; build isolation)"
 newvenv "$py" "$s/v-sdist"
 pip_q "$s/v-sdist" install "$sdist"
