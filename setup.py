@@ -193,9 +193,9 @@ class BuildExt(build_ext):
         gen_dir = os.path.join(os.path.abspath(self.build_temp), "tbwal-gen")
         wrappers = generate(gen_dir, lists, ver)
         for ext in self.extensions:
-            ext.sources = list(ext.sources) + [os.path.relpath(w, TOP) if not os.path.isabs(w) else w
-                                               for w in wrappers]
-            ext.include_dirs = [gen_dir] + list(ext.include_dirs)
+            ext.sources = list(ext.sources) + [w for w in wrappers if w not in ext.sources]
+            if gen_dir not in ext.include_dirs:
+                ext.include_dirs = [gen_dir] + list(ext.include_dirs)
             ext.depends = list(ext.depends) + [os.path.join(gen_dir, "config.h"),
                                                os.path.join(gen_dir, "tbw_tools.h")]
         super().run()
