@@ -69,10 +69,12 @@ newvenv "$py" "$s/v-wheel"
 pip_q "$s/v-wheel" install --no-index "$whl"
 smoke "$s/v-wheel"
 
-# One wheel for every CPython >= 3.9 (abi3): each other CPython 3.9+ that
-# pyenv has here takes the same wheel; 3.8 must refuse it.
+# One wheel for every CPython >= 3.9 (abi3): the oldest (3.9) and the newest
+# CPython that pyenv has here take the same wheel; 3.8 must refuse it.
 if command -v pyenv >/dev/null 2>&1; then
-	for other in "$(pyenv root)"/versions/3.*/bin/python3; do
+	r=$(pyenv root)
+	newest=$(cd "$r/versions" 2>/dev/null && ls -d 3.* | sort -t. -k1,1n -k2,2n | tail -n 1)
+	for other in "$r"/versions/3.8*/bin/python3 "$r"/versions/3.9*/bin/python3 "$r/versions/$newest/bin/python3"; do
 		[ -x "$other" ] || continue
 		ov=$("$other" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 		[ "$ov" != "$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" ] || continue
