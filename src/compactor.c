@@ -69,7 +69,6 @@ struct tbw_compactor {
 	tbw_journal *j;
 	char *logdir;
 	char *suffix;
-	char *key;              /* in-process registry key (journal dir) */
 	tbw_scalar_format fmt;
 	uint64_t rotate;
 	char host[256];
@@ -96,64 +95,9 @@ struct tbw_compactor {
 	tbw_compact_stats st;
 };
 
-/* ---- One compactor per journal per process ----
- * Across processes the journal's role lock (flock) keeps compactors apart.
- * Within one process the journal shares roles among handles of one
- * environment, so a second compactor here would pass that lock and export
- * everything twice: this registry refuses (or makes it wait). */
-
-typedef struct reg_ent { char *key; struct reg_ent *next; } reg_ent;
-static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t reg_cv = PTHREAD_COND_INITIALIZER;
-static reg_ent *reg_head;
-
-static int reg_has(const char *key)
-{
-	for (reg_ent *e = reg_head; e; e = e->next)
-		if (strcmp(e->key, key) == 0)
-			return 1;
-	return 0;
-}
-
-static int reg_acquire(const char *key, int wait)
-{
-	reg_ent *e = tbw__calloc(1, sizeof *e);
-
-	if (!e || !(e->key = tbw__strdup(key))) {
-		tbw__free(e);
-		return tbw__error_set(TBW_ENOMEM, "compactor open", key, "out of memory");
-	}
-	pthread_mutex_lock(&reg_mu);
-	while (reg_has(key) && wait)
-		pthread_cond_wait(&reg_cv, &reg_mu);
-	if (reg_has(key)) {
-		pthread_mutex_unlock(&reg_mu);
-		tbw__free(e->key);
-		tbw__free(e);
-		return tbw__error_set(TBW_EBUSY, "compactor open", key,
-		                      "another compactor of this process is already exporting this journal");
-	}
-	e->next = reg_head;
-	reg_head = e;
-	pthread_mutex_unlock(&reg_mu);
-	return TBW_OK;
-}
-
-static void reg_release(const char *key)
-{
-	pthread_mutex_lock(&reg_mu);
-	for (reg_ent **p = &reg_head; *p; p = &(*p)->next) {
-		if (strcmp((*p)->key, key) == 0) {
-			reg_ent *e = *p;
-			*p = e->next;
-			tbw__free(e->key);
-			tbw__free(e);
-			break;
-		}
-	}
-	pthread_cond_broadcast(&reg_cv);
-	pthread_mutex_unlock(&reg_mu);
-}
+/* One exporter per journal: the journal's compactor role, exclusive across
+ * processes (flock) and within this one (tbw__journal_lock), is the only
+ * guard. */
 
 /* ---- Small helpers ---- */
 
@@ -830,29 +774,22 @@ int tbw__compactor_open(tbw_compactor **out, tbw_journal *j, const tbw_compact_c
 		snprintf(c->host, sizeof c->host, "localhost");
 	c->logdir = tbw__strdup(cfg->logdir);
 	c->suffix = tbw__strdup(cfg->filename_suffix ? cfg->filename_suffix : "");
-	c->key = tbw__strdup(tbw__journal_dir(j));
 	c->cap = BUF_START;
 	c->buf = tbw__malloc(c->cap);
 	c->recs = tbw__calloc(READ_CHUNK, sizeof *c->recs);
-	if (!c->logdir || !c->suffix || !c->key || !c->buf || !c->recs) {
-		tbw__free(c->logdir); tbw__free(c->suffix); tbw__free(c->key);
+	if (!c->logdir || !c->suffix || !c->buf || !c->recs) {
+		tbw__free(c->logdir); tbw__free(c->suffix);
 		tbw__free(c->buf); tbw__free(c->recs); tbw__free(c);
 		return tbw__error_set(TBW_ENOMEM, "compactor open", cfg->logdir, "out of memory");
-	}
-	rc = reg_acquire(c->key, cfg->wait_lock);
-	if (rc != TBW_OK) {
-		tbw__free(c->logdir); tbw__free(c->suffix); tbw__free(c->key);
-		tbw__free(c->buf); tbw__free(c->recs); tbw__free(c);
-		return rc;
 	}
 	rc = tbw__journal_lock(j, TBW_JROLE_COMPACTOR, cfg->wait_lock);
 	if (rc == TBW_EBUSY)
 		rc = tbw__error_set(TBW_EBUSY, "compactor open", tbw__journal_dir(j),
-		                    "another process (a writer's compactor thread or tbcompact) is already "
-		                    "exporting this journal; there is never more than one exporter");
+		                    "another exporter (a writer's compactor thread, tbcompact, or another "
+		                    "compactor of this process) is already exporting this journal; there is "
+		                    "never more than one exporter");
 	if (rc != TBW_OK) {
-		reg_release(c->key);
-		tbw__free(c->logdir); tbw__free(c->suffix); tbw__free(c->key);
+		tbw__free(c->logdir); tbw__free(c->suffix);
 		tbw__free(c->buf); tbw__free(c->recs); tbw__free(c);
 		return rc;
 	}
@@ -925,12 +862,10 @@ void tbw__compactor_close(tbw_compactor *c)
 	if (c->fd >= 0)
 		tbw__os.close(c->fd);   /* fsynced up to the cursor; see new_file() */
 	tbw__journal_unlock(c->j, TBW_JROLE_COMPACTOR);
-	reg_release(c->key);
 	tbw__free(c->tags);
 	tbw__free(c->recs);
 	tbw__free(c->buf);
 	tbw__free(c->logdir);
 	tbw__free(c->suffix);
-	tbw__free(c->key);
 	tbw__free(c);
 }

@@ -172,10 +172,11 @@ typedef struct jenv {
 	int refs;
 	char *dir;
 	MDB_env *env;
-	MDB_dbi d_rec, d_tags, d_tagids, d_meta, d_cur;
+	MDB_dbi d_rec, d_tags, d_meta, d_cur;
 	int read_only;
 	int writemap;
 	int nsync_commit;           /* handles asking for TBW_JSYNC_COMMIT */
+	int body_rc;                /* TBW_E* code of a failed write body (under wmu) */
 	int data_fd;                /* LMDB's descriptor of data.mdb (borrowed) */
 	size_t psize;               /* LMDB page size */
 	uint64_t room_end;          /* data.mdb is allocated on disk up to here */
@@ -185,6 +186,7 @@ typedef struct jenv {
 	pthread_rwlock_t maplock;   /* every txn: rd; map resize: wr */
 	pthread_mutex_t tagmu;      /* tag table */
 	pthread_mutex_t rolemu;     /* role fds */
+	pthread_cond_t rolecv;      /* an exclusive role was released here */
 
 	/* caches, under wmu */
 	size_t last_txnid;
@@ -195,6 +197,7 @@ typedef struct jenv {
 	/* tags: by_id[id] for id < ntags; hash of (crc, id+1) */
 	jtag *by_id;
 	uint32_t ntags, cap_id;
+	uint32_t tag_end;           /* next id to hand out: past every id loaded, added or seen damaged */
 	uint64_t *hash;             /* (crc32 << 32) | (id + 1); 0 = empty */
 	uint32_t hcap;
 
@@ -355,6 +358,8 @@ static int tag_add(jenv *e, uint32_t id, const char *s, size_t n)
 	}
 	e->by_id[id].name = copy;
 	e->by_id[id].len = n;
+	if (id + 1 > e->tag_end)
+		e->tag_end = id + 1;
 	copy = NULL;
 	{
 		uint32_t h = tag_hash(s, n), k = h & (e->hcap - 1);
@@ -421,6 +426,10 @@ static int load_tags(jenv *e, MDB_txn *txn, uint32_t from, uint32_t *next)
 	mdb_cursor_close(c);
 	if (rc != MDB_NOTFOUND)
 		return mdb_err(rc, "journal load tags", e->dir);
+	pthread_mutex_lock(&e->tagmu);
+	if (*next > e->tag_end)
+		e->tag_end = *next; /* a damaged row's id is never handed out again */
+	pthread_mutex_unlock(&e->tagmu);
 	return TBW_OK;
 }
 
@@ -476,8 +485,8 @@ static int adopt_resize(jenv *e, const char *op)
  * what is used when that is more, within the map) is allocated with
  * posix_fallocate. A full disk is then a plain TBW_EFULL before anything
  * is written: the call wrote nothing and the journal is not poisoned
- * (logging works again once there is room). With MDB_WRITEMAP (only for
- * benchmarks now, see want_writemap) it matters more: LMDB writes a page
+ * (logging works again once there is room). With MDB_WRITEMAP (the default
+ * for INTERVAL and NEVER, see want_writemap) it matters more: LMDB writes a page
  * by storing into its shared map of data.mdb, a sparse file as large as
  * the map, and a store into a hole on a full filesystem kills the process
  * with SIGBUS (tests/test_faults_lmdb.c fills a 2 MiB tmpfs and saw
@@ -558,14 +567,8 @@ static void rtxn_end(jenv *e, MDB_txn *txn)
 
 static uint32_t next_tag_id(const jenv *e)
 {
-	/* ids are dense from 0 in every journal we write; cap_id scan finds max */
-	uint32_t n = 0;
-	for (uint32_t i = e->cap_id; i > 0; i--)
-		if (e->by_id[i - 1].name) {
-			n = i;
-			break;
-		}
-	return n;
+	/* O(1): tag_add and load_tags keep tag_end past every id in use */
+	return e->tag_end;
 }
 
 /* Reload the caches if another process committed since our last commit. */
@@ -603,14 +606,23 @@ static int refresh_caches(jenv *e, MDB_txn *txn)
 	return TBW_OK;
 }
 
-/* A write body: fills the txn; returns 0, an MDB code (> 0 or MDB_*), or
- * a TBW_E* code already recorded (flagged by *tbw). */
+/* A write body: fills the txn; returns 0, an MDB code (an errno > 0 or
+ * MDB_*), or BODY_FAILED after body_fail() stored a TBW_E* code (message
+ * recorded) in e->body_rc. Two channels, each of its own type: an LMDB
+ * code is never mistaken for ours, nor ours encoded inside an LMDB one. */
 typedef int (*wbody_fn)(jenv *e, MDB_txn *txn, void *ctx);
 /* After a successful commit, under wmu. */
 typedef void (*wdone_fn)(jenv *e, void *ctx);
 
-#define TBW_RC(x) (-100000 + (x))   /* a TBW_E code passed through a body */
-#define IS_TBW_RC(x) ((x) <= -100000 + 0 && (x) > -100000 - 1000)
+/* Not an LMDB code: LMDB's are errnos (> 0) or in [MDB_KEYEXIST, MDB_LAST_ERRCODE]. */
+#define BODY_FAILED INT_MIN
+
+/* Inside a body (e->wmu held): hand the TBW_E* code rc back to wtxn(). */
+static int body_fail(jenv *e, int rc)
+{
+	e->body_rc = rc;
+	return BODY_FAILED;
+}
 
 static int wtxn(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx)
 {
@@ -669,8 +681,8 @@ static int wtxn(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx
 				goto out;
 			continue;
 		}
-		if (IS_TBW_RC(rc))
-			rc = rc + 100000;
+		if (rc == BODY_FAILED)
+			rc = e->body_rc;
 		else
 			rc = mdb_err(rc, op, e->dir);
 		goto out;
@@ -731,14 +743,14 @@ static int init_body(jenv *e, MDB_txn *txn, void *vctx)
 	if (rc == 0) {
 		uint32_t f = n == 4 ? get_be32(p) : 0;
 		if (n != 4)
-			return TBW_RC(tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format is damaged"));
+			return body_fail(e, tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format is damaged"));
 		if (f > TBW_JOURNAL_FORMAT)
-			return TBW_RC(tbw__error_set(TBW_EVERSION, "journal open", e->dir,
+			return body_fail(e, tbw__error_set(TBW_EVERSION, "journal open", e->dir,
 			              "journal format %u is newer than this build reads (%u)", f, TBW_JOURNAL_FORMAT));
 		return 0;
 	}
 	if (rc == META_BAD)
-		return TBW_RC(tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format fails its checksum"));
+		return body_fail(e, tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format fails its checksum"));
 	if (rc != MDB_NOTFOUND)
 		return rc;
 	/* A new journal: write the run's metadata once. */
@@ -754,7 +766,7 @@ static int init_body(jenv *e, MDB_txn *txn, void *vctx)
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r <= 0)
-				return TBW_RC(tbw__error_errno(errno, "journal open: getrandom", e->dir));
+				return body_fail(e, tbw__error_errno(errno, "journal open: getrandom", e->dir));
 			got += (size_t)r;
 		}
 	}
@@ -820,6 +832,7 @@ static void jenv_free(jenv *e)
 	pthread_rwlock_destroy(&e->maplock);
 	pthread_mutex_destroy(&e->tagmu);
 	pthread_mutex_destroy(&e->rolemu);
+	pthread_cond_destroy(&e->rolecv);
 	tbw__free(e);
 }
 
@@ -930,6 +943,7 @@ static int jenv_open(jenv **out, const char *dir, const struct stat *st, const t
 	}
 	pthread_mutex_init(&e->tagmu, NULL);
 	pthread_mutex_init(&e->rolemu, NULL);
+	pthread_cond_init(&e->rolecv, NULL);
 	e->dev = st->st_dev;
 	e->ino = st->st_ino;
 	e->gen = atomic_load(&fork_gen);
@@ -1014,7 +1028,6 @@ static int jenv_open(jenv **out, const char *dir, const struct stat *st, const t
 		}
 		if ((rc = mdb_dbi_open(txn, "records", dbf, &e->d_rec)) == 0 &&
 		    (rc = mdb_dbi_open(txn, "tags", dbf, &e->d_tags)) == 0 &&
-		    (rc = mdb_dbi_open(txn, "tagids", dbf | MDB_DUPSORT, &e->d_tagids)) == 0 &&
 		    (rc = mdb_dbi_open(txn, "meta", dbf, &e->d_meta)) == 0 &&
 		    (rc = mdb_dbi_open(txn, "cursors", dbf, &e->d_cur)) == 0)
 			rc = mdb_txn_commit(txn);
@@ -1233,9 +1246,25 @@ int tbw__journal_lock(tbw_journal *j, tbw_jrole role, int wait)
 	if ((unsigned)role >= TBW_JROLE_COUNT)
 		return tbw__error_set(TBW_EINVAL, "journal lock", j->e->dir, "unknown role %d", (int)role);
 	e = j->e;
-	if (j->held[role])
+	if (j->held[role] && role == TBW_JROLE_WRITER)
 		return TBW_OK;
+	if (j->held[role])   /* an exclusive role taken twice through one handle */
+		return tbw__error_set(TBW_EBUSY, "journal lock", e->dir,
+		                      "this handle already holds the %s role of this journal", role_names[role]);
 	pthread_mutex_lock(&e->rolemu);
+	/* Within this process: the writer role is shared by the handles of one
+	 * environment (the writer's shared core, and tools that append while
+	 * holding it); exporter, shipper and recovery are exclusive here too,
+	 * as across processes, so there is never a second one of each. */
+	while (role != TBW_JROLE_WRITER && e->role_refs[role] > 0) {
+		if (!wait) {
+			pthread_mutex_unlock(&e->rolemu);
+			return tbw__error_set(TBW_EBUSY, "journal lock", e->dir,
+			                      "this process already holds the %s role of this journal "
+			                      "(there is never more than one)", role_names[role]);
+		}
+		pthread_cond_wait(&e->rolecv, &e->rolemu);
+	}
 	if (e->role_refs[role] > 0) {
 		e->role_refs[role]++;
 		j->held[role] = 1;
@@ -1285,6 +1314,7 @@ void tbw__journal_unlock(tbw_journal *j, tbw_jrole role)
 	if (--e->role_refs[role] == 0) {
 		close(e->role_fd[role]); /* releases the flock */
 		e->role_fd[role] = -1;
+		pthread_cond_broadcast(&e->rolecv);
 	}
 	pthread_mutex_unlock(&e->rolemu);
 }
@@ -1341,12 +1371,15 @@ int tbw__journal_check_tag(const char *tag, size_t len, const char *op)
 	return TBW_OK;
 }
 
-/* Intern tag inside a write txn: id, adding tags/tagids rows if new (the
- * in-memory entry is added by the caller after the commit). */
-static int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t len, uint32_t *id, int *isnew)
+/* Intern tag inside a write txn: id (fresh, when new), adding a tags row if
+ * new (the in-memory entry is added by the caller after the commit). Name ->
+ * id lookups use the in-memory table loaded from `tags`; no on-disk index
+ * (journals written before may hold an unused `tagids` table). */
+static int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t len, uint32_t fresh,
+                         uint32_t *id, int *isnew)
 {
 	uint32_t found = tag_lookup(e, tag, len);
-	uint8_t kb[8], ib[4], *vb;
+	uint8_t ib[4], *vb;
 	MDB_val k, v;
 	int rc;
 
@@ -1357,27 +1390,20 @@ static int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t len, uin
 	}
 	/* Only valid tags are ever interned, so a hit needs no validation. */
 	if ((rc = tbw__journal_check_tag(tag, len, "add_scalar")) != 0)
-		return TBW_RC(rc);
-	*id = next_tag_id(e);
+		return body_fail(e, rc);
+	*id = fresh;
 	*isnew = 1;
 	put_be32(ib, *id);
 	vb = tbw__malloc(len + 4);
 	if (!vb)
-		return TBW_RC(tbw__error_set(TBW_ENOMEM, "journal intern tag", e->dir, "out of memory"));
+		return body_fail(e, tbw__error_set(TBW_ENOMEM, "journal intern tag", e->dir, "out of memory"));
 	memcpy(vb, tag, len);
 	put_be32(vb + len, crc2(ib, 4, tag, len));
 	k.mv_data = ib; k.mv_size = 4;
 	v.mv_data = vb; v.mv_size = len + 4;
 	rc = mdb_put(txn, e->d_tags, &k, &v, MDB_NOOVERWRITE);
 	tbw__free(vb);
-	if (rc)
-		return rc;
-	/* tagids: 8-byte name hash -> ids (dup-sorted), an index readers may use */
-	put_be32(kb, tbw__crc32c_value(tag, len));
-	put_be32(kb + 4, tbw__crc32c_extend(0x9e3779b9u, tag, len));
-	k.mv_data = kb; k.mv_size = 8;
-	v.mv_data = ib; v.mv_size = 4;
-	return mdb_put(txn, e->d_tagids, &k, &v, 0);
+	return rc;
 }
 
 typedef struct append_ctx {
@@ -1399,7 +1425,7 @@ static int append_body(jenv *e, MDB_txn *txn, void *vctx)
 
 	a->isnew = 0;
 	if (a->tag) {
-		if ((rc = intern_in_txn(e, txn, a->tag, a->len, &a->tag_id, &a->isnew)) != 0)
+		if ((rc = intern_in_txn(e, txn, a->tag, a->len, next_tag_id(e), &a->tag_id, &a->isnew)) != 0)
 			return rc;
 	}
 	a->seq = e->next_seq;
@@ -1430,6 +1456,104 @@ int tbw__journal_append(tbw_journal *j, const char *tag, size_t tag_len,
 	rc = wtxn(j->e, "add_scalar", append_body, append_done, &a);
 	if (rc == 0 && seq_out)
 		*seq_out = a.seq;
+	return rc;
+}
+
+typedef struct append_many_ctx {
+	size_t n;
+	const char *const *tags;
+	const size_t *lens;
+	const double *values;
+	double wall;
+	int64_t step;
+	uint32_t *ids;      /* per record */
+	uint8_t *isnew;     /* per record: first use of a tag new in this txn */
+	uint64_t seq;       /* of the first record */
+} append_many_ctx;
+
+static int append_many_body(jenv *e, MDB_txn *txn, void *vctx)
+{
+	append_many_ctx *a = vctx;
+	uint32_t fresh = next_tag_id(e);
+	int rc;
+
+	a->seq = e->next_seq;
+	for (size_t i = 0; i < a->n; i++) {
+		uint8_t kb[8], vb[32];
+		MDB_val k = { 8, kb }, v = { 32, vb };
+		int isnew = 0;
+		uint32_t id = UINT32_MAX;
+
+		a->isnew[i] = 0;
+		/* a tag new in this txn is not in memory yet: look among earlier ones */
+		for (size_t t = 0; t < i; t++)
+			if (a->isnew[t] && a->lens[t] == a->lens[i] &&
+			    memcmp(a->tags[t], a->tags[i], a->lens[i]) == 0) {
+				id = a->ids[t];
+				break;
+			}
+		if (id == UINT32_MAX) {
+			if ((rc = intern_in_txn(e, txn, a->tags[i], a->lens[i], fresh, &id, &isnew)) != 0)
+				return rc;
+			if (isnew) {
+				fresh++;
+				a->isnew[i] = 1;
+			}
+		}
+		a->ids[i] = id;
+		enc_record(kb, vb, a->seq + i, a->wall, a->step, a->values[i], id);
+		if ((rc = mdb_put(txn, e->d_rec, &k, &v, MDB_APPEND)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void append_many_done(jenv *e, void *vctx)
+{
+	append_many_ctx *a = vctx;
+	e->next_seq = a->seq + a->n;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->isnew[i] && tag_add(e, a->ids[i], a->tags[i], a->lens[i]) != 0)
+			e->cache_ok = 0; /* reload tags from the table next time */
+}
+
+int tbw__journal_append_many(tbw_journal *j, size_t n, const char *const *tags,
+                             const size_t *lens, const double *values, int64_t step,
+                             double wall_time, uint64_t *first_seq_out)
+{
+	append_many_ctx a;
+	uint32_t ids_small[16];
+	uint8_t new_small[16];
+	int rc = check_writable(j, "add_scalars");
+	if (rc)
+		return rc;
+	if (n == 0)
+		return TBW_OK;
+	/* all or nothing: every tag is checked before the transaction starts */
+	for (size_t i = 0; i < n; i++)
+		if ((rc = tbw__journal_check_tag(tags[i], lens[i], "add_scalars")) != 0)
+			return rc;
+	a.n = n; a.tags = tags; a.lens = lens; a.values = values;
+	a.wall = wall_time; a.step = step; a.seq = 0;
+	if (n <= 16) {
+		a.ids = ids_small;
+		a.isnew = new_small;
+	} else {
+		a.ids = tbw__malloc(n * sizeof *a.ids);
+		a.isnew = tbw__malloc(n);
+		if (!a.ids || !a.isnew) {
+			tbw__free(a.ids);
+			tbw__free(a.isnew);
+			return tbw__error_set(TBW_ENOMEM, "add_scalars", j->e->dir, "out of memory");
+		}
+	}
+	rc = wtxn(j->e, "add_scalars", append_many_body, append_many_done, &a);
+	if (rc == 0 && first_seq_out)
+		*first_seq_out = a.seq;
+	if (n > 16) {
+		tbw__free(a.ids);
+		tbw__free(a.isnew);
+	}
 	return rc;
 }
 
@@ -1487,7 +1611,7 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 		int append = r->seq > top;
 
 		if (r->seq == 0)
-			return TBW_RC(tbw__error_set(TBW_EINVAL, "journal insert", e->dir, "sequence 0 is not valid"));
+			return body_fail(e, tbw__error_set(TBW_EINVAL, "journal insert", e->dir, "sequence 0 is not valid"));
 		put_be64(kb, r->seq);
 		rc = append ? MDB_NOTFOUND : mdb_get(txn, e->d_rec, &k, &v);
 		if (rc == 0) {
@@ -1500,7 +1624,6 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 			return rc;
 		}
 		if (r->tag) {
-			int isnew = 0;
 			/* a tag new in this txn is not in memory yet: look among them */
 			uint32_t found = UINT32_MAX;
 			for (size_t t = 0; t < c->nnew; t++)
@@ -1520,15 +1643,15 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 				if (found != UINT32_MAX) {
 					id = found;
 				} else {
-					uint8_t ib[4], hk[8], *tv;
+					uint8_t ib[4], *tv;
 					MDB_val tk = { 4, ib }, tvv;
 					if ((rc = tbw__journal_check_tag(r->tag, r->tag_len, "journal insert")) != 0)
-						return TBW_RC(rc);
+						return body_fail(e, rc);
 					id = base;
 					put_be32(ib, id);
 					tv = tbw__malloc(r->tag_len + 4);
 					if (!tv)
-						return TBW_RC(tbw__error_set(TBW_ENOMEM, "journal insert", e->dir, "out of memory"));
+						return body_fail(e, tbw__error_set(TBW_ENOMEM, "journal insert", e->dir, "out of memory"));
 					memcpy(tv, r->tag, r->tag_len);
 					put_be32(tv + r->tag_len, crc2(ib, 4, r->tag, r->tag_len));
 					tvv.mv_data = tv;
@@ -1537,19 +1660,11 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 					tbw__free(tv);
 					if (rc)
 						return rc;
-					put_be32(hk, tbw__crc32c_value(r->tag, r->tag_len));
-					put_be32(hk + 4, tbw__crc32c_extend(0x9e3779b9u, r->tag, r->tag_len));
-					tk.mv_data = hk; tk.mv_size = 8;
-					tvv.mv_data = ib; tvv.mv_size = 4;
-					if ((rc = mdb_put(txn, e->d_tagids, &tk, &tvv, 0)) != 0)
-						return rc;
 					c->new_ids[c->nnew] = id;
 					c->new_src[c->nnew] = r;
 					c->nnew++;
-					isnew = 1;
 				}
 			}
-			(void)isnew;
 		}
 		enc_record(kb, vb, r->seq, r->wall_time, r->step, r->value, id);
 		v.mv_data = vb;
@@ -1952,7 +2067,7 @@ static int prune_body(jenv *e, MDB_txn *txn, void *vctx)
 	p->n = 0;
 	p->more = 0;
 	if ((rc = get_export_txn(e, txn, &x)) != 0 || (rc = get_ship_txn(e, txn, &ship, &present)) != 0)
-		return TBW_RC(rc);
+		return body_fail(e, rc);
 	limit = p->through < x.seq ? p->through : x.seq;
 	if (present && ship < limit)
 		limit = ship;
@@ -2368,8 +2483,8 @@ int tbw__journal_verify(tbw_journal *j, uint64_t *nentries)
 	if ((rc = rtxn_begin(e, &txn, "journal verify")) != 0)
 		return rc;
 	{
-		MDB_dbi dbis[7] = { 0, 1, e->d_rec, e->d_tags, e->d_tagids, e->d_meta, e->d_cur };
-		for (int d = 0; d < 7 && rc == 0; d++) {
+		MDB_dbi dbis[6] = { 0, 1, e->d_rec, e->d_tags, e->d_meta, e->d_cur };
+		for (int d = 0; d < 6 && rc == 0; d++) {
 			MDB_cursor *cur;
 			MDB_val k, v;
 			int op = MDB_FIRST;

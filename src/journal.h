@@ -18,8 +18,11 @@
  *  - Roles (writer, compactor, syncer, recover) are exclusive across
  *    processes: tbw__journal_lock() takes an flock on a file per role in the
  *    journal directory and returns TBW_EBUSY, naming the role and path, when
- *    another process holds it. Within one process a role is shared (reference
- *    counted) by the handles on the shared environment.
+ *    another process holds it. Within one process the compactor, syncer and
+ *    recover roles are exclusive too (TBW_EBUSY, or with wait a wait, when
+ *    another handle of this process holds one); the writer role is shared
+ *    (reference counted) by the handles on the shared environment. This is
+ *    the one home of role exclusivity.
  *  - Every call made in a child process after fork() on a handle opened by
  *    the parent returns TBW_EFORK without touching LMDB.
  *  - Stale reader slots are cleared on open (mdb_reader_check).
@@ -117,6 +120,14 @@ int tbw__journal_append(tbw_journal *j, const char *tag, size_t tag_len,
                         double value, int64_t step, double wall_time,
                         uint64_t *seq_out);
 
+/* Append n scalars (one step, one wall time) in one write transaction:
+ * all or nothing. Every tag is validated before the transaction starts; a
+ * tag may repeat. *first_seq_out (may be NULL) gets the first record's
+ * sequence; the others follow densely. */
+int tbw__journal_append_many(tbw_journal *j, size_t n, const char *const *tags,
+                             const size_t *lens, const double *values, int64_t step,
+                             double wall_time, uint64_t *first_seq_out);
+
 /* Append a SessionLog START marker at step (purge_step). */
 int tbw__journal_append_start(tbw_journal *j, int64_t step, double wall_time,
                               uint64_t *seq_out);
@@ -211,8 +222,9 @@ int tbw__journal_prune(tbw_journal *j, uint64_t through, size_t batch,
 /* ---- Salvage (recover) ----
  * Walk every key of a journal whose environment may be damaged, reading
  * with checks; for each intact record call fn (return nonzero to stop).
- * Reports corrupt records via *ncorrupt. Used by tbrecover when a normal
- * open or read fails. */
+ * Reports corrupt records via *ncorrupt. tbrecover does not use it (LMDB
+ * may crash on damaged pages): it uses tbw__journal_salvage_raw below;
+ * this one is exercised by tests/test_journal.c and fuzz/fuzz_journal. */
 typedef int (*tbw_jsalvage_fn)(void *ctx, const tbw_jrec_named *rec);
 int tbw__journal_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
                          uint64_t *nread, uint64_t *ncorrupt, tbw_jinfo *info);

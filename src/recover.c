@@ -9,9 +9,8 @@
  *     it: salvage every record that reads, move the damaged journal aside
  *     into LOGDIR/.tbwal-recovered/<stamp>/ and rebuild a fresh journal with
  *     the same run id from what was salvaged.
- *  3. Segment sources (--from): tbw__sync_restore() inserts their records;
- *     an existing sequence number is kept (deduplication by run id + seq).
- *     With no journal at all, a new one is created with the segments' run id.
+ *  3. A journal to restore into: with none (or none readable), a new one
+ *     with the run id the segments carry (a new run id if none does).
  *  4. Event-file source and reconciliation. This run's event files (names
  *     carry the run id and the sequence number before their first record,
  *     see tbw__compactor_parse_name) are checked in name order. The longest
@@ -22,11 +21,15 @@
  *     with delete_replaced). The export cursor is set to the end of the kept
  *     prefix. Files of other runs, and files tbwal did not write, are never
  *     touched.
- *  5. --purge-step: append a SessionLog START marker.
- *  6. Export with the compactor (it cuts a torn tail back to the cursor and
- *     exports everything after it, exactly once), then scan the final event
- *     files to report what TensorBoard will show: per tag count, step range,
- *     last value; and the sequence numbers no source held (lost).
+ *  5. Segment sources (--from): tbw__sync_restore() inserts their records
+ *     (an existing sequence number is kept: deduplication by run id + seq),
+ *     and the compactor exports them batch by batch as they are restored.
+ *  6. --purge-step: append a SessionLog START marker.
+ *  7. Export the rest with the compactor (it cuts a torn tail back to the
+ *     cursor and exports everything after it, exactly once), then scan the
+ *     final event files to report what TensorBoard will show: per tag count,
+ *     step range, last value; and the sequence numbers no source held (lost).
+ * The numbers are those of the driver's comments (tbw__recover_run).
  * A second run finds a clean prefix covering everything and changes nothing.
  *
  * BOUNDS: records flow in batches of INSERT_BATCH; the event-file scans
@@ -712,7 +715,7 @@ damaged:
 	}
 }
 
-/* ---- Step 3: segments ---- */
+/* ---- Step 5: segments ---- */
 
 typedef struct seg_cb_ctx {
 	recover_ctx *x;
@@ -740,6 +743,20 @@ static void seg_damage(void *ctx, const char *file, uint64_t offset, int in_payl
 	}
 	add_damage(s->x->rep, p ? p : file, offset, 0, "segment damaged%s: %s",
 	           in_payload ? " (offset in inflated payload)" : "", reason);
+	tbw__free(p);
+}
+
+/* A lost range in a segment whose other blocks were restored: its exact
+ * sequence (and step) range is known. */
+static void seg_lost(void *ctx, const char *file, const tbw_seg_lost *l)
+{
+	seg_cb_ctx *s = ctx;
+	char *p = tbw__path_join(s->dir, file);
+	char why[400];
+
+	s->src->damaged++;
+	tbw__seg_lost_describe(l, why, sizeof why);
+	add_damage(s->x->rep, p ? p : file, l->offset, l->records, "segment block damaged: %s", why);
 	tbw__free(p);
 }
 
@@ -785,6 +802,7 @@ static int segments_phase(recover_ctx *x)
 		tbw_sync_report sr;
 		seg_cb_ctx sc;
 		uint8_t id[16];
+		int stopped;
 
 		rc = add_source(rep, "segments", dir, &src);
 		if (rc != TBW_OK)
@@ -815,6 +833,7 @@ static int segments_phase(recover_ctx *x)
 		sc.dir = dir;
 		sc.src = src;
 		so.on_damage = seg_damage;
+		so.on_lost = seg_lost;
 		so.on_batch = x->comp ? seg_batch : NULL;
 		so.ctx = &sc;
 		so.run_id = x->run_id;
@@ -827,12 +846,13 @@ static int segments_phase(recover_ctx *x)
 			rep->newest_shipped_wall_time = sr.newest_wall_time;
 		if (sr.last_seq > x->dry_last_seq)
 			x->dry_last_seq = sr.last_seq;
+		stopped = sr.stopped;
 		if (sr.missing)
 			snprintf(src->note, sizeof src->note, "%" PRIu64 " sequence number(s) between %"
 			         PRIu64 " and %" PRIu64 " are in no segment here", sr.missing,
 			         sr.first_seq, sr.last_seq);
 		tbw__sync_report_free(&sr);
-		if (rc == TBW_ECLOSED && x->batch_rc != TBW_OK)   /* the export's error, not "stopped" */
+		if (rc == TBW_OK && stopped && x->batch_rc != TBW_OK)   /* the export failed: its error */
 			return tbw__error_set(x->batch_rc, NULL, NULL, "%s", x->batch_msg);
 		if (rc != TBW_OK && rc != TBW_ENOTFOUND)
 			return rc;
@@ -1174,7 +1194,7 @@ out:
 	return rc;
 }
 
-/* ---- Step 6: final scan and statistics ---- */
+/* ---- Step 7: final scan and statistics ---- */
 
 typedef struct stats_ctx {
 	recover_ctx *x;
@@ -1405,14 +1425,14 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 		goto verdict;
 	}
 
-	/* Purge marker. */
+	/* 6. Purge marker. */
 	if (cfg->purge_step != TBW_NO_PURGE) {
 		rc = tbw__journal_append_start(x.j, cfg->purge_step, 0.0, NULL);
 		if (rc != TBW_OK)
 			goto out;
 	}
 
-	/* 6. Export the rest, then scan what TensorBoard will read. */
+	/* 7. Export the rest, then scan what TensorBoard will read. */
 	{
 		tbw_compact_stats cs;
 		uint64_t n;

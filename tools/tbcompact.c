@@ -3,21 +3,17 @@
  * died). A thin CLI over the compactor (src/compactor.h); man page:
  * tools/tbcompact.1, protocol: doc/compactor.md.
  */
-#include "config.h"
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include "alloc.h"
-#include "compactor.h"
-#include "error.h"
-#include "journal.h"
-#include "os.h"
+#include "tbwal.h"
+
+/* Default rotation size of the library (tbw_compact_options.rotate_bytes 0). */
+#define ROTATE_DEFAULT (16u << 20)
 
 /* Exit codes (documented in tbcompact.1). */
 enum {
@@ -29,7 +25,7 @@ enum {
 	EX_NOJOURNAL = 5  /* no journal where one was expected */
 };
 
-static volatile sig_atomic_t stop_flag;
+static tbw_stop_flag stop_flag;
 
 static void on_signal(int sig)
 {
@@ -48,7 +44,8 @@ static void usage(FILE *f)
 	"  --once           export what is committed now, then exit (default)\n"
 	"  --follow         keep exporting every --interval until SIGINT/SIGTERM\n"
 	"  --interval MS    period of --follow in milliseconds (default 1000)\n"
-	"  --journal DIR    the journal directory (default LOGDIR/.tbwal)\n"
+	"  --journal DIR    the journal directory (default LOGDIR/.tbwal, or the path\n"
+	"                   recorded in LOGDIR/.tbwal-journal)\n"
 	"  --purge-step N   first append a SessionLog START at step N, so TensorBoard\n"
 	"                   hides steps >= N logged by an earlier attempt (needs the\n"
 	"                   writer role: refused while a writer has the journal open)\n"
@@ -60,7 +57,7 @@ static void usage(FILE *f)
 	"\n"
 	"Exit status: 0 done; 1 error; 2 usage; 3 journal busy (another compactor,\n"
 	"or a writer for --purge-step); 4 exported, but damage was found (see stderr);\n"
-	"5 no journal found.\n", TBW_COMPACT_ROTATE_DEFAULT);
+	"5 no journal found.\n", ROTATE_DEFAULT);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -102,56 +99,48 @@ static int exit_for(int rc)
 	return EX_FAIL;
 }
 
-static void sleep_ms(uint64_t ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);   /* a signal cuts it short, which is what we want */
-}
+typedef struct ui {
+	int quiet, follow;
+	const char *logdir;
+	int64_t purge;
+} ui;
 
-/* Append the purge marker. Appending is the writer's job, so take the
- * writer role for the moment of the append: if a writer is live, refuse
- * (it should be given purge_step itself) rather than interleave. */
-static int append_purge(tbw_journal *j, int64_t step, int quiet)
+static void on_notify(void *ctx, tbw_compact_event ev, const tbw_compact_result *r, const char *msg)
 {
-	uint64_t seq = 0;
-	int rc = tbw__journal_lock(j, TBW_JROLE_WRITER, 0);
+	const ui *u = ctx;
 
-	if (rc == TBW_EBUSY) {
-		fprintf(stderr, "tbcompact: --purge-step: a writer has journal %s open; pass purge_step "
-		        "to the writer (tbw_open) instead\n", tbw__journal_dir(j));
-		return rc;
+	switch (ev) {
+	case TBW_COMPACT_WAITING:
+		if (!u->quiet)
+			fprintf(stderr, "tbcompact: another compactor is exporting %s; waiting for it to finish\n",
+			        r->journal_dir);
+		break;
+	case TBW_COMPACT_PURGED:
+		if (!u->quiet)
+			fprintf(stderr, "tbcompact: appended SessionLog START at step %" PRId64 " (journal seq %" PRIu64 ")\n",
+			        u->purge, r->purge_seq);
+		break;
+	case TBW_COMPACT_PROBLEM:
+		fprintf(stderr, "tbcompact: %s\n", msg);
+		break;
+	case TBW_COMPACT_PASS:
+		if (!u->quiet && isatty(STDERR_FILENO))
+			fprintf(stderr, "\rtbcompact: %" PRIu64 " records exported, cursor at seq %" PRIu64 "   ",
+			        r->exported, r->cursor_seq);
+		break;
 	}
-	if (rc != TBW_OK) {
-		fprintf(stderr, "tbcompact: %s\n", tbw_errmsg());
-		return rc;
-	}
-	rc = tbw__journal_append_start(j, step, tbw__wall_time(), &seq);
-	if (rc == TBW_OK)
-		rc = tbw__journal_sync(j);
-	tbw__journal_unlock(j, TBW_JROLE_WRITER);
-	if (rc != TBW_OK)
-		fprintf(stderr, "tbcompact: %s\n", tbw_errmsg());
-	else if (!quiet)
-		fprintf(stderr, "tbcompact: appended SessionLog START at step %" PRId64 " (journal seq %" PRIu64 ")\n",
-		        step, seq);
-	return rc;
 }
 
 int main(int argc, char **argv)
 {
 	const char *logdir = NULL, *jdir_arg = NULL;
-	char *jdir = NULL;
 	int follow = 0, tensor = 0, wait = 0, quiet = 0, have_purge = 0;
-	uint64_t interval = 1000, rotate = 0, total = 0;
+	uint64_t interval = 1000, rotate = 0;
 	int64_t purge = 0;
-	tbw_jopen jo = TBW_JOPEN_INIT;
-	tbw_compact_cfg cfg = TBW_COMPACT_CFG_INIT;
-	tbw_journal *j = NULL;
-	tbw_compactor *c = NULL;
-	tbw_compact_stats st;
-	char last_problem[512] = "";
-	int rc, ex = EX_DONE, problems = 0;
-
+	tbw_compact_options o = TBW_COMPACT_OPTIONS_INIT;
+	tbw_compact_result res;
+	ui u;
+	int rc, ex = EX_DONE;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -199,41 +188,6 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
-	jdir = jdir_arg ? tbw__strdup(jdir_arg) : tbw__path_join(logdir, ".tbwal");
-	if (!jdir) {
-		fprintf(stderr, "tbcompact: out of memory\n");
-		return EX_FAIL;
-	}
-	rc = tbw__journal_open(&j, jdir, &jo);
-	if (rc != TBW_OK) {
-		if (rc == TBW_ENOTFOUND)
-			fprintf(stderr, "tbcompact: no tbwal journal in %s%s (%s)\n", jdir,
-			        jdir_arg ? "" : "; if the writer put it elsewhere, pass --journal DIR", tbw_errmsg());
-		else
-			fprintf(stderr, "tbcompact: %s\n", tbw_errmsg());
-		tbw__free(jdir);
-		return exit_for(rc);
-	}
-	if (have_purge && (rc = append_purge(j, purge, quiet)) != TBW_OK) {
-		tbw__journal_close(j);
-		tbw__free(jdir);
-		return exit_for(rc);
-	}
-	cfg.logdir = logdir;
-	cfg.scalar_format = tensor ? TBW_SCALAR_TENSOR : TBW_SCALAR_SIMPLE;
-	cfg.rotate_bytes = rotate;
-	cfg.wait_lock = wait;
-	if (wait && !quiet && tbw__journal_role_busy(jdir, TBW_JROLE_COMPACTOR) == 1)
-		fprintf(stderr, "tbcompact: another compactor is exporting %s; waiting for it to finish\n", jdir);
-	rc = tbw__compactor_open(&c, j, &cfg);
-	if (rc != TBW_OK) {
-		fprintf(stderr, "tbcompact: %s\n", tbw_errmsg());
-		if (rc == TBW_EBUSY)
-			fprintf(stderr, "tbcompact: refusing to export twice; stop the other exporter or pass --wait\n");
-		tbw__journal_close(j);
-		tbw__free(jdir);
-		return exit_for(rc);
-	}
 	if (follow) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof sa);
@@ -241,46 +195,43 @@ int main(int argc, char **argv)
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 	}
-	for (;;) {
-		uint64_t n = 0;
-		rc = tbw__compactor_pass(c, &n);
-		total += n;
-		tbw__compactor_stats(c, &st);
-		if (st.problem[0] && strcmp(st.problem, last_problem) != 0) {
-			fprintf(stderr, "tbcompact: %s\n", st.problem);
-			snprintf(last_problem, sizeof last_problem, "%s", st.problem);
-			problems = 1;
-		}
-		if (rc != TBW_OK) {
+	memset(&res, 0, sizeof res);
+	res.version = TBW_COMPACT_RESULT_VERSION;
+	u.quiet = quiet;
+	u.follow = follow;
+	u.logdir = logdir;
+	u.purge = purge;
+	o.journal_dir = jdir_arg;
+	o.scalar_format = tensor ? TBW_SCALAR_TENSOR : TBW_SCALAR_SIMPLE;
+	o.rotate_bytes = rotate;
+	o.wait = wait;
+	o.follow = follow;
+	o.interval_ms = (unsigned int)interval;
+	o.purge_step = have_purge ? purge : TBW_NO_PURGE;
+	o.stop = &stop_flag;
+	o.notify = on_notify;
+	o.notify_ctx = &u;
+	rc = tbw_compact(logdir, &o, &res);
+	if (rc != TBW_OK) {
+		const char *stage = res.stage ? res.stage : "";
+		if (rc == TBW_ENOTFOUND && !strcmp(stage, "journal"))
+			fprintf(stderr, "tbcompact: no tbwal journal in %s%s (%s)\n", res.journal_dir,
+			        jdir_arg ? "" : "; if the writer put it elsewhere, pass --journal DIR", tbw_errmsg());
+		else if (rc == TBW_EBUSY && !strcmp(stage, "purge"))
+			fprintf(stderr, "tbcompact: --purge-step: a writer has journal %s open; pass purge_step "
+			        "to the writer (tbw_open) instead\n", res.journal_dir);
+		else
 			fprintf(stderr, "tbcompact: %s\n", tbw_errmsg());
-			ex = exit_for(rc);
-			break;
-		}
-		if (follow && n && !quiet && isatty(STDERR_FILENO))
-			fprintf(stderr, "\rtbcompact: %" PRIu64 " records exported, cursor at seq %" PRIu64 "   ",
-			        total, st.cursor.seq);
-		if (!follow || stop_flag)
-			break;
-		sleep_ms(interval);
-		if (stop_flag) {
-			follow = 0;    /* one last pass, then out */
-		}
+		if (rc == TBW_EBUSY && !strcmp(stage, "open"))
+			fprintf(stderr, "tbcompact: refusing to export twice; stop the other exporter or pass --wait\n");
+		return exit_for(rc);
 	}
-	/* The cursor and pruning were committed without fsync (the journal's
-	 * default); make them durable before saying we are done. */
-	if (tbw__journal_sync(j) != TBW_OK && ex == EX_DONE) {
-		fprintf(stderr, "tbcompact: %s\n", tbw_errmsg());
-		ex = EX_FAIL;
-	}
-	tbw__compactor_stats(c, &st);
-	if (!quiet && ex == EX_DONE)
+	if (!quiet)
 		fprintf(stderr, "%stbcompact: exported %" PRIu64 " records to %s (file %s, cursor seq %" PRIu64
 		        ", %" PRIu64 " pruned)\n", follow && isatty(STDERR_FILENO) ? "\n" : "",
-		        total, logdir, st.cursor.file[0] ? st.cursor.file : "none", st.cursor.seq, st.pruned);
-	tbw__compactor_close(c);
-	tbw__journal_close(j);
-	tbw__free(jdir);
-	if (ex == EX_DONE && problems)
+		        res.exported, logdir, res.cursor_file[0] ? res.cursor_file : "none", res.cursor_seq,
+		        res.pruned);
+	if (res.problems)
 		ex = EX_PROBLEMS;
 	return ex;
 }

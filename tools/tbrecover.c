@@ -6,10 +6,9 @@
  *
  * Exit codes: 0 everything recovered; 1 recovered with losses; 2 nothing
  * recoverable, usage error, or refused (a writer is running).
- * The library does the work (src/recover.c); this file parses arguments and
- * prints the report (text, or --json).
+ * The library does the work (tbw_recover() in tbwal.h); this file parses
+ * arguments and prints the report (text, or --json).
  */
-#include "config.h"
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -19,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "recover.h"
+#include "tbwal.h"
 
 static void usage(FILE *f)
 {
@@ -103,9 +102,13 @@ static void json_num(FILE *f, double v)
 		fprintf(f, "%.17g", v);
 }
 
-static void print_json(FILE *f, const tbw_recover_report *r, int code, const char *status,
+static void print_json(FILE *f, const tbw_recovery *rr, int code, const char *status,
                        const char *message, int dry_run)
 {
+	const tbw_recovery_info *r = tbw_recovery_get_info(rr);
+	size_t nsources = tbw_recovery_nsources(rr), ndamage = tbw_recovery_ndamage(rr);
+	size_t ntags = tbw_recovery_ntags(rr);
+
 	fputs("{\n  \"status\": ", f); json_str(f, status);
 	fprintf(f, ",\n  \"exit_code\": %d,\n  \"dry_run\": %s,\n  \"message\": ", code, dry_run ? "true" : "false");
 	json_str(f, message);
@@ -120,8 +123,8 @@ static void print_json(FILE *f, const tbw_recover_report *r, int code, const cha
 	        r->total_scalars, r->exported, r->last_seq, r->lost, r->event_files, r->files_replaced);
 	fputs(",\n  \"newest_shipped_wall_time\": ", f); json_num(f, r->newest_shipped_wall_time);
 	fputs(",\n  \"sources\": [", f);
-	for (size_t i = 0; i < r->nsources; i++) {
-		const tbw_recover_source *s = &r->sources[i];
+	for (size_t i = 0; i < nsources; i++) {
+		const tbw_recovery_source *s = tbw_recovery_get_source(rr, i);
 		fputs(i ? ",\n    {" : "\n    {", f);
 		fputs("\"kind\": ", f); json_str(f, s->kind);
 		fputs(", \"path\": ", f); json_str(f, s->path);
@@ -131,18 +134,18 @@ static void print_json(FILE *f, const tbw_recover_report *r, int code, const cha
 		json_str(f, s->note);
 		fputc('}', f);
 	}
-	fputs(r->nsources ? "\n  ],\n  \"damage\": [" : "],\n  \"damage\": [", f);
-	for (size_t i = 0; i < r->ndamage; i++) {
-		const tbw_recover_damage *d = &r->damage[i];
+	fputs(nsources ? "\n  ],\n  \"damage\": [" : "],\n  \"damage\": [", f);
+	for (size_t i = 0; i < ndamage; i++) {
+		const tbw_recovery_damage *d = tbw_recovery_get_damage(rr, i);
 		fputs(i ? ",\n    {" : "\n    {", f);
 		fputs("\"path\": ", f); json_str(f, d->path);
 		fprintf(f, ", \"offset\": %" PRIu64 ", \"lost\": %" PRIu64 ", \"what\": ", d->offset, d->lost);
 		json_str(f, d->what);
 		fputc('}', f);
 	}
-	fputs(r->ndamage ? "\n  ],\n  \"tags\": [" : "],\n  \"tags\": [", f);
-	for (size_t i = 0; i < r->ntags; i++) {
-		const tbw_recover_tag *t = &r->tags[i];
+	fputs(ndamage ? "\n  ],\n  \"tags\": [" : "],\n  \"tags\": [", f);
+	for (size_t i = 0; i < ntags; i++) {
+		const tbw_recovery_tag *t = tbw_recovery_get_tag(rr, i);
 		fputs(i ? ",\n    {" : "\n    {", f);
 		fputs("\"tag\": ", f); json_str(f, t->tag);
 		fprintf(f, ", \"count\": %" PRIu64 ", \"first_step\": %" PRId64 ", \"last_step\": %" PRId64
@@ -153,7 +156,7 @@ static void print_json(FILE *f, const tbw_recover_report *r, int code, const cha
 		json_num(f, t->last_wall_time);
 		fputc('}', f);
 	}
-	fputs(r->ntags ? "\n  ]\n}\n" : "]\n}\n", f);
+	fputs(ntags ? "\n  ]\n}\n" : "]\n}\n", f);
 }
 
 /* ---- Human output ---- */
@@ -171,9 +174,12 @@ static void fmt_time(char *buf, size_t n, double t)
 	strftime(buf, n, "%Y-%m-%d %H:%M:%S UTC", &tm);
 }
 
-static void print_text(FILE *f, const tbw_recover_report *r, const char *status,
+static void print_text(FILE *f, const tbw_recovery *rr, const char *status,
                        const char *message, const char *logdir, int dry_run)
 {
+	const tbw_recovery_info *r = tbw_recovery_get_info(rr);
+	size_t nsources = tbw_recovery_nsources(rr), ndamage = tbw_recovery_ndamage(rr);
+	size_t ntags = tbw_recovery_ntags(rr);
 	char tbuf[64];
 
 	fprintf(f, "tbrecover %s: %s%s\n", logdir, status, dry_run ? " (dry run: nothing changed)" : "");
@@ -182,32 +188,32 @@ static void print_text(FILE *f, const tbw_recover_report *r, const char *status,
 	fprintf(f, "run %s, journal %s%s%s\n", r->run_id[0] ? r->run_id : "(unknown)", r->journal_dir,
 	        r->journal_created ? " (rebuilt)" : "", r->journal_salvaged ? " (damaged one moved aside)" : "");
 	fputs("sources:\n", f);
-	for (size_t i = 0; i < r->nsources; i++) {
-		const tbw_recover_source *s = &r->sources[i];
+	for (size_t i = 0; i < nsources; i++) {
+		const tbw_recovery_source *s = tbw_recovery_get_source(rr, i);
 		fprintf(f, "  %-8s %s: %s, %" PRIu64 " records read, %" PRIu64 " new, %" PRIu64 " damaged%s%s\n",
 		        s->kind, s->path, s->used ? "used" : "not used", s->records, s->added, s->damaged,
 		        s->note[0] ? "; " : "", s->note);
 	}
-	if (r->ndamage) {
+	if (ndamage) {
 		fputs("damage found:\n", f);
-		for (size_t i = 0; i < r->ndamage; i++) {
-			const tbw_recover_damage *d = &r->damage[i];
+		for (size_t i = 0; i < ndamage; i++) {
+			const tbw_recovery_damage *d = tbw_recovery_get_damage(rr, i);
 			fprintf(f, "  %s @%" PRIu64 ": %s", d->path, d->offset, d->what);
 			if (d->lost)
 				fprintf(f, " (%" PRIu64 " lost)", d->lost);
 			fputc('\n', f);
 		}
 	}
-	if (r->ntags) {
+	if (ntags) {
 		size_t w = 3;
-		for (size_t i = 0; i < r->ntags; i++)
-			if (strlen(r->tags[i].tag) > w)
-				w = strlen(r->tags[i].tag);
+		for (size_t i = 0; i < ntags; i++)
+			if (strlen(tbw_recovery_get_tag(rr, i)->tag) > w)
+				w = strlen(tbw_recovery_get_tag(rr, i)->tag);
 		if (w > 48)
 			w = 48;
 		fprintf(f, "%-*s %10s %23s %14s\n", (int)w, "tag", "count", "steps", "last value");
-		for (size_t i = 0; i < r->ntags; i++) {
-			const tbw_recover_tag *t = &r->tags[i];
+		for (size_t i = 0; i < ntags; i++) {
+			const tbw_recovery_tag *t = tbw_recovery_get_tag(rr, i);
 			char steps[48];
 			snprintf(steps, sizeof steps, "%" PRId64 "..%" PRId64, t->min_step, t->max_step);
 			fprintf(f, "%-*s %10" PRIu64 " %23s %14.7g\n", (int)w, t->tag, t->count, steps, t->last_value);
@@ -236,8 +242,9 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	tbw_recover_cfg cfg = TBW_RECOVER_CFG_INIT;
-	tbw_recover_report rep;
+	tbw_recover_options cfg = TBW_RECOVER_OPTIONS_INIT;
+	tbw_recovery *rep = NULL;
+	const char *logdir;
 	const char **from = NULL;
 	size_t nfrom = 0;
 	int json = 0, opt, rc, code;
@@ -283,35 +290,44 @@ int main(int argc, char **argv)
 		free(from);
 		return 2;
 	}
-	cfg.logdir = argv[optind];
+	logdir = argv[optind];
 	cfg.from = from;
 	cfg.nfrom = nfrom;
 	show_progress = isatty(STDOUT_FILENO) && isatty(STDERR_FILENO) && !json;
 	cfg.progress = on_progress;
 
-	rc = tbw__recover_run(&cfg, &rep);
+	rc = tbw_recover(&rep, logdir, &cfg);
 	if (show_progress && last_progress_ns)
 		fputs("\r\033[K", stderr);
+	if (!rep) {
+		fprintf(stderr, "tbrecover: %s\n", tbw_errmsg());
+		free(from);
+		return 2;
+	}
 	message[0] = '\0';
-	if (rc == TBW_OK) {
+	switch (tbw_recovery_get_info(rep)->outcome) {
+	case TBW_RECOVERED:
 		code = 0;
 		status = "recovered";
-	} else if (rc == TBW_ECORRUPT) {
+		break;
+	case TBW_RECOVERED_WITH_LOSSES:
 		code = 1;
 		status = "recovered with losses";
-		snprintf(message, sizeof message, "%s", tbw_errmsg());
-	} else {
+		snprintf(message, sizeof message, "%s", tbw_recovery_get_info(rep)->message);
+		break;
+	default:
 		code = 2;
 		status = rc == TBW_EBUSY ? "refused" : "nothing recovered";
-		snprintf(message, sizeof message, "%s", tbw_errmsg());
+		snprintf(message, sizeof message, "%s", tbw_recovery_get_info(rep)->message);
+		break;
 	}
 	if (json)
-		print_json(stdout, &rep, code, status, message, cfg.dry_run);
+		print_json(stdout, rep, code, status, message, cfg.dry_run);
 	else
-		print_text(stdout, &rep, status, message, cfg.logdir, cfg.dry_run);
+		print_text(stdout, rep, status, message, logdir, cfg.dry_run);
 	if (code == 2 && !json)
 		fprintf(stderr, "tbrecover: %s\n", message);
-	tbw__recover_report_free(&rep);
+	tbw_recovery_free(rep);
 	free(from);
 	return code;
 }

@@ -8,23 +8,11 @@
  * Exit codes: 0 ok; 1 usage; 2 no journal found; 3 the journal cannot be
  * read (damaged, newer format, I/O error).
  */
-#include "config.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "alloc.h"
-#include "error.h"
-#include "journal.h"
-#include "os.h"
-#include "writer.h"
-
-typedef struct tstat {
-	uint64_t count;
-	int64_t first_step, last_step;
-	double last_value, last_wall;
-	int seen;
-} tstat;
+#include "tbwal.h"
 
 static void usage(FILE *f)
 {
@@ -69,20 +57,11 @@ static void json_num(double v)
 int main(int argc, char **argv)
 {
 	const char *logdir = NULL, *jarg = NULL;
-	char *jdir;
 	int json = 0, rc;
-	tbw_journal *j = NULL;
-	tbw_jopen cfg = TBW_JOPEN_INIT;
-	tbw_jinfo info;
-	tbw_jexport ex;
-	uint64_t ship = 0, count = 0, first = 0, last = 0, after = 0, ncorrupt = 0;
-	int ship_present = 0;
-	tstat *ts = NULL;
-	uint32_t nts = 0;
-	uint64_t nstart = 0;
-	double newest_wall = 0, export_wall = 0, ship_wall = 0;
-	tbw_jrec buf[1024];
-	tbw_jread inf;
+	tbw_stat_options o = TBW_STAT_OPTIONS_INIT;
+	tbw_stat *st = NULL;
+	const tbw_stat_info *in;
+	size_t ntags;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -103,173 +82,79 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
-	jdir = jarg ? tbw__strdup(jarg) : tbw__writer_find_journal(logdir);
-	if (!jdir) {
-		fprintf(stderr, "tbstat: out of memory\n");
-		return 3;
-	}
-	cfg.read_only = 1;
-	rc = tbw__journal_open(&j, jdir, &cfg);
+	o.journal_dir = jarg;
+	rc = tbw_stat_read(&st, logdir, &o);
 	if (rc) {
 		fprintf(stderr, "tbstat: %s\n", tbw_errmsg());
-		tbw__free(jdir);
 		return rc == TBW_ENOTFOUND ? 2 : 3;
 	}
-	if ((rc = tbw__journal_info(j, &info)) != 0 || (rc = tbw__journal_get_export(j, &ex)) != 0 ||
-	    (rc = tbw__journal_get_ship(j, &ship, &ship_present)) != 0 ||
-	    (rc = tbw__journal_count(j, &count)) != 0 || (rc = tbw__journal_first_seq(j, &first)) != 0 ||
-	    (rc = tbw__journal_last_seq(j, &last)) != 0)
-		goto fail;
-	/* one pass over the records: per-tag figures and the wall times at
-	 * the cursors (lag in seconds) */
-	for (;;) {
-		if ((rc = tbw__journal_read(j, after, buf, 1024, &inf)) != 0)
-			goto fail;
-		ncorrupt += inf.ncorrupt;
-		for (size_t i = 0; i < inf.n; i++) {
-			const tbw_jrec *r = &buf[i];
-			if (r->wall_time > newest_wall)
-				newest_wall = r->wall_time;
-			if (r->seq == ex.seq)
-				export_wall = r->wall_time;
-			if (ship_present && r->seq == ship)
-				ship_wall = r->wall_time;
-			if (r->tag_id == TBW_JTAG_SESSION_START) {
-				nstart++;
-				continue;
-			}
-			if (r->tag_id >= nts) {
-				uint32_t nn = nts ? nts : 16;
-				while (nn <= r->tag_id)
-					nn *= 2;
-				tstat *t2 = tbw__realloc(ts, nn * sizeof *t2);
-				if (!t2) {
-					rc = tbw__error_set(TBW_ENOMEM, "tbstat", jdir, "out of memory");
-					goto fail;
-				}
-				memset(t2 + nts, 0, (nn - nts) * sizeof *t2);
-				ts = t2;
-				nts = nn;
-			}
-			tstat *t = &ts[r->tag_id];
-			if (!t->seen)
-				t->first_step = r->step;
-			t->seen = 1;
-			t->count++;
-			t->last_step = r->step;
-			t->last_value = r->value;
-			t->last_wall = r->wall_time;
+	in = tbw_stat_get_info(st);
+	ntags = tbw_stat_ntags(st);
+	if (json) {
+		printf("{\"run_id\":\"%s\",\"journal\":", in->run_id);
+		json_str(in->journal_dir, strlen(in->journal_dir));
+		printf(",\"logdir\":");
+		json_str(in->logdir, strlen(in->logdir));
+		printf(",\"host\":");
+		json_str(in->host, strlen(in->host));
+		printf(",\"created\":");
+		json_num(in->created);
+		printf(",\"format\":%u,\"records\":%llu,\"first_seq\":%llu,\"last_seq\":%llu,"
+		       "\"corrupt\":%llu,\"start_markers\":%llu,\"tags\":[",
+		       in->format, (unsigned long long)in->records, (unsigned long long)in->first_seq,
+		       (unsigned long long)in->last_seq, (unsigned long long)in->corrupt,
+		       (unsigned long long)in->start_markers);
+		for (size_t i = 0; i < ntags; i++) {
+			const tbw_stat_tag *t = tbw_stat_get_tag(st, i);
+			printf("%s{\"tag\":", i ? "," : "");
+			json_str(t->tag, t->tag_len);
+			printf(",\"count\":%llu,\"first_step\":%lld,\"last_step\":%lld,\"last_value\":",
+			       (unsigned long long)t->count, (long long)t->first_step, (long long)t->last_step);
+			json_num(t->last_value);
+			printf("}");
 		}
-		if (inf.end || inf.next_after == after)
-			break;
-		after = inf.next_after;
+		printf("],\"export\":{\"seq\":%llu,\"file\":", (unsigned long long)in->export_seq);
+		json_str(in->export_file, strlen(in->export_file));
+		printf(",\"offset\":%llu,\"file_no\":%u,\"lag_records\":%llu,\"lag_seconds\":%.3f}",
+		       (unsigned long long)in->export_offset, in->export_file_no,
+		       (unsigned long long)in->export_lag_records, in->export_lag_seconds);
+		if (in->ship_present)
+			printf(",\"ship\":{\"seq\":%llu,\"lag_records\":%llu,\"lag_seconds\":%.3f}}\n",
+			       (unsigned long long)in->ship_seq, (unsigned long long)in->ship_lag_records,
+			       in->ship_lag_seconds);
+		else
+			printf(",\"ship\":null}\n");
+	} else {
+		printf("run id:    %s\n", in->run_id);
+		printf("journal:   %s\n", in->journal_dir);
+		printf("logdir:    %s\n", in->logdir);
+		printf("host:      %s\n", in->host);
+		printf("format:    %u\n", in->format);
+		printf("records:   %llu stored (seq %llu..%llu), last seq %llu",
+		       (unsigned long long)in->records, (unsigned long long)in->first_seq,
+		       (unsigned long long)(in->records ? in->last_seq : 0), (unsigned long long)in->last_seq);
+		if (in->corrupt)
+			printf(", %llu DAMAGED", (unsigned long long)in->corrupt);
+		if (in->start_markers)
+			printf(", %llu START markers", (unsigned long long)in->start_markers);
+		printf("\n\n%-32s %10s %14s %14s %14s\n", "tag", "count", "first step", "last step", "last value");
+		for (size_t i = 0; i < ntags; i++) {
+			const tbw_stat_tag *t = tbw_stat_get_tag(st, i);
+			printf("%-32.*s %10llu %14lld %14lld %14.7g\n", (int)t->tag_len, t->tag,
+			       (unsigned long long)t->count, (long long)t->first_step,
+			       (long long)t->last_step, t->last_value);
+		}
+		printf("\nexport:    seq %llu, file %s, offset %llu (file no %u)\n",
+		       (unsigned long long)in->export_seq, in->export_file[0] ? in->export_file : "(none yet)",
+		       (unsigned long long)in->export_offset, in->export_file_no);
+		printf("           lag %llu records, %.3f s behind the newest commit\n",
+		       (unsigned long long)in->export_lag_records, in->export_lag_seconds);
+		if (in->ship_present)
+			printf("ship:      seq %llu, lag %llu records, %.3f s\n", (unsigned long long)in->ship_seq,
+			       (unsigned long long)in->ship_lag_records, in->ship_lag_seconds);
+		else
+			printf("ship:      no syncer attached\n");
 	}
-	{
-		uint64_t exp_lag = last > ex.seq ? last - ex.seq : 0;
-		uint64_t ship_lag = ship_present && last > ship ? last - ship : 0;
-		/* seconds behind: newest commit's wall time minus that of the last
-		 * exported (shipped) record still stored; when that record was
-		 * pruned, the oldest stored record after it bounds it */
-		double exp_secs = 0, ship_secs = 0;
-		if (exp_lag) {
-			double w = export_wall;
-			if (w == 0) {
-				tbw_jrec r1;
-				if (tbw__journal_read(j, ex.seq, &r1, 1, &inf) == 0 && inf.n)
-					w = r1.wall_time;
-			}
-			exp_secs = w > 0 && newest_wall > w ? newest_wall - w : 0;
-		}
-		if (ship_lag) {
-			double w = ship_wall;
-			if (w == 0) {
-				tbw_jrec r1;
-				if (tbw__journal_read(j, ship, &r1, 1, &inf) == 0 && inf.n)
-					w = r1.wall_time;
-			}
-			ship_secs = w > 0 && newest_wall > w ? newest_wall - w : 0;
-		}
-		if (json) {
-			int firstt = 1;
-			printf("{\"run_id\":\"%s\",\"journal\":", info.run_id_hex);
-			json_str(jdir, strlen(jdir));
-			printf(",\"logdir\":");
-			json_str(info.logdir, strlen(info.logdir));
-			printf(",\"host\":");
-			json_str(info.host, strlen(info.host));
-			printf(",\"created\":");
-			json_num(info.created);
-			printf(",\"format\":%u,\"records\":%llu,\"first_seq\":%llu,\"last_seq\":%llu,"
-			       "\"corrupt\":%llu,\"start_markers\":%llu,\"tags\":[",
-			       info.format, (unsigned long long)count, (unsigned long long)first,
-			       (unsigned long long)last, (unsigned long long)ncorrupt,
-			       (unsigned long long)nstart);
-			for (uint32_t id = 0; id < nts; id++) {
-				const char *name;
-				size_t len;
-				if (!ts[id].seen || tbw__journal_tag_name(j, id, &name, &len) != 0)
-					continue;
-				printf("%s{\"tag\":", firstt ? "" : ",");
-				firstt = 0;
-				json_str(name, len);
-				printf(",\"count\":%llu,\"first_step\":%lld,\"last_step\":%lld,\"last_value\":",
-				       (unsigned long long)ts[id].count, (long long)ts[id].first_step,
-				       (long long)ts[id].last_step);
-				json_num(ts[id].last_value);
-				printf("}");
-			}
-			printf("],\"export\":{\"seq\":%llu,\"file\":", (unsigned long long)ex.seq);
-			json_str(ex.file, strlen(ex.file));
-			printf(",\"offset\":%llu,\"file_no\":%u,\"lag_records\":%llu,\"lag_seconds\":%.3f}",
-			       (unsigned long long)ex.offset, ex.file_no, (unsigned long long)exp_lag, exp_secs);
-			if (ship_present)
-				printf(",\"ship\":{\"seq\":%llu,\"lag_records\":%llu,\"lag_seconds\":%.3f}}\n",
-				       (unsigned long long)ship, (unsigned long long)ship_lag, ship_secs);
-			else
-				printf(",\"ship\":null}\n");
-		} else {
-			printf("run id:    %s\n", info.run_id_hex);
-			printf("journal:   %s\n", jdir);
-			printf("logdir:    %s\n", info.logdir);
-			printf("host:      %s\n", info.host);
-			printf("format:    %u\n", info.format);
-			printf("records:   %llu stored (seq %llu..%llu), last seq %llu",
-			       (unsigned long long)count, (unsigned long long)first,
-			       (unsigned long long)(count ? last : 0), (unsigned long long)last);
-			if (ncorrupt)
-				printf(", %llu DAMAGED", (unsigned long long)ncorrupt);
-			if (nstart)
-				printf(", %llu START markers", (unsigned long long)nstart);
-			printf("\n\n%-32s %10s %14s %14s %14s\n", "tag", "count", "first step", "last step", "last value");
-			for (uint32_t id = 0; id < nts; id++) {
-				const char *name;
-				size_t len;
-				if (!ts[id].seen || tbw__journal_tag_name(j, id, &name, &len) != 0)
-					continue;
-				printf("%-32.*s %10llu %14lld %14lld %14.7g\n", (int)len, name,
-				       (unsigned long long)ts[id].count, (long long)ts[id].first_step,
-				       (long long)ts[id].last_step, ts[id].last_value);
-			}
-			printf("\nexport:    seq %llu, file %s, offset %llu (file no %u)\n",
-			       (unsigned long long)ex.seq, ex.file[0] ? ex.file : "(none yet)",
-			       (unsigned long long)ex.offset, ex.file_no);
-			printf("           lag %llu records, %.3f s behind the newest commit\n",
-			       (unsigned long long)exp_lag, exp_secs);
-			if (ship_present)
-				printf("ship:      seq %llu, lag %llu records, %.3f s\n", (unsigned long long)ship,
-				       (unsigned long long)ship_lag, ship_secs);
-			else
-				printf("ship:      no syncer attached\n");
-		}
-	}
-	tbw__free(ts);
-	tbw__journal_close(j);
-	tbw__free(jdir);
+	tbw_stat_free(st);
 	return 0;
-fail:
-	fprintf(stderr, "tbstat: %s\n", tbw_errmsg());
-	tbw__free(ts);
-	tbw__journal_close(j);
-	tbw__free(jdir);
-	return rc == TBW_ENOTFOUND ? 2 : 3;
 }

@@ -2,19 +2,12 @@
  * as immutable segments, once or continuously. A thin CLI over
  * src/syncer.h; see tools/tbsync.1 for usage and exit codes.
  */
-#include "config.h"
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include "alloc.h"
-#include "error.h"
-#include "journal.h"
-#include "os.h"
-#include "syncer.h"
 #include "tbwal.h"
 
 enum {
@@ -25,7 +18,7 @@ enum {
 	EXIT_NOJOURNAL = 4 /* no journal where we looked */
 };
 
-static volatile sig_atomic_t stop;
+static tbw_stop_flag stop;
 
 static void on_signal(int sig)
 {
@@ -46,7 +39,8 @@ static void usage(FILE *f)
 	      "  --follow        keep shipping every --interval seconds until SIGINT/SIGTERM,\n"
 	      "                  then ship what is left and exit\n"
 	      "  --interval S    seconds between passes with --follow (default 5, may be fractional)\n"
-	      "  --journal DIR   the journal directory (default LOGDIR/.tbwal)\n"
+	      "  --journal DIR   the journal directory (default LOGDIR/.tbwal, or the path\n"
+	      "                  recorded in LOGDIR/.tbwal-journal)\n"
 	      "  --run-name NAME name of the run folder (default: basename of the logdir)\n"
 	      "  --wait          if another syncer runs, wait for it instead of exiting 3\n"
 	      "  --json          print a JSON summary on stdout at exit\n"
@@ -72,18 +66,31 @@ static void json_escape(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void sleep_interruptible(double secs)
+typedef struct ui {
+	int quiet, json;
+} ui;
+
+static void on_notify(void *ctx, tbw_sync_event ev, uint64_t n, const tbw_sync_result *r, const char *msg)
 {
-	uint64_t end = tbw__now_ns() + (uint64_t)(secs * 1e9);
-	while (!stop) {
-		uint64_t now = tbw__now_ns();
-		if (now >= end)
+	const ui *u = ctx;
+
+	switch (ev) {
+	case TBW_SYNC_UNSHIPPABLE:
+		fprintf(stderr, "tbsync: warning: records 1..%llu were exported and pruned before any syncer was "
+		        "attached to %s; they are in the event files but cannot be shipped (give the writer "
+		        "sync_dir from the start to ship everything)\n", (unsigned long long)r->unshippable,
+		        r->journal_dir);
+		break;
+	case TBW_SYNC_PASS_FAILED:
+		fprintf(stderr, "tbsync: %s\n", msg);
+		break;
+	case TBW_SYNC_SHIPPED:
+		if (u->quiet)
 			break;
-		uint64_t left = end - now;
-		if (left > 100000000ull)
-			left = 100000000ull;
-		struct timespec ts = { (time_t)(left / 1000000000ull), (long)(left % 1000000000ull) };
-		nanosleep(&ts, NULL);
+		fprintf(u->json ? stderr : stdout, "tbsync: shipped %llu records to %s (up to seq %llu, %u files)\n",
+		        (unsigned long long)n, r->run_dir, (unsigned long long)r->ship_seq, (unsigned)r->files);
+		fflush(u->json ? stderr : stdout);
+		break;
 	}
 }
 
@@ -92,11 +99,9 @@ int main(int argc, char **argv)
 	const char *logdir = NULL, *sync_dir = NULL, *jdir_opt = NULL, *run_name = NULL;
 	int follow = 0, wait_lock = 0, json = 0, quiet = 0, rc, code = EXIT_OK;
 	double interval = 5.0;
-	char *jdir = NULL;
-	tbw_journal *j = NULL;
-	tbw_syncer *s = NULL;
-	tbw_jopen cfg = TBW_JOPEN_INIT;
-	tbw_sync_stats st;
+	tbw_sync_options o = TBW_SYNC_OPTIONS_INIT;
+	tbw_sync_result st;
+	ui u;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -152,38 +157,6 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	jdir = jdir_opt ? tbw__strdup(jdir_opt) : tbw__path_join(logdir, ".tbwal");
-	if (!jdir) {
-		fprintf(stderr, "tbsync: out of memory\n");
-		return EXIT_ERR;
-	}
-	cfg.create = 0;
-	rc = tbw__journal_open(&j, jdir, &cfg);
-	if (rc) {
-		fprintf(stderr, "tbsync: %s\n", tbw_errmsg());
-		if (rc == TBW_ENOTFOUND)
-			fprintf(stderr, "tbsync: no journal in %s (use --journal DIR if the writer put it elsewhere)\n", jdir);
-		tbw__free(jdir);
-		return rc == TBW_ENOTFOUND ? EXIT_NOJOURNAL : EXIT_ERR;
-	}
-	rc = tbw__syncer_open(&s, j, sync_dir, run_name, wait_lock);
-	if (rc == TBW_EBUSY) {
-		fprintf(stderr, "tbsync: %s\n", tbw_errmsg());
-		fprintf(stderr, "tbsync: another syncer is shipping this journal (a writer with sync_dir, or "
-		        "another tbsync); nothing to do. Use --wait to wait for it.\n");
-		code = EXIT_BUSY;
-		goto out;
-	}
-	if (rc) {
-		fprintf(stderr, "tbsync: %s\n", tbw_errmsg());
-		code = EXIT_ERR;
-		goto out;
-	}
-	tbw__syncer_stats(s, &st);
-	if (st.unshippable)
-		fprintf(stderr, "tbsync: warning: records 1..%llu were exported and pruned before any syncer was "
-		        "attached to %s; they are in the event files but cannot be shipped (give the writer "
-		        "sync_dir from the start to ship everything)\n", (unsigned long long)st.unshippable, jdir);
 	if (follow) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof sa);
@@ -191,32 +164,40 @@ int main(int argc, char **argv)
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 	}
-	for (;;) {
-		uint64_t n = 0;
-		int last = !follow || stop;
-		rc = tbw__syncer_pass(s, &n);
-		if (rc) {
-			fprintf(stderr, "tbsync: %s\n", tbw_errmsg());
-			code = EXIT_ERR;
-			if (!follow)
-				break;
-		} else if (n && !quiet) {
-			tbw__syncer_stats(s, &st);
-			fprintf(json ? stderr : stdout, "tbsync: shipped %llu records to %s (up to seq %llu, %u files)\n",
-			        (unsigned long long)n, tbw__syncer_run_dir(s),
-			        (unsigned long long)st.ship_seq, (unsigned)st.files);
-			fflush(json ? stderr : stdout);
-		}
-		if (last)
-			break;
-		if (rc == TBW_OK)
-			code = EXIT_OK;
-		sleep_interruptible(interval);
+	memset(&st, 0, sizeof st);
+	st.version = TBW_SYNC_RESULT_VERSION;
+	u.quiet = quiet;
+	u.json = json;
+	o.journal_dir = jdir_opt;
+	o.run_name = run_name;
+	o.wait = wait_lock;
+	o.follow = follow;
+	/* seconds (fractional) to milliseconds; the library sleeps in ms */
+	o.interval_ms = (unsigned int)(interval * 1000.0 + 0.5);
+	o.stop = &stop;
+	o.notify = on_notify;
+	o.notify_ctx = &u;
+	rc = tbw_sync(logdir, sync_dir, &o, &st);
+	if (rc == TBW_ENOTFOUND && !st.run_dir[0]) {
+		fprintf(stderr, "tbsync: %s\n", tbw_errmsg());
+		fprintf(stderr, "tbsync: no journal in %s (use --journal DIR if the writer put it elsewhere)\n",
+		        st.journal_dir);
+		return EXIT_NOJOURNAL;
 	}
-	tbw__syncer_stats(s, &st);
+	if (rc == TBW_EBUSY && !st.run_dir[0]) {
+		fprintf(stderr, "tbsync: %s\n", tbw_errmsg());
+		fprintf(stderr, "tbsync: another syncer is shipping this journal (a writer with sync_dir, or "
+		        "another tbsync); nothing to do. Use --wait to wait for it.\n");
+		return EXIT_BUSY;
+	}
+	if (rc && !st.run_dir[0]) {
+		fprintf(stderr, "tbsync: %s\n", tbw_errmsg());
+		return EXIT_ERR;
+	}
+	code = rc ? EXIT_ERR : EXIT_OK;
 	if (json) {
 		printf("{\"run_dir\": ");
-		json_escape(stdout, tbw__syncer_run_dir(s));
+		json_escape(stdout, st.run_dir);
 		printf(", \"passes\": %llu, \"records_shipped\": %llu, \"ship_seq\": %llu, "
 		       "\"segments_written\": %llu, \"merges\": %llu, \"files\": %u, "
 		       "\"bytes_written\": %llu, \"ok\": %s}\n",
@@ -225,9 +206,5 @@ int main(int argc, char **argv)
 		       (unsigned long long)st.merges, (unsigned)st.files,
 		       (unsigned long long)st.bytes_written, code == EXIT_OK ? "true" : "false");
 	}
-out:
-	tbw__syncer_close(s);
-	tbw__journal_close(j);
-	tbw__free(jdir);
 	return code;
 }
