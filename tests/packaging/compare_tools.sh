@@ -3,7 +3,8 @@
 # programs: each case runs both on identical copies of the same runs, at the
 # same path, and compares stdout, stderr, exit status and the files left
 # behind. Only what a run cannot repeat is normalised: event file names
-# (time.host.pid) and, in stderr, the program path that a usage line names.
+# (time.host.pid) and, in stderr, the program path a message names (argv[0]:
+# the path run, or libtool's real program in build/tools/.libs/).
 #   tests/packaging/compare_tools.sh PIP_BIN AUTOTOOLS_BUILDDIR
 # PIP_BIN holds the console scripts (a venv's bin/); the runs are made by
 # the autotools build's tests/tbw_logn. Exit 0 when every case matches.
@@ -47,7 +48,8 @@ run_case() {
 		(cd "$s/w" && eval "\"$exe\" $args" >"$s/$side.out" 2>"$s/$side.err" </dev/null)
 		echo $? >"$s/$side.rc"
 		set -e
-		sed -i "s#$exe#$tool#g" "$s/$side.err"
+		# argv[0] as each prints it: the path run, or (libtool) the real program in .libs/
+		sed -i -e "s#$bdir/tools/\.libs/\(lt-\)\{0,1\}$tool#$tool#g" -e "s#$exe#$tool#g" "$s/$side.err"
 		tree_of "$s/w" >"$s/$side.tree"
 	done
 	cases=$((cases + 1))
