@@ -24,9 +24,24 @@
  * tbwal.ForkError without calling into the library (which would refuse with
  * TBW_EFORK anyway), and is detached, never closed, in the child, so the
  * parent's journal and threads are never touched.
+ *
+ * ABI: the module uses only the stable ABI of CPython 3.9 (Py_LIMITED_API
+ * below), so one build (an abi3 wheel, or the autotools-built _tbwal.so)
+ * imports in every CPython >= 3.9: a heap type from PyType_FromSpec, no
+ * struct access, no macros that read object internals (doc/packaging.md).
+ * METH_FASTCALL is not in the 3.9 limited API, so add_scalar takes
+ * METH_VARARGS | METH_KEYWORDS; a tag's UTF-8 bytes are cached per writer.
+ *
+ * Tools: the pip build (setup.py, -DTBW_HAVE_TOOLS) compiles the tools'
+ * sources into this module with main() renamed; _run_tool(name, argv) runs
+ * one (python/tbwal/__main__.py, console scripts).
  */
+#ifndef Py_LIMITED_API
+#define Py_LIMITED_API 0x03090000
+#endif
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
@@ -42,6 +57,82 @@ static volatile unsigned long fork_gen;
 static void on_fork_child(void)
 {
 	fork_gen++;
+}
+
+/* ---- limited-API helpers ------------------------------------------------- */
+
+static PyObject *str_float;   /* "__float__" */
+
+/* Py_INCREF + PyModule_AddObject (PyModule_AddObjectRef is 3.10). */
+static int add_object_ref(PyObject *m, const char *name, PyObject *o)
+{
+	Py_INCREF(o);
+	if (PyModule_AddObject(m, name, o) < 0) {
+		Py_DECREF(o);
+		return -1;
+	}
+	return 0;
+}
+
+/* The name of o's type as tp_name spells it ("numpy.float64", "str"); new ref. */
+static PyObject *type_name(PyObject *o)
+{
+	PyObject *t = (PyObject *)Py_TYPE(o), *mod = NULL, *name, *r = NULL;
+	int heap = (PyType_GetFlags(Py_TYPE(o)) & Py_TPFLAGS_HEAPTYPE) != 0;
+
+	name = PyObject_GetAttrString(t, heap ? "__name__" : "__qualname__");
+	if (name != NULL && !heap) {
+		mod = PyObject_GetAttrString(t, "__module__");
+		if (mod != NULL && PyUnicode_Check(mod) &&
+		    PyUnicode_CompareWithASCIIString(mod, "builtins") != 0)
+			r = PyUnicode_FromFormat("%U.%U", mod, name);
+	}
+	if (r == NULL && name != NULL && PyUnicode_Check(name)) {
+		Py_INCREF(name);
+		r = name;
+	}
+	Py_XDECREF(mod);
+	Py_XDECREF(name);
+	if (r == NULL) {
+		PyErr_Clear();
+		r = PyUnicode_FromString("?");
+	}
+	return r;
+}
+
+/* Raise exc with fmt, whose one %U is the name of o's type; returns -1. */
+static int type_error(PyObject *exc, const char *fmt, PyObject *o)
+{
+	PyObject *tn = type_name(o);
+
+	if (tn == NULL)
+		return -1;
+	PyErr_Format(exc, fmt, tn);
+	Py_DECREF(tn);
+	return -1;
+}
+
+/* Does o's type define __float__ or __index__ (nb_float, nb_index)? */
+static int has_float_or_index(PyObject *o)
+{
+	return PyIndex_Check(o) || PyObject_HasAttr((PyObject *)Py_TYPE(o), str_float);
+}
+
+/* s (a str or NULL) as UTF-8 in buf (surrogate escapes undone), or dflt. */
+static const char *str_utf8(PyObject *s, char *buf, size_t n, const char *dflt)
+{
+	PyObject *b;
+
+	if (s == NULL)
+		return dflt;
+	b = PyUnicode_AsEncodedString(s, "utf-8", "surrogateescape");
+	if (b == NULL) {
+		PyErr_Clear();
+		return dflt;
+	}
+	PyOS_snprintf(buf, n, "%s", PyBytes_AsString(b));
+	Py_DECREF(b);
+	return buf;
 }
 
 /* ---- exceptions ---------------------------------------------------------- */
@@ -124,6 +215,8 @@ typedef struct {
 	int inflight;             /* calls running with the GIL released (GIL-protected) */
 	PyObject *logdir;         /* str, for messages */
 	PyObject *weakreflist;
+	PyObject *tag_obj;        /* the last tag str seen by add_scalar ... */
+	PyObject *tag_bytes;      /* ... and its UTF-8 bytes */
 } WriterObject;
 
 static PyObject *str_reopen;  /* "_reopen" */
@@ -131,13 +224,13 @@ static PyObject *kw_names[6]; /* add_scalar's parameter names */
 
 static PyObject *fork_error(WriterObject *self, const char *op)
 {
-	char buf[768];
+	char buf[768], ld[512];
 
 	PyOS_snprintf(buf, sizeof buf,
 	              "%s %s: writer opened by process %ld used in child process %ld after fork(); "
 	              "the parent's journal is left untouched. Open a new SummaryWriter with its own "
 	              "log_dir in the child.",
-	              op, self->logdir ? PyUnicode_AsUTF8(self->logdir) : "?", self->pid, (long)getpid());
+	              op, str_utf8(self->logdir, ld, sizeof ld, "?"), self->pid, (long)getpid());
 	if (PyErr_Occurred())
 		PyErr_Clear();
 	return raise_code(TBW_EFORK, buf);
@@ -151,9 +244,9 @@ static int check_usable(WriterObject *self, const char *op)
 		return -1;
 	}
 	if (self->w == NULL) {
-		char buf[768];
+		char buf[768], ld[512];
 		PyOS_snprintf(buf, sizeof buf, "%s %s: the writer is closed", op,
-		              self->logdir ? PyUnicode_AsUTF8(self->logdir) : "(never opened)");
+		              str_utf8(self->logdir, ld, sizeof ld, "(never opened)"));
 		if (PyErr_Occurred())
 			PyErr_Clear();
 		raise_code(TBW_ECLOSED, buf);
@@ -168,7 +261,7 @@ static PyObject *Writer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 
 	(void)args;
 	(void)kwds;
-	self = (WriterObject *)type->tp_alloc(type, 0);
+	self = (WriterObject *)((allocfunc)PyType_GetSlot(type, Py_tp_alloc))(type, 0);
 	return (PyObject *)self;
 }
 
@@ -197,6 +290,7 @@ static int writer_close_handle(WriterObject *self)
 
 static void Writer_dealloc(WriterObject *self)
 {
+	PyTypeObject *tp = Py_TYPE(self);
 	PyObject *et, *ev, *tb;
 
 	PyObject_GC_UnTrack(self);
@@ -209,8 +303,11 @@ static void Writer_dealloc(WriterObject *self)
 		                   self->logdir ? self->logdir : Py_None, tbw_errmsg());
 	}
 	Py_CLEAR(self->logdir);
+	Py_CLEAR(self->tag_obj);
+	Py_CLEAR(self->tag_bytes);
 	PyErr_Restore(et, ev, tb);
-	Py_TYPE(self)->tp_free((PyObject *)self);
+	((freefunc)PyType_GetSlot(tp, Py_tp_free))(self);
+	Py_DECREF(tp);  /* a heap type: each instance holds a reference */
 }
 
 static int Writer_traverse(WriterObject *self, visitproc visit, void *arg)
@@ -290,13 +387,13 @@ static PyObject *Writer_open(WriterObject *self, PyObject *args, PyObject *kwds)
 			goto out;
 		opts.purge_step = p;
 	}
-	opts.sync_dir = sync_dir ? PyBytes_AS_STRING(sync_dir) : NULL;
-	opts.filename_suffix = suffix ? PyBytes_AS_STRING(suffix) : NULL;
-	opts.journal_dir = jdir ? PyBytes_AS_STRING(jdir) : NULL;
-	opts.run_name = run ? PyBytes_AS_STRING(run) : NULL;
+	opts.sync_dir = sync_dir ? PyBytes_AsString(sync_dir) : NULL;
+	opts.filename_suffix = suffix ? PyBytes_AsString(suffix) : NULL;
+	opts.journal_dir = jdir ? PyBytes_AsString(jdir) : NULL;
+	opts.run_name = run ? PyBytes_AsString(run) : NULL;
 
 	Py_BEGIN_ALLOW_THREADS
-	rc = tbw_open(&w, PyBytes_AS_STRING(logdir), &opts);
+	rc = tbw_open(&w, PyBytes_AsString(logdir), &opts);
 	Py_END_ALLOW_THREADS
 	if (rc < 0) {
 		raise_tbw(rc);
@@ -306,10 +403,15 @@ static PyObject *Writer_open(WriterObject *self, PyObject *args, PyObject *kwds)
 	self->gen = fork_gen;
 	self->pid = (long)getpid();
 	self->release_gil = opts.durability == TBW_DURABILITY_ALWAYS;
-	Py_XSETREF(self->logdir, PyUnicode_DecodeFSDefault(PyBytes_AS_STRING(logdir)));
+	{
+		PyObject *old = self->logdir;
+		self->logdir = PyUnicode_DecodeFSDefault(PyBytes_AsString(logdir));
+		Py_XDECREF(old);
+	}
 	if (self->logdir == NULL)
 		PyErr_Clear();
-	ret = Py_NewRef(Py_None);
+	Py_INCREF(Py_None);
+	ret = Py_None;
 out:
 	Py_XDECREF(logdir);
 	Py_XDECREF(sync_dir);
@@ -322,11 +424,10 @@ out:
 /* scalar_value -> double: float, int, or anything with __float__/__index__. */
 static int value_as_double(PyObject *o, double *out)
 {
-	PyNumberMethods *nb;
 	double d;
 
 	if (PyFloat_CheckExact(o)) {
-		*out = PyFloat_AS_DOUBLE(o);
+		*out = PyFloat_AsDouble(o);
 		return 0;
 	}
 	if (PyLong_Check(o)) {
@@ -336,27 +437,33 @@ static int value_as_double(PyObject *o, double *out)
 		*out = d;
 		return 0;
 	}
-	nb = Py_TYPE(o)->tp_as_number;
-	if (nb == NULL || (nb->nb_float == NULL && nb->nb_index == NULL)) {
-		PyErr_Format(PyExc_TypeError,
-		             "scalar_value must be a float, an int or an object with __float__ "
-		             "(numpy scalar, one-element tensor), not %.200s", Py_TYPE(o)->tp_name);
-		return -1;
-	}
+	if (!has_float_or_index(o))
+		return type_error(PyExc_TypeError,
+		                  "scalar_value must be a float, an int or an object with __float__ "
+		                  "(numpy scalar, one-element tensor), not %.200U", o);
 	d = PyFloat_AsDouble(o);
 	if (d == -1.0 && PyErr_Occurred()) {
 		/* e.g. a numpy array or tensor with several elements */
 		PyObject *et, *ev, *tb;
 		PyErr_Fetch(&et, &ev, &tb);
 		PyErr_NormalizeException(&et, &ev, &tb);
-		PyErr_Format(PyExc_TypeError, "scalar_value of type %.200s cannot be converted to float: %S",
-		             Py_TYPE(o)->tp_name, ev ? ev : Py_None);
+		{
+			PyObject *tn = type_name(o);
+			if (tn != NULL) {
+				PyErr_Format(PyExc_TypeError,
+				             "scalar_value of type %.200U cannot be converted to float: %S",
+				             tn, ev ? ev : Py_None);
+				Py_DECREF(tn);
+			}
+		}
 		{
 			PyObject *et2, *ev2, *tb2;
 			PyErr_Fetch(&et2, &ev2, &tb2);
 			PyErr_NormalizeException(&et2, &ev2, &tb2);
-			if (ev2 != NULL && ev != NULL)
-				PyException_SetCause(ev2, Py_NewRef(ev));
+			if (ev2 != NULL && ev != NULL) {
+				Py_INCREF(ev);
+				PyException_SetCause(ev2, ev);
+			}
 			PyErr_Restore(et2, ev2, tb2);
 		}
 		Py_XDECREF(et);
@@ -383,10 +490,10 @@ static int step_as_int64(PyObject *o, int64_t *out)
 		PyObject *i;
 		/* torch's FileWriter stores int(step): a float step is truncated, a
 		 * numeric string parsed. Integers (and __index__ types) go first. */
-		if (Py_TYPE(o)->tp_as_number == NULL || Py_TYPE(o)->tp_as_number->nb_index == NULL)
-			i = PyNumber_Long(o);
-		else
+		if (PyIndex_Check(o))
 			i = PyNumber_Index(o);
+		else
+			i = PyNumber_Long(o);
 		if (i == NULL)
 			return -1;
 		v = PyLong_AsLongLongAndOverflow(i, &overflow);
@@ -411,15 +518,12 @@ static int walltime_as_double(PyObject *o, double *out)
 		return 0;
 	}
 	if (PyFloat_CheckExact(o)) {
-		*out = PyFloat_AS_DOUBLE(o);
+		*out = PyFloat_AsDouble(o);
 		return 0;
 	}
-	if (PyUnicode_Check(o) || PyBytes_Check(o) || Py_TYPE(o)->tp_as_number == NULL ||
-	    (Py_TYPE(o)->tp_as_number->nb_float == NULL && Py_TYPE(o)->tp_as_number->nb_index == NULL)) {
-		PyErr_Format(PyExc_TypeError, "walltime must be a number of seconds (or None), not %.200s",
-		             Py_TYPE(o)->tp_name);
-		return -1;
-	}
+	if (PyUnicode_Check(o) || PyBytes_Check(o) || !has_float_or_index(o))
+		return type_error(PyExc_TypeError,
+		                  "walltime must be a number of seconds (or None), not %.200U", o);
 	d = PyFloat_AsDouble(o);
 	if (d == -1.0 && PyErr_Occurred())
 		return -1;
@@ -439,11 +543,31 @@ PyDoc_STRVAR(Writer_add_scalar_doc,
 "the encoding is the writer's scalar_format (never DT_DOUBLE, which TensorBoard drops).\n"
 "Raises tbwal.Error subclasses with the library's message; nothing is written then.");
 
-static PyObject *Writer_add_scalar(WriterObject *self, PyObject *const *args, Py_ssize_t nargs,
-                                   PyObject *kwnames)
+/* The UTF-8 bytes of tag (a str), from the writer's one-entry cache; new ref. */
+static PyObject *tag_utf8(WriterObject *self, PyObject *tag)
+{
+	PyObject *b;
+
+	if (tag != self->tag_obj || self->tag_bytes == NULL) {
+		b = PyUnicode_AsUTF8String(tag);
+		if (b == NULL)
+			return NULL;
+		Py_INCREF(tag);
+		Py_XDECREF(self->tag_obj);
+		Py_XDECREF(self->tag_bytes);
+		self->tag_obj = tag;
+		self->tag_bytes = b;
+	}
+	Py_INCREF(self->tag_bytes);
+	return self->tag_bytes;
+}
+
+static PyObject *Writer_add_scalar(WriterObject *self, PyObject *args, PyObject *kwds)
 {
 	PyObject *a[6] = { NULL, NULL, Py_None, Py_None, NULL, NULL };
-	const char *tag;
+	PyObject *tagb;
+	Py_ssize_t nargs = PyTuple_Size(args);
+	char *tag;
 	Py_ssize_t taglen;
 	double value, walltime;
 	int64_t step;
@@ -454,11 +578,11 @@ static PyObject *Writer_add_scalar(WriterObject *self, PyObject *const *args, Py
 		return NULL;
 	}
 	for (Py_ssize_t i = 0; i < nargs; i++)
-		a[i] = args[i];
-	if (kwnames != NULL) {
-		Py_ssize_t nk = PyTuple_GET_SIZE(kwnames);
-		for (Py_ssize_t k = 0; k < nk; k++) {
-			PyObject *name = PyTuple_GET_ITEM(kwnames, k);
+		a[i] = PyTuple_GetItem(args, i);
+	if (kwds != NULL) {
+		Py_ssize_t pos = 0;
+		PyObject *name, *val;
+		while (PyDict_Next(kwds, &pos, &name, &val)) {
 			int slot = -1;
 			for (int j = 0; j < 6 && slot < 0; j++)
 				if (name == kw_names[j])
@@ -476,7 +600,7 @@ static PyObject *Writer_add_scalar(WriterObject *self, PyObject *const *args, Py
 				             "add_scalar() got multiple values for argument '%U'", name);
 				return NULL;
 			}
-			a[slot] = args[nargs + k];
+			a[slot] = val;
 		}
 	}
 	if (a[0] == NULL || a[1] == NULL) {
@@ -485,36 +609,45 @@ static PyObject *Writer_add_scalar(WriterObject *self, PyObject *const *args, Py
 		return NULL;
 	}
 	if (!PyUnicode_Check(a[0])) {
-		PyErr_Format(PyExc_TypeError, "tag must be str, not %.200s", Py_TYPE(a[0])->tp_name);
+		type_error(PyExc_TypeError, "tag must be str, not %.200U", a[0]);
 		return NULL;
 	}
 	if (value_as_double(a[1], &value) < 0 || step_as_int64(a[2], &step) < 0 ||
 	    walltime_as_double(a[3], &walltime) < 0)
 		return NULL;
-	tag = PyUnicode_AsUTF8AndSize(a[0], &taglen);
-	if (tag == NULL)
+	tagb = tag_utf8(self, a[0]);
+	if (tagb == NULL)
 		return NULL;
+	if (PyBytes_AsStringAndSize(tagb, &tag, &taglen) < 0) {
+		Py_DECREF(tagb);
+		return NULL;
+	}
 	if ((size_t)taglen != strlen(tag)) {
 		char buf[256];
 		PyOS_snprintf(buf, sizeof buf, "add_scalar: tag contains a NUL character at byte %zu",
 		              strlen(tag));
+		Py_DECREF(tagb);
 		return raise_code(TBW_EINVAL, buf);
 	}
 
 	if (self->w == NULL || self->gen != fork_gen) {
 		if (self->w == NULL && self->gen == fork_gen && self->logdir != NULL) {
 			/* Closed: like torch, log again by reopening (subclasses define _reopen). */
-			PyObject *r = PyObject_CallMethodNoArgs((PyObject *)self, str_reopen);
+			PyObject *r = PyObject_CallMethodObjArgs((PyObject *)self, str_reopen, NULL);
 			if (r == NULL) {
-				if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+				if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+					Py_DECREF(tagb);
 					return NULL;
+				}
 				PyErr_Clear();
 			} else {
 				Py_DECREF(r);
 			}
 		}
-		if (check_usable(self, "add_scalar") < 0)
+		if (check_usable(self, "add_scalar") < 0) {
+			Py_DECREF(tagb);
 			return NULL;
+		}
 	}
 	if (self->release_gil) {
 		tbw_writer *w = self->w;
@@ -526,6 +659,7 @@ static PyObject *Writer_add_scalar(WriterObject *self, PyObject *const *args, Py
 	} else {
 		rc = tbw_add_scalar(self->w, tag, value, step, walltime);
 	}
+	Py_DECREF(tagb);
 	if (rc < 0)
 		return raise_tbw(rc);
 	Py_RETURN_NONE;
@@ -546,8 +680,8 @@ PyDoc_STRVAR(Writer_add_event_doc,
 static PyObject *Writer_add_event(WriterObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = { "tag", "body", "step", "wall_time", NULL };
-	PyObject *o_tag, *o_body, *o_step = Py_None, *o_wall = Py_None;
-	const char *tag = NULL;
+	PyObject *o_tag, *o_body, *o_step = Py_None, *o_wall = Py_None, *tagb = NULL, *res = NULL;
+	char *tag = NULL;
 	char *body;
 	Py_ssize_t taglen = 0, blen;
 	double walltime;
@@ -559,11 +693,11 @@ static PyObject *Writer_add_event(WriterObject *self, PyObject *args, PyObject *
 	                                 &o_step, &o_wall))
 		return NULL;
 	if (o_tag != Py_None && !PyUnicode_Check(o_tag)) {
-		PyErr_Format(PyExc_TypeError, "tag must be str or None, not %.200s", Py_TYPE(o_tag)->tp_name);
+		type_error(PyExc_TypeError, "tag must be str or None, not %.200U", o_tag);
 		return NULL;
 	}
 	if (!PyBytes_Check(o_body)) {
-		PyErr_Format(PyExc_TypeError, "body must be bytes, not %.200s", Py_TYPE(o_body)->tp_name);
+		type_error(PyExc_TypeError, "body must be bytes, not %.200U", o_body);
 		return NULL;
 	}
 	if (step_as_int64(o_step, &step) < 0 || walltime_as_double(o_wall, &walltime) < 0)
@@ -571,41 +705,50 @@ static PyObject *Writer_add_event(WriterObject *self, PyObject *args, PyObject *
 	if (PyBytes_AsStringAndSize(o_body, &body, &blen) < 0)
 		return NULL;
 	if (o_tag != Py_None) {
-		tag = PyUnicode_AsUTF8AndSize(o_tag, &taglen);
-		if (tag == NULL)
+		/* limited API: the UTF-8 bytes as a new bytes object, kept until the commit */
+		if ((tagb = PyUnicode_AsUTF8String(o_tag)) == NULL)
 			return NULL;
+		if (PyBytes_AsStringAndSize(tagb, &tag, &taglen) < 0)
+			goto out;
 		if ((size_t)taglen != strlen(tag)) {
 			char buf[256];
 			PyOS_snprintf(buf, sizeof buf, "add_event: tag contains a NUL character at byte %zu",
 			              strlen(tag));
-			return raise_code(TBW_EINVAL, buf);
+			raise_code(TBW_EINVAL, buf);
+			goto out;
 		}
 	}
 	if (self->w == NULL || self->gen != fork_gen) {
 		if (self->w == NULL && self->gen == fork_gen && self->logdir != NULL) {
 			/* Closed: like torch, log again by reopening (subclasses define _reopen). */
-			PyObject *r = PyObject_CallMethodNoArgs((PyObject *)self, str_reopen);
+			PyObject *r = PyObject_CallMethodObjArgs((PyObject *)self, str_reopen, NULL);
 			if (r == NULL) {
 				if (!PyErr_ExceptionMatches(PyExc_AttributeError))
-					return NULL;
+					goto out;
 				PyErr_Clear();
 			} else {
 				Py_DECREF(r);
 			}
 		}
 		if (check_usable(self, "add_event") < 0)
-			return NULL;
+			goto out;
 	}
-	/* o_body (immutable bytes) and o_tag stay referenced by args meanwhile */
+	/* o_body (immutable bytes) stays referenced by args, tagb by us, meanwhile */
 	w = self->w;
 	self->inflight++;
 	Py_BEGIN_ALLOW_THREADS
 	rc = tbw_add_event(w, tag, step, walltime, body, (size_t)blen);
 	Py_END_ALLOW_THREADS
 	self->inflight--;
-	if (rc < 0)
-		return raise_tbw(rc);
-	Py_RETURN_NONE;
+	if (rc < 0) {
+		raise_tbw(rc);
+		goto out;
+	}
+	Py_INCREF(Py_None);
+	res = Py_None;
+out:
+	Py_XDECREF(tagb);
+	return res;
 }
 
 PyDoc_STRVAR(Writer_log_doc,
@@ -615,7 +758,7 @@ PyDoc_STRVAR(Writer_log_doc,
 
 static PyObject *Writer_log(WriterObject *self, PyObject *args)
 {
-	PyObject *metrics, *stepo = Py_None, *wallo = Py_None, *items;
+	PyObject *metrics, *stepo = Py_None, *wallo = Py_None, *items, *tagbytes = NULL;
 	const char *tags_small[32];
 	double values_small[32];
 	const char **tags = tags_small;
@@ -628,8 +771,8 @@ static PyObject *Writer_log(WriterObject *self, PyObject *args)
 	if (!PyArg_ParseTuple(args, "O|OO:log", &metrics, &stepo, &wallo))
 		return NULL;
 	if (!PyMapping_Check(metrics)) {
-		PyErr_Format(PyExc_TypeError, "log: metrics must be a mapping of tag to value, not %.200s",
-		             Py_TYPE(metrics)->tp_name);
+		type_error(PyExc_TypeError, "log: metrics must be a mapping of tag to value, not %.200U",
+		           metrics);
 		return NULL;
 	}
 	if (step_as_int64(stepo, &step) < 0 || walltime_as_double(wallo, &walltime) < 0)
@@ -637,6 +780,8 @@ static PyObject *Writer_log(WriterObject *self, PyObject *args)
 	if ((items = PyMapping_Items(metrics)) == NULL)
 		return NULL;
 	n = PyList_Size(items);
+	if ((tagbytes = PyList_New(0)) == NULL)  /* keeps the tags' UTF-8 bytes alive */
+		goto fail;
 	if (n > 32) {
 		tags = PyMem_Malloc((size_t)n * sizeof *tags);
 		values = PyMem_Malloc((size_t)n * sizeof *values);
@@ -655,11 +800,21 @@ static PyObject *Writer_log(WriterObject *self, PyObject *args)
 		k = PyTuple_GetItem(kv, 0);
 		v = PyTuple_GetItem(kv, 1);
 		if (!PyUnicode_Check(k)) {
-			PyErr_Format(PyExc_TypeError, "log: tag must be str, not %.200s", Py_TYPE(k)->tp_name);
+			type_error(PyExc_TypeError, "log: tag must be str, not %.200U", k);
 			goto fail;
 		}
-		if ((tags[i] = PyUnicode_AsUTF8AndSize(k, &len)) == NULL)
-			goto fail;
+		{
+			PyObject *b = PyUnicode_AsUTF8String(k);
+			char *t;
+			if (b == NULL)
+				goto fail;
+			if (PyList_Append(tagbytes, b) < 0 || PyBytes_AsStringAndSize(b, &t, &len) < 0) {
+				Py_DECREF(b);
+				goto fail;
+			}
+			Py_DECREF(b);
+			tags[i] = t;
+		}
 		if ((size_t)len != strlen(tags[i])) {
 			char buf[256];
 			PyOS_snprintf(buf, sizeof buf, "log: tag contains a NUL character at byte %zu",
@@ -689,6 +844,7 @@ static PyObject *Writer_log(WriterObject *self, PyObject *args)
 	if (values != values_small)
 		PyMem_Free(values);
 	Py_DECREF(items);
+	Py_DECREF(tagbytes);
 	if (rc < 0)
 		return raise_tbw(rc);
 	Py_RETURN_NONE;
@@ -698,6 +854,7 @@ fail:
 	if (values != values_small)
 		PyMem_Free(values);
 	Py_DECREF(items);
+	Py_XDECREF(tagbytes);
 	return NULL;
 }
 
@@ -747,12 +904,16 @@ PyDoc_STRVAR(Writer_check_fork_doc,
 
 static PyObject *Writer_check_fork(WriterObject *self, PyObject *op)
 {
-	const char *s = PyUnicode_AsUTF8(op);
+	PyObject *b = PyUnicode_AsUTF8String(op), *r;
 
-	if (s == NULL)
+	if (b == NULL)
 		return NULL;
-	if (self->logdir != NULL && self->gen != fork_gen)
-		return fork_error(self, s);
+	if (self->logdir != NULL && self->gen != fork_gen) {
+		r = fork_error(self, PyBytes_AsString(b));
+		Py_DECREF(b);
+		return r;
+	}
+	Py_DECREF(b);
 	Py_RETURN_NONE;
 }
 
@@ -798,7 +959,7 @@ static PyObject *Writer_get_journal_path(WriterObject *self, void *closure)
 
 static PyMethodDef Writer_methods[] = {
 	{ "_open", (PyCFunction)(void (*)(void))Writer_open, METH_VARARGS | METH_KEYWORDS, Writer_open_doc },
-	{ "add_scalar", (PyCFunction)(void (*)(void))Writer_add_scalar, METH_FASTCALL | METH_KEYWORDS,
+	{ "add_scalar", (PyCFunction)(void (*)(void))Writer_add_scalar, METH_VARARGS | METH_KEYWORDS,
 	  Writer_add_scalar_doc },
 	{ "add_event", (PyCFunction)(void (*)(void))Writer_add_event, METH_VARARGS | METH_KEYWORDS,
 	  Writer_add_event_doc },
@@ -820,19 +981,28 @@ static PyGetSetDef Writer_getset[] = {
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 
-static PyTypeObject WriterType = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "tbwal._tbwal.Writer",
-	.tp_basicsize = sizeof(WriterObject),
-	.tp_dealloc = (destructor)Writer_dealloc,
-	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-	.tp_doc = "One tbwal journal writer (tbw_writer). Use tbwal.SummaryWriter.",
-	.tp_traverse = (traverseproc)Writer_traverse,
-	.tp_weaklistoffset = offsetof(WriterObject, weakreflist),
-	.tp_methods = Writer_methods,
-	.tp_getset = Writer_getset,
-	.tp_new = Writer_new,
+static PyMemberDef Writer_members[] = {
+	{ "__weaklistoffset__", T_PYSSIZET, offsetof(WriterObject, weakreflist), READONLY, NULL },
+	{ NULL, 0, 0, 0, NULL }
 };
+
+static PyType_Slot Writer_slots[] = {
+	{ Py_tp_dealloc, (void *)Writer_dealloc },
+	{ Py_tp_doc, (void *)"One tbwal journal writer (tbw_writer). Use tbwal.SummaryWriter." },
+	{ Py_tp_traverse, (void *)Writer_traverse },
+	{ Py_tp_methods, Writer_methods },
+	{ Py_tp_getset, Writer_getset },
+	{ Py_tp_members, Writer_members },
+	{ Py_tp_new, (void *)Writer_new },
+	{ 0, NULL }
+};
+
+static PyType_Spec Writer_spec = {
+	"tbwal._tbwal.Writer", sizeof(WriterObject), 0,
+	Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, Writer_slots
+};
+
+static PyObject *WriterType;  /* a heap type, made from Writer_spec at import */
 
 /* ---- module ---------------------------------------------------------------- */
 
@@ -1073,7 +1243,108 @@ out:
 	return res;
 }
 
+#ifdef TBW_HAVE_TOOLS
+/* ---- the command-line tools, built in (setup.py) ---------------------------- */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "tbw_tools.h"     /* written by setup.py: TBW_TOOLS_TABLE */
+
+static const struct tool_def {
+	const char *name;
+	int (*main)(int argc, char **argv);
+} tool_defs[] = { TBW_TOOLS_TABLE { NULL, NULL } };
+
+static pthread_mutex_t tool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* _run_tool(name, argv) -> int: main() of tool name with argv (argv[0]
+ * included), with SIGINT and SIGPIPE at their defaults as in a C program
+ * and the GIL released; one tool at a time (getopt's state is global). */
+static PyObject *mod_run_tool(PyObject *m, PyObject *args)
+{
+	const char *name;
+	PyObject *list, *seq = NULL, *ret = NULL;
+	const struct tool_def *t;
+	char **argv = NULL;
+	Py_ssize_t argc = 0, i;
+	struct sigaction dfl, old_int, old_pipe;
+	int rc;
+
+	(void)m;
+	if (!PyArg_ParseTuple(args, "sO:_run_tool", &name, &list))
+		return NULL;
+	for (t = tool_defs; t->name != NULL && strcmp(t->name, name) != 0; t++)
+		;
+	if (t->name == NULL)
+		return PyErr_Format(PyExc_ValueError, "_run_tool: no tool named %s", name);
+	seq = PySequence_Tuple(list);
+	if (seq == NULL)
+		return NULL;
+	argc = PyTuple_Size(seq);
+	argv = calloc((size_t)argc + 1, sizeof *argv);
+	if (argv == NULL) {
+		PyErr_NoMemory();
+		goto out;
+	}
+	for (i = 0; i < argc; i++) {
+		PyObject *b = NULL;
+		if (!PyUnicode_FSConverter(PyTuple_GetItem(seq, i), &b))
+			goto out;
+		argv[i] = strdup(PyBytes_AsString(b));
+		Py_DECREF(b);
+		if (argv[i] == NULL) {
+			PyErr_NoMemory();
+			goto out;
+		}
+	}
+	Py_BEGIN_ALLOW_THREADS
+	pthread_mutex_lock(&tool_lock);
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	sigaction(SIGINT, &dfl, &old_int);
+	sigaction(SIGPIPE, &dfl, &old_pipe);
+	optind = 0;  /* glibc: restart getopt's scan */
+	rc = t->main((int)argc, argv);
+	fflush(stdout);
+	fflush(stderr);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGPIPE, &old_pipe, NULL);
+	pthread_mutex_unlock(&tool_lock);
+	Py_END_ALLOW_THREADS
+	ret = PyLong_FromLong(rc);
+out:
+	if (argv != NULL)
+		for (i = 0; i < argc; i++)
+			free(argv[i]);
+	free(argv);
+	Py_XDECREF(seq);
+	return ret;
+}
+
+static int add_tools(PyObject *m)
+{
+	PyObject *names = PyTuple_New((Py_ssize_t)(sizeof tool_defs / sizeof tool_defs[0] - 1));
+
+	if (names == NULL)
+		return -1;
+	for (size_t i = 0; tool_defs[i].name != NULL; i++) {
+		PyObject *s = PyUnicode_FromString(tool_defs[i].name);
+		if (s == NULL || PyTuple_SetItem(names, (Py_ssize_t)i, s) < 0) {
+			Py_DECREF(names);
+			return -1;
+		}
+	}
+	return PyModule_AddObject(m, "_TOOLS", names) < 0 ? (Py_DECREF(names), -1) : 0;
+}
+#endif /* TBW_HAVE_TOOLS */
+
 static PyMethodDef module_methods[] = {
+#ifdef TBW_HAVE_TOOLS
+	{ "_run_tool", mod_run_tool, METH_VARARGS,
+	  "_run_tool(name, argv)\n--\n\nRun the built-in tool name (argv[0] included); its exit status." },
+#endif
 	{ "_as_float", mod_as_float, METH_O,
 	  "_as_float(value)\n--\n\nvalue as add_scalar converts it; TypeError naming the type otherwise." },
 	{ "strerror", mod_strerror, METH_O, "strerror(code)\n--\n\nThe library's description of a TBW_E* code." },
@@ -1108,7 +1379,7 @@ PyMODINIT_FUNC PyInit__tbwal(void)
 		}
 		atfork_done = 1;
 	}
-	if (PyType_Ready(&WriterType) < 0)
+	if (WriterType == NULL && (WriterType = PyType_FromSpec(&Writer_spec)) == NULL)
 		return NULL;
 	m = PyModule_Create(&tbwal_module);
 	if (m == NULL)
@@ -1116,14 +1387,15 @@ PyMODINIT_FUNC PyInit__tbwal(void)
 	for (int i = 0; i < 6; i++)
 		if ((kw_names[i] = PyUnicode_InternFromString(names[i])) == NULL)
 			goto fail;
-	if ((str_reopen = PyUnicode_InternFromString("_reopen")) == NULL)
+	if ((str_reopen = PyUnicode_InternFromString("_reopen")) == NULL ||
+	    (str_float = PyUnicode_InternFromString("__float__")) == NULL)
 		goto fail;
 
 	Error = PyErr_NewExceptionWithDoc("tbwal.Error",
 		"Base of every error the tbwal library reports. str() is the library's one-line\n"
 		"message (operation, path, cause); .code is the TBW_E* code, .code_name its name.",
 		NULL, NULL);
-	if (Error == NULL || PyModule_AddObjectRef(m, "Error", Error) < 0)
+	if (Error == NULL || add_object_ref(m, "Error", Error) < 0)
 		goto fail;
 	for (size_t i = 0; i < N_EXC; i++) {
 		struct exc_def *d = &exc_defs[i];
@@ -1158,10 +1430,10 @@ PyMODINIT_FUNC PyInit__tbwal(void)
 		PyOS_snprintf(qual, sizeof qual, "tbwal.%s", d->name);
 		d->type = PyErr_NewExceptionWithDoc(qual, d->doc, bases, NULL);
 		Py_DECREF(bases);
-		if (d->type == NULL || PyModule_AddObjectRef(m, d->name, d->type) < 0)
+		if (d->type == NULL || add_object_ref(m, d->name, d->type) < 0)
 			goto fail;
 	}
-	if (PyModule_AddObjectRef(m, "Writer", (PyObject *)&WriterType) < 0 ||
+	if (add_object_ref(m, "Writer", WriterType) < 0 ||
 	    PyModule_AddStringConstant(m, "LIBRARY_VERSION", TBW_VERSION_STRING) < 0 ||
 	    PyModule_AddIntConstant(m, "DURABILITY_INTERVAL", TBW_DURABILITY_INTERVAL) < 0 ||
 	    PyModule_AddIntConstant(m, "DURABILITY_ALWAYS", TBW_DURABILITY_ALWAYS) < 0 ||
@@ -1182,6 +1454,10 @@ PyMODINIT_FUNC PyInit__tbwal(void)
 		if (PyModule_AddIntConstant(m, cname + 4 /* skip "TBW_" */, exc_defs[i].code) < 0)
 			goto fail;
 	}
+#ifdef TBW_HAVE_TOOLS
+	if (add_tools(m) < 0)
+		goto fail;
+#endif
 	return m;
 fail:
 	Py_XDECREF(m);

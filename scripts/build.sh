@@ -8,8 +8,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 san=""
 if [ "${1:-}" = "--sanitizers" ]; then san=1; shift; fi
 bdir=${1:-$top/build${san:+-asan}}
-"$top/scripts/setup.sh"
-if [ ! -x "$top/configure" ] || [ "$top/configure.ac" -nt "$top/configure" ]; then
+"$top/scripts/setup.sh" build
+# configure takes its version from include/tbwal.h: regenerate it when that changed.
+if [ ! -x "$top/configure" ] || [ "$top/configure.ac" -nt "$top/configure" ] ||
+	! grep -q "^PACKAGE_VERSION='$("$top/scripts/version.sh" "$top")'\$" "$top/configure"; then
 	(cd "$top" && autoreconf -fi)
 fi
 mkdir -p "$bdir"

@@ -16,9 +16,10 @@ echo "demo: build complete in $top/build"
 PY=/usr/bin/python3
 site=$top/build/demo-site
 rm -rf "$site"
-echo "demo: installing the Python binding: $PY -m pip install --target build/demo-site ./python"
-TBW_BUILDDIR=$top/build PIP_DISABLE_PIP_VERSION_CHECK=1 \
-	"$PY" -m pip install --quiet --no-index --root-user-action=ignore --target "$site" "$top/python"
+echo "demo: installing the Python package: $PY -m pip install --target build/demo-site ."
+PIP_DISABLE_PIP_VERSION_CHECK=1 \
+	"$PY" -m pip install --quiet --no-index --no-build-isolation --root-user-action=ignore \
+	--target "$site" "$top"
 echo
 cd "$top"
 PYTHONPATH=$site exec "$PY" "$top/examples/crash_demo.py" --tools "$top/build" --out "$top/build/demo" "$@"

@@ -14,7 +14,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${TBW_FUZZ_SECONDS:-${1:-60}}
 targets=${TBW_FUZZ_TARGETS:-"events segment journal recover"}
 bdir=$top/build-fuzz
-"$top/scripts/setup.sh"
+"$top/scripts/setup.sh" build fuzz
 if [ ! -x "$top/configure" ] || [ "$top/configure.ac" -nt "$top/configure" ]; then
 	(cd "$top" && autoreconf -fi)
 fi

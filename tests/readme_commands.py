@@ -12,20 +12,26 @@ What it runs, in the README's order:
     on PATH.
   - Every ```python block (the Colab cells): with Debian's /usr/bin/python3,
     from the same directory. A line ending in the marker `# colab-only` needs
-    Colab (drive.mount, %tensorboard) and is skipped, and said so; any other
-    IPython-only line (%magic) is an error. A line starting with `!` is a
-    shell command, run with sh. Paths: /content/tbwal is the tree (the scratch
-    copy), the rest of /content is a scratch directory, so
-    /content/drive/MyDrive is a plain folder standing in for Drive.
+    Colab (drive.mount) and is skipped, and said so; so is a whole block whose
+    first line is a comment starting with the marker (the %tensorboard cell).
+    `%pip install ARGS` runs `python3 -m pip install ARGS`; any other
+    IPython-only line (%magic) outside a colab-only block is an error, and so
+    is a line magic followed by a comment anywhere (IPython would pass the
+    comment to the magic). A line starting with `!` is a shell command, run
+    with sh. Paths: /content/tbwal is the tree (the scratch copy), the rest of
+    /content is a scratch directory, so /content/drive/MyDrive is a plain
+    folder standing in for Drive.
   - Every ```c block: compiled against include/ and build/.libs/libtbwal.so,
     then run.
   - ```text blocks are output, not commands.
-Pip installs go to a scratch --target (PIP_TARGET), never into the system's
-site-packages, and never to an index (PIP_NO_INDEX).
+Pip installs go to a scratch --target (PIP_TARGET, whose bin/ comes first on
+PATH, so `tbrecover` is the pip-installed tool), never into the system's
+site-packages; build isolation fetches setuptools from PyPI, as for a user.
 
 Then examples/colab_tbwal.ipynb: valid nbformat 4 JSON (checked by hand, and
-by the nbformat package if it is installed), and its code cells run the same
-way as the README's Python blocks, in a fresh scratch /content.
+by the nbformat package if it is installed), and no line magic with a
+comment. Its cells are executed under a real Jupyter kernel by
+tests/packaging/run_notebook.py (a stage of scripts/test.sh), not here.
 
     /usr/bin/python3 tests/readme_commands.py [--skip-demo]
 Exit status 0 when everything ran and exited 0; 1 otherwise.
@@ -112,8 +118,21 @@ def python_script(src, what, top, content):
              "def _sh(c):",
              "    print('  ! ' + c, flush=True)",
              "    _sp.run(c, shell=True, check=True)"]
+    first = src.strip().splitlines()[0].strip() if src.strip() else ""
+    for n, line in enumerate(src.splitlines(), 1):
+        if line.strip().startswith("%") and "#" in line:
+            fail("%s line %d: a line magic followed by a comment (IPython passes the comment "
+                 "to the magic; put it on its own line): %s" % (what, n, line.strip()))
+    if first.startswith(MARK):
+        say("    skip (colab-only block) %s: %s" % (what, first))
+        return "\n".join(lines) + "\n"
     for n, line in enumerate(src.splitlines(), 1):
         s = line.strip()
+        m = re.match(r"^%pip\s+(install\s.*)$", s)
+        if m:
+            indent = line[:len(line) - len(line.lstrip())]
+            lines.append("%s_sh(%r)" % (indent, "%s -m pip %s" % (PY, content_paths(m.group(1), top, content))))
+            continue
         if s.endswith(MARK):
             say("    skip (colab-only) %s line %d: %s" % (what, n, s[:-len(MARK)].strip()))
             continue
@@ -139,7 +158,8 @@ def make_env(scratch):
     env = dict(os.environ)
     env["PATH"] = "%s:%s:%s" % (os.path.join(BUILD, "tools"), BUILD, env.get("PATH", ""))
     site = os.path.join(scratch, "site")
-    env.update(PIP_TARGET=site, PIP_UPGRADE="1", PIP_NO_INDEX="1", PIP_ROOT_USER_ACTION="ignore",
+    env["PATH"] = os.path.join(site, "bin") + ":" + env["PATH"]
+    env.update(PIP_TARGET=site, PIP_UPGRADE="1", PIP_ROOT_USER_ACTION="ignore",
                PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONPATH=site, PYTHONDONTWRITEBYTECODE="1")
     return env
 
@@ -187,15 +207,14 @@ def check_notebook(path, scratch, env):
             say("  nbformat.validate: ok")
         except Exception as e:  # noqa: BLE001 -- any validation error fails the check
             fail("%s: nbformat.validate: %s" % (what, e))
-    say("== %s: %d cells, running the code cells" % (what, len(nb["cells"])))
-    content = os.path.join(scratch, "nb-content")
-    os.makedirs(os.path.join(content, "drive", "MyDrive"))
-    top = os.path.join(scratch, "top")
     for i, c in enumerate(nb["cells"]):
-        if c["cell_type"] != "code":
-            continue
         src = c["source"] if isinstance(c["source"], str) else "".join(c["source"])
-        run_python(src, "%s cell %d" % (what, i), top, content, env, os.path.join(scratch, "cells"))
+        for n, line in enumerate(src.splitlines(), 1):
+            if c["cell_type"] == "code" and line.strip().startswith("%") and "#" in line:
+                fail("%s cell %d line %d: a line magic followed by a comment: %s"
+                     % (what, i, n, line.strip()))
+    say("== %s: %d cells; tests/packaging/run_notebook.py executes them under a Jupyter "
+        "kernel (scripts/test.sh)" % (what, len(nb["cells"])))
 
 
 def main():

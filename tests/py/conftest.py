@@ -15,8 +15,9 @@ BUILDDIR = pathlib.Path(os.environ.get("TBW_BUILDDIR", SRCDIR / "build"))
 
 @pytest.fixture(scope="session")
 def tools():
-    """Paths of the command-line tools built by the autotools build."""
-    d = BUILDDIR / "tools"
+    """Paths of the command-line tools: the autotools build's, or, with
+    $TBW_TOOLSDIR, the pip-installed ones (scripts/test-python.sh --wheel)."""
+    d = pathlib.Path(os.environ["TBW_TOOLSDIR"]) if os.environ.get("TBW_TOOLSDIR") else BUILDDIR / "tools"
     found = {n: d / n for n in ("tbrecover", "tbsync", "tbcompact", "tbstat")}
     missing = [str(p) for p in found.values() if not p.exists()]
     if missing:

@@ -17,7 +17,8 @@ import tbwal
 from tbwtest import HERE, TempDirCase, child_env, f32, scalars
 
 BUILDDIR = os.environ.get("TBW_BUILDDIR", "")
-TBRECOVER = os.path.join(BUILDDIR, "tools", "tbrecover") if BUILDDIR else ""
+# $TBW_TBRECOVER: the pip-installed tool (tests/packaging/run.sh), else the build's.
+TBRECOVER = os.environ.get("TBW_TBRECOVER") or (os.path.join(BUILDDIR, "tools", "tbrecover") if BUILDDIR else "")
 ROUNDS = int(os.environ.get("TBW_PY_CRASH_ROUNDS", "24"))
 
 
