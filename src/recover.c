@@ -924,6 +924,15 @@ typedef struct scan_result {
 	char why[160];
 } scan_result;
 
+/* A purge rewrite's tombstone (doc/compactor.md): an Event with only
+ * wall_time and step, in the place of a record of a lost attempt. It keeps
+ * the record's position (seq) but nothing a loader shows; as a source it
+ * restores nothing. */
+static int is_tombstone(const tbw_event *ev)
+{
+	return ev->kind == TBW_EVENT_OTHER && !ev->tag && !ev->file_version;
+}
+
 /* Called per journal record an event file holds, in order. */
 typedef int (*scan_fn)(void *ctx, uint64_t seq, const tbw_event *ev);
 
@@ -997,7 +1006,8 @@ static int scan_file(const char *path, const evfile *f, scan_fn fn, void *ctx, s
 		}
 		if (tbw__event_decode(data, len, &ev) != TBW_OK ||
 		    (nev == 0 && ev.kind != TBW_EVENT_FILE_VERSION) ||
-		    (nev > 0 && ev.kind != TBW_EVENT_SCALAR && ev.kind != TBW_EVENT_SESSION_START)) {
+		    (nev > 0 && ev.kind != TBW_EVENT_SCALAR && ev.kind != TBW_EVENT_SESSION_START &&
+		     !is_tombstone(&ev))) {
 			res->status = TBW_TFR_CORRUPT;
 			res->bad_offset = off;
 			snprintf(res->why, sizeof res->why, "record at offset %" PRIu64
@@ -1028,6 +1038,8 @@ static int insert_event_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 
 	if (seq > x->dry_last_seq)
 		x->dry_last_seq = seq;
+	if (is_tombstone(ev))
+		return TBW_OK;       /* a purged record: nothing to restore */
 	if (ev->kind == TBW_EVENT_SESSION_START)
 		return ins_add(x->ins, seq, ev->wall_time, ev->step, 0.0, NULL, 0);
 	return ins_add(x->ins, seq, ev->wall_time, ev->step, (double)ev->value, ev->tag, ev->tag_len);
