@@ -12,7 +12,9 @@ What it runs, in the README's order:
     on PATH.
   - Every ```python block (the Colab cells): with Debian's /usr/bin/python3,
     from the same directory. A line ending in the marker `# colab-only` needs
-    Colab (drive.mount, %tensorboard) and is skipped, and said so; any other
+    Colab (drive.mount) and is skipped, and said so; so is the line after a
+    line that is only `# colab-only` (for %magic lines, which would take a
+    trailing comment as an argument); any other
     IPython-only line (%magic) is an error. A line starting with `!` is a
     shell command, run with sh. Paths: /content/tbwal is the tree (the scratch
     copy), the rest of /content is a scratch directory, so
@@ -112,8 +114,18 @@ def python_script(src, what, top, content):
              "def _sh(c):",
              "    print('  ! ' + c, flush=True)",
              "    _sp.run(c, shell=True, check=True)"]
+    skip_next = False
     for n, line in enumerate(src.splitlines(), 1):
         s = line.strip()
+        if skip_next and s:
+            # IPython line magics take trailing comments as arguments, so a
+            # %magic line is marked by a "# colab-only" line of its own above it.
+            skip_next = False
+            say("    skip (colab-only) %s line %d: %s" % (what, n, s))
+            continue
+        if s == MARK:
+            skip_next = True
+            continue
         if s.endswith(MARK):
             say("    skip (colab-only) %s line %d: %s" % (what, n, s[:-len(MARK)].strip()))
             continue
