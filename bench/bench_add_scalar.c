@@ -150,6 +150,45 @@ static result run_tbw(const char *dir, const char *name, tbw_durability mode, co
 	return summarise(name, t, n);
 }
 
+/* tbw_add_scalars(): k scalars of one step per call, each call timed alone;
+ * the figures are per scalar (call time / k). */
+static result run_tbw_batch(const char *dir, const char *name, size_t k, size_t n, uint64_t *t)
+{
+	static const char *step_tags[8] = { "loss", "accuracy/top1", "lr", "grad_norm",
+	                                    "val/loss", "val/acc", "throughput", "weight_norm" };
+	const char *tg[8];
+	double v[8];
+	char logdir[4096], cmd[4200];
+	tbw_options o = TBW_OPTIONS_INIT;
+	tbw_writer *w;
+	size_t calls = n / k;
+
+	snprintf(logdir, sizeof logdir, "%s/bench_tbw_batch_%zu", dir, k);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", logdir);
+	if (system(cmd) != 0 || tbw_open(&w, logdir, &o) != 0) {
+		fprintf(stderr, "tbw_open: %s\n", tbw_errmsg());
+		exit(1);
+	}
+	for (size_t j = 0; j < k; j++)
+		tg[j] = step_tags[j % 8];
+	for (size_t i = 0; i < 64; i++)
+		tbw_add_scalars(w, k, tg, v, -1, 0);
+	for (size_t i = 0; i < calls; i++) {
+		for (size_t j = 0; j < k; j++)
+			v[j] = 1.0 / (double)(i * k + j + 1);
+		uint64_t t0 = now_ns();
+		if (tbw_add_scalars(w, k, tg, v, (int64_t)i, 0) != 0) {
+			fprintf(stderr, "tbw_add_scalars: %s\n", tbw_errmsg());
+			exit(1);
+		}
+		t[i] = (now_ns() - t0) / k;
+	}
+	tbw_close(w);
+	if (system(cmd) != 0)
+		exit(1);
+	return summarise(name, t, calls);
+}
+
 static void row(const result *r, const result *a)
 {
 	printf("  %-44s %9.3f %9.3f %9.3f %8.1fx\n", r->name, r->med_us, r->p99_us, r->mean_us,
@@ -162,7 +201,7 @@ int main(int argc, char **argv)
 	size_t n = argc > 2 ? (size_t)strtoul(argv[2], NULL, 10) : 50000;
 	size_t ns = n / 100 < 200 ? 200 : n / 100;
 	uint64_t *t = malloc((n > ns ? n : ns) * sizeof *t);
-	result a, b, c, iv, iv_wm, nv, al, al_wm;
+	result a, b, c, iv, iv_wm, nv, al, al_wm, b1, b8;
 
 	if (!t)
 		return 1;
@@ -174,6 +213,8 @@ int main(int argc, char **argv)
 	/* what WRITEMAP saves (want_writemap() in src/journal.c) */
 	iv_wm = run_tbw(dir, "tbw INTERVAL without WRITEMAP (NOSYNC)", TBW_DURABILITY_INTERVAL, "0", n, t);
 	nv = run_tbw(dir, "tbw NEVER", TBW_DURABILITY_NEVER, NULL, n, t);
+	b1 = run_tbw_batch(dir, "tbw_add_scalars, 1 per call", 1, n, t);
+	b8 = run_tbw_batch(dir, "tbw_add_scalars, 8 per call (per scalar)", 8, n, t);
 	al = run_tbw(dir, "tbw ALWAYS (default: LMDB sync commits)", TBW_DURABILITY_ALWAYS, NULL, ns, t);
 	al_wm = run_tbw(dir, "tbw ALWAYS with WRITEMAP (msync)", TBW_DURABILITY_ALWAYS, "1", ns, t);
 
@@ -184,6 +225,8 @@ int main(int argc, char **argv)
 	row(&iv, &a);
 	row(&iv_wm, &a);
 	row(&nv, &a);
+	row(&b1, &a);
+	row(&b8, &a);
 	row(&al, &a);
 	row(&al_wm, &a);
 	printf("\ntargets (medians):\n");
@@ -192,6 +235,10 @@ int main(int argc, char **argv)
 	       iv.med_us <= 5 * a.med_us ? "met" : "NOT met");
 	printf("  INTERVAL faster than (b):  %.2fx of (b) %s\n", iv.med_us / b.med_us,
 	       iv.med_us < b.med_us ? "met" : "NOT met");
+	printf("  add_scalars n=8 <= 2x (a): %.1fx     %s\n", b8.med_us / a.med_us,
+	       b8.med_us <= 2 * a.med_us ? "met" : "NOT met");
+	printf("  add_scalars n=1 <= add_scalar: %.2fx %s\n", b1.med_us / iv.med_us,
+	       b1.med_us <= iv.med_us * 1.02 ? "met" : "NOT met");
 	printf("  ALWAYS <= 1.3x (c):        %.2fx     %s\n", al.med_us / c.med_us,
 	       al.med_us <= 1.3 * c.med_us ? "met" : "NOT met");
 	free(t);

@@ -2,10 +2,13 @@
  *
  * Input: one mode byte, then bytes.
  *   mode & 3 == 0  the bytes are a segment file, used as they are
- *   mode & 3 == 1  a segment file whose header and payload CRCs are fixed up
- *   mode & 3 >= 2  an 88-byte header followed by a *raw* (inflated) payload:
- *                  the target deflates it and fills in comp_size, raw_size
- *                  and both CRCs, so mutations reach the column decoder
+ *   mode & 3 == 1  a segment file whose CRCs are fixed up (v1: header and
+ *                  payload; v2: every block's two, walking blocks by their
+ *                  comp_size, then the header's)
+ *   mode & 3 >= 2  v1: an 88-byte header followed by a *raw* (inflated)
+ *                  payload; v2: the header, one 80-byte block header, then
+ *                  that block's raw payload. The target deflates it and fills
+ *                  in the sizes and CRCs, so mutations reach the column decoder
  *   mode & 4       (modes 1-3) also restore into a journal: the header's run
  *                  id is set to the journal's before the CRCs are fixed
  * Checks: tbw__seg_read_header and tbw__seg_decode agree; a decoded segment
@@ -81,6 +84,23 @@ static void fix_crcs(uint8_t *b, size_t n)
 
 	if (n < TBW_SEG_HEADER_SIZE)
 		return;
+	if (b[8] != 1) {
+		/* v2: walk the blocks by their stated sizes, fixing both CRCs. */
+		size_t pos = TBW_SEG_HEADER_SIZE;
+		while (pos + TBW_SEG_BLOCK_HEADER_SIZE <= n) {
+			uint8_t *bh = b + pos;
+			size_t c = fuzz_le32(bh + 64), room = n - pos - TBW_SEG_BLOCK_HEADER_SIZE;
+			if (c > room)
+				c = room;
+			fuzz_put_le32(bh + 72, tbw__crc32c_value(bh + TBW_SEG_BLOCK_HEADER_SIZE, c));
+			fuzz_put_le32(bh + 76, tbw__crc32c_value(bh, 76));
+			pos += TBW_SEG_BLOCK_HEADER_SIZE + c;
+			if (c == 0)
+				break;
+		}
+		fuzz_put_le32(b + 84, tbw__crc32c_value(b, 84));
+		return;
+	}
 	comp = fuzz_le64(b + 64);
 	pay = n - TBW_SEG_HEADER_SIZE;
 	if (comp < pay)
@@ -97,6 +117,23 @@ static uint8_t *deflate_raw(const uint8_t *in, size_t n, size_t *out_len)
 
 	if (n < TBW_SEG_HEADER_SIZE)
 		return NULL;
+	if (in[8] != 1) {
+		/* v2: header || block header || raw -> one deflated block. */
+		const size_t hb = TBW_SEG_HEADER_SIZE + TBW_SEG_BLOCK_HEADER_SIZE;
+		if (n < hb)
+			return NULL;
+		cl = compressBound((uLong)(n - hb));
+		b = malloc(hb + cl);
+		FUZZ_CHECK(b != NULL, "out of memory");
+		memcpy(b, in, hb);
+		FUZZ_CHECK(compress2(b + hb, &cl, in + hb, (uLong)(n - hb), 6) == Z_OK, "compress2");
+		fuzz_put_le32(b + TBW_SEG_HEADER_SIZE + 64, (uint32_t)cl);
+		fuzz_put_le32(b + TBW_SEG_HEADER_SIZE + 68, (uint32_t)(n - hb));
+		fuzz_put_le64(b + 64, TBW_SEG_BLOCK_HEADER_SIZE + cl);
+		fuzz_put_le64(b + 72, n - hb);
+		*out_len = hb + cl;
+		return b;
+	}
 	cl = compressBound((uLong)(n - TBW_SEG_HEADER_SIZE));
 	b = malloc(TBW_SEG_HEADER_SIZE + cl);
 	FUZZ_CHECK(b != NULL, "out of memory");
@@ -132,8 +169,16 @@ static void check_decoded(const tbw_seg *s)
 	size_t elen = 0;
 	int rc;
 
-	FUZZ_CHECK(s->n == s->h.count && s->n >= 1 && s->ntags == s->h.ntags, "counts");
-	FUZZ_CHECK(s->recs[0].seq == s->h.first_seq && s->recs[s->n - 1].seq == s->h.last_seq, "seq range");
+	if (s->nlost == 0 && !s->header_damaged) {
+		FUZZ_CHECK(s->n == s->h.count && s->n >= 1 && s->ntags == s->h.ntags, "counts");
+		FUZZ_CHECK(s->recs[0].seq == s->h.first_seq && s->recs[s->n - 1].seq == s->h.last_seq,
+		           "seq range");
+	}
+	for (size_t l = 0; l < s->nlost; l++)
+		FUZZ_CHECK(s->lost[l].first_seq <= s->lost[l].last_seq && s->lost[l].reason[0],
+		           "lost range %zu", l);
+	if (s->n == 0)
+		return;   /* every block lost: nothing to re-encode */
 	for (size_t i = 0; i < s->n; i++) {
 		FUZZ_CHECK(i == 0 || s->recs[i].seq > s->recs[i - 1].seq, "seq order at %zu", i);
 		FUZZ_CHECK(s->recs[i].tag <= s->ntags, "tag index %u of %zu", s->recs[i].tag, s->ntags);
@@ -214,9 +259,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	hrc = tbw__seg_read_header(b, n, &h, &d);
 	drc = tbw__seg_decode(b, n, &s, &d);
+	size_t dn = 0, dlost = 0;
 	if (drc == 0) {
-		FUZZ_CHECK(hrc == 0, "decodes but its header does not read");
+		FUZZ_CHECK(hrc == 0 || s.header_damaged, "decodes but its header does not read");
 		check_decoded(&s);
+		dn = s.n;
+		dlost = s.nlost;
 		tbw__seg_release(&s);
 	}
 
@@ -232,13 +280,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.ctx = &rc_ctx;
 	rrc = tbw__sync_restore(run_dir, into_journal ? journal() : NULL, &o, &rep);
 	FUZZ_CHECK(rrc == 0, "restore failed: %s", tbw_errmsg());
-	FUZZ_CHECK(rep.segments_ok + rep.segments_bad == 1 && rep.files_ignored == 0,
+	FUZZ_CHECK(rep.segments_ok + rep.segments_bad >= 1 && rep.segments_ok + rep.segments_bad <= 2 &&
+	           rep.files_ignored == 0,
 	           "one segment file: %u ok, %u bad, %u ignored", rep.segments_ok, rep.segments_bad,
 	           rep.files_ignored);
-	if (drc == 0 && (!into_journal || !memcmp(h.run_id, fixed_run, 16))) {
+	if (drc == 0 && dlost == 0 && (!into_journal || !memcmp(h.run_id, fixed_run, 16))) {
 		FUZZ_CHECK(rep.segments_ok == 1 && rc_ctx.damaged == 0, "a segment that decodes is damaged to restore");
 		FUZZ_CHECK(rep.records == h.count && rc_ctx.records == h.count, "restore read %llu of %llu records",
 		           (unsigned long long)rep.records, (unsigned long long)h.count);
+	} else if (drc == 0 && dlost) {
+		/* v2 with lost blocks: each lost range reported, the rest read
+		 * (unless the run id or a tag name is refused: then nothing). */
+		FUZZ_CHECK(rep.segments_bad >= 1 && rep.blocks_lost == dlost && rc_ctx.damaged >= (int)dlost,
+		           "lost blocks not reported: %u of %zu", rep.blocks_lost, dlost);
+		FUZZ_CHECK(rc_ctx.records == 0 || rc_ctx.records == dn, "restore read %llu of %zu records",
+		           (unsigned long long)rc_ctx.records, dn);
 	} else {
 		FUZZ_CHECK(rep.segments_bad == 1 && rc_ctx.damaged == 1 && rc_ctx.records == 0,
 		           "a segment that does not decode is restored");

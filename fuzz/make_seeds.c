@@ -228,14 +228,18 @@ int main(int argc, char **argv)
 		fuzz_fmt(nm, sizeof nm, "seed-seg-%zu", i);
 		seed("segment", nm, 0, f, n);
 		if (i == 0) {
-			/* header || inflated payload (modes 2 and 6) */
+			/* header || first block header || its inflated payload
+			 * (modes 2 and 6; format v2) */
+			const size_t hb = TBW_SEG_HEADER_SIZE + TBW_SEG_BLOCK_HEADER_SIZE;
 			OK(tbw__seg_read_header(f, n, &h, NULL));
-			rl = (uLongf)h.raw_size;
-			raw = malloc(88 + rl);
-			memcpy(raw, f, 88);
-			FUZZ_CHECK(uncompress(raw + 88, &rl, f + 88, (uLong)h.comp_size) == Z_OK, "inflate");
-			seed("segment", "seed-seg-raw", 2, raw, 88 + rl);
-			seed("segment", "seed-seg-raw-restore", 6, raw, 88 + rl);
+			FUZZ_CHECK(h.version == 2 && n > hb, "a v2 segment");
+			rl = (uLongf)fuzz_le32(f + TBW_SEG_HEADER_SIZE + 68);
+			raw = malloc(hb + rl);
+			memcpy(raw, f, hb);
+			FUZZ_CHECK(uncompress(raw + hb, &rl, f + hb, (uLong)fuzz_le32(f + TBW_SEG_HEADER_SIZE + 64)) == Z_OK,
+			           "inflate");
+			seed("segment", "seed-seg-raw", 2, raw, hb + rl);
+			seed("segment", "seed-seg-raw-restore", 6, raw, hb + rl);
 			seed("segment", "seed-seg-fixcrc-restore", 5, f, n);
 			free(raw);
 		}

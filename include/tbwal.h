@@ -155,6 +155,26 @@ TBW_EXTERN(int) tbw_add_scalar(tbw_writer *w, const char *tag, double value,
                                int64_t step, double wall_time);
 
 /**
+ * @brief Log n scalars of one training step in one commit: all or nothing.
+ *
+ * The scalars get consecutive sequence numbers in the order given, the same
+ * step and the same wall time. One transaction for the whole step costs far
+ * less per scalar than n calls of tbw_add_scalar().
+ *
+ * @param[in] w          the writer
+ * @param[in] n          number of scalars; 0 is a no-op returning 0
+ * @param[in] tags       n tags, each as for tbw_add_scalar(); a tag may repeat
+ * @param[in] values     n values
+ * @param[in] step       any int64
+ * @param[in] wall_time  seconds since the epoch; <= 0 means now
+ * @return 0 or a negative code, as tbw_add_scalar(); on error none of the n
+ * scalars was written (every tag is checked before anything is).
+ * Durability and thread safety: as tbw_add_scalar().
+ */
+TBW_EXTERN(int) tbw_add_scalars(tbw_writer *w, size_t n, const char *const *tags,
+                                const double *values, int64_t step, double wall_time);
+
+/**
  * @brief Make everything logged so far durable, exported and (with a sync
  * folder) shipped, then return.
  * @return 0 or a negative code (TBW_EIO, TBW_EFULL, TBW_EPANIC, TBW_EFORK).

@@ -531,6 +531,99 @@ static PyObject *Writer_add_scalar(WriterObject *self, PyObject *const *args, Py
 	Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(Writer_log_doc,
+"_log(metrics, global_step=None, walltime=None)\n--\n\n"
+"Commit every (tag, value) of the mapping metrics in one transaction, with one\n"
+"step and one wall time (tbw_add_scalars): all or nothing.");
+
+static PyObject *Writer_log(WriterObject *self, PyObject *args)
+{
+	PyObject *metrics, *stepo = Py_None, *wallo = Py_None, *items;
+	const char *tags_small[32];
+	double values_small[32];
+	const char **tags = tags_small;
+	double *values = values_small;
+	double walltime;
+	int64_t step;
+	Py_ssize_t n;
+	int rc;
+
+	if (!PyArg_ParseTuple(args, "O|OO:log", &metrics, &stepo, &wallo))
+		return NULL;
+	if (!PyMapping_Check(metrics)) {
+		PyErr_Format(PyExc_TypeError, "log: metrics must be a mapping of tag to value, not %.200s",
+		             Py_TYPE(metrics)->tp_name);
+		return NULL;
+	}
+	if (step_as_int64(stepo, &step) < 0 || walltime_as_double(wallo, &walltime) < 0)
+		return NULL;
+	if ((items = PyMapping_Items(metrics)) == NULL)
+		return NULL;
+	n = PyList_Size(items);
+	if (n > 32) {
+		tags = PyMem_Malloc((size_t)n * sizeof *tags);
+		values = PyMem_Malloc((size_t)n * sizeof *values);
+		if (!tags || !values) {
+			PyErr_NoMemory();
+			goto fail;
+		}
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		PyObject *kv = PyList_GetItem(items, i), *k, *v;
+		Py_ssize_t len;
+		if (!PyTuple_Check(kv) || PyTuple_Size(kv) != 2) {
+			PyErr_SetString(PyExc_TypeError, "log: metrics items must be (tag, value) pairs");
+			goto fail;
+		}
+		k = PyTuple_GetItem(kv, 0);
+		v = PyTuple_GetItem(kv, 1);
+		if (!PyUnicode_Check(k)) {
+			PyErr_Format(PyExc_TypeError, "log: tag must be str, not %.200s", Py_TYPE(k)->tp_name);
+			goto fail;
+		}
+		if ((tags[i] = PyUnicode_AsUTF8AndSize(k, &len)) == NULL)
+			goto fail;
+		if ((size_t)len != strlen(tags[i])) {
+			char buf[256];
+			PyOS_snprintf(buf, sizeof buf, "log: tag contains a NUL character at byte %zu",
+			              strlen(tags[i]));
+			raise_code(TBW_EINVAL, buf);
+			goto fail;
+		}
+		if (value_as_double(v, &values[i]) < 0)
+			goto fail;
+	}
+	if (check_usable(self, "log") < 0)
+		goto fail;
+	{
+		tbw_writer *w = self->w;
+		self->inflight++;
+		if (self->release_gil) {
+			Py_BEGIN_ALLOW_THREADS
+			rc = tbw_add_scalars(w, (size_t)n, tags, values, step, walltime);
+			Py_END_ALLOW_THREADS
+		} else {
+			rc = tbw_add_scalars(w, (size_t)n, tags, values, step, walltime);
+		}
+		self->inflight--;
+	}
+	if (tags != tags_small)
+		PyMem_Free((void *)tags);
+	if (values != values_small)
+		PyMem_Free(values);
+	Py_DECREF(items);
+	if (rc < 0)
+		return raise_tbw(rc);
+	Py_RETURN_NONE;
+fail:
+	if (tags != tags_small)
+		PyMem_Free((void *)tags);
+	if (values != values_small)
+		PyMem_Free(values);
+	Py_DECREF(items);
+	return NULL;
+}
+
 PyDoc_STRVAR(Writer_flush_doc,
 "flush()\n--\n\n"
 "Make everything logged so far durable, exported to event files and (with a\n"
@@ -630,6 +723,7 @@ static PyMethodDef Writer_methods[] = {
 	{ "_open", (PyCFunction)(void (*)(void))Writer_open, METH_VARARGS | METH_KEYWORDS, Writer_open_doc },
 	{ "add_scalar", (PyCFunction)(void (*)(void))Writer_add_scalar, METH_FASTCALL | METH_KEYWORDS,
 	  Writer_add_scalar_doc },
+	{ "_log", (PyCFunction)Writer_log, METH_VARARGS, Writer_log_doc },
 	{ "_flush", (PyCFunction)Writer_flush, METH_NOARGS, Writer_flush_doc },
 	{ "_close", (PyCFunction)Writer_close, METH_NOARGS, Writer_close_doc },
 	{ "_check_fork", (PyCFunction)Writer_check_fork, METH_O, Writer_check_fork_doc },

@@ -195,6 +195,7 @@ typedef struct jenv {
 	/* tags: by_id[id] for id < ntags; hash of (crc, id+1) */
 	jtag *by_id;
 	uint32_t ntags, cap_id;
+	uint32_t tag_end;           /* next id to hand out: past every id loaded, added or seen damaged */
 	uint64_t *hash;             /* (crc32 << 32) | (id + 1); 0 = empty */
 	uint32_t hcap;
 
@@ -355,6 +356,8 @@ static int tag_add(jenv *e, uint32_t id, const char *s, size_t n)
 	}
 	e->by_id[id].name = copy;
 	e->by_id[id].len = n;
+	if (id + 1 > e->tag_end)
+		e->tag_end = id + 1;
 	copy = NULL;
 	{
 		uint32_t h = tag_hash(s, n), k = h & (e->hcap - 1);
@@ -421,6 +424,10 @@ static int load_tags(jenv *e, MDB_txn *txn, uint32_t from, uint32_t *next)
 	mdb_cursor_close(c);
 	if (rc != MDB_NOTFOUND)
 		return mdb_err(rc, "journal load tags", e->dir);
+	pthread_mutex_lock(&e->tagmu);
+	if (*next > e->tag_end)
+		e->tag_end = *next; /* a damaged row's id is never handed out again */
+	pthread_mutex_unlock(&e->tagmu);
 	return TBW_OK;
 }
 
@@ -558,14 +565,8 @@ static void rtxn_end(jenv *e, MDB_txn *txn)
 
 static uint32_t next_tag_id(const jenv *e)
 {
-	/* ids are dense from 0 in every journal we write; cap_id scan finds max */
-	uint32_t n = 0;
-	for (uint32_t i = e->cap_id; i > 0; i--)
-		if (e->by_id[i - 1].name) {
-			n = i;
-			break;
-		}
-	return n;
+	/* O(1): tag_add and load_tags keep tag_end past every id in use */
+	return e->tag_end;
 }
 
 /* Reload the caches if another process committed since our last commit. */
@@ -1343,7 +1344,8 @@ int tbw__journal_check_tag(const char *tag, size_t len, const char *op)
 
 /* Intern tag inside a write txn: id, adding tags/tagids rows if new (the
  * in-memory entry is added by the caller after the commit). */
-static int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t len, uint32_t *id, int *isnew)
+static int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t len, uint32_t fresh,
+                         uint32_t *id, int *isnew)
 {
 	uint32_t found = tag_lookup(e, tag, len);
 	uint8_t kb[8], ib[4], *vb;
@@ -1358,7 +1360,7 @@ static int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t len, uin
 	/* Only valid tags are ever interned, so a hit needs no validation. */
 	if ((rc = tbw__journal_check_tag(tag, len, "add_scalar")) != 0)
 		return TBW_RC(rc);
-	*id = next_tag_id(e);
+	*id = fresh;
 	*isnew = 1;
 	put_be32(ib, *id);
 	vb = tbw__malloc(len + 4);
@@ -1399,7 +1401,7 @@ static int append_body(jenv *e, MDB_txn *txn, void *vctx)
 
 	a->isnew = 0;
 	if (a->tag) {
-		if ((rc = intern_in_txn(e, txn, a->tag, a->len, &a->tag_id, &a->isnew)) != 0)
+		if ((rc = intern_in_txn(e, txn, a->tag, a->len, next_tag_id(e), &a->tag_id, &a->isnew)) != 0)
 			return rc;
 	}
 	a->seq = e->next_seq;
@@ -1430,6 +1432,104 @@ int tbw__journal_append(tbw_journal *j, const char *tag, size_t tag_len,
 	rc = wtxn(j->e, "add_scalar", append_body, append_done, &a);
 	if (rc == 0 && seq_out)
 		*seq_out = a.seq;
+	return rc;
+}
+
+typedef struct append_many_ctx {
+	size_t n;
+	const char *const *tags;
+	const size_t *lens;
+	const double *values;
+	double wall;
+	int64_t step;
+	uint32_t *ids;      /* per record */
+	uint8_t *isnew;     /* per record: first use of a tag new in this txn */
+	uint64_t seq;       /* of the first record */
+} append_many_ctx;
+
+static int append_many_body(jenv *e, MDB_txn *txn, void *vctx)
+{
+	append_many_ctx *a = vctx;
+	uint32_t fresh = next_tag_id(e);
+	int rc;
+
+	a->seq = e->next_seq;
+	for (size_t i = 0; i < a->n; i++) {
+		uint8_t kb[8], vb[32];
+		MDB_val k = { 8, kb }, v = { 32, vb };
+		int isnew = 0;
+		uint32_t id = UINT32_MAX;
+
+		a->isnew[i] = 0;
+		/* a tag new in this txn is not in memory yet: look among earlier ones */
+		for (size_t t = 0; t < i; t++)
+			if (a->isnew[t] && a->lens[t] == a->lens[i] &&
+			    memcmp(a->tags[t], a->tags[i], a->lens[i]) == 0) {
+				id = a->ids[t];
+				break;
+			}
+		if (id == UINT32_MAX) {
+			if ((rc = intern_in_txn(e, txn, a->tags[i], a->lens[i], fresh, &id, &isnew)) != 0)
+				return rc;
+			if (isnew) {
+				fresh++;
+				a->isnew[i] = 1;
+			}
+		}
+		a->ids[i] = id;
+		enc_record(kb, vb, a->seq + i, a->wall, a->step, a->values[i], id);
+		if ((rc = mdb_put(txn, e->d_rec, &k, &v, MDB_APPEND)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void append_many_done(jenv *e, void *vctx)
+{
+	append_many_ctx *a = vctx;
+	e->next_seq = a->seq + a->n;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->isnew[i] && tag_add(e, a->ids[i], a->tags[i], a->lens[i]) != 0)
+			e->cache_ok = 0; /* reload tags from the table next time */
+}
+
+int tbw__journal_append_many(tbw_journal *j, size_t n, const char *const *tags,
+                             const size_t *lens, const double *values, int64_t step,
+                             double wall_time, uint64_t *first_seq_out)
+{
+	append_many_ctx a;
+	uint32_t ids_small[16];
+	uint8_t new_small[16];
+	int rc = check_writable(j, "add_scalars");
+	if (rc)
+		return rc;
+	if (n == 0)
+		return TBW_OK;
+	/* all or nothing: every tag is checked before the transaction starts */
+	for (size_t i = 0; i < n; i++)
+		if ((rc = tbw__journal_check_tag(tags[i], lens[i], "add_scalars")) != 0)
+			return rc;
+	a.n = n; a.tags = tags; a.lens = lens; a.values = values;
+	a.wall = wall_time; a.step = step; a.seq = 0;
+	if (n <= 16) {
+		a.ids = ids_small;
+		a.isnew = new_small;
+	} else {
+		a.ids = tbw__malloc(n * sizeof *a.ids);
+		a.isnew = tbw__malloc(n);
+		if (!a.ids || !a.isnew) {
+			tbw__free(a.ids);
+			tbw__free(a.isnew);
+			return tbw__error_set(TBW_ENOMEM, "add_scalars", j->e->dir, "out of memory");
+		}
+	}
+	rc = wtxn(j->e, "add_scalars", append_many_body, append_many_done, &a);
+	if (rc == 0 && first_seq_out)
+		*first_seq_out = a.seq;
+	if (n > 16) {
+		tbw__free(a.ids);
+		tbw__free(a.isnew);
+	}
 	return rc;
 }
 

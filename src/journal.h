@@ -117,6 +117,14 @@ int tbw__journal_append(tbw_journal *j, const char *tag, size_t tag_len,
                         double value, int64_t step, double wall_time,
                         uint64_t *seq_out);
 
+/* Append n scalars (one step, one wall time) in one write transaction:
+ * all or nothing. Every tag is validated before the transaction starts; a
+ * tag may repeat. *first_seq_out (may be NULL) gets the first record's
+ * sequence; the others follow densely. */
+int tbw__journal_append_many(tbw_journal *j, size_t n, const char *const *tags,
+                             const size_t *lens, const double *values, int64_t step,
+                             double wall_time, uint64_t *first_seq_out);
+
 /* Append a SessionLog START marker at step (purge_step). */
 int tbw__journal_append_start(tbw_journal *j, int64_t step, double wall_time,
                               uint64_t *seq_out);

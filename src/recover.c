@@ -743,6 +743,20 @@ static void seg_damage(void *ctx, const char *file, uint64_t offset, int in_payl
 	tbw__free(p);
 }
 
+/* A lost range in a segment whose other blocks were restored: its exact
+ * sequence (and step) range is known. */
+static void seg_lost(void *ctx, const char *file, const tbw_seg_lost *l)
+{
+	seg_cb_ctx *s = ctx;
+	char *p = tbw__path_join(s->dir, file);
+	char why[400];
+
+	s->src->damaged++;
+	tbw__seg_lost_describe(l, why, sizeof why);
+	add_damage(s->x->rep, p ? p : file, l->offset, l->records, "segment block damaged: %s", why);
+	tbw__free(p);
+}
+
 /* After each batch of restored records: export and prune what is complete,
  * so the journal (and the memory its map pages take) stays small. */
 static int seg_batch(void *ctx, uint64_t safe_through)
@@ -815,6 +829,7 @@ static int segments_phase(recover_ctx *x)
 		sc.dir = dir;
 		sc.src = src;
 		so.on_damage = seg_damage;
+		so.on_lost = seg_lost;
 		so.on_batch = x->comp ? seg_batch : NULL;
 		so.ctx = &sc;
 		so.run_id = x->run_id;

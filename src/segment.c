@@ -202,51 +202,26 @@ static void z_free(voidpf opaque, voidpf p) { (void)opaque; tbw__free(p); }
 
 /* ---- Encoder ---- */
 
-int tbw__seg_encode(const uint8_t run_id[16], uint32_t level,
-                    const tbw_seg_rec *recs, size_t n,
-                    const tbw_seg_tag *tags, size_t ntags,
-                    uint8_t **out, size_t *out_len)
+/* Lay out records recs[0..n) as the columns of one payload (v1's whole
+ * payload, v2's one block): raw is tbw__malloc'd, *nused the tags written.
+ * map/order are scratch of ntags + 1 entries, zeroed by the caller. */
+static int encode_cols(const tbw_seg_rec *recs, size_t n, const tbw_seg_tag *tags,
+                       size_t ntags, uint32_t *map, uint32_t *order, uint8_t **raw_out,
+                       size_t *raw_len, size_t *nused)
 {
-	uint32_t *map = NULL;      /* caller tag index -> segment tag index (0: unused) */
-	uint32_t *order = NULL;    /* segment tag index - 1 -> caller tag index */
 	uint64_t *pstep = NULL, *pval = NULL;
-	uint8_t *raw = NULL, *file = NULL;
-	size_t used = 0, cap, off = 0, i;
+	uint8_t *raw = NULL;
+	size_t used = 0, cap = 16, off = 0, i;
 	uint64_t prev_wall = 0;
 	int rc = TBW_OK;
 
-	*out = NULL;
-	*out_len = 0;
-	if (n == 0 || n > TBW_SEG_MAX_RECORDS)
-		return tbw__error_set(TBW_EINVAL, OP_ENC, NULL, "%zu records (1..%u allowed)",
-		                      n, TBW_SEG_MAX_RECORDS);
-	if (level > 99)
-		return tbw__error_set(TBW_EINVAL, OP_ENC, NULL, "level %u > 99", (unsigned)level);
-	for (i = 0; i < n; i++) {
-		if (recs[i].seq == 0 || (i && recs[i].seq <= recs[i - 1].seq))
-			return tbw__error_set(TBW_EINVAL, OP_ENC, NULL,
-			                      "record %zu: seq %llu not increasing", i,
-			                      (unsigned long long)recs[i].seq);
-		if (recs[i].tag > ntags)
-			return tbw__error_set(TBW_EINVAL, OP_ENC, NULL,
-			                      "record %zu: tag index %u out of %zu", i,
-			                      (unsigned)recs[i].tag, ntags);
-	}
-	map = tbw__calloc(ntags + 1, sizeof *map);
-	order = tbw__calloc(ntags + 1, sizeof *order);
-	if (!map || !order) {
-		rc = TBW_ENOMEM;
-		goto nomem;
-	}
-	cap = 16;
+	(void)ntags;
 	for (i = 0; i < n; i++) {
 		uint32_t t = recs[i].tag;
 		if (t && !map[t]) {
-			if (!tbw__seg_tag_ok(tags[t - 1].name, tags[t - 1].len)) {
-				rc = tbw__error_set(TBW_EINVAL, OP_ENC, NULL, "tag %u is not a valid tag name",
-				                    (unsigned)t);
-				goto out;
-			}
+			if (!tbw__seg_tag_ok(tags[t - 1].name, tags[t - 1].len))
+				return tbw__error_set(TBW_EINVAL, OP_ENC, NULL, "tag %u is not a valid tag name",
+				                      (unsigned)t);
 			map[t] = (uint32_t)++used;
 			order[used - 1] = t;
 			cap += 10 + tags[t - 1].len;
@@ -257,8 +232,8 @@ int tbw__seg_encode(const uint8_t run_id[16], uint32_t level,
 	pstep = tbw__calloc(used + 1, sizeof *pstep);
 	pval = tbw__calloc(used + 1, sizeof *pval);
 	if (!raw || !pstep || !pval) {
-		rc = TBW_ENOMEM;
-		goto nomem;
+		rc = tbw__error_set(TBW_ENOMEM, OP_ENC, NULL, "out of memory");
+		goto out;
 	}
 	/* Tag table. */
 	off += put_varint(raw + off, used);
@@ -271,7 +246,7 @@ int tbw__seg_encode(const uint8_t run_id[16], uint32_t level,
 	/* seq: deltas minus one (0 for dense runs). */
 	for (i = 1; i < n; i++)
 		off += put_varint(raw + off, recs[i].seq - recs[i - 1].seq - 1);
-	/* tag index in the segment's table. */
+	/* tag index in the payload's table. */
 	for (i = 0; i < n; i++)
 		off += put_varint(raw + off, recs[i].tag ? map[recs[i].tag] : 0);
 	/* step: zigzag of the wrapped delta from the same tag's previous step. */
@@ -301,40 +276,145 @@ int tbw__seg_encode(const uint8_t run_id[16], uint32_t level,
 		}
 		off += 8 * n;
 	}
-	if (off > TBW_SEG_MAX_RAW) {
-		rc = tbw__error_set(TBW_EINVAL, OP_ENC, NULL, "payload %zu bytes exceeds %u",
-		                    off, TBW_SEG_MAX_RAW);
+	*raw_out = raw;
+	*raw_len = off;
+	*nused = used;
+	raw = NULL;
+out:
+	tbw__free(raw);
+	tbw__free(pstep);
+	tbw__free(pval);
+	return rc;
+}
+
+/* Deflate src into dst (room for deflateBound bytes); *out_len the size. */
+static int deflate_into(const uint8_t *src, size_t len, uint8_t *dst, size_t cap, size_t *out_len)
+{
+	z_stream z;
+	int zr;
+	memset(&z, 0, sizeof z);
+	z.zalloc = z_alloc;
+	z.zfree = z_free;
+	if (deflateInit(&z, 6) != Z_OK)
+		return tbw__error_set(TBW_ENOMEM, OP_ENC, NULL, "out of memory");
+	z.next_in = (Bytef *)(uintptr_t)src;
+	z.avail_in = (uInt)len;
+	z.next_out = dst;
+	z.avail_out = (uInt)cap;
+	zr = deflate(&z, Z_FINISH);
+	*out_len = (size_t)z.total_out;
+	deflateEnd(&z);
+	if (zr != Z_STREAM_END)
+		return tbw__error_set(zr == Z_MEM_ERROR ? TBW_ENOMEM : TBW_ERROR, OP_ENC, NULL,
+		                      "deflate failed (%d)", zr);
+	return TBW_OK;
+}
+
+static size_t deflate_bound(size_t len)
+{
+	/* zlib's compressBound plus the zlib wrapper, generously. */
+	return len + (len >> 12) + (len >> 14) + (len >> 25) + 13 + 6 + 64;
+}
+
+int tbw__seg_encode(const uint8_t run_id[16], uint32_t level,
+                    const tbw_seg_rec *recs, size_t n,
+                    const tbw_seg_tag *tags, size_t ntags,
+                    uint8_t **out, size_t *out_len)
+{
+	uint32_t *map = NULL;      /* caller tag index -> block tag index (0: unused) */
+	uint32_t *order = NULL;    /* block tag index - 1 -> caller tag index */
+	uint8_t *file = NULL;
+	size_t cap = 0, off = TBW_SEG_HEADER_SIZE, i, nblocks = 0;
+	uint64_t raw_total = 0, tags_total = 0;
+	int rc = TBW_OK;
+
+	*out = NULL;
+	*out_len = 0;
+	if (n == 0 || n > TBW_SEG_MAX_RECORDS)
+		return tbw__error_set(TBW_EINVAL, OP_ENC, NULL, "%zu records (1..%u allowed)",
+		                      n, TBW_SEG_MAX_RECORDS);
+	if (level > 99)
+		return tbw__error_set(TBW_EINVAL, OP_ENC, NULL, "level %u > 99", (unsigned)level);
+	for (i = 0; i < n; i++) {
+		if (recs[i].seq == 0 || (i && recs[i].seq <= recs[i - 1].seq))
+			return tbw__error_set(TBW_EINVAL, OP_ENC, NULL,
+			                      "record %zu: seq %llu not increasing", i,
+			                      (unsigned long long)recs[i].seq);
+		if (recs[i].tag > ntags)
+			return tbw__error_set(TBW_EINVAL, OP_ENC, NULL,
+			                      "record %zu: tag index %u out of %zu", i,
+			                      (unsigned)recs[i].tag, ntags);
+	}
+	map = tbw__calloc(ntags + 1, sizeof *map);
+	order = tbw__calloc(ntags + 1, sizeof *order);
+	if (!map || !order) {
+		rc = tbw__error_set(TBW_ENOMEM, OP_ENC, NULL, "out of memory");
+		goto out;
+	}
+	for (size_t b0 = 0; b0 < n; b0 += TBW_SEG_BLOCK_RECORDS) {
+		size_t bn = n - b0 < TBW_SEG_BLOCK_RECORDS ? n - b0 : TBW_SEG_BLOCK_RECORDS;
+		const tbw_seg_rec *br = recs + b0;
+		uint8_t *raw = NULL, *h;
+		size_t rawlen = 0, used = 0, comp = 0, need;
+		int64_t mn = br[0].step, mx = br[0].step;
+
+		rc = encode_cols(br, bn, tags, ntags, map, order, &raw, &rawlen, &used);
+		for (i = 0; i < used; i++)
+			map[order[i]] = 0;  /* scratch back to zero for the next block */
+		if (rc)
+			goto out;
+		need = off + TBW_SEG_BLOCK_HEADER_SIZE + deflate_bound(rawlen);
+		if (need > cap) {
+			size_t nc = cap ? cap : 4096;
+			while (nc < need)
+				nc *= 2;
+			uint8_t *nf = tbw__realloc(file, nc);
+			if (!nf) {
+				tbw__free(raw);
+				rc = tbw__error_set(TBW_ENOMEM, OP_ENC, NULL, "out of memory");
+				goto out;
+			}
+			file = nf;
+			cap = nc;
+		}
+		h = file + off;
+		rc = deflate_into(raw, rawlen, h + TBW_SEG_BLOCK_HEADER_SIZE,
+		                  cap - off - TBW_SEG_BLOCK_HEADER_SIZE, &comp);
+		tbw__free(raw);
+		if (rc)
+			goto out;
+		for (i = 1; i < bn; i++) {
+			if (br[i].step < mn)
+				mn = br[i].step;
+			if (br[i].step > mx)
+				mx = br[i].step;
+		}
+		memcpy(h, TBW_SEG_BLOCK_MAGIC, 4);
+		h[4] = (uint8_t)TBW_SEG_KIND_SCALAR;
+		h[5] = 0;
+		put16(h + 6, TBW_SEG_BLOCK_HEADER_SIZE);
+		memcpy(h + 8, run_id, 16);
+		put64(h + 24, br[0].seq);
+		put64(h + 32, br[bn - 1].seq);
+		put64(h + 40, (uint64_t)mn);
+		put64(h + 48, (uint64_t)mx);
+		put32(h + 56, (uint32_t)bn);
+		put32(h + 60, (uint32_t)used);
+		put32(h + 64, (uint32_t)comp);
+		put32(h + 68, (uint32_t)rawlen);
+		put32(h + 72, tbw__crc32c_value(h + TBW_SEG_BLOCK_HEADER_SIZE, comp));
+		put32(h + 76, tbw__crc32c_value(h, 76));
+		off += TBW_SEG_BLOCK_HEADER_SIZE + comp;
+		raw_total += rawlen;
+		tags_total += used;
+		nblocks++;
+	}
+	if (raw_total > TBW_SEG_MAX_RAW || off - TBW_SEG_HEADER_SIZE > TBW_SEG_MAX_COMP) {
+		rc = tbw__error_set(TBW_EINVAL, OP_ENC, NULL, "payload %llu bytes exceeds %u",
+		                    (unsigned long long)raw_total, TBW_SEG_MAX_RAW);
 		goto out;
 	}
 	{
-		z_stream z;
-		uLong bound;
-		memset(&z, 0, sizeof z);
-		z.zalloc = z_alloc;
-		z.zfree = z_free;
-		if (deflateInit(&z, 6) != Z_OK) {
-			rc = TBW_ENOMEM;
-			goto nomem;
-		}
-		bound = deflateBound(&z, (uLong)off);
-		file = tbw__malloc(TBW_SEG_HEADER_SIZE + bound);
-		if (!file) {
-			deflateEnd(&z);
-			rc = TBW_ENOMEM;
-			goto nomem;
-		}
-		z.next_in = raw;
-		z.avail_in = (uInt)off;
-		z.next_out = file + TBW_SEG_HEADER_SIZE;
-		z.avail_out = (uInt)bound;
-		int zr = deflate(&z, Z_FINISH);
-		size_t comp = (size_t)z.total_out;
-		deflateEnd(&z);
-		if (zr != Z_STREAM_END) {
-			rc = tbw__error_set(zr == Z_MEM_ERROR ? TBW_ENOMEM : TBW_ERROR, OP_ENC, NULL,
-			                    "deflate failed (%d)", zr);
-			goto out;
-		}
 		uint8_t *h = file;
 		memcpy(h, TBW_SEG_MAGIC, 8);
 		put16(h + 8, TBW_SEG_VERSION);
@@ -344,24 +424,18 @@ int tbw__seg_encode(const uint8_t run_id[16], uint32_t level,
 		put64(h + 32, recs[0].seq);
 		put64(h + 40, recs[n - 1].seq);
 		put64(h + 48, n);
-		put32(h + 56, (uint32_t)used);
+		put32(h + 56, (uint32_t)tags_total);
 		put32(h + 60, level);
-		put64(h + 64, comp);
-		put64(h + 72, off);
-		put32(h + 80, tbw__crc32c_value(h + TBW_SEG_HEADER_SIZE, comp));
+		put64(h + 64, off - TBW_SEG_HEADER_SIZE);
+		put64(h + 72, raw_total);
+		put32(h + 80, (uint32_t)nblocks);
 		put32(h + 84, tbw__crc32c_value(h, 84));
-		*out = file;
-		*out_len = TBW_SEG_HEADER_SIZE + comp;
-		file = NULL;
 	}
-	goto out;
-nomem:
-	tbw__error_set(TBW_ENOMEM, OP_ENC, NULL, "out of memory");
+	*out = file;
+	*out_len = off;
+	file = NULL;
 out:
 	tbw__free(file);
-	tbw__free(raw);
-	tbw__free(pstep);
-	tbw__free(pval);
 	tbw__free(map);
 	tbw__free(order);
 	return rc;
@@ -401,10 +475,10 @@ int tbw__seg_read_header(const uint8_t *buf, size_t len, tbw_seg_header *h,
 	if (get32(buf + 84) != tbw__crc32c_value(buf, 84))
 		return damage(d, TBW_ECORRUPT, 84, 0, "header checksum mismatch");
 	h->version = get16(buf + 8);
-	if (h->version != TBW_SEG_VERSION)
+	if (h->version < TBW_SEG_VERSION_MIN || h->version > TBW_SEG_VERSION)
 		return damage(d, h->version > TBW_SEG_VERSION ? TBW_EVERSION : TBW_ECORRUPT, 8, 0,
-		              "format version %u (this reader knows %u)", h->version,
-		              TBW_SEG_VERSION);
+		              "format version %u (this reader knows %u..%u)", h->version,
+		              TBW_SEG_VERSION_MIN, TBW_SEG_VERSION);
 	if (get16(buf + 10) != TBW_SEG_HEADER_SIZE)
 		return damage(d, TBW_ECORRUPT, 10, 0, "header size %u", get16(buf + 10));
 	if (get32(buf + 12) != 0)
@@ -417,7 +491,10 @@ int tbw__seg_read_header(const uint8_t *buf, size_t len, tbw_seg_header *h,
 	h->level = get32(buf + 60);
 	h->comp_size = get64(buf + 64);
 	h->raw_size = get64(buf + 72);
-	h->payload_crc = get32(buf + 80);
+	if (h->version == 1)
+		h->payload_crc = get32(buf + 80);
+	else
+		h->nblocks = get32(buf + 80);
 	if (h->first_seq == 0 || h->first_seq > h->last_seq)
 		return damage(d, TBW_ECORRUPT, 32, 0, "bad sequence range");
 	if (h->count == 0 || h->count > TBW_SEG_MAX_RECORDS ||
@@ -438,6 +515,11 @@ int tbw__seg_read_header(const uint8_t *buf, size_t len, tbw_seg_header *h,
 	    h->raw_size > h->comp_size * TBW_SEG_MAX_RATIO)
 		return damage(d, TBW_ECORRUPT, 72, 0, "uncompressed size %llu out of bounds",
 		              (unsigned long long)h->raw_size);
+	if (h->version >= 2 &&
+	    (h->nblocks == 0 || h->nblocks > TBW_SEG_MAX_BLOCKS || h->nblocks > h->count ||
+	     h->comp_size < (uint64_t)h->nblocks * (TBW_SEG_BLOCK_HEADER_SIZE + 1)))
+		return damage(d, TBW_ECORRUPT, 80, 0, "block count %u out of bounds",
+		              (unsigned)h->nblocks);
 	return TBW_OK;
 }
 
@@ -445,14 +527,16 @@ void tbw__seg_release(tbw_seg *s)
 {
 	if (!s)
 		return;
+	tbw__free(s->lost);
 	tbw__free(s->recs);
 	tbw__free(s->tags);
 	tbw__free(s->raw);
 	memset(s, 0, sizeof *s);
 }
 
+/* base: file offset of src, for damage reports. */
 static int inflate_payload(const uint8_t *src, size_t comp, uint8_t *dst, size_t raw,
-                           tbw_seg_damage *d)
+                           uint64_t base, tbw_seg_damage *d)
 {
 	z_stream z;
 	int zr;
@@ -467,7 +551,7 @@ static int inflate_payload(const uint8_t *src, size_t comp, uint8_t *dst, size_t
 	z.avail_out = (uInt)raw;
 	zr = inflate(&z, Z_FINISH);
 	if (zr == Z_STREAM_END && (z.total_out != raw || z.total_in != comp)) {
-		uint64_t at = TBW_SEG_HEADER_SIZE + z.total_in;
+		uint64_t at = base + z.total_in;
 		int short_out = z.total_out != raw;
 		inflateEnd(&z);
 		return damage(d, TBW_ECORRUPT, at, 0, short_out
@@ -475,7 +559,7 @@ static int inflate_payload(const uint8_t *src, size_t comp, uint8_t *dst, size_t
 		              : "bytes after the end of the compressed stream");
 	}
 	if (zr != Z_STREAM_END) {
-		uint64_t at = TBW_SEG_HEADER_SIZE + z.total_in;
+		uint64_t at = base + z.total_in;
 		const char *msg = z.msg ? z.msg : "stream does not end where the header says";
 		inflateEnd(&z);
 		if (zr == Z_MEM_ERROR)
@@ -488,15 +572,97 @@ static int inflate_payload(const uint8_t *src, size_t comp, uint8_t *dst, size_t
 	return TBW_OK;
 }
 
-int tbw__seg_decode(const uint8_t *buf, size_t len, tbw_seg *out, tbw_seg_damage *d)
+/* Decode the columns of one payload (v1's, or one v2 block's) from r into
+ * recs[0..n) and tags[0..ntags). pstep/pval: ntags + 1 zeroed entries.
+ * Returns nonzero (r->bad) on damage. */
+static int decode_cols(rd *r, uint64_t first_seq, uint64_t last_seq, size_t n, uint32_t ntags,
+                       tbw_seg_rec *recs, tbw_seg_tag *tags, uint64_t *pstep, uint64_t *pval)
+{
+	size_t i;
+	/* Tag table. */
+	if (rd_varint(r, "tag count truncated") != ntags && !r->bad)
+		rd_fail(r, "tag count differs from the header");
+	for (i = 0; i < ntags && !r->bad; i++) {
+		size_t at = r->off;
+		uint64_t tl = rd_varint(r, "tag length truncated");
+		if (r->bad)
+			break;
+		if (tl > r->len - r->off) {
+			rd_fail(r, "tag name runs past the payload");
+			break;
+		}
+		if (!tbw__seg_tag_ok((const char *)r->p + r->off, (size_t)tl)) {
+			r->off = at;
+			rd_fail(r, "invalid tag name");
+			break;
+		}
+		tags[i].name = (const char *)r->p + r->off;
+		tags[i].len = (size_t)tl;
+		r->off += (size_t)tl;
+	}
+	/* seq */
+	if (!r->bad)
+		recs[0].seq = first_seq;
+	for (i = 1; i < n && !r->bad; i++) {
+		uint64_t dl = rd_varint(r, "seq column truncated");
+		uint64_t prev = recs[i - 1].seq;
+		if (!r->bad && (dl >= last_seq - prev))
+			rd_fail(r, "seq delta past the last sequence");
+		recs[i].seq = prev + dl + 1;
+	}
+	if (!r->bad && recs[n - 1].seq != last_seq)
+		rd_fail(r, "last record's seq differs from the header");
+	/* tag */
+	for (i = 0; i < n && !r->bad; i++) {
+		uint64_t t = rd_varint(r, "tag column truncated");
+		if (!r->bad && t > ntags)
+			rd_fail(r, "tag index out of range");
+		recs[i].tag = (uint32_t)t;
+	}
+	/* step */
+	for (i = 0; i < n && !r->bad; i++) {
+		uint32_t t = recs[i].tag;
+		uint64_t z = rd_varint(r, "step column truncated");
+		pstep[t] += unzigzag(z);
+		recs[i].step = (int64_t)pstep[t];
+	}
+	/* wall_time */
+	{
+		uint64_t w = 0;
+		for (i = 0; i < n && !r->bad; i++) {
+			w += unzigzag(rd_varint(r, "wall_time column truncated"));
+			recs[i].wall_time = bitsd(w);
+		}
+	}
+	/* value planes */
+	if (!r->bad && r->len - r->off < 8 * n)
+		rd_fail(r, "value column truncated");
+	if (!r->bad) {
+		const uint8_t *planes = r->p + r->off;
+		for (i = 0; i < n; i++) {
+			uint32_t t = recs[i].tag;
+			uint64_t x = 0;
+			for (int b = 0; b < 8; b++)
+				x = (x << 8) | planes[(size_t)b * n + i];
+			pval[t] ^= x;
+			recs[i].value = bitsd(pval[t]);
+		}
+		r->off += 8 * n;
+		if (r->off != r->len)
+			rd_fail(r, "bytes left after the last column");
+	}
+	return r->bad;
+}
+
+/* Version 1: one payload; any damage fails the whole segment. */
+static int decode_v1(const uint8_t *buf, size_t len, tbw_seg *out, tbw_seg_damage *d)
 {
 	tbw_seg s;
 	rd r;
 	uint64_t *pstep = NULL, *pval = NULL;
-	size_t i, n;
+	size_t n;
 	int rc;
 
-	memset(out, 0, sizeof *out);
 	memset(&s, 0, sizeof s);
 	rc = tbw__seg_read_header(buf, len, &s.h, d);
 	if (rc)
@@ -523,7 +689,7 @@ int tbw__seg_decode(const uint8_t *buf, size_t len, tbw_seg *out, tbw_seg_damage
 		goto fail;
 	}
 	rc = inflate_payload(buf + TBW_SEG_HEADER_SIZE, (size_t)s.h.comp_size, s.raw,
-	                     (size_t)s.h.raw_size, d);
+	                     (size_t)s.h.raw_size, TBW_SEG_HEADER_SIZE, d);
 	if (rc)
 		goto fail;
 
@@ -532,79 +698,7 @@ int tbw__seg_decode(const uint8_t *buf, size_t len, tbw_seg *out, tbw_seg_damage
 	r.off = 0;
 	r.bad = 0;
 	r.d = d;
-	/* Tag table. */
-	if (rd_varint(&r, "tag count truncated") != s.h.ntags && !r.bad)
-		rd_fail(&r, "tag count differs from the header");
-	for (i = 0; i < s.h.ntags && !r.bad; i++) {
-		size_t at = r.off;
-		uint64_t tl = rd_varint(&r, "tag length truncated");
-		if (r.bad)
-			break;
-		if (tl > r.len - r.off) {
-			rd_fail(&r, "tag name runs past the payload");
-			break;
-		}
-		if (!tbw__seg_tag_ok((const char *)r.p + r.off, (size_t)tl)) {
-			r.off = at;
-			rd_fail(&r, "invalid tag name");
-			break;
-		}
-		s.tags[i].name = (const char *)r.p + r.off;
-		s.tags[i].len = (size_t)tl;
-		r.off += (size_t)tl;
-	}
-	/* seq */
-	if (!r.bad)
-		s.recs[0].seq = s.h.first_seq;
-	for (i = 1; i < n && !r.bad; i++) {
-		uint64_t dl = rd_varint(&r, "seq column truncated");
-		uint64_t prev = s.recs[i - 1].seq;
-		if (!r.bad && (dl >= s.h.last_seq - prev))
-			rd_fail(&r, "seq delta past the last sequence");
-		s.recs[i].seq = prev + dl + 1;
-	}
-	if (!r.bad && s.recs[n - 1].seq != s.h.last_seq)
-		rd_fail(&r, "last record's seq differs from the header");
-	/* tag */
-	for (i = 0; i < n && !r.bad; i++) {
-		uint64_t t = rd_varint(&r, "tag column truncated");
-		if (!r.bad && t > s.h.ntags)
-			rd_fail(&r, "tag index out of range");
-		s.recs[i].tag = (uint32_t)t;
-	}
-	/* step */
-	for (i = 0; i < n && !r.bad; i++) {
-		uint32_t t = s.recs[i].tag;
-		uint64_t z = rd_varint(&r, "step column truncated");
-		pstep[t] += unzigzag(z);
-		s.recs[i].step = (int64_t)pstep[t];
-	}
-	/* wall_time */
-	{
-		uint64_t w = 0;
-		for (i = 0; i < n && !r.bad; i++) {
-			w += unzigzag(rd_varint(&r, "wall_time column truncated"));
-			s.recs[i].wall_time = bitsd(w);
-		}
-	}
-	/* value planes */
-	if (!r.bad && r.len - r.off < 8 * n)
-		rd_fail(&r, "value column truncated");
-	if (!r.bad) {
-		const uint8_t *planes = r.p + r.off;
-		for (i = 0; i < n; i++) {
-			uint32_t t = s.recs[i].tag;
-			uint64_t x = 0;
-			for (int b = 0; b < 8; b++)
-				x = (x << 8) | planes[(size_t)b * n + i];
-			pval[t] ^= x;
-			s.recs[i].value = bitsd(pval[t]);
-		}
-		r.off += 8 * n;
-		if (r.off != r.len)
-			rd_fail(&r, "bytes left after the last column");
-	}
-	if (r.bad) {
+	if (decode_cols(&r, s.h.first_seq, s.h.last_seq, n, s.h.ntags, s.recs, s.tags, pstep, pval)) {
 		rc = tbw__error_set(TBW_ECORRUPT, OP_DEC, NULL, "%s at payload offset %llu",
 		                    d ? d->reason : "bad payload",
 		                    (unsigned long long)(d ? d->offset : r.off));
@@ -621,4 +715,373 @@ fail:
 	tbw__free(pval);
 	tbw__seg_release(&s);
 	return rc;
+}
+
+/* ---- Version 2: blocks ---- */
+
+typedef struct bhdr {
+	uint32_t kind;
+	uint8_t  run_id[16];
+	uint64_t first, last;
+	int64_t  min_step, max_step;
+	uint32_t count, ntags, comp, raw, pcrc;
+} bhdr;
+
+/* 1 if p[0..avail) starts with an intact block header (magic, CRC, every
+ * bound that does not depend on the rest of the file). */
+static int read_bhdr(const uint8_t *p, size_t avail, bhdr *b)
+{
+	if (avail < TBW_SEG_BLOCK_HEADER_SIZE || memcmp(p, TBW_SEG_BLOCK_MAGIC, 4) != 0)
+		return 0;
+	if (get32(p + 76) != tbw__crc32c_value(p, 76))
+		return 0;
+	b->kind = p[4];
+	memcpy(b->run_id, p + 8, 16);
+	b->first = get64(p + 24);
+	b->last = get64(p + 32);
+	b->min_step = (int64_t)get64(p + 40);
+	b->max_step = (int64_t)get64(p + 48);
+	b->count = get32(p + 56);
+	b->ntags = get32(p + 60);
+	b->comp = get32(p + 64);
+	b->raw = get32(p + 68);
+	b->pcrc = get32(p + 72);
+	if (p[5] != 0 || get16(p + 6) != TBW_SEG_BLOCK_HEADER_SIZE || b->kind == 0)
+		return 0;
+	if (b->first == 0 || b->first > b->last || b->count == 0 ||
+	    b->count > TBW_SEG_MAX_RECORDS || b->count - 1 > b->last - b->first ||
+	    b->ntags > b->count || b->min_step > b->max_step || b->comp == 0 ||
+	    b->raw > TBW_SEG_MAX_RAW || (uint64_t)b->raw > (uint64_t)b->comp * TBW_SEG_MAX_RATIO)
+		return 0;
+	if (b->kind == TBW_SEG_KIND_SCALAR && b->raw < 12 * (uint64_t)b->count + 2 * (uint64_t)b->ntags)
+		return 0;
+	return 1;
+}
+
+/* One piece of the file, in file order: an intact block or a lost range. */
+typedef struct span {
+	int          good;
+	uint64_t     off;     /* good: offset of the block header */
+	bhdr         b;       /* good, or lost with a readable header */
+	tbw_seg_lost lost;
+} span;
+
+typedef struct spans {
+	span  *v;
+	size_t n, cap;
+} spans;
+
+static span *span_push(spans *sp)
+{
+	if (sp->n == sp->cap) {
+		size_t nc = sp->cap ? sp->cap * 2 : 16;
+		span *nv = tbw__realloc(sp->v, nc * sizeof *nv);
+		if (!nv)
+			return NULL;
+		sp->v = nv;
+		sp->cap = nc;
+	}
+	memset(&sp->v[sp->n], 0, sizeof sp->v[0]);
+	return &sp->v[sp->n++];
+}
+
+static void lost_set(tbw_seg_lost *l, int code, uint64_t off, uint64_t bytes, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static void lost_set(tbw_seg_lost *l, int code, uint64_t off, uint64_t bytes, const char *fmt, ...)
+{
+	va_list ap;
+	l->code = code;
+	l->offset = off;
+	l->bytes = bytes;
+	va_start(ap, fmt);
+	vsnprintf(l->reason, sizeof l->reason, fmt, ap);
+	va_end(ap);
+}
+
+static void lost_from_block(tbw_seg_lost *l, const bhdr *b)
+{
+	l->first_seq = b->first;
+	l->last_seq = b->last;
+	l->steps_known = 1;
+	l->min_step = b->min_step;
+	l->max_step = b->max_step;
+	l->records = b->count;
+	l->kind = b->kind;
+}
+
+/* Offset of the next block magic after from, or end. */
+static size_t next_magic(const uint8_t *buf, size_t from, size_t end)
+{
+	while (from + 4 <= end) {
+		const uint8_t *q = memchr(buf + from, 'T', end - from - 3);
+		if (!q)
+			break;
+		size_t at = (size_t)(q - buf);
+		if (memcmp(q, TBW_SEG_BLOCK_MAGIC, 4) == 0)
+			return at;
+		from = at + 1;
+	}
+	return end;
+}
+
+static int decode_v2(const uint8_t *buf, size_t len, int hdr_ok, const tbw_seg_header *fh,
+                     tbw_seg *out, tbw_seg_damage *d, int hdr_rc, const tbw_seg_damage *hdr_d)
+{
+	tbw_seg s;
+	spans sp = { NULL, 0, 0 };
+	uint64_t prev_last = hdr_ok ? fh->first_seq - 1 : 0, want_end;
+	size_t end, pos = TBW_SEG_HEADER_SIZE, gap = SIZE_MAX;
+	uint64_t total = 0, rawtot = 0, tagtot = 0, maxtags = 0;
+	uint64_t *pstep = NULL, *pval = NULL;
+	int rc = TBW_OK, have_run = 0;
+	span *x;
+
+	memset(&s, 0, sizeof s);
+	want_end = hdr_ok ? TBW_SEG_HEADER_SIZE + fh->comp_size : len;
+	end = want_end < len ? (size_t)want_end : len;
+	if (hdr_ok) {
+		s.h = *fh;
+		have_run = 1;
+	}
+	while (pos < end) {
+		bhdr b;
+		if (read_bhdr(buf + pos, end - pos, &b) &&
+		    (!have_run || memcmp(b.run_id, s.h.run_id, 16) == 0) && b.first > prev_last &&
+		    (!hdr_ok || b.last <= fh->last_seq)) {
+			if (!have_run) {
+				memcpy(s.h.run_id, b.run_id, 16);
+				have_run = 1;
+			}
+			if (gap != SIZE_MAX) {
+				if (!(x = span_push(&sp)))
+					goto nomem;
+				if (prev_last + 1 <= b.first - 1) {
+					x->lost.first_seq = prev_last + 1;
+					x->lost.last_seq = b.first - 1;
+				}
+				lost_set(&x->lost, TBW_ECORRUPT, gap, pos - gap,
+				         "%zu damaged bytes where a block header was expected", pos - gap);
+				gap = SIZE_MAX;
+			}
+			if (!(x = span_push(&sp)))
+				goto nomem;
+			x->b = b;
+			x->off = pos;
+			prev_last = b.last;
+			if ((uint64_t)b.comp > end - pos - TBW_SEG_BLOCK_HEADER_SIZE) {
+				lost_from_block(&x->lost, &b);
+				lost_set(&x->lost, TBW_ETRUNCATED, pos, end - pos,
+				         "block truncated: the file ends at %zu", len);
+				pos = end;
+				break;
+			}
+			if (b.kind != TBW_SEG_KIND_SCALAR) {
+				lost_from_block(&x->lost, &b);
+				lost_set(&x->lost, TBW_EVERSION, pos, TBW_SEG_BLOCK_HEADER_SIZE + (uint64_t)b.comp,
+				         "block of record kind %u (unknown to this reader)", (unsigned)b.kind);
+			} else if (tbw__crc32c_value(buf + pos + TBW_SEG_BLOCK_HEADER_SIZE, b.comp) != b.pcrc) {
+				lost_from_block(&x->lost, &b);
+				lost_set(&x->lost, TBW_ECORRUPT, pos, TBW_SEG_BLOCK_HEADER_SIZE + (uint64_t)b.comp,
+				         "block payload checksum mismatch");
+			} else {
+				x->good = 1;
+				total += b.count;
+				rawtot += b.raw;
+				tagtot += b.ntags;
+				if (b.ntags > maxtags)
+					maxtags = b.ntags;
+			}
+			pos += TBW_SEG_BLOCK_HEADER_SIZE + (size_t)b.comp;
+			continue;
+		}
+		if (gap == SIZE_MAX)
+			gap = pos;
+		pos = next_magic(buf, pos + 1, end);
+	}
+	if (gap != SIZE_MAX) {
+		uint64_t hi = hdr_ok ? fh->last_seq : UINT64_MAX;
+		if (!(x = span_push(&sp)))
+			goto nomem;
+		if (prev_last < hi) {
+			x->lost.first_seq = prev_last + 1;
+			x->lost.last_seq = hi;
+		}
+		if (hdr_ok && len < want_end)
+			lost_set(&x->lost, TBW_ETRUNCATED, gap, end - gap,
+			         "file is %zu bytes, header says %llu", len, (unsigned long long)want_end);
+		else
+			lost_set(&x->lost, TBW_ECORRUPT, gap, end - gap,
+			         "%zu damaged bytes where a block header was expected", end - gap);
+	} else if (hdr_ok && prev_last < fh->last_seq) {
+		if (!(x = span_push(&sp)))
+			goto nomem;
+		x->lost.first_seq = prev_last + 1;
+		x->lost.last_seq = fh->last_seq;
+		if (len < want_end)
+			lost_set(&x->lost, TBW_ETRUNCATED, len, 0, "file is %zu bytes, header says %llu",
+			         len, (unsigned long long)want_end);
+		else
+			lost_set(&x->lost, TBW_ECORRUPT, end, 0,
+			         "the blocks end before the header's last sequence number");
+	}
+	if (hdr_ok && len > want_end) {
+		if (!(x = span_push(&sp)))
+			goto nomem;
+		lost_set(&x->lost, TBW_ECORRUPT, want_end, len - want_end,
+		         "%llu bytes after the last block", (unsigned long long)(len - want_end));
+	}
+	if (!hdr_ok && !have_run) {
+		/* Not one block: the header's own damage is the answer. */
+		tbw__free(sp.v);
+		if (d && hdr_d)
+			*d = *hdr_d;
+		return tbw__error_set(hdr_rc, OP_DEC, NULL, "%s at file offset %llu",
+		                      hdr_d ? hdr_d->reason : "bad header",
+		                      (unsigned long long)(hdr_d ? hdr_d->offset : 0));
+	}
+
+	/* Pass 2: inflate and decode the intact blocks. */
+	s.recs = tbw__calloc(total ? (size_t)total : 1, sizeof *s.recs);
+	s.tags = tbw__calloc(tagtot ? (size_t)tagtot : 1, sizeof *s.tags);
+	s.raw = tbw__malloc(rawtot ? (size_t)rawtot : 1);
+	pstep = tbw__calloc((size_t)maxtags + 1, sizeof *pstep);
+	pval = tbw__calloc((size_t)maxtags + 1, sizeof *pval);
+	s.lost = tbw__calloc(sp.n + 1, sizeof *s.lost);  /* + the header's own entry */
+	if (!s.recs || !s.tags || !s.raw || !pstep || !pval || !s.lost)
+		goto nomem;
+	{
+		size_t ro = 0, to = 0, no = 0;
+		for (size_t i = 0; i < sp.n; i++) {
+			span *q = &sp.v[i];
+			if (q->good) {
+				tbw_seg_damage bd;
+				rd r;
+				uint64_t boff = q->off + TBW_SEG_BLOCK_HEADER_SIZE;
+				memset(&bd, 0, sizeof bd);
+				rc = inflate_payload(buf + boff, q->b.comp, s.raw + ro, q->b.raw, boff, &bd);
+				if (rc == TBW_ENOMEM)
+					goto fail;
+				if (rc == TBW_OK) {
+					memset(pstep, 0, ((size_t)q->b.ntags + 1) * sizeof *pstep);
+					memset(pval, 0, ((size_t)q->b.ntags + 1) * sizeof *pval);
+					r.p = s.raw + ro;
+					r.len = q->b.raw;
+					r.off = 0;
+					r.bad = 0;
+					r.d = &bd;
+					if (decode_cols(&r, q->b.first, q->b.last, q->b.count, q->b.ntags,
+					                s.recs + no, s.tags + to, pstep, pval))
+						rc = TBW_ECORRUPT;
+				}
+				if (rc) {
+					/* Passed its CRC but does not decode: made so on
+					 * purpose or by a bug. Lose this block only. */
+					q->good = 0;
+					lost_from_block(&q->lost, &q->b);
+					lost_set(&q->lost, TBW_ECORRUPT, q->off,
+					         TBW_SEG_BLOCK_HEADER_SIZE + (uint64_t)q->b.comp,
+					         "block does not decode (%s%s)", bd.reason,
+					         bd.in_payload ? ", in the inflated payload" : "");
+					rc = TBW_OK;
+					tbw__error_clear();
+				} else {
+					for (size_t k = 0; k < q->b.count; k++)
+						if (s.recs[no + k].tag)
+							s.recs[no + k].tag += (uint32_t)to;
+					no += q->b.count;
+					to += q->b.ntags;
+					ro += q->b.raw;
+				}
+			}
+			if (!q->good)
+				s.lost[s.nlost++] = q->lost;
+		}
+		s.n = no;
+		s.ntags = to;
+	}
+	if (!hdr_ok) {
+		s.header_damaged = 1;
+		s.h.version = TBW_SEG_VERSION;
+		s.h.count = s.n;
+		s.h.ntags = (uint32_t)s.ntags;
+		s.h.comp_size = len - TBW_SEG_HEADER_SIZE;
+		s.h.raw_size = rawtot;
+		s.h.first_seq = s.n ? s.recs[0].seq : 0;
+		s.h.last_seq = s.n ? s.recs[s.n - 1].seq : 0;
+		for (size_t i = 0; i < sp.n; i++) {
+			const span *q = &sp.v[i];
+			if (q->lost.steps_known) {
+				if (!s.h.first_seq || q->b.first < s.h.first_seq)
+					s.h.first_seq = q->b.first;
+				if (q->b.last > s.h.last_seq)
+					s.h.last_seq = q->b.last;
+			}
+		}
+		/* The file header's own damage is one more entry. */
+		if (hdr_d) {
+			memmove(s.lost + 1, s.lost, s.nlost * sizeof *s.lost);
+			memset(&s.lost[0], 0, sizeof s.lost[0]);
+			lost_set(&s.lost[0], hdr_rc, hdr_d->offset, TBW_SEG_HEADER_SIZE,
+			         "segment header damaged (%s); blocks read on their own", hdr_d->reason);
+			s.nlost++;
+		}
+	}
+	tbw__free(sp.v);
+	tbw__free(pstep);
+	tbw__free(pval);
+	*out = s;
+	return TBW_OK;
+nomem:
+	rc = tbw__error_set(TBW_ENOMEM, OP_DEC, NULL, "out of memory");
+fail:
+	tbw__free(sp.v);
+	tbw__free(pstep);
+	tbw__free(pval);
+	tbw__seg_release(&s);
+	return rc;
+}
+
+int tbw__seg_decode(const uint8_t *buf, size_t len, tbw_seg *out, tbw_seg_damage *d)
+{
+	tbw_seg_header h;
+	tbw_seg_damage hd;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	memset(&hd, 0, sizeof hd);
+	rc = tbw__seg_read_header(buf, len, &h, &hd);
+	if (rc == TBW_OK && h.version == 1)
+		return decode_v1(buf, len, out, d);
+	if (rc == TBW_OK)
+		return decode_v2(buf, len, 1, &h, out, d, 0, NULL);
+	if (rc == TBW_ENOMEM || rc == TBW_EVERSION || len < TBW_SEG_HEADER_SIZE + TBW_SEG_BLOCK_HEADER_SIZE) {
+		if (d)
+			*d = hd;
+		return rc;
+	}
+	/* The header is damaged: the blocks may still read on their own. */
+	return decode_v2(buf, len, 0, &h, out, d, rc, &hd);
+}
+
+void tbw__seg_lost_describe(const tbw_seg_lost *l, char *buf, size_t cap)
+{
+	char steps[96] = "";
+	if (l->steps_known)
+		snprintf(steps, sizeof steps, ", steps %lld..%lld", (long long)l->min_step,
+		         (long long)l->max_step);
+	if (l->first_seq == 0)
+		snprintf(buf, cap, "no records lost at offset %llu: %s",
+		         (unsigned long long)l->offset, l->reason);
+	else if (l->last_seq == UINT64_MAX)
+		snprintf(buf, cap, "records from seq %llu to the end of the segment lost at offset %llu: %s",
+		         (unsigned long long)l->first_seq, (unsigned long long)l->offset, l->reason);
+	else if (l->records)
+		snprintf(buf, cap, "records seq %llu..%llu (%llu records%s) lost at offset %llu: %s",
+		         (unsigned long long)l->first_seq, (unsigned long long)l->last_seq,
+		         (unsigned long long)l->records, steps, (unsigned long long)l->offset, l->reason);
+	else
+		snprintf(buf, cap, "records seq %llu..%llu (steps unknown: the block header is damaged) "
+		         "lost at offset %llu: %s",
+		         (unsigned long long)l->first_seq, (unsigned long long)l->last_seq,
+		         (unsigned long long)l->offset, l->reason);
 }

@@ -14,14 +14,30 @@
 #include <stdint.h>
 
 #define TBW_SEG_MAGIC        "TBWSEG\r\n"  /* 8 bytes */
-#define TBW_SEG_VERSION      1
+#define TBW_SEG_VERSION      2      /* what the encoder writes */
+#define TBW_SEG_VERSION_MIN  1      /* oldest version a reader still reads */
 #define TBW_SEG_HEADER_SIZE  88
+
+/* Version 2: the payload is a sequence of blocks, each with its own header
+ * (magic, kind, run id, seq and step ranges, sizes, two CRCs), so one
+ * damaged block loses only its own records and a reader resyncs on the
+ * next block's magic. A block holds records of one kind. */
+#define TBW_SEG_BLOCK_MAGIC       "TBWB"   /* 4 bytes */
+#define TBW_SEG_BLOCK_HEADER_SIZE 80
+#define TBW_SEG_BLOCK_RECORDS     4096u    /* scalar records per block (encoder) */
+#define TBW_SEG_MAX_BLOCKS        4096u    /* blocks per segment (reader's bound) */
+/* Record kinds (the block header's kind byte). A reader reports a block of
+ * a kind it does not know as lost with TBW_EVERSION, and reads the rest. */
+#define TBW_SEG_KIND_SCALAR       1u
 
 /* Bounds every reader enforces before allocating anything. The encoder
  * refuses to exceed them, so every segment we write can be read back. */
 #define TBW_SEG_MAX_RECORDS  (1u << 18)              /* records per segment */
 #define TBW_SEG_MAX_RAW      (16u << 20)             /* uncompressed payload bytes */
-#define TBW_SEG_MAX_COMP     (TBW_SEG_MAX_RAW + (TBW_SEG_MAX_RAW >> 10) + 1024)
+#define TBW_SEG_MAX_COMP     (TBW_SEG_MAX_RAW + (TBW_SEG_MAX_RAW >> 10) + 1024 + \
+                              (TBW_SEG_BLOCK_HEADER_SIZE + 64) * TBW_SEG_MAX_BLOCKS)
+/* The largest segment file a reader reads at all. */
+#define TBW_SEG_MAX_FILE     ((uint64_t)TBW_SEG_HEADER_SIZE + TBW_SEG_MAX_COMP)
 /* deflate cannot expand more than 1032:1; a header claiming more is lying. */
 #define TBW_SEG_MAX_RATIO    1032u
 
@@ -52,10 +68,29 @@ typedef struct tbw_seg_header {
 	uint64_t count;        /* records */
 	uint32_t ntags;        /* tags in the payload's table */
 	uint32_t level;        /* merge level (0: written by a pass) */
-	uint64_t comp_size;    /* payload bytes in the file */
-	uint64_t raw_size;     /* payload bytes once inflated */
-	uint32_t payload_crc;  /* CRC-32C of the comp_size payload bytes */
+	uint64_t comp_size;    /* payload bytes in the file (v2: all blocks, headers included) */
+	uint64_t raw_size;     /* payload bytes once inflated (v2: sum over the blocks) */
+	uint32_t payload_crc;  /* v1: CRC-32C of the comp_size payload bytes */
+	uint32_t nblocks;      /* v2: blocks in the file */
 } tbw_seg_header;
+
+/* A range of records a v2 segment lost (a damaged, truncated or unknown
+ * block, or bytes between blocks that are no block). first_seq..last_seq
+ * are exact when the block's own header survived (steps_known, records the
+ * block's count); when it did not, they are the gap between the intact
+ * neighbours (last_seq UINT64_MAX: up to the end of the segment, which the
+ * caller knows from the file name) and records is 0 (unknown). */
+typedef struct tbw_seg_lost {
+	uint64_t first_seq, last_seq;
+	int      steps_known;
+	int64_t  min_step, max_step;
+	uint64_t records;
+	uint64_t offset;       /* file offset of the damaged bytes */
+	uint64_t bytes;        /* how many bytes were skipped */
+	int      code;         /* TBW_ECORRUPT, TBW_ETRUNCATED or TBW_EVERSION */
+	uint32_t kind;         /* block kind if known, else 0 */
+	char     reason[160];
+} tbw_seg_lost;
 
 /* Where and why a segment is damaged. offset is a file offset, or with
  * in_payload an offset into the inflated payload (whose compressed bytes
@@ -75,6 +110,14 @@ typedef struct tbw_seg {
 	tbw_seg_tag   *tags;
 	size_t         ntags;
 	uint8_t       *raw;
+	/* v2 only: what was lost (nlost ranges, in file order). A segment
+	 * with lost blocks still decodes (returns 0) with the intact blocks'
+	 * records in recs. header_damaged: the file header did not read; h
+	 * then comes from the blocks (run id, first/last seq, count, level 0)
+	 * and the caller should take the range and level from the name. */
+	tbw_seg_lost  *lost;
+	size_t         nlost;
+	int            header_damaged;
 } tbw_seg;
 
 /* Encode n records (strictly increasing seq >= 1, 1 <= n <=
@@ -95,15 +138,23 @@ int tbw__seg_encode(const uint8_t run_id[16], uint32_t level,
 int tbw__seg_read_header(const uint8_t *buf, size_t len, tbw_seg_header *h,
                          tbw_seg_damage *d);
 
-/* Decode a whole segment file image. Checks the header, that the file is
- * exactly header + comp_size bytes (TBW_ETRUNCATED if shorter), the payload
- * CRC, inflates into at most raw_size bytes, and validates every field.
+/* Decode a whole segment file image. Version 1: checks the header, that
+ * the file is exactly header + comp_size bytes (TBW_ETRUNCATED if shorter),
+ * the payload CRC, inflates into at most raw_size bytes, and validates
+ * every field; any damage fails the whole segment. Version 2: block by
+ * block; a damaged block (or damaged bytes between blocks, or a truncated
+ * tail) is listed in out->lost and the other blocks are returned, so the
+ * call fails only when no block at all could be read (then as for v1).
  * Returns 0 (out filled), TBW_ETRUNCATED, TBW_EVERSION, TBW_ECORRUPT (d
  * says where and why) or TBW_ENOMEM. On error out holds nothing to release. */
 int tbw__seg_decode(const uint8_t *buf, size_t len, tbw_seg *out,
                     tbw_seg_damage *d);
 
 void tbw__seg_release(tbw_seg *s);
+
+/* One line for a lost range: "records seq A..B (N records, steps C..D)
+ * lost: <reason>". */
+void tbw__seg_lost_describe(const tbw_seg_lost *l, char *buf, size_t cap);
 
 /* File names: seg-<first 16 hex>-<last 16 hex>-L<level>.tbws (lowercase
  * hex, level 0..99). tbw__seg_name writes it (needs TBW_SEG_NAME_MAX bytes);

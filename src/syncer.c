@@ -40,7 +40,7 @@
 #define TMP_PREFIX     ".tmp-seg-"
 #define META_NAME      "run.json"
 #define META_TMP       "run.json.tmp-"
-#define FILE_MAX       ((uint64_t)TBW_SEG_HEADER_SIZE + TBW_SEG_MAX_COMP)
+#define FILE_MAX       TBW_SEG_MAX_FILE
 
 /* One segment file in the run folder, as this syncer knows it. */
 typedef struct seg_ent {
@@ -707,8 +707,9 @@ static int merge_group(tbw_syncer *s, const seg_ent *group, size_t g)
 		rc = read_file_bounded(p, FILE_MAX, &buf, &len, &why, OP_MERGE);
 		if (rc == TBW_OK)
 			rc = tbw__seg_decode(buf, len, &segs[i], NULL);
-		if (rc == TBW_OK && memcmp(segs[i].h.run_id, s->run_id, 16) != 0)
-			rc = TBW_ECORRUPT;
+		if (rc == TBW_OK && (memcmp(segs[i].h.run_id, s->run_id, 16) != 0 || segs[i].nlost ||
+		                     segs[i].header_damaged || segs[i].n == 0))
+			rc = TBW_ECORRUPT;  /* damaged blocks: leave the file as it is */
 		tbw__free(buf);
 		tbw__free(p);
 		if (rc == TBW_ENOMEM)
@@ -971,6 +972,24 @@ static void report_damage(rstate *st, const char *file, uint64_t off, int in_pay
 	st->rep->segments_bad++;
 	if (st->o->on_damage)
 		st->o->on_damage(st->o->ctx, file, off, in_payload, code, why);
+}
+
+/* A segment that decoded with lost blocks: one report per lost range. */
+static void report_lost(rstate *st, const char *file, const tbw_seg *seg)
+{
+	st->rep->segments_bad++;
+	for (size_t i = 0; i < seg->nlost; i++) {
+		const tbw_seg_lost *l = &seg->lost[i];
+		st->rep->blocks_lost++;
+		st->rep->records_lost += l->records;
+		if (st->o->on_lost) {
+			st->o->on_lost(st->o->ctx, file, l);
+		} else if (st->o->on_damage) {
+			char why[400];
+			tbw__seg_lost_describe(l, why, sizeof why);
+			st->o->on_damage(st->o->ctx, file, l->offset, 0, l->code, why);
+		}
+	}
 }
 
 /* Per-tag "newest record" bookkeeping; the report owns NUL-terminated copies. */
@@ -1250,6 +1269,8 @@ int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
 			memcpy(rep->run_id, seg.h.run_id, 16);
 			rep->have_run_id = 1;
 		}
+		if (seg.nlost)
+			report_lost(&st, names[i], &seg);
 		if (memcmp(seg.h.run_id, rep->run_id, 16) != 0) {
 			char hx[33], why2[80];
 			hex16(hx, seg.h.run_id);
@@ -1267,7 +1288,8 @@ int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
 			if (tbw__seg_parse_name(names[i + 1], &f, &l, &lv) && f > 0)
 				st.next_first = f;
 		}
-		rc = restore_seg(&st, names[i], &seg, dst);
+		if (seg.n)
+			rc = restore_seg(&st, names[i], &seg, dst);
 		tbw__seg_release(&seg);
 	}
 	if (st.seen.n) {

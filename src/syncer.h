@@ -31,6 +31,7 @@
 
 #include <stdint.h>
 #include "journal.h"
+#include "segment.h"
 
 /* Segments of one level merged together (also the per-level file bound + 1). */
 #define TBW_SYNC_MERGE_FANIN 8
@@ -134,15 +135,21 @@ typedef int (*tbw_sync_record_fn)(void *ctx, const tbw_jrec_named *rec);
  * Return nonzero to stop (TBW_ECLOSED). */
 typedef int (*tbw_sync_batch_fn)(void *ctx, uint64_t safe_through);
 
+/* Called once per lost range of a segment whose other blocks were read
+ * (format v2: a damaged, truncated or unknown block, see tbw_seg_lost).
+ * When NULL, on_damage is called instead with a reason naming the ranges. */
+typedef void (*tbw_sync_lost_fn)(void *ctx, const char *file, const tbw_seg_lost *lost);
+
 typedef struct tbw_sync_restore_opts {
 	tbw_sync_damage_fn on_damage;   /* may be NULL */
 	tbw_sync_record_fn on_record;   /* may be NULL */
 	void *ctx;
 	const uint8_t *run_id;          /* 16 bytes, or NULL (see above) */
 	tbw_sync_batch_fn on_batch;     /* may be NULL; only with dst */
+	tbw_sync_lost_fn on_lost;       /* may be NULL */
 } tbw_sync_restore_opts;
 
-#define TBW_SYNC_RESTORE_OPTS_INIT { NULL, NULL, NULL, NULL, NULL }
+#define TBW_SYNC_RESTORE_OPTS_INIT { NULL, NULL, NULL, NULL, NULL, NULL }
 
 /* Newest record per tag (highest seq), for "the newest step per tag we can
  * vouch for". */
@@ -159,7 +166,9 @@ typedef struct tbw_sync_report {
 	int      have_run_id;
 	uint32_t files_ignored;     /* entries whose names do not parse */
 	uint32_t segments_ok;
-	uint32_t segments_bad;
+	uint32_t segments_bad;      /* damaged segments (with lost blocks too) */
+	uint32_t blocks_lost;       /* lost ranges in segments whose other blocks were read */
+	uint64_t records_lost;      /* records those ranges are known to have held */
 	uint64_t records;           /* intact records read, duplicates included */
 	uint64_t records_new;       /* distinct seqs (inserted into dst, or seen in a dry run) */
 	uint64_t duplicates;        /* records - records_new */

@@ -538,6 +538,32 @@ int tbw_add_scalar(tbw_writer *w, const char *tag, double value, int64_t step, d
 	return tbw__journal_append(w->c->j, tag, len, value, step, wall_time, NULL);
 }
 
+int tbw_add_scalars(tbw_writer *w, size_t n, const char *const *tags,
+                    const double *values, int64_t step, double wall_time)
+{
+	size_t small[32], *lens = small;
+	int rc;
+	if (!w)
+		return tbw__error_set(TBW_EINVAL, "add_scalars", NULL, "writer is NULL");
+	if (n == 0)
+		return TBW_OK;
+	if (!tags || !values)
+		return tbw__error_set(TBW_EINVAL, "add_scalars", NULL, "tags or values is NULL");
+	if (n > sizeof small / sizeof small[0]) {
+		if (n > SIZE_MAX / sizeof *lens ||
+		    !(lens = tbw__malloc(n * sizeof *lens)))
+			return tbw__error_set(TBW_ENOMEM, "add_scalars", w->c->jdir, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		lens[i] = tags[i] ? strnlen(tags[i], TBW_TAG_MAX + 1) : 0;
+	if (!(wall_time > 0)) /* <= 0 or NaN: now */
+		wall_time = tbw__wall_time();
+	rc = tbw__journal_append_many(w->c->j, n, tags, lens, values, step, wall_time, NULL);
+	if (lens != small)
+		tbw__free(lens);
+	return rc;
+}
+
 int tbw_flush(tbw_writer *w)
 {
 	if (!w)

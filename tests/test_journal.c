@@ -663,6 +663,62 @@ static void test_journal_salvage_reads_intact_and_raw_scan(void **state)
 	}
 }
 
+/* Flip one byte of the first occurrence of needle in path; 1 if found. */
+static int flip_first(const char *path, const char *needle)
+{
+	int fd = open(path, O_RDWR);
+	struct stat st;
+	size_t nl = strlen(needle);
+	int found = 0;
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	char *buf = malloc((size_t)st.st_size);
+	assert_non_null(buf);
+	assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+	for (size_t i = 0; i + nl <= (size_t)st.st_size; i++)
+		if (memcmp(buf + i, needle, nl) == 0) {
+			char c = (char)(buf[i] ^ 0x01);
+			assert_int_equal(pwrite(fd, &c, 1, (off_t)i), 1);
+			found = 1;
+			break;
+		}
+	free(buf);
+	close(fd);
+	return found;
+}
+
+/* The highest tag id's row fails its checksum (damage, an OS crash without
+ * sync): that id must never be handed out again, or every new tag after
+ * the damage fails with "key exists" (next tag ids used to come from the
+ * tags that loaded, ignoring the damaged row). */
+static void test_journal_new_tag_after_damaged_highest_tag_row(void **state)
+{
+	tbw_journal *j = open_rw(jdir);
+	char path[400];
+	const char *name;
+	size_t len;
+	tbw_jrec r;
+	tbw_jread info;
+	(void)state;
+
+	append_n(j, 1, "alpha");
+	append_n(j, 1, "beta");
+	append_n(j, 1, "zeta-damaged-tag-name");
+	tbw__journal_close(j);
+	snprintf(path, sizeof path, "%s/data.mdb", jdir);
+	assert_true(flip_first(path, "zeta-damaged-tag-name"));
+
+	j = open_rw(jdir);
+	assert_int_equal(tbw__journal_append(j, "omega", 5, 1.0, 4, 1.0, NULL), TBW_OK);
+	assert_int_equal(tbw__journal_read(j, 3, &r, 1, &info), TBW_OK);
+	assert_int_equal(info.n, 1);
+	assert_int_equal(r.tag_id, 3);          /* not the damaged row's id 2 */
+	assert_int_equal(tbw__journal_tag_name(j, 3, &name, &len), TBW_OK);
+	assert_int_equal(len, 5);
+	assert_memory_equal(name, "omega", 5);
+	tbw__journal_close(j);
+}
+
 static void test_journal_missing_is_enotfound(void **state)
 {
 	tbw_journal *j = NULL;
@@ -691,6 +747,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_poisoned_after_failed_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_salvage_reads_intact_and_raw_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_missing_is_enotfound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_new_tag_after_damaged_highest_tag_row, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

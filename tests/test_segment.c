@@ -195,10 +195,23 @@ static void test_segment_truncation_at_every_offset_is_reported(void **state)
 		memset(&d, 0, sizeof d);
 		uint8_t *copy = malloc(cut ? cut : 1); /* exact size: ASan sees overreads */
 		memcpy(copy, f, cut);
-		assert_int_equal(tbw__seg_decode(copy, cut, &s, &d), TBW_ETRUNCATED);
-		assert_int_equal(d.offset, cut);
-		assert_true(d.reason[0] != 0);
-		assert_null(s.recs);
+		if (cut < TBW_SEG_HEADER_SIZE) {
+			assert_int_equal(tbw__seg_decode(copy, cut, &s, &d), TBW_ETRUNCATED);
+			assert_int_equal(d.offset, cut);
+			assert_true(d.reason[0] != 0);
+			assert_null(s.recs);
+		} else {
+			/* Version 2: the header reads; the one block is cut off, and
+			 * the loss names its exact range. */
+			assert_int_equal(tbw__seg_decode(copy, cut, &s, &d), TBW_OK);
+			assert_int_equal(s.n, 0);
+			assert_int_equal(s.nlost, 1);
+			assert_int_equal(s.lost[0].code, TBW_ETRUNCATED);
+			assert_int_equal(s.lost[0].first_seq, r[0].seq);
+			assert_int_equal(s.lost[0].last_seq, r[n - 1].seq);
+			assert_true(s.lost[0].reason[0] != 0);
+			tbw__seg_release(&s);
+		}
 		free(copy);
 	}
 	tbw__free(f);
@@ -219,9 +232,21 @@ static void test_segment_bit_flip_at_every_byte_is_detected(void **state)
 			memcpy(copy, f, len);
 			copy[i] ^= (uint8_t)(1u << bit);
 			int rc = tbw__seg_decode(copy, len, &s, &d);
-			assert_true(rc == TBW_ECORRUPT || rc == TBW_EVERSION || rc == TBW_ETRUNCATED);
-			assert_true(d.reason[0] != 0);
-			assert_true(d.offset <= len);
+			/* Version 2: every flip is found; in the header, the block
+			 * still reads on its own; in the block, it is lost whole
+			 * with its exact range. */
+			assert_int_equal(rc, TBW_OK);
+			assert_true(s.nlost >= 1);
+			assert_true(s.lost[0].reason[0] != 0);
+			if (i < TBW_SEG_HEADER_SIZE) {
+				assert_true(s.header_damaged);
+				assert_same(r, n, &s);
+			} else {
+				assert_int_equal(s.n, 0);
+				assert_int_equal(s.lost[0].first_seq, r[0].seq);
+				assert_int_equal(s.lost[0].last_seq, r[n - 1].seq);
+			}
+			tbw__seg_release(&s);
 		}
 	}
 	free(copy);
@@ -254,24 +279,45 @@ static void test_segment_wrong_magic_and_version_are_reported(void **state)
 	tbw_seg_damage d;
 	(void)state;
 	uint8_t *f = encode_nasty(&len, r, &n);
+	tbw_seg_header h;
 	f[0] = 'X';
-	assert_int_equal(tbw__seg_decode(f, len, &s, &d), TBW_ECORRUPT);
+	assert_int_equal(tbw__seg_read_header(f, len, &h, &d), TBW_ECORRUPT);
 	assert_int_equal(d.offset, 0);
 	assert_non_null(strstr(d.reason, "magic"));
+	/* the blocks are self-describing: a damaged header loses nothing */
+	assert_int_equal(tbw__seg_decode(f, len, &s, &d), TBW_OK);
+	assert_true(s.header_damaged);
+	assert_non_null(strstr(s.lost[0].reason, "magic"));
+	assert_same(r, n, &s);
+	tbw__seg_release(&s);
 	f[0] = 'T';
-	f[8] = 2; /* a newer format */
+	f[8] = 3; /* a newer format */
 	fix_header_crc(f);
 	assert_int_equal(tbw__seg_decode(f, len, &s, &d), TBW_EVERSION);
 	assert_int_equal(d.offset, 8);
 	f[8] = 0;
 	fix_header_crc(f);
-	assert_int_equal(tbw__seg_decode(f, len, &s, &d), TBW_ECORRUPT);
-	f[8] = 1;
+	assert_int_equal(tbw__seg_read_header(f, len, &h, &d), TBW_ECORRUPT);
+	f[8] = 2;
 	f[12] = 1; /* unknown flag */
 	fix_header_crc(f);
-	assert_int_equal(tbw__seg_decode(f, len, &s, &d), TBW_ECORRUPT);
+	assert_int_equal(tbw__seg_read_header(f, len, &h, &d), TBW_ECORRUPT);
 	assert_int_equal(d.offset, 12);
+	/* a block of a record kind this reader does not know is lost with its
+	 * range and TBW_EVERSION, the rest still reads */
 	f[12] = 0;
+	fix_header_crc(f);
+	f[TBW_SEG_HEADER_SIZE + 4] = 9;
+	put32le(f + TBW_SEG_HEADER_SIZE + 76, tbw__crc32c_value(f + TBW_SEG_HEADER_SIZE, 76));
+	assert_int_equal(tbw__seg_decode(f, len, &s, &d), TBW_OK);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(s.nlost, 1);
+	assert_int_equal(s.lost[0].code, TBW_EVERSION);
+	assert_int_equal(s.lost[0].kind, 9);
+	assert_int_equal(s.lost[0].first_seq, r[0].seq);
+	tbw__seg_release(&s);
+	f[TBW_SEG_HEADER_SIZE + 4] = TBW_SEG_KIND_SCALAR;
+	put32le(f + TBW_SEG_HEADER_SIZE + 76, tbw__crc32c_value(f + TBW_SEG_HEADER_SIZE, 76));
 	fix_header_crc(f);
 	assert_int_equal(tbw__seg_decode(f, len, &s, &d), TBW_OK);
 	tbw__seg_release(&s);
@@ -289,10 +335,25 @@ static void test_segment_trailing_bytes_are_corruption(void **state)
 	uint8_t *g = malloc(len + 3);
 	memcpy(g, f, len);
 	memset(g + len, 0, 3);
-	assert_int_equal(tbw__seg_decode(g, len + 3, &s, &d), TBW_ECORRUPT);
-	assert_int_equal(d.offset, len);
+	assert_int_equal(tbw__seg_decode(g, len + 3, &s, &d), TBW_OK);
+	assert_same(r, n, &s);
+	assert_int_equal(s.nlost, 1);
+	assert_int_equal(s.lost[0].offset, len);
+	assert_int_equal(s.lost[0].first_seq, 0); /* no records lost */
+	tbw__seg_release(&s);
 	free(g);
 	tbw__free(f);
+}
+
+/* A segment whose header is refused still gives every record of its
+ * intact blocks. */
+static void check_blocks_alone(const uint8_t *g, size_t len, const tbw_seg_rec *r, size_t n)
+{
+	tbw_seg s;
+	assert_int_equal(tbw__seg_decode(g, len, &s, NULL), TBW_OK);
+	assert_true(s.header_damaged);
+	assert_same(r, n, &s);
+	tbw__seg_release(&s);
 }
 
 static void test_segment_header_claiming_huge_sizes_is_refused(void **state)
@@ -300,6 +361,7 @@ static void test_segment_header_claiming_huge_sizes_is_refused(void **state)
 	tbw_seg_rec r[64];
 	size_t n, len;
 	tbw_seg s;
+	tbw_seg_header h;
 	tbw_seg_damage d;
 	(void)state;
 	uint8_t *f = encode_nasty(&len, r, &n);
@@ -309,29 +371,36 @@ static void test_segment_header_claiming_huge_sizes_is_refused(void **state)
 		memcpy(g, f, len);
 		put64le(g + 72, raws[i]);
 		fix_header_crc(g);
-		assert_int_equal(tbw__seg_decode(g, len, &s, &d), TBW_ECORRUPT);
+		assert_int_equal(tbw__seg_read_header(g, len, &h, &d), TBW_ECORRUPT);
+		check_blocks_alone(g, len, r, n);
 		assert_int_equal(d.offset, 72);
 	}
 	/* within the cap but more than deflate can ever expand this payload */
 	memcpy(g, f, len);
 	put64le(g + 72, (uint64_t)(len - TBW_SEG_HEADER_SIZE) * TBW_SEG_MAX_RATIO + 1);
 	fix_header_crc(g);
-	assert_int_equal(tbw__seg_decode(g, len, &s, &d), TBW_ECORRUPT);
+	assert_int_equal(tbw__seg_read_header(g, len, &h, &d), TBW_ECORRUPT);
+		check_blocks_alone(g, len, r, n);
 	assert_int_equal(d.offset, 72);
 	/* a compressed size past the cap, and one past the file */
 	memcpy(g, f, len);
 	put64le(g + 64, UINT64_MAX);
 	fix_header_crc(g);
-	assert_int_equal(tbw__seg_decode(g, len, &s, &d), TBW_ECORRUPT);
+	assert_int_equal(tbw__seg_read_header(g, len, &h, &d), TBW_ECORRUPT);
+		check_blocks_alone(g, len, r, n);
 	memcpy(g, f, len);
 	put64le(g + 64, len);
 	fix_header_crc(g);
-	assert_int_equal(tbw__seg_decode(g, len, &s, &d), TBW_ETRUNCATED);
+	/* the file stops short of what the header says, after every block */
+	assert_int_equal(tbw__seg_decode(g, len, &s, &d), TBW_OK);
+	assert_same(r, n, &s);
+	tbw__seg_release(&s);
 	/* a record count the range cannot hold, and one past the cap */
 	memcpy(g, f, len);
 	put64le(g + 48, UINT64_MAX);
 	fix_header_crc(g);
-	assert_int_equal(tbw__seg_decode(g, len, &s, &d), TBW_ECORRUPT);
+	assert_int_equal(tbw__seg_read_header(g, len, &h, &d), TBW_ECORRUPT);
+		check_blocks_alone(g, len, r, n);
 	assert_int_equal(d.offset, 48);
 	free(g);
 	tbw__free(f);
@@ -341,9 +410,9 @@ static void test_segment_header_claiming_huge_sizes_is_refused(void **state)
  * understates the inflated size must stop inflation at that size. */
 static void test_segment_zip_bomb_stops_at_header_size(void **state)
 {
-	size_t n = TBW_SEG_MAX_RECORDS, len;
+	size_t n = TBW_SEG_BLOCK_RECORDS, len;
 	tbw_seg_rec *r = calloc(n, sizeof *r);
-	uint8_t *f = NULL;
+	uint8_t *f = NULL, *bh;
 	tbw_seg s;
 	tbw_seg_damage d;
 	(void)state;
@@ -354,14 +423,20 @@ static void test_segment_zip_bomb_stops_at_header_size(void **state)
 		r[i].wall_time = 1.0;
 	}
 	assert_int_equal(tbw__seg_encode(RUN_ID, 0, r, n, TAGS, NTAGS, &f, &len), TBW_OK);
-	assert_true(len < (size_t)n / 50); /* it really is a bomb */
-	/* keep the payload, claim fewer records and bytes */
-	put64le(f + 40, 1000);
-	put64le(f + 48, 1000);
-	put64le(f + 72, 1000 * 12 + 10);
-	fix_header_crc(f);
-	assert_int_equal(tbw__seg_decode(f, len, &s, &d), TBW_ECORRUPT);
-	assert_non_null(strstr(d.reason, "more bytes"));
+	assert_true(len < (size_t)n / 8); /* it really is a bomb (~12 bytes a record inflated) */
+	/* keep the block's payload, claim fewer records and bytes (block CRC fixed) */
+	bh = f + TBW_SEG_HEADER_SIZE;
+	put64le(bh + 32, 1000);
+	put32le(bh + 56, 1000);
+	put32le(bh + 68, 1000 * 12 + 10);
+	put32le(bh + 76, tbw__crc32c_value(bh, 76));
+	assert_int_equal(tbw__seg_decode(f, len, &s, &d), TBW_OK);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(s.nlost, 2); /* the block, and seqs 1001..4096 the header promised */
+	assert_non_null(strstr(s.lost[0].reason, "more bytes"));
+	assert_int_equal(s.lost[0].first_seq, 1);
+	assert_int_equal(s.lost[0].last_seq, 1000);
+	tbw__seg_release(&s);
 	tbw__free(f);
 	free(r);
 }
@@ -492,10 +567,16 @@ static void test_segment_mutations_with_fixed_crcs_never_crash(void **state)
 		tbw_seg_damage d;
 		memcpy(g, f, len);
 		int k = 1 + (int)(rnd() % 4);
+		/* The nasty segment is one block: mutate its payload (and now and
+		 * then its header), then repair the block's two CRCs. */
+		const size_t pay = TBW_SEG_HEADER_SIZE + TBW_SEG_BLOCK_HEADER_SIZE;
+		uint8_t *bh = g + TBW_SEG_HEADER_SIZE;
 		for (int i = 0; i < k; i++)
-			g[TBW_SEG_HEADER_SIZE + rnd() % (len - TBW_SEG_HEADER_SIZE)] ^= (uint8_t)(1 + rnd() % 255);
-		put32le(g + 80, tbw__crc32c_value(g + TBW_SEG_HEADER_SIZE, len - TBW_SEG_HEADER_SIZE));
-		fix_header_crc(g);
+			g[pay + rnd() % (len - pay)] ^= (uint8_t)(1 + rnd() % 255);
+		if (round % 8 == 7)
+			bh[24 + rnd() % 48] ^= (uint8_t)(1 + rnd() % 255);
+		put32le(bh + 72, tbw__crc32c_value(g + pay, len - pay));
+		put32le(bh + 76, tbw__crc32c_value(bh, 76));
 		if (tbw__seg_decode(g, len, &s, &d) == TBW_OK) {
 			for (size_t i = 1; i < s.n; i++)
 				assert_true(s.recs[i].seq > s.recs[i - 1].seq);
@@ -562,11 +643,13 @@ static void test_segment_tag_names_must_be_utf8_without_controls(void **state)
 /* The worked example of doc/segment-format.md, made by an independent
  * Python encoder (struct + zlib.compress(raw, 6) + python3-crc32c). */
 static const char GOLDEN_HEX[] =
-	"5442575345470d0a0100580000000000000102030405060708090a0b0c0d0e0f"
+	"5442575345470d0a0200580000000000000102030405060708090a0b0c0d0e0f"
 	"0100000000000000030000000000000003000000000000000200000000000000"
-	"2f000000000000003700000000000000a4e924696b19e35b789c6362c9c92f2e"
-	"664e4c4e66606064646260626a00828efdab6e36331e7164b067b07f60f08101"
-	"0300008fb50bcb";
+	"7f00000000000000370000000000000001000000a76232415442574201005000"
+	"000102030405060708090a0b0c0d0e0f01000000000000000300000000000000"
+	"0000000000000000010000000000000003000000020000002f00000037000000"
+	"a4e92469627e2db3789c6362c9c92f2e664e4c4e66606064646260626a00828e"
+	"fdab6e36331e7164b067b07f60f081010300008fb50bcb";
 
 static void test_segment_worked_example_matches_doc(void **state)
 {
@@ -576,7 +659,7 @@ static void test_segment_worked_example_matches_doc(void **state)
 		{ 2, 1700000000.001, 1, 0.25, 1 },
 		{ 3, 1700000000.001, 1, 1.0, 2 },
 	};
-	uint8_t id[16], want[200];
+	uint8_t id[16], want[300];
 	uint8_t *f = NULL;
 	size_t len, wlen = strlen(GOLDEN_HEX) / 2;
 	tbw_seg s;
@@ -600,6 +683,140 @@ static void test_segment_worked_example_matches_doc(void **state)
 	tbw__free(f);
 }
 
+/* ---- Version 2: blocks ---- */
+
+/* 9000 records (three blocks), a second tag set per block so tag tables differ. */
+static size_t make_many(tbw_seg_rec *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		r[i].seq = 100 + i + (i > 5000 ? 7 : 0);
+		r[i].tag = (uint32_t)(i % 97 == 0 ? TBW_SEG_TAG_START : 1 + (i + i / 4096) % 3);
+		r[i].step = (int64_t)(i / 3);
+		r[i].wall_time = 1.7e9 + (double)i * 0.001;
+		r[i].value = (double)(float)((double)(i % 1013) / 7.0);
+	}
+	return n;
+}
+
+/* A flipped bit anywhere in a multi-block segment loses at most the one
+ * block it hit (<= TBW_SEG_BLOCK_RECORDS records), with its exact sequence
+ * range and, when the block's header survived, its exact step range; every
+ * other record comes back bit for bit. */
+static void test_segment_one_flipped_bit_loses_at_most_one_block(void **state)
+{
+	const size_t n = 9000;
+	tbw_seg_rec *r = calloc(n, sizeof *r);
+	uint8_t *f = NULL, *g;
+	size_t len;
+	uint64_t worst = 0;
+	(void)state;
+	make_many(r, n);
+	assert_int_equal(tbw__seg_encode(RUN_ID, 3, r, n, TAGS, NTAGS, &f, &len), TBW_OK);
+	g = malloc(len);
+	size_t stride = getenv("TBW_SLOW_TESTS") ? 1 : 11;
+	for (size_t i = 0; i < len; i += stride) {
+		tbw_seg s;
+		memcpy(g, f, len);
+		g[i] ^= (uint8_t)(1u << (i % 8));
+		assert_int_equal(tbw__seg_decode(g, len, &s, NULL), TBW_OK);
+		assert_true(s.nlost >= 1);
+		assert_true(s.n + TBW_SEG_BLOCK_RECORDS >= n);
+		if (n - s.n > worst)
+			worst = n - s.n;
+		/* every decoded record is the original one with its seq */
+		size_t k = 0;
+		for (size_t j = 0; j < s.n; j++) {
+			while (k < n && r[k].seq < s.recs[j].seq)
+				k++;
+			assert_true(k < n && r[k].seq == s.recs[j].seq);
+			assert_int_equal(s.recs[j].step, r[k].step);
+			assert_int_equal(to_bits(s.recs[j].value), to_bits(r[k].value));
+			assert_int_equal(to_bits(s.recs[j].wall_time), to_bits(r[k].wall_time));
+		}
+		/* every missing record is inside a lost range, steps included */
+		for (size_t q = 0, j = 0; q < n; q++) {
+			if (j < s.n && s.recs[j].seq == r[q].seq) {
+				j++;
+				continue;
+			}
+			int covered = 0;
+			for (size_t l = 0; l < s.nlost; l++) {
+				const tbw_seg_lost *x = &s.lost[l];
+				if (x->first_seq && r[q].seq >= x->first_seq && r[q].seq <= x->last_seq) {
+					covered = 1;
+					if (x->steps_known)
+						assert_true(r[q].step >= x->min_step && r[q].step <= x->max_step);
+				}
+			}
+			assert_true(covered);
+		}
+		if (i >= TBW_SEG_HEADER_SIZE) {
+			/* the lost range is exact: as many seqs as records lost */
+			uint64_t span = 0;
+			for (size_t l = 0; l < s.nlost; l++)
+				if (s.lost[l].first_seq)
+					span += s.lost[l].last_seq - s.lost[l].first_seq + 1;
+			assert_true(span >= n - s.n);
+			assert_true(span <= n - s.n + 7); /* the one seq gap (5001..5007) may fall inside */
+		}
+		tbw__seg_release(&s);
+	}
+	assert_true(worst <= TBW_SEG_BLOCK_RECORDS);
+	free(g);
+	tbw__free(f);
+	free(r);
+}
+
+/* A segment written by version 1 (before blocks; tests/data/seg-v1-golden.tbws
+ * was made by the v1 encoder, see the generator below) still reads. */
+static void test_segment_version_1_golden_file_still_reads(void **state)
+{
+	char path[4096];
+	FILE *fp;
+	uint8_t *buf = malloc(1 << 20);
+	size_t len;
+	tbw_seg s;
+	tbw_seg_damage d;
+	uint64_t st = 0x9E3779B97F4A7C15ull, seq = 1;
+	(void)state;
+	snprintf(path, sizeof path, "%s/tests/data/seg-v1-golden.tbws", TBW_TEST_SRCDIR);
+	fp = fopen(path, "rb");
+	assert_non_null(fp);
+	len = fread(buf, 1, 1 << 20, fp);
+	fclose(fp);
+	assert_int_equal(buf[8], 1);       /* really version 1 */
+	assert_int_equal(tbw__seg_decode(buf, len, &s, &d), TBW_OK);
+	assert_int_equal(s.n, 5000);
+	assert_int_equal(s.nlost, 0);
+	assert_int_equal(s.h.level, 1);
+	for (size_t i = 0; i < 5000; i++) {
+		/* the generator: xorshift values, a START every 500, a gap of 2 every 1000 */
+		st ^= st << 13;
+		st ^= st >> 7;
+		st ^= st << 17;
+		assert_int_equal(s.recs[i].seq, seq);
+		seq += (i % 1000 == 999) ? 3 : 1;
+		assert_int_equal(s.recs[i].step, (int64_t)(i / 3));
+		assert_int_equal(to_bits(s.recs[i].wall_time), to_bits(1.7e9 + (double)i * 0.001));
+		assert_int_equal(to_bits(s.recs[i].value),
+		                 to_bits((double)(float)((double)(st >> 11) / 9007199254740992.0)));
+		if (i % 500 == 0) {
+			assert_int_equal(s.recs[i].tag, TBW_SEG_TAG_START);
+		} else {
+			static const char *names[] = { "loss", "accuracy/top1", "lr" };
+			const tbw_seg_tag *t = &s.tags[s.recs[i].tag - 1];
+			const char *want = names[i % 3];
+			assert_int_equal(t->len, strlen(want));
+			assert_memory_equal(t->name, want, t->len);
+		}
+	}
+	tbw__seg_release(&s);
+	/* and one flipped bit still fails the whole v1 segment, as it always did */
+	buf[len / 2] ^= 4;
+	assert_int_equal(tbw__seg_decode(buf, len, &s, &d), TBW_ECORRUPT);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -619,6 +836,8 @@ int main(void)
 		cmocka_unit_test(test_segment_mutations_with_fixed_crcs_never_crash),
 		cmocka_unit_test(test_segment_names_parse_strictly),
 		cmocka_unit_test(test_segment_tag_names_must_be_utf8_without_controls),
+		cmocka_unit_test(test_segment_one_flipped_bit_loses_at_most_one_block),
+		cmocka_unit_test(test_segment_version_1_golden_file_still_reads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -520,8 +520,13 @@ static void test_syncer_damage_reports_offset_and_reason(void **state)
 	assert_int_equal(tbw__sync_restore(rdir, NULL, &o, &rep), TBW_OK);
 	assert_int_equal(damage_files, 1);
 	char want[200];
-	snprintf(want, sizeof want, "%s@%lld:%d:", name, (long long)st.st_size - 1, TBW_ETRUNCATED);
+	/* Format v2: the cut block is reported at its own offset, with the
+	 * exact range of records it held. */
+	snprintf(want, sizeof want, "%s@%d:%d:", name, TBW_SEG_HEADER_SIZE, TBW_ETRUNCATED);
 	assert_non_null(strstr(damage_log, want));
+	assert_non_null(strstr(damage_log, "records seq 1..10 (10 records"));
+	assert_int_equal(rep.blocks_lost, 1);
+	assert_int_equal(rep.records_lost, 10);
 	tbw__sync_report_free(&rep);
 }
 

@@ -613,6 +613,88 @@ static void test_writer_tbstat_reports_tags_and_lag(void **state)
 	assert_int_equal(WEXITSTATUS(system(cmd)), 1);
 }
 
+/* One step, several scalars, one commit: consecutive records with one step
+ * and one wall time, new tags interned once each even when a tag repeats
+ * within the call, and a bad tag anywhere writes none of them. */
+static void test_writer_add_scalars_one_step_all_or_nothing(void **state)
+{
+	tbw_writer *w = open_w(logdir, NULL);
+	char jdir[600], names[16][32];
+	tbw_jrec r[16];
+	const char *step1[] = { "loss", "acc", "loss", "lr" };
+	const double v1[] = { 0.5, 0.75, 0.25, 1e-3 };
+	const char *step2[] = { "acc", "grad/norm", "grad/norm" };
+	const double v2[] = { 0.8, 3.0, 4.0 };
+	const char *bad[] = { "loss", "fine/new", "bad\nnewline" };
+	const double vb[] = { 1, 2, 3 };
+	(void)state;
+
+	snprintf(jdir, sizeof jdir, "%s", tbw_journal_path(w));
+	assert_int_equal(tbw_add_scalars(w, 4, step1, v1, 7, 100.25), TBW_OK);
+	assert_int_equal(tbw_add_scalars(w, 3, bad, vb, 8, 0), TBW_EINVAL);
+	assert_non_null(strstr(tbw_errmsg(), "add_scalars"));
+	assert_int_equal(tbw_add_scalars(w, 3, step2, v2, 9, 0), TBW_OK);
+	assert_int_equal(tbw_add_scalars(w, 0, NULL, NULL, 10, 0), TBW_OK);
+	assert_int_equal(tbw_add_scalars(w, 1, NULL, v1, 10, 0), TBW_EINVAL);
+	assert_int_equal(tbw_add_scalars(NULL, 1, step1, v1, 10, 0), TBW_EINVAL);
+	/* single and batched calls share one tag table */
+	assert_int_equal(tbw_add_scalar(w, "grad/norm", 5.0, 10, 0), TBW_OK);
+	assert_int_equal(tbw_close(w), TBW_OK);
+
+	assert_int_equal(read_all(jdir, r, 16, names), 8);
+	const char *want[] = { "loss", "acc", "loss", "lr", "acc", "grad/norm", "grad/norm", "grad/norm" };
+	const double wantv[] = { 0.5, 0.75, 0.25, 1e-3, 0.8, 3.0, 4.0, 5.0 };
+	for (int i = 0; i < 8; i++) {
+		assert_string_equal(names[i], want[i]);
+		assert_int_equal(bits(r[i].value), bits(wantv[i]));
+		assert_int_equal(r[i].seq, (uint64_t)i + 1);
+	}
+	assert_int_equal(r[0].tag_id, r[2].tag_id);
+	assert_int_equal(r[5].tag_id, r[6].tag_id);
+	assert_int_equal(r[6].tag_id, r[7].tag_id);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(r[i].step, 7);
+		assert_true(r[i].wall_time == 100.25);
+	}
+	for (int i = 4; i < 7; i++) {
+		assert_int_equal(r[i].step, 9);
+		assert_true(r[i].wall_time == r[4].wall_time && r[i].wall_time > 1.6e9);
+	}
+	/* "fine/new" from the failed call was never interned */
+	for (int i = 0; i < 8; i++)
+		assert_string_not_equal(names[i], "fine/new");
+}
+
+/* More scalars in one step than the stack arrays hold. */
+static void test_writer_add_scalars_many_tags_in_one_step(void **state)
+{
+	enum { N = 300 };
+	tbw_writer *w = open_w(logdir, NULL);
+	char jdir[600], buf[N][32], (*names)[32] = malloc(N * 32);
+	const char *tags[N];
+	double vals[N];
+	tbw_jrec *r = malloc(N * sizeof *r);
+	(void)state;
+
+	assert_non_null(names);
+	assert_non_null(r);
+	for (int i = 0; i < N; i++) {
+		snprintf(buf[i], sizeof buf[i], "layer%03d/w", i);
+		tags[i] = buf[i];
+		vals[i] = i * 0.5;
+	}
+	snprintf(jdir, sizeof jdir, "%s", tbw_journal_path(w));
+	assert_int_equal(tbw_add_scalars(w, N, tags, vals, 3, 0), TBW_OK);
+	assert_int_equal(tbw_close(w), TBW_OK);
+	assert_int_equal(read_all(jdir, r, N, names), N);
+	for (int i = 0; i < N; i++) {
+		assert_string_equal(names[i], buf[i]);
+		assert_int_equal(bits(r[i].value), bits(i * 0.5));
+	}
+	free(names);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -632,6 +714,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writer_close_does_not_wait_for_intervals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_map_grows_through_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_tbstat_reports_tags_and_lag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_add_scalars_one_step_all_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_add_scalars_many_tags_in_one_step, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
