@@ -673,7 +673,7 @@ static int purge_put(tbw_compactor *c, int fd, uint64_t *off, const uint8_t *dat
  * cursor, or a record that is not whole. *min_step: the smallest step of a
  * scalar kept (INT64_MAX if none). */
 static int purge_copy(tbw_compactor *c, const pfile *f, size_t n, int64_t purge, int fd, uint64_t *off,
-                      const char *tmp, int64_t *min_step, char *why, size_t why_cap)
+                      const char *tmp, int64_t *min_step, double *walls, char *why, size_t why_cap)
 {
 	uint64_t next = f[0].base;
 	int rc = TBW_OK;
@@ -720,10 +720,16 @@ static int purge_copy(tbw_compactor *c, const pfile *f, size_t n, int64_t purge,
 				rc = 1;
 				break;
 			}
-			if (nev == 1)
+			if (nev == 1) {
+				if (i == 0 && walls)
+					walls[0] = ev.wall_time;
 				continue;
-			if (f[i].with_start && nev == 2 && ev.kind == TBW_EVENT_SESSION_START)
+			}
+			if (f[i].with_start && nev == 2 && ev.kind == TBW_EVENT_SESSION_START) {
+				if (i == 0 && walls)
+					walls[1] = ev.wall_time;
 				continue;   /* the run's sacrificial START: written anew */
+			}
 			next++;
 			if ((ev.kind == TBW_EVENT_SCALAR || ev.kind == TBW_EVENT_SESSION_START) && ev.step >= purge) {
 				if (fd >= 0)
@@ -817,17 +823,19 @@ static int purge_rewrite(tbw_compactor *c, const tbw_jrec *r)
 	uint8_t hdr[256];
 	uint64_t off = 0;
 	int64_t min_step = INT64_MAX, secs = (int64_t)time(NULL);
+	double walls[2];   /* the first source's file_version and START wall times, kept */
 	uint32_t no;
 	tbw_jexport nc;
 	int fd = -1, rc;
 
+	walls[0] = walls[1] = tbw__wall_time();
 	rc = flush(c);
 	if (rc != TBW_OK || !c->cur.file[0] || c->cur.seq == 0)
 		return rc;
 	rc = list_ours(c, c->cur.file, NULL, &f, &n);
 	if (rc != TBW_OK || n == 0)
 		goto out;
-	rc = purge_copy(c, f, n, r->step, -1, NULL, NULL, &min_step, why, sizeof why);
+	rc = purge_copy(c, f, n, r->step, -1, NULL, NULL, &min_step, walls, why, sizeof why);
 	if (rc != TBW_OK)
 		goto out;
 	no = c->cur.file_no + 1;
@@ -856,19 +864,19 @@ static int purge_rewrite(tbw_compactor *c, const tbw_jrec *r)
 	/* file_version; then, in a file that opens the run, its START: at the
 	 * smallest step kept, so a Python loader that read the old files
 	 * drops all it showed of them before reading them again. */
-	hn = tbw__event_encode_file_version(hdr + TBW_TFR_HEADER, tbw__wall_time());
+	hn = tbw__event_encode_file_version(hdr + TBW_TFR_HEADER, walls[0]);
 	hn = tbw__tfrecord_frame(hdr, hdr + TBW_TFR_HEADER, hn);
 	c->used = 0;
 	memcpy(c->buf, hdr, hn);
 	c->used = hn;
 	if (f[0].with_start) {
-		size_t k = tbw__event_encode_session_start(hdr + TBW_TFR_HEADER, tbw__wall_time(),
+		size_t k = tbw__event_encode_session_start(hdr + TBW_TFR_HEADER, walls[1],
 		                                           min_step < r->step ? min_step : r->step);
 		k = tbw__tfrecord_frame(hdr, hdr + TBW_TFR_HEADER, k);
 		memcpy(c->buf + c->used, hdr, k);
 		c->used += k;
 	}
-	rc = purge_copy(c, f, n, r->step, fd, &off, tmp, &min_step, why, sizeof why);
+	rc = purge_copy(c, f, n, r->step, fd, &off, tmp, &min_step, NULL, why, sizeof why);
 	if (rc == TBW_OK && c->used)
 		rc = tbw__pwrite_all(fd, c->buf, c->used, (off_t)off, "compactor purge: write", tmp);
 	if (rc == TBW_OK) {

@@ -1138,20 +1138,6 @@ static int events_phase(recover_ctx *x)
 		torn_last = sr.status == TBW_TFR_TORN;
 	}
 	src->used = 1;
-	/* Replacing only the files after a kept prefix would make a running
-	 * TensorBoard's Python loader show their records twice (it keeps the
-	 * points it read from the replaced files and reads the new file after
-	 * them). So once anything is replaced, every file of the run is: the
-	 * new files open with the run's START, which makes that loader drop
-	 * what it showed before reading it all again, and the Rust data server
-	 * drops a tag's points when the tag's step goes back. */
-	if (keep > 0 && keep < nfiles) {
-		keep = 0;
-		prev_end = 0;
-		keep_len = 0;
-		torn_last = 0;
-		src->records = 0;
-	}
 	/* Files after the prefix: read as a source, then move aside. */
 	for (size_t i = keep; i < nfiles; i++) {
 		char *p = tbw__path_join(x->logdir, files[i].name);

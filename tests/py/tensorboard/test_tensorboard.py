@@ -210,12 +210,14 @@ def damage_one_record(path):
 def test_recover_replacing_a_damaged_event_file_while_tensorboard_runs(tmp_path, load_fast, tensorboard,
                                                                        writer, tools, which, request):
     if not load_fast:
-        # Measured (2 of 3 runs of 3 cases): after tbrecover rewrote the run, the
-        # running Python loader logged "Purging 1200 expired tensor events" at
-        # the new file's START, then showed all of one tag but only a prefix of
-        # the other (acc 600 of 600, loss 25 of 600) for 40 s; a fresh server
-        # on the same files shows everything. Not understood yet: kept as an
-        # expected failure that still runs, so a fix shows up as XPASS.
+        # Measured: the running Python loader keeps what it read from the
+        # replaced files and reads tbrecover's new file after them, so the
+        # records re-exported after a kept prefix can show twice; and when the
+        # whole run was rewritten it logged "Purging 1200 expired tensor
+        # events" at the new file's START and then showed all of one tag but
+        # only a prefix of the other (acc 600 of 600, loss 25 of 600) for 40 s,
+        # while a fresh server on the same files showed everything. Not fixed:
+        # an expected failure that still runs, so a fix shows up as XPASS.
         request.applymarker(pytest.mark.xfail(strict=False, reason="running Python loader after "
                                               "tbrecover: one tag only partly re-read (see comment)"))
     root = tmp_path / "logs"
