@@ -252,19 +252,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(b != NULL, "out of memory");
 		memcpy(b, data, n);
 	}
-	if (into_journal)
+	if (into_journal) {
 		memcpy(b + 16, fixed_run, 16);
+		if (b[8] != 1) {
+			/* v2: every block names the run too */
+			size_t pos = TBW_SEG_HEADER_SIZE;
+			while (pos + TBW_SEG_BLOCK_HEADER_SIZE <= n && !memcmp(b + pos, TBW_SEG_BLOCK_MAGIC, 4)) {
+				size_t c = fuzz_le32(b + pos + 64), room = n - pos - TBW_SEG_BLOCK_HEADER_SIZE;
+				memcpy(b + pos + 8, fixed_run, 16);
+				if (c == 0 || c > room)
+					break;
+				pos += TBW_SEG_BLOCK_HEADER_SIZE + c;
+			}
+		}
+	}
 	if (mode & 3)
 		fix_crcs(b, n);
 
 	hrc = tbw__seg_read_header(b, n, &h, &d);
 	drc = tbw__seg_decode(b, n, &s, &d);
 	size_t dn = 0, dlost = 0;
+	int ours = 0;
 	if (drc == 0) {
 		FUZZ_CHECK(hrc == 0 || s.header_damaged, "decodes but its header does not read");
 		check_decoded(&s);
 		dn = s.n;
 		dlost = s.nlost;
+		/* The folder is named for fixed_run: restore takes its run from
+		 * the name, and a segment of another run is foreign. */
+		ours = memcmp(s.h.run_id, fixed_run, 16) == 0;
 		tbw__seg_release(&s);
 	}
 
@@ -280,11 +296,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.ctx = &rc_ctx;
 	rrc = tbw__sync_restore(run_dir, into_journal ? journal() : NULL, &o, &rep);
 	FUZZ_CHECK(rrc == 0, "restore failed: %s", tbw_errmsg());
-	FUZZ_CHECK(rep.segments_ok + rep.segments_bad >= 1 && rep.segments_ok + rep.segments_bad <= 2 &&
+	FUZZ_CHECK(rep.segments_ok + rep.segments_bad + rep.segments_foreign >= 1 &&
+	           rep.segments_ok + rep.segments_bad + rep.segments_foreign <= 2 &&
 	           rep.files_ignored == 0,
 	           "one segment file: %u ok, %u bad, %u ignored", rep.segments_ok, rep.segments_bad,
 	           rep.files_ignored);
-	if (drc == 0 && dlost == 0 && (!into_journal || !memcmp(h.run_id, fixed_run, 16))) {
+	if (drc == 0 && !ours) {
+		FUZZ_CHECK(rep.segments_foreign == 1 && rc_ctx.records == 0,
+		           "a segment of another run is not set aside");
+	} else if (drc == 0 && dlost == 0) {
 		FUZZ_CHECK(rep.segments_ok == 1 && rc_ctx.damaged == 0, "a segment that decodes is damaged to restore");
 		FUZZ_CHECK(rep.records == h.count && rc_ctx.records == h.count, "restore read %llu of %llu records",
 		           (unsigned long long)rep.records, (unsigned long long)h.count);

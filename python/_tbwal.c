@@ -777,10 +777,233 @@ static PyObject *mod_as_float(PyObject *m, PyObject *arg)
 	return PyFloat_FromDouble(d);
 }
 
+/* ---- tbwal.read_scalars() and tbwal.recover() (python/tbwal/_read.py) ---- */
+
+typedef struct { PyObject *list; int failed; } scalars_ctx;
+
+static int on_scalar(void *vctx, const tbw_scalar_rec *r)
+{
+	scalars_ctx *x = vctx;
+	PyObject *t = Py_BuildValue("(Ks#Ldd)", (unsigned long long)r->seq, r->tag, (Py_ssize_t)r->tag_len,
+	                            (long long)r->step, r->value, r->wall_time);
+	if (t == NULL || PyList_Append(x->list, t) < 0) {
+		Py_XDECREF(t);
+		x->failed = 1;
+		return 1;
+	}
+	Py_DECREF(t);
+	return 0;
+}
+
+static PyObject *mod_journal_scalars(PyObject *m, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "logdir", "journal_dir", "after_seq", NULL };
+	const char *logdir = NULL, *jdir = NULL;
+	unsigned long long after = 0;
+	uint64_t exp = 0;
+	scalars_ctx x = { NULL, 0 };
+	PyObject *res;
+	int rc;
+
+	(void)m;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "z|zK", kwlist, &logdir, &jdir, &after))
+		return NULL;
+	if (!(x.list = PyList_New(0)))
+		return NULL;
+	rc = tbw_read_journal(logdir, jdir, after, on_scalar, &x, &exp);
+	if (x.failed) {
+		Py_DECREF(x.list);
+		return NULL;
+	}
+	if (rc != 0) {
+		Py_DECREF(x.list);
+		return raise_tbw(rc);
+	}
+	res = Py_BuildValue("(KN)", (unsigned long long)exp, x.list);
+	return res;
+}
+
+/* d[key] = v (stolen); -1 on failure. */
+static int dset(PyObject *d, const char *key, PyObject *v)
+{
+	int rc;
+	if (v == NULL)
+		return -1;
+	rc = PyDict_SetItemString(d, key, v);
+	Py_DECREF(v);
+	return rc;
+}
+
+static PyObject *recovery_dict(const tbw_recovery *rep, int rc)
+{
+	const tbw_recovery_info *in = tbw_recovery_get_info(rep);
+	PyObject *d = PyDict_New(), *l = NULL;
+	static const char *status[] = { "recovered", "recovered with losses", "nothing recovered" };
+
+	if (d == NULL)
+		return NULL;
+	if (dset(d, "schema", PyUnicode_FromString("tbwal.recover/1")) < 0 ||
+	    dset(d, "status", PyUnicode_FromString(rc == TBW_EBUSY ? "refused" :
+	                                           status[in->outcome <= TBW_RECOVER_FAILED ? in->outcome : 2])) < 0 ||
+	    dset(d, "code", PyLong_FromLong(rc)) < 0 ||
+	    dset(d, "message", PyUnicode_FromString(in->message ? in->message : "")) < 0 ||
+	    dset(d, "run_id", PyUnicode_FromString(in->run_id ? in->run_id : "")) < 0 ||
+	    dset(d, "journal", PyUnicode_FromString(in->journal_dir ? in->journal_dir : "")) < 0 ||
+	    dset(d, "journal_created", PyBool_FromLong(in->journal_created)) < 0 ||
+	    dset(d, "journal_salvaged", PyBool_FromLong(in->journal_salvaged)) < 0 ||
+	    dset(d, "moved_aside", PyUnicode_FromString(in->moved_aside ? in->moved_aside : "")) < 0 ||
+	    dset(d, "total_scalars", PyLong_FromUnsignedLongLong(in->total_scalars)) < 0 ||
+	    dset(d, "exported", PyLong_FromUnsignedLongLong(in->exported)) < 0 ||
+	    dset(d, "last_seq", PyLong_FromUnsignedLongLong(in->last_seq)) < 0 ||
+	    dset(d, "lost", PyLong_FromUnsignedLongLong(in->lost)) < 0 ||
+	    dset(d, "event_files", PyLong_FromUnsignedLongLong(in->event_files)) < 0 ||
+	    dset(d, "files_replaced", PyLong_FromUnsignedLongLong(in->files_replaced)) < 0 ||
+	    dset(d, "newest_shipped_wall_time", PyFloat_FromDouble(in->newest_shipped_wall_time)) < 0)
+		goto fail;
+	if (!(l = PyList_New(0)))
+		goto fail;
+	for (size_t i = 0; i < tbw_recovery_nsources(rep); i++) {
+		const tbw_recovery_source *x = tbw_recovery_get_source(rep, i);
+		PyObject *e = Py_BuildValue("{s:s,s:s,s:N,s:K,s:K,s:K,s:s}", "kind", x->kind, "path", x->path,
+		                            "used", PyBool_FromLong(x->used), "records", (unsigned long long)x->records,
+		                            "added", (unsigned long long)x->added, "damaged",
+		                            (unsigned long long)x->damaged, "note", x->note);
+		if (!e || PyList_Append(l, e) < 0) {
+			Py_XDECREF(e);
+			goto fail;
+		}
+		Py_DECREF(e);
+	}
+	if (dset(d, "sources", l) < 0) {
+		l = NULL;
+		goto fail;
+	}
+	if (!(l = PyList_New(0)))
+		goto fail;
+	for (size_t i = 0; i < tbw_recovery_ndamage(rep); i++) {
+		const tbw_recovery_damage *x = tbw_recovery_get_damage(rep, i);
+		PyObject *e = Py_BuildValue("{s:s,s:K,s:K,s:s}", "path", x->path, "offset",
+		                            (unsigned long long)x->offset, "lost", (unsigned long long)x->lost,
+		                            "what", x->what);
+		if (!e || PyList_Append(l, e) < 0) {
+			Py_XDECREF(e);
+			goto fail;
+		}
+		Py_DECREF(e);
+	}
+	if (dset(d, "damage", l) < 0) {
+		l = NULL;
+		goto fail;
+	}
+	if (!(l = PyList_New(0)))
+		goto fail;
+	for (size_t i = 0; i < tbw_recovery_ntags(rep); i++) {
+		const tbw_recovery_tag *x = tbw_recovery_get_tag(rep, i);
+		PyObject *e = Py_BuildValue("{s:s,s:K,s:L,s:L,s:L,s:L,s:d,s:d}", "tag", x->tag, "count",
+		                            (unsigned long long)x->count, "first_step", (long long)x->first_step,
+		                            "last_step", (long long)x->last_step, "min_step", (long long)x->min_step,
+		                            "max_step", (long long)x->max_step, "last_value", x->last_value,
+		                            "last_wall_time", x->last_wall_time);
+		if (!e || PyList_Append(l, e) < 0) {
+			Py_XDECREF(e);
+			goto fail;
+		}
+		Py_DECREF(e);
+	}
+	if (dset(d, "tags", l) < 0) {
+		l = NULL;
+		goto fail;
+	}
+	return d;
+fail:
+	Py_XDECREF(l);
+	Py_DECREF(d);
+	return NULL;
+}
+
+static PyObject *mod_recover(PyObject *m, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "logdir", "from_", "journal_dir", "dry_run", "purge_step", "tensor",
+	                          "delete_replaced", NULL };
+	const char *logdir, *jdir = NULL;
+	PyObject *from = NULL, *seq = NULL, *res = NULL, *purge = Py_None;
+	int dry = 0, tensor = 0, del = 0, rc;
+	tbw_recover_options o = TBW_RECOVER_OPTIONS_INIT;
+	tbw_recovery *rep = NULL;
+	const char **paths = NULL;
+	Py_ssize_t n = 0;
+
+	(void)m;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OzpOpp", kwlist, &logdir, &from, &jdir, &dry, &purge,
+	                                 &tensor, &del))
+		return NULL;
+	if (from && from != Py_None) {
+		/* the limited API (abi3): bytes copies of the paths, kept in seq */
+		Py_ssize_t k = PySequence_Size(from);
+		if (k < 0 || !(seq = PyList_New(0)))
+			return NULL;
+		if (k && !(paths = PyMem_Malloc((size_t)k * sizeof *paths))) {
+			Py_DECREF(seq);
+			return PyErr_NoMemory();
+		}
+		for (Py_ssize_t i = 0; i < k; i++) {
+			PyObject *item = PySequence_GetItem(from, i), *b;
+			if (!item)
+				goto out;
+			b = PyUnicode_Check(item) ? PyUnicode_AsUTF8String(item) : PyOS_FSPath(item);
+			Py_DECREF(item);
+			if (b && PyUnicode_Check(b)) {
+				PyObject *b2 = PyUnicode_AsUTF8String(b);
+				Py_DECREF(b);
+				b = b2;
+			}
+			if (!b || !PyBytes_Check(b) || PyList_Append(seq, b) < 0) {
+				if (b && !PyBytes_Check(b))
+					PyErr_SetString(PyExc_TypeError, "from_ must be a list of paths");
+				Py_XDECREF(b);
+				goto out;
+			}
+			paths[i] = PyBytes_AsString(b);
+			Py_DECREF(b);
+			n++;
+		}
+	}
+	if (purge != Py_None) {
+		o.purge_step = PyLong_AsLongLong(purge);
+		if (o.purge_step == -1 && PyErr_Occurred())
+			goto out;
+	}
+	o.journal_dir = jdir;
+	o.from = paths;
+	o.nfrom = (size_t)n;
+	o.dry_run = dry;
+	o.scalar_format = tensor ? TBW_SCALAR_TENSOR : TBW_SCALAR_SIMPLE;
+	o.delete_replaced = del;
+	Py_BEGIN_ALLOW_THREADS
+	rc = tbw_recover(&rep, logdir, &o);
+	Py_END_ALLOW_THREADS
+	if (!rep) {
+		raise_tbw(rc);
+		goto out;
+	}
+	res = recovery_dict(rep, rc);
+	tbw_recovery_free(rep);
+out:
+	PyMem_Free(paths);
+	Py_XDECREF(seq);
+	return res;
+}
+
 static PyMethodDef module_methods[] = {
 	{ "_as_float", mod_as_float, METH_O,
 	  "_as_float(value)\n--\n\nvalue as add_scalar converts it; TypeError naming the type otherwise." },
 	{ "strerror", mod_strerror, METH_O, "strerror(code)\n--\n\nThe library's description of a TBW_E* code." },
+	{ "_journal_scalars", (PyCFunction)(void (*)(void))mod_journal_scalars, METH_VARARGS | METH_KEYWORDS,
+	  "_journal_scalars(logdir, journal_dir=None, after_seq=0)\n--\n\n"
+	  "(export_seq, [(seq, tag, step, value, wall_time), ...]): the scalars the journal stores after after_seq." },
+	{ "_recover", (PyCFunction)(void (*)(void))mod_recover, METH_VARARGS | METH_KEYWORDS,
+	  "_recover(logdir, from_=(), journal_dir=None, dry_run=False, purge_step=None, tensor=False, "
+	  "delete_replaced=False)\n--\n\nRun tbw_recover; the report as a dict (tbwal.recover/1)." },
 	{ NULL, NULL, 0, NULL }
 };
 

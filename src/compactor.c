@@ -69,7 +69,6 @@ struct tbw_compactor {
 	tbw_journal *j;
 	char *logdir;
 	char *suffix;
-	char *key;              /* in-process registry key (journal dir) */
 	tbw_scalar_format fmt;
 	uint64_t rotate;
 	char host[256];
@@ -95,66 +94,16 @@ struct tbw_compactor {
 	size_t tag_cap, tag_n;
 
 	tbw_compact_stats st;
+
+	/* per-tag figures of the records in the buffer (tag history) */
+	tbw_jtagstat *hist;     /* indexed by tag id */
+	uint32_t *hist_touched; /* ids with a nonzero count, in first-touch order */
+	size_t hist_cap, hist_n;
 };
 
-/* ---- One compactor per journal per process ----
- * Across processes the journal's role lock (flock) keeps compactors apart.
- * Within one process the journal shares roles among handles of one
- * environment, so a second compactor here would pass that lock and export
- * everything twice: this registry refuses (or makes it wait). */
-
-typedef struct reg_ent { char *key; struct reg_ent *next; } reg_ent;
-static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t reg_cv = PTHREAD_COND_INITIALIZER;
-static reg_ent *reg_head;
-
-static int reg_has(const char *key)
-{
-	for (reg_ent *e = reg_head; e; e = e->next)
-		if (strcmp(e->key, key) == 0)
-			return 1;
-	return 0;
-}
-
-static int reg_acquire(const char *key, int wait)
-{
-	reg_ent *e = tbw__calloc(1, sizeof *e);
-
-	if (!e || !(e->key = tbw__strdup(key))) {
-		tbw__free(e);
-		return tbw__error_set(TBW_ENOMEM, "compactor open", key, "out of memory");
-	}
-	pthread_mutex_lock(&reg_mu);
-	while (reg_has(key) && wait)
-		pthread_cond_wait(&reg_cv, &reg_mu);
-	if (reg_has(key)) {
-		pthread_mutex_unlock(&reg_mu);
-		tbw__free(e->key);
-		tbw__free(e);
-		return tbw__error_set(TBW_EBUSY, "compactor open", key,
-		                      "another compactor of this process is already exporting this journal");
-	}
-	e->next = reg_head;
-	reg_head = e;
-	pthread_mutex_unlock(&reg_mu);
-	return TBW_OK;
-}
-
-static void reg_release(const char *key)
-{
-	pthread_mutex_lock(&reg_mu);
-	for (reg_ent **p = &reg_head; *p; p = &(*p)->next) {
-		if (strcmp((*p)->key, key) == 0) {
-			reg_ent *e = *p;
-			*p = e->next;
-			tbw__free(e->key);
-			tbw__free(e);
-			break;
-		}
-	}
-	pthread_cond_broadcast(&reg_cv);
-	pthread_mutex_unlock(&reg_mu);
-}
+/* One exporter per journal: the journal's compactor role, exclusive across
+ * processes (flock) and within this one (tbw__journal_lock), is the only
+ * guard. */
 
 /* ---- Small helpers ---- */
 
@@ -274,8 +223,78 @@ static void clean_tmp(tbw_compactor *c)
 
 /* Forget the buffer (after a failure: its bytes may be partly in the file,
  * beyond the cursor, and the next pass cuts them back). */
+/* ---- Tag history: per-tag figures of what the buffer holds, merged into
+ * the journal with the cursor that covers them (tbw__journal_set_export_stats) ---- */
+
+static void hist_reset(tbw_compactor *c)
+{
+	for (size_t i = 0; i < c->hist_n; i++)
+		c->hist[c->hist_touched[i]].count = 0;
+	c->hist_n = 0;
+}
+
+/* Out of memory here only loses history figures, never export. */
+static void hist_note(tbw_compactor *c, const tbw_jrec *r)
+{
+	tbw_jtagstat *h;
+
+	if (r->tag_id == TBW_JTAG_SESSION_START || r->tag_id >= (1u << 24))
+		return;
+	if (r->tag_id >= c->hist_cap) {
+		size_t nc = c->hist_cap ? c->hist_cap : 64;
+		tbw_jtagstat *nh;
+		uint32_t *nt;
+		while (nc <= r->tag_id)
+			nc *= 2;
+		nh = tbw__realloc(c->hist, nc * sizeof *nh);
+		if (!nh)
+			return;
+		c->hist = nh;
+		nt = tbw__realloc(c->hist_touched, nc * sizeof *nt);
+		if (!nt)
+			return;
+		c->hist_touched = nt;
+		memset(c->hist + c->hist_cap, 0, (nc - c->hist_cap) * sizeof *nh);
+		c->hist_cap = nc;
+	}
+	h = &c->hist[r->tag_id];
+	if (h->count == 0) {
+		c->hist_touched[c->hist_n++] = r->tag_id;
+		h->tag_id = r->tag_id;
+		h->first_step = h->min_step = h->max_step = r->step;
+		h->first_wall = r->wall_time;
+	}
+	h->count++;
+	h->last_step = r->step;
+	h->last_wall = r->wall_time;
+	h->last_value = r->value;
+	if (r->step < h->min_step)
+		h->min_step = r->step;
+	if (r->step > h->max_step)
+		h->max_step = r->step;
+}
+
+/* Advance the cursor to nc with the buffer's tag figures. */
+static int set_cursor_hist(tbw_compactor *c, const tbw_jexport *nc)
+{
+	tbw_jtagstat *d;
+	int rc;
+
+	if (c->hist_n == 0)
+		return tbw__journal_set_export(c->j, nc);
+	d = tbw__malloc(c->hist_n * sizeof *d);
+	if (!d)
+		return tbw__journal_set_export(c->j, nc);
+	for (size_t i = 0; i < c->hist_n; i++)
+		d[i] = c->hist[c->hist_touched[i]];
+	rc = tbw__journal_set_export_stats(c->j, nc, d, c->hist_n);
+	tbw__free(d);
+	return rc;
+}
+
 static void discard(tbw_compactor *c)
 {
+	hist_reset(c);
 	c->used = 0;
 	c->pend_seq = c->cur.seq;
 	c->pend_count = 0;
@@ -333,7 +352,7 @@ static int flush(tbw_compactor *c)
 		nc.offset += c->used;
 	}
 	nc.seq = c->pend_seq;
-	rc = tbw__journal_set_export(c->j, &nc);
+	rc = set_cursor_hist(c, &nc);
 	if (rc != TBW_OK) {
 		discard(c);
 		return rc;
@@ -540,6 +559,7 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 	c->pend_seq = r->seq;
 	c->pend_count++;
 	c->file_last_seq = r->seq;
+	hist_note(c, r);
 	return TBW_OK;
 }
 
@@ -1227,29 +1247,22 @@ int tbw__compactor_open(tbw_compactor **out, tbw_journal *j, const tbw_compact_c
 		snprintf(c->host, sizeof c->host, "localhost");
 	c->logdir = tbw__strdup(cfg->logdir);
 	c->suffix = tbw__strdup(cfg->filename_suffix ? cfg->filename_suffix : "");
-	c->key = tbw__strdup(tbw__journal_dir(j));
 	c->cap = BUF_START;
 	c->buf = tbw__malloc(c->cap);
 	c->recs = tbw__calloc(READ_CHUNK, sizeof *c->recs);
-	if (!c->logdir || !c->suffix || !c->key || !c->buf || !c->recs) {
-		tbw__free(c->logdir); tbw__free(c->suffix); tbw__free(c->key);
+	if (!c->logdir || !c->suffix || !c->buf || !c->recs) {
+		tbw__free(c->logdir); tbw__free(c->suffix);
 		tbw__free(c->buf); tbw__free(c->recs); tbw__free(c);
 		return tbw__error_set(TBW_ENOMEM, "compactor open", cfg->logdir, "out of memory");
-	}
-	rc = reg_acquire(c->key, cfg->wait_lock);
-	if (rc != TBW_OK) {
-		tbw__free(c->logdir); tbw__free(c->suffix); tbw__free(c->key);
-		tbw__free(c->buf); tbw__free(c->recs); tbw__free(c);
-		return rc;
 	}
 	rc = tbw__journal_lock(j, TBW_JROLE_COMPACTOR, cfg->wait_lock);
 	if (rc == TBW_EBUSY)
 		rc = tbw__error_set(TBW_EBUSY, "compactor open", tbw__journal_dir(j),
-		                    "another process (a writer's compactor thread or tbcompact) is already "
-		                    "exporting this journal; there is never more than one exporter");
+		                    "another exporter (a writer's compactor thread, tbcompact, or another "
+		                    "compactor of this process) is already exporting this journal; there is "
+		                    "never more than one exporter");
 	if (rc != TBW_OK) {
-		reg_release(c->key);
-		tbw__free(c->logdir); tbw__free(c->suffix); tbw__free(c->key);
+		tbw__free(c->logdir); tbw__free(c->suffix);
 		tbw__free(c->buf); tbw__free(c->recs); tbw__free(c);
 		return rc;
 	}
@@ -1326,12 +1339,12 @@ void tbw__compactor_close(tbw_compactor *c)
 	if (c->fd >= 0)
 		tbw__os.close(c->fd);   /* fsynced up to the cursor; see new_file() */
 	tbw__journal_unlock(c->j, TBW_JROLE_COMPACTOR);
-	reg_release(c->key);
 	tbw__free(c->tags);
+	tbw__free(c->hist);
+	tbw__free(c->hist_touched);
 	tbw__free(c->recs);
 	tbw__free(c->buf);
 	tbw__free(c->logdir);
 	tbw__free(c->suffix);
-	tbw__free(c->key);
 	tbw__free(c);
 }

@@ -71,6 +71,18 @@ int tbw__error_errno(int err, const char *op, const char *path)
 	return tbw__error_set(tbw__error_from_errno(err), op, path, "%s", s);
 }
 
+void tbw__error_save(tbw__errsave *s)
+{
+	_Static_assert(sizeof s->msg == sizeof tls_msg, "tbw__errsave holds the whole message");
+	memcpy(s->msg, tls_msg, sizeof tls_msg);
+}
+
+void tbw__error_restore(const tbw__errsave *s)
+{
+	memcpy(tls_msg, s->msg, sizeof tls_msg);
+	tls_msg[sizeof tls_msg - 1] = 0;
+}
+
 void tbw__error_clear(void)
 {
 	strcpy(tls_msg, "no error");

@@ -25,4 +25,13 @@ int tbw__error_from_errno(int err);
 /* Forget this thread's last error (tbw_errmsg() then says "no error"). */
 void tbw__error_clear(void);
 
+/* A saved copy of this thread's message. Restoring puts back exactly the
+ * saved bytes (no prefix added): a failure's cause survives cleanup code
+ * that fails in turn. */
+typedef struct tbw__errsave {
+	char msg[512];
+} tbw__errsave;
+void tbw__error_save(tbw__errsave *s);
+void tbw__error_restore(const tbw__errsave *s);
+
 #endif

@@ -27,6 +27,7 @@
 #include "config.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -172,10 +173,11 @@ typedef struct jenv {
 	int refs;
 	char *dir;
 	MDB_env *env;
-	MDB_dbi d_rec, d_tags, d_tagids, d_meta, d_cur;
+	MDB_dbi d_rec, d_tags, d_meta, d_cur;
 	int read_only;
 	int writemap;
 	int nsync_commit;           /* handles asking for TBW_JSYNC_COMMIT */
+	int body_rc;                /* TBW_E* code of a failed write body (under wmu) */
 	int data_fd;                /* LMDB's descriptor of data.mdb (borrowed) */
 	size_t psize;               /* LMDB page size */
 	uint64_t room_end;          /* data.mdb is allocated on disk up to here */
@@ -185,6 +187,7 @@ typedef struct jenv {
 	pthread_rwlock_t maplock;   /* every txn: rd; map resize: wr */
 	pthread_mutex_t tagmu;      /* tag table */
 	pthread_mutex_t rolemu;     /* role fds */
+	pthread_cond_t rolecv;      /* an exclusive role was released here */
 
 	/* caches, under wmu */
 	size_t last_txnid;
@@ -483,8 +486,8 @@ static int adopt_resize(jenv *e, const char *op)
  * what is used when that is more, within the map) is allocated with
  * posix_fallocate. A full disk is then a plain TBW_EFULL before anything
  * is written: the call wrote nothing and the journal is not poisoned
- * (logging works again once there is room). With MDB_WRITEMAP (only for
- * benchmarks now, see want_writemap) it matters more: LMDB writes a page
+ * (logging works again once there is room). With MDB_WRITEMAP (the default
+ * for INTERVAL and NEVER, see want_writemap) it matters more: LMDB writes a page
  * by storing into its shared map of data.mdb, a sparse file as large as
  * the map, and a store into a hole on a full filesystem kills the process
  * with SIGBUS (tests/test_faults_lmdb.c fills a 2 MiB tmpfs and saw
@@ -604,14 +607,23 @@ static int refresh_caches(jenv *e, MDB_txn *txn)
 	return TBW_OK;
 }
 
-/* A write body: fills the txn; returns 0, an MDB code (> 0 or MDB_*), or
- * a TBW_E* code already recorded (flagged by *tbw). */
+/* A write body: fills the txn; returns 0, an MDB code (an errno > 0 or
+ * MDB_*), or BODY_FAILED after body_fail() stored a TBW_E* code (message
+ * recorded) in e->body_rc. Two channels, each of its own type: an LMDB
+ * code is never mistaken for ours, nor ours encoded inside an LMDB one. */
 typedef int (*wbody_fn)(jenv *e, MDB_txn *txn, void *ctx);
 /* After a successful commit, under wmu. */
 typedef void (*wdone_fn)(jenv *e, void *ctx);
 
-#define TBW_RC(x) (-100000 + (x))   /* a TBW_E code passed through a body */
-#define IS_TBW_RC(x) ((x) <= -100000 + 0 && (x) > -100000 - 1000)
+/* Not an LMDB code: LMDB's are errnos (> 0) or in [MDB_KEYEXIST, MDB_LAST_ERRCODE]. */
+#define BODY_FAILED INT_MIN
+
+/* Inside a body (e->wmu held): hand the TBW_E* code rc back to wtxn(). */
+static int body_fail(jenv *e, int rc)
+{
+	e->body_rc = rc;
+	return BODY_FAILED;
+}
 
 static int wtxn(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx)
 {
@@ -670,8 +682,8 @@ static int wtxn(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx
 				goto out;
 			continue;
 		}
-		if (IS_TBW_RC(rc))
-			rc = rc + 100000;
+		if (rc == BODY_FAILED)
+			rc = e->body_rc;
 		else
 			rc = mdb_err(rc, op, e->dir);
 		goto out;
@@ -732,14 +744,14 @@ static int init_body(jenv *e, MDB_txn *txn, void *vctx)
 	if (rc == 0) {
 		uint32_t f = n == 4 ? get_be32(p) : 0;
 		if (n != 4)
-			return TBW_RC(tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format is damaged"));
+			return body_fail(e, tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format is damaged"));
 		if (f > TBW_JOURNAL_FORMAT)
-			return TBW_RC(tbw__error_set(TBW_EVERSION, "journal open", e->dir,
+			return body_fail(e, tbw__error_set(TBW_EVERSION, "journal open", e->dir,
 			              "journal format %u is newer than this build reads (%u)", f, TBW_JOURNAL_FORMAT));
 		return 0;
 	}
 	if (rc == META_BAD)
-		return TBW_RC(tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format fails its checksum"));
+		return body_fail(e, tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format fails its checksum"));
 	if (rc != MDB_NOTFOUND)
 		return rc;
 	/* A new journal: write the run's metadata once. */
@@ -755,7 +767,7 @@ static int init_body(jenv *e, MDB_txn *txn, void *vctx)
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r <= 0)
-				return TBW_RC(tbw__error_errno(errno, "journal open: getrandom", e->dir));
+				return body_fail(e, tbw__error_errno(errno, "journal open: getrandom", e->dir));
 			got += (size_t)r;
 		}
 	}
@@ -821,6 +833,7 @@ static void jenv_free(jenv *e)
 	pthread_rwlock_destroy(&e->maplock);
 	pthread_mutex_destroy(&e->tagmu);
 	pthread_mutex_destroy(&e->rolemu);
+	pthread_cond_destroy(&e->rolecv);
 	tbw__free(e);
 }
 
@@ -867,10 +880,30 @@ static int want_writemap(tbw_jsync sync)
  * size), page size a power of two from 512 to 64 KiB, as in raw_scan().
  * A data.mdb that is not a regular file (a FIFO would block LMDB's open
  * forever) is refused too. */
+#define CREATED_MARK "journal.created"
+
+/* Evidence that a journal was completely created in dir: the mark written
+ * after the creating transaction, or (journals made before the mark) a role
+ * lock file, which only an opened journal makes. */
+static int journal_was_created(const char *dir)
+{
+	static const char *const names[] = { CREATED_MARK, "writer.lock", "compactor.lock",
+	                                     "syncer.lock" };
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		char *p = tbw__path_join(dir, names[i]);
+		struct stat st;
+		int found = p && lstat(p, &st) == 0;
+		tbw__free(p);
+		if (found)
+			return 1;
+	}
+	return 0;
+}
+
 static int check_meta_pages(const char *dir)
 {
 	char *path = tbw__path_join(dir, "data.mdb");
-	uint8_t hdr[64];
+	uint8_t hdr[152];
 	uint64_t off = 0;
 	size_t got;
 	int fd, rc;
@@ -883,13 +916,23 @@ static int check_meta_pages(const char *dir)
 		return TBW_OK;           /* LMDB reports why it cannot open it */
 	}
 	rc = TBW_OK;
-	{
-		struct stat st;
-		if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
-			rc = tbw__error_set(TBW_ECORRUPT, "journal open", path, "not a regular file");
-	}
+	struct stat st;
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
+		rc = tbw__error_set(TBW_ECORRUPT, "journal open", path, "not a regular file");
+	else if (st.st_size == 0 && journal_was_created(dir))
+		/* A journal's data file is never empty once created (LMDB writes
+		 * its two meta pages first): 0 bytes after a creation that
+		 * completed is damage (a truncation, a file system that lost it),
+		 * never a new journal to start over. (0 bytes and no sign of a
+		 * completed creation: a creation that failed, which is redone.) */
+		rc = tbw__error_set(TBW_ECORRUPT, "journal open", path,
+		                    "data.mdb is 0 bytes: the journal is damaged (truncated), not new; "
+		                    "run tbrecover on its logdir");
+	uint64_t need = 0, best_txn = 0;
+	int metas = 0;
 	for (int i = 0; rc == TBW_OK && i < 2; i++) {
 		uint32_t magic, ps;
+		uint64_t last_pg, txnid;
 		rc = tbw__pread_full(fd, hdr, sizeof hdr, (off_t)off, &got, "journal open", path);
 		if (rc != TBW_OK || got < sizeof hdr)
 			break;           /* short: LMDB reports it */
@@ -897,11 +940,26 @@ static int check_meta_pages(const char *dir)
 		memcpy(&ps, hdr + 40, 4);
 		if (magic != 0xBEEFC0DEu)
 			break;           /* not a meta page: LMDB says MDB_INVALID */
-		if (ps < 512 || ps > 65536 || (ps & (ps - 1)) != 0)
+		if (ps < 512 || ps > 65536 || (ps & (ps - 1)) != 0) {
 			rc = tbw__error_set(TBW_ECORRUPT, "journal open", path,
 			                    "meta page %d records an impossible page size %u", i, (unsigned)ps);
+			break;
+		}
+		/* LMDB 0.9's MDB_meta: mm_last_pg at 136, mm_txnid at 144. */
+		memcpy(&last_pg, hdr + 136, 8);
+		memcpy(&txnid, hdr + 144, 8);
+		if (metas == 0 || txnid >= best_txn) {
+			best_txn = txnid;
+			need = last_pg < (UINT64_MAX / 65536) ? (last_pg + 1) * (uint64_t)ps : UINT64_MAX;
+		}
+		metas++;
 		off = ps;
 	}
+	if (rc == TBW_OK && metas == 2 && (uint64_t)st.st_size < need)
+		rc = tbw__error_set(TBW_ECORRUPT, "journal open", path,
+		                    "data.mdb is %lld bytes but its newest meta page needs %llu: the "
+		                    "journal is truncated; run tbrecover on its logdir",
+		                    (long long)st.st_size, (unsigned long long)need);
 	tbw__close(fd, "journal open", path);
 	tbw__free(path);
 	return rc == TBW_ECORRUPT ? rc : TBW_OK;
@@ -931,6 +989,7 @@ static int jenv_open(jenv **out, const char *dir, const struct stat *st, const t
 	}
 	pthread_mutex_init(&e->tagmu, NULL);
 	pthread_mutex_init(&e->rolemu, NULL);
+	pthread_cond_init(&e->rolecv, NULL);
 	e->dev = st->st_dev;
 	e->ino = st->st_ino;
 	e->gen = atomic_load(&fork_gen);
@@ -1015,7 +1074,6 @@ static int jenv_open(jenv **out, const char *dir, const struct stat *st, const t
 		}
 		if ((rc = mdb_dbi_open(txn, "records", dbf, &e->d_rec)) == 0 &&
 		    (rc = mdb_dbi_open(txn, "tags", dbf, &e->d_tags)) == 0 &&
-		    (rc = mdb_dbi_open(txn, "tagids", dbf | MDB_DUPSORT, &e->d_tagids)) == 0 &&
 		    (rc = mdb_dbi_open(txn, "meta", dbf, &e->d_meta)) == 0 &&
 		    (rc = mdb_dbi_open(txn, "cursors", dbf, &e->d_cur)) == 0)
 			rc = mdb_txn_commit(txn);
@@ -1038,6 +1096,18 @@ static int jenv_open(jenv **out, const char *dir, const struct stat *st, const t
 	} else {
 		init_ctx ictx = { cfg, 0 };
 		rc = wtxn(e, "journal open", init_body, NULL, &ictx);
+		if (rc == TBW_OK) {
+			/* Mark the creation complete (see journal_was_created);
+			 * best effort: the role lock files say it too. */
+			char *mark = tbw__path_join(dir, CREATED_MARK);
+			struct stat ms;
+			if (mark && lstat(mark, &ms) != 0) {
+				int fd = open(mark, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+				if (fd >= 0)
+					close(fd);
+			}
+			tbw__free(mark);
+		}
 	}
 	if (rc) {
 		jenv_free(e);
@@ -1234,9 +1304,25 @@ int tbw__journal_lock(tbw_journal *j, tbw_jrole role, int wait)
 	if ((unsigned)role >= TBW_JROLE_COUNT)
 		return tbw__error_set(TBW_EINVAL, "journal lock", j->e->dir, "unknown role %d", (int)role);
 	e = j->e;
-	if (j->held[role])
+	if (j->held[role] && role == TBW_JROLE_WRITER)
 		return TBW_OK;
+	if (j->held[role])   /* an exclusive role taken twice through one handle */
+		return tbw__error_set(TBW_EBUSY, "journal lock", e->dir,
+		                      "this handle already holds the %s role of this journal", role_names[role]);
 	pthread_mutex_lock(&e->rolemu);
+	/* Within this process: the writer role is shared by the handles of one
+	 * environment (the writer's shared core, and tools that append while
+	 * holding it); exporter, shipper and recovery are exclusive here too,
+	 * as across processes, so there is never a second one of each. */
+	while (role != TBW_JROLE_WRITER && e->role_refs[role] > 0) {
+		if (!wait) {
+			pthread_mutex_unlock(&e->rolemu);
+			return tbw__error_set(TBW_EBUSY, "journal lock", e->dir,
+			                      "this process already holds the %s role of this journal "
+			                      "(there is never more than one)", role_names[role]);
+		}
+		pthread_cond_wait(&e->rolecv, &e->rolemu);
+	}
 	if (e->role_refs[role] > 0) {
 		e->role_refs[role]++;
 		j->held[role] = 1;
@@ -1286,6 +1372,7 @@ void tbw__journal_unlock(tbw_journal *j, tbw_jrole role)
 	if (--e->role_refs[role] == 0) {
 		close(e->role_fd[role]); /* releases the flock */
 		e->role_fd[role] = -1;
+		pthread_cond_broadcast(&e->rolecv);
 	}
 	pthread_mutex_unlock(&e->rolemu);
 }
@@ -1342,13 +1429,15 @@ int tbw__journal_check_tag(const char *tag, size_t len, const char *op)
 	return TBW_OK;
 }
 
-/* Intern tag inside a write txn: id, adding tags/tagids rows if new (the
- * in-memory entry is added by the caller after the commit). */
+/* Intern tag inside a write txn: id (fresh, when new), adding a tags row if
+ * new (the in-memory entry is added by the caller after the commit). Name ->
+ * id lookups use the in-memory table loaded from `tags`; no on-disk index
+ * (journals written before may hold an unused `tagids` table). */
 static int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t len, uint32_t fresh,
                          uint32_t *id, int *isnew)
 {
 	uint32_t found = tag_lookup(e, tag, len);
-	uint8_t kb[8], ib[4], *vb;
+	uint8_t ib[4], *vb;
 	MDB_val k, v;
 	int rc;
 
@@ -1359,27 +1448,20 @@ static int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t len, uin
 	}
 	/* Only valid tags are ever interned, so a hit needs no validation. */
 	if ((rc = tbw__journal_check_tag(tag, len, "add_scalar")) != 0)
-		return TBW_RC(rc);
+		return body_fail(e, rc);
 	*id = fresh;
 	*isnew = 1;
 	put_be32(ib, *id);
 	vb = tbw__malloc(len + 4);
 	if (!vb)
-		return TBW_RC(tbw__error_set(TBW_ENOMEM, "journal intern tag", e->dir, "out of memory"));
+		return body_fail(e, tbw__error_set(TBW_ENOMEM, "journal intern tag", e->dir, "out of memory"));
 	memcpy(vb, tag, len);
 	put_be32(vb + len, crc2(ib, 4, tag, len));
 	k.mv_data = ib; k.mv_size = 4;
 	v.mv_data = vb; v.mv_size = len + 4;
 	rc = mdb_put(txn, e->d_tags, &k, &v, MDB_NOOVERWRITE);
 	tbw__free(vb);
-	if (rc)
-		return rc;
-	/* tagids: 8-byte name hash -> ids (dup-sorted), an index readers may use */
-	put_be32(kb, tbw__crc32c_value(tag, len));
-	put_be32(kb + 4, tbw__crc32c_extend(0x9e3779b9u, tag, len));
-	k.mv_data = kb; k.mv_size = 8;
-	v.mv_data = ib; v.mv_size = 4;
-	return mdb_put(txn, e->d_tagids, &k, &v, 0);
+	return rc;
 }
 
 typedef struct append_ctx {
@@ -1587,7 +1669,7 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 		int append = r->seq > top;
 
 		if (r->seq == 0)
-			return TBW_RC(tbw__error_set(TBW_EINVAL, "journal insert", e->dir, "sequence 0 is not valid"));
+			return body_fail(e, tbw__error_set(TBW_EINVAL, "journal insert", e->dir, "sequence 0 is not valid"));
 		put_be64(kb, r->seq);
 		rc = append ? MDB_NOTFOUND : mdb_get(txn, e->d_rec, &k, &v);
 		if (rc == 0) {
@@ -1600,7 +1682,6 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 			return rc;
 		}
 		if (r->tag) {
-			int isnew = 0;
 			/* a tag new in this txn is not in memory yet: look among them */
 			uint32_t found = UINT32_MAX;
 			for (size_t t = 0; t < c->nnew; t++)
@@ -1620,15 +1701,15 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 				if (found != UINT32_MAX) {
 					id = found;
 				} else {
-					uint8_t ib[4], hk[8], *tv;
+					uint8_t ib[4], *tv;
 					MDB_val tk = { 4, ib }, tvv;
 					if ((rc = tbw__journal_check_tag(r->tag, r->tag_len, "journal insert")) != 0)
-						return TBW_RC(rc);
+						return body_fail(e, rc);
 					id = base;
 					put_be32(ib, id);
 					tv = tbw__malloc(r->tag_len + 4);
 					if (!tv)
-						return TBW_RC(tbw__error_set(TBW_ENOMEM, "journal insert", e->dir, "out of memory"));
+						return body_fail(e, tbw__error_set(TBW_ENOMEM, "journal insert", e->dir, "out of memory"));
 					memcpy(tv, r->tag, r->tag_len);
 					put_be32(tv + r->tag_len, crc2(ib, 4, r->tag, r->tag_len));
 					tvv.mv_data = tv;
@@ -1637,19 +1718,11 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 					tbw__free(tv);
 					if (rc)
 						return rc;
-					put_be32(hk, tbw__crc32c_value(r->tag, r->tag_len));
-					put_be32(hk + 4, tbw__crc32c_extend(0x9e3779b9u, r->tag, r->tag_len));
-					tk.mv_data = hk; tk.mv_size = 8;
-					tvv.mv_data = ib; tvv.mv_size = 4;
-					if ((rc = mdb_put(txn, e->d_tagids, &tk, &tvv, 0)) != 0)
-						return rc;
 					c->new_ids[c->nnew] = id;
 					c->new_src[c->nnew] = r;
 					c->nnew++;
-					isnew = 1;
 				}
 			}
-			(void)isnew;
 		}
 		enc_record(kb, vb, r->seq, r->wall_time, r->step, r->value, id);
 		v.mv_data = vb;
@@ -2052,7 +2125,7 @@ static int prune_body(jenv *e, MDB_txn *txn, void *vctx)
 	p->n = 0;
 	p->more = 0;
 	if ((rc = get_export_txn(e, txn, &x)) != 0 || (rc = get_ship_txn(e, txn, &ship, &present)) != 0)
-		return TBW_RC(rc);
+		return body_fail(e, rc);
 	limit = p->through < x.seq ? p->through : x.seq;
 	if (present && ship < limit)
 		limit = ship;
@@ -2468,8 +2541,8 @@ int tbw__journal_verify(tbw_journal *j, uint64_t *nentries)
 	if ((rc = rtxn_begin(e, &txn, "journal verify")) != 0)
 		return rc;
 	{
-		MDB_dbi dbis[7] = { 0, 1, e->d_rec, e->d_tags, e->d_tagids, e->d_meta, e->d_cur };
-		for (int d = 0; d < 7 && rc == 0; d++) {
+		MDB_dbi dbis[6] = { 0, 1, e->d_rec, e->d_tags, e->d_meta, e->d_cur };
+		for (int d = 0; d < 6 && rc == 0; d++) {
 			MDB_cursor *cur;
 			MDB_val k, v;
 			int op = MDB_FIRST;
@@ -2490,5 +2563,203 @@ int tbw__journal_verify(tbw_journal *j, uint64_t *nentries)
 		return mdb_err(rc, "journal verify", e->dir);
 	if (nentries)
 		*nentries = n;
+	return TBW_OK;
+}
+
+/* ===================================================================
+ * 10. Per-tag history (tbwal stat): cumulative figures per tag of every
+ *     record the compactor exported, merged in the transaction that
+ *     advances the export cursor, so they count each record exactly once
+ *     and survive pruning (doc/journal-format.md, "meta: tag history").
+ * =================================================================== */
+
+#define TAGSTAT_PREFIX "tagstat:"
+#define TAGSTAT_VLEN 64
+
+static void tagstat_key(char key[20], uint32_t id)
+{
+	snprintf(key, 20, TAGSTAT_PREFIX "%08" PRIx32, id);
+}
+
+static void tagstat_enc(uint8_t b[TAGSTAT_VLEN], const tbw_jtagstat *s)
+{
+	put_be64(b, s->count);
+	put_be64(b + 8, (uint64_t)s->first_step);
+	put_be64(b + 16, (uint64_t)s->last_step);
+	put_be64(b + 24, (uint64_t)s->min_step);
+	put_be64(b + 32, (uint64_t)s->max_step);
+	put_be64(b + 40, dbits(s->first_wall));
+	put_be64(b + 48, dbits(s->last_wall));
+	put_be64(b + 56, dbits(s->last_value));
+}
+
+static void tagstat_dec(const uint8_t *b, uint32_t id, tbw_jtagstat *s)
+{
+	s->tag_id = id;
+	s->count = get_be64(b);
+	s->first_step = (int64_t)get_be64(b + 8);
+	s->last_step = (int64_t)get_be64(b + 16);
+	s->min_step = (int64_t)get_be64(b + 24);
+	s->max_step = (int64_t)get_be64(b + 32);
+	s->first_wall = bitsd(get_be64(b + 40));
+	s->last_wall = bitsd(get_be64(b + 48));
+	s->last_value = bitsd(get_be64(b + 56));
+}
+
+void tbw__jtagstat_merge(tbw_jtagstat *into, const tbw_jtagstat *later)
+{
+	if (later->count == 0)
+		return;
+	if (into->count == 0) {
+		*into = *later;
+		return;
+	}
+	into->count += later->count;
+	into->last_step = later->last_step;
+	into->last_wall = later->last_wall;
+	into->last_value = later->last_value;
+	if (later->min_step < into->min_step)
+		into->min_step = later->min_step;
+	if (later->max_step > into->max_step)
+		into->max_step = later->max_step;
+}
+
+typedef struct xstat_ctx {
+	cur_ctx cur;
+	const tbw_jtagstat *d;
+	size_t n;
+} xstat_ctx;
+
+static int xstat_body(jenv *e, MDB_txn *txn, void *vctx)
+{
+	xstat_ctx *x = vctx;
+	const uint8_t *p;
+	size_t n;
+	int rc = meta_get(e, txn, e->d_meta, "tagstats_from", &p, &n);
+
+	if (rc == MDB_NOTFOUND) {
+		/* first merge into this journal: what the cursor covered before
+		 * it is not in the figures (a journal older than tag history) */
+		tbw_jexport old;
+		uint8_t b[8];
+		if ((rc = get_export_txn(e, txn, &old)) != 0)
+			return body_fail(e, rc);
+		put_be64(b, old.seq);
+		if ((rc = meta_put(e, txn, "tagstats_from", b, 8)) != 0)
+			return rc;
+	} else if (rc) {
+		return rc == META_BAD ? body_fail(e, tbw__error_set(TBW_ECORRUPT, "journal tag history", e->dir,
+		                                              "tagstats_from fails its checksum")) : rc;
+	}
+	for (size_t i = 0; i < x->n; i++) {
+		char key[20];
+		tbw_jtagstat s;
+		uint8_t b[TAGSTAT_VLEN];
+		tagstat_key(key, x->d[i].tag_id);
+		memset(&s, 0, sizeof s);
+		rc = meta_get(e, txn, e->d_meta, key, &p, &n);
+		if (rc == 0 && n == TAGSTAT_VLEN)
+			tagstat_dec(p, x->d[i].tag_id, &s);
+		else if (rc != 0 && rc != MDB_NOTFOUND && rc != META_BAD)
+			return rc;
+		/* a damaged entry starts again from this batch: figures are a
+		 * summary, never what export depends on */
+		tbw__jtagstat_merge(&s, &x->d[i]);
+		tagstat_enc(b, &s);
+		if ((rc = meta_put(e, txn, key, b, TAGSTAT_VLEN)) != 0)
+			return rc;
+	}
+	return cur_body(e, txn, &x->cur);
+}
+
+int tbw__journal_set_export_stats(tbw_journal *j, const tbw_jexport *c, const tbw_jtagstat *d, size_t n)
+{
+	xstat_ctx x;
+	size_t fl;
+	int rc;
+
+	if (n == 0)
+		return tbw__journal_set_export(j, c);
+	if ((rc = check_writable(j, "journal set export cursor")) != 0)
+		return rc;
+	fl = strnlen(c->file, sizeof c->file);
+	if (fl >= sizeof c->file)
+		return tbw__error_set(TBW_EINVAL, "journal set export cursor", j->e->dir, "file name too long");
+	x.cur.key = "export";
+	put_be64(x.cur.buf, c->seq);
+	put_be64(x.cur.buf + 8, c->offset);
+	put_be32(x.cur.buf + 16, c->file_no);
+	memcpy(x.cur.buf + 20, c->file, fl);
+	x.cur.n = 20 + fl;
+	x.d = d;
+	x.n = n;
+	return wtxn(j->e, "journal set export cursor", xstat_body, NULL, &x);
+}
+
+int tbw__journal_get_tagstats(tbw_journal *j, tbw_jtagstat **out, size_t *nout,
+                              uint64_t *from_seq, int *present)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	const uint8_t *p;
+	size_t n, cap = 0, cnt = 0, plen = strlen(TAGSTAT_PREFIX);
+	tbw_jtagstat *arr = NULL;
+	int rc = check_handle(j, "journal tag history"), op = MDB_SET_RANGE;
+
+	*out = NULL;
+	*nout = 0;
+	*from_seq = 0;
+	*present = 0;
+	if (rc)
+		return rc;
+	if ((rc = rtxn_begin(j->e, &txn, "journal tag history")) != 0)
+		return rc;
+	rc = meta_get(j->e, txn, j->e->d_meta, "tagstats_from", &p, &n);
+	if (rc == 0 && n == 8) {
+		*present = 1;
+		*from_seq = get_be64(p);
+	}
+	rc = mdb_cursor_open(txn, j->e->d_meta, &cur);
+	k.mv_size = plen;
+	k.mv_data = (void *)TAGSTAT_PREFIX;
+	while (rc == 0 && (rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		char key[20];
+		unsigned int id;
+		op = MDB_NEXT;
+		if (k.mv_size < plen || memcmp(k.mv_data, TAGSTAT_PREFIX, plen) != 0)
+			break;
+		if (k.mv_size >= sizeof key || v.mv_size != TAGSTAT_VLEN + 4)
+			continue;
+		memcpy(key, k.mv_data, k.mv_size);
+		key[k.mv_size] = 0;
+		if (sscanf(key + plen, "%8x", &id) != 1 ||
+		    get_be32((const uint8_t *)v.mv_data + TAGSTAT_VLEN) != crc2(key, k.mv_size, v.mv_data, TAGSTAT_VLEN))
+			continue;   /* damaged: that tag's figures are skipped */
+		if (cnt == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			tbw_jtagstat *na = tbw__realloc(arr, nc * sizeof *na);
+			if (!na) {
+				rc = ENOMEM;
+				break;
+			}
+			arr = na;
+			cap = nc;
+		}
+		tagstat_dec(v.mv_data, id, &arr[cnt++]);
+	}
+	if (cur)
+		mdb_cursor_close(cur);
+	rtxn_end(j->e, txn);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc) {
+		tbw__free(arr);
+		if (rc == ENOMEM)
+			return tbw__error_set(TBW_ENOMEM, "journal tag history", j->e->dir, "out of memory");
+		return mdb_err(rc, "journal tag history", j->e->dir);
+	}
+	*out = arr;
+	*nout = cnt;
 	return TBW_OK;
 }

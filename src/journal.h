@@ -18,8 +18,11 @@
  *  - Roles (writer, compactor, syncer, recover) are exclusive across
  *    processes: tbw__journal_lock() takes an flock on a file per role in the
  *    journal directory and returns TBW_EBUSY, naming the role and path, when
- *    another process holds it. Within one process a role is shared (reference
- *    counted) by the handles on the shared environment.
+ *    another process holds it. Within one process the compactor, syncer and
+ *    recover roles are exclusive too (TBW_EBUSY, or with wait a wait, when
+ *    another handle of this process holds one); the writer role is shared
+ *    (reference counted) by the handles on the shared environment. This is
+ *    the one home of role exclusivity.
  *  - Every call made in a child process after fork() on a handle opened by
  *    the parent returns TBW_EFORK without touching LMDB.
  *  - Stale reader slots are cleared on open (mdb_reader_check).
@@ -219,8 +222,9 @@ int tbw__journal_prune(tbw_journal *j, uint64_t through, size_t batch,
 /* ---- Salvage (recover) ----
  * Walk every key of a journal whose environment may be damaged, reading
  * with checks; for each intact record call fn (return nonzero to stop).
- * Reports corrupt records via *ncorrupt. Used by tbrecover when a normal
- * open or read fails. */
+ * Reports corrupt records via *ncorrupt. tbrecover does not use it (LMDB
+ * may crash on damaged pages): it uses tbw__journal_salvage_raw below;
+ * this one is exercised by tests/test_journal.c and fuzz/fuzz_journal. */
 typedef int (*tbw_jsalvage_fn)(void *ctx, const tbw_jrec_named *rec);
 int tbw__journal_salvage(const char *dir, tbw_jsalvage_fn fn, void *ctx,
                          uint64_t *nread, uint64_t *ncorrupt, tbw_jinfo *info);
@@ -245,5 +249,31 @@ int tbw__journal_file_size(tbw_journal *j, uint64_t *out);
 /* Tests only: begin a read transaction and leak it, holding a reader slot
  * (what a process killed inside a read leaves behind). */
 int tbw__journal_test_hold_reader(tbw_journal *j);
+
+/* ---- Per-tag history (tbwal stat) ----
+ * Cumulative figures per tag of every record exported, kept in meta
+ * ("tagstat:<id>", "tagstats_from") by the compactor, merged in the same
+ * transaction that advances the export cursor (doc/journal-format.md). */
+typedef struct tbw_jtagstat {
+	uint32_t tag_id;
+	uint64_t count;
+	int64_t  first_step, last_step, min_step, max_step;
+	double   first_wall, last_wall, last_value;
+} tbw_jtagstat;
+
+/* Fold later (records after into's) into into. */
+void tbw__jtagstat_merge(tbw_jtagstat *into, const tbw_jtagstat *later);
+
+/* Set the export cursor and merge n per-tag deltas (records the cursor now
+ * covers and did not before) in one write transaction. n = 0 is
+ * tbw__journal_set_export(). */
+int tbw__journal_set_export_stats(tbw_journal *j, const tbw_jexport *c,
+                                  const tbw_jtagstat *d, size_t n);
+
+/* Every tag's figures (*out: tbw__free it). *present = 0 if the compactor
+ * never merged any; *from_seq: records <= it were exported before the
+ * journal kept history and are not in the figures. */
+int tbw__journal_get_tagstats(tbw_journal *j, tbw_jtagstat **out, size_t *n,
+                              uint64_t *from_seq, int *present);
 
 #endif

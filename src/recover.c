@@ -9,9 +9,8 @@
  *     it: salvage every record that reads, move the damaged journal aside
  *     into LOGDIR/.tbwal-recovered/<stamp>/ and rebuild a fresh journal with
  *     the same run id from what was salvaged.
- *  3. Segment sources (--from): tbw__sync_restore() inserts their records;
- *     an existing sequence number is kept (deduplication by run id + seq).
- *     With no journal at all, a new one is created with the segments' run id.
+ *  3. A journal to restore into: with none (or none readable), a new one
+ *     with the run id the segments carry (a new run id if none does).
  *  4. Event-file source and reconciliation. This run's event files (names
  *     carry the run id and the sequence number before their first record,
  *     see tbw__compactor_parse_name) are checked in name order. The longest
@@ -22,11 +21,15 @@
  *     with delete_replaced). The export cursor is set to the end of the kept
  *     prefix. Files of other runs, and files tbwal did not write, are never
  *     touched.
- *  5. --purge-step: append a SessionLog START marker.
- *  6. Export with the compactor (it cuts a torn tail back to the cursor and
- *     exports everything after it, exactly once), then scan the final event
- *     files to report what TensorBoard will show: per tag count, step range,
- *     last value; and the sequence numbers no source held (lost).
+ *  5. Segment sources (--from): tbw__sync_restore() inserts their records
+ *     (an existing sequence number is kept: deduplication by run id + seq),
+ *     and the compactor exports them batch by batch as they are restored.
+ *  6. --purge-step: append a SessionLog START marker.
+ *  7. Export the rest with the compactor (it cuts a torn tail back to the
+ *     cursor and exports everything after it, exactly once), then scan the
+ *     final event files to report what TensorBoard will show: per tag count,
+ *     step range, last value; and the sequence numbers no source held (lost).
+ * The numbers are those of the driver's comments (tbw__recover_run).
  * A second run finds a clean prefix covering everything and changes nothing.
  *
  * BOUNDS: records flow in batches of INSERT_BATCH; the event-file scans
@@ -194,6 +197,71 @@ static int ins_add(inserter *in, uint64_t seq, double wall_time, int64_t step,
 	return TBW_OK;
 }
 
+/* ---- Sets of sequence numbers (dry run) ---- */
+
+/* Sorted, disjoint, non-adjacent closed intervals. Sources deliver mostly
+ * increasing runs, so adding is usually an extension of the last one. */
+typedef struct seqset {
+	uint64_t (*iv)[2];
+	size_t n, cap;
+} seqset;
+
+static int ss_add(seqset *s, uint64_t x)
+{
+	size_t lo = 0, hi = s->n;
+	if (s->n && s->iv[s->n - 1][1] + 1 == x) {
+		s->iv[s->n - 1][1] = x;
+		return TBW_OK;
+	}
+	while (lo < hi) {                  /* first interval ending at or after x - 1 */
+		size_t mid = (lo + hi) / 2;
+		if (s->iv[mid][1] + 1 < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < s->n && s->iv[lo][0] <= x && x <= s->iv[lo][1])
+		return TBW_OK;
+	if (lo < s->n && s->iv[lo][1] + 1 == x) {
+		s->iv[lo][1] = x;
+		if (lo + 1 < s->n && s->iv[lo + 1][0] == x + 1) {
+			s->iv[lo][1] = s->iv[lo + 1][1];
+			memmove(s->iv + lo + 1, s->iv + lo + 2, (s->n - lo - 2) * sizeof *s->iv);
+			s->n--;
+		}
+		return TBW_OK;
+	}
+	if (lo < s->n && s->iv[lo][0] == x + 1) {
+		s->iv[lo][0] = x;
+		return TBW_OK;
+	}
+	if (s->n == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 64;
+		uint64_t (*nv)[2] = tbw__realloc(s->iv, nc * sizeof *nv);
+		if (!nv)
+			return TBW_ENOMEM;
+		s->iv = nv;
+		s->cap = nc;
+	}
+	memmove(s->iv + lo + 1, s->iv + lo, (s->n - lo) * sizeof *s->iv);
+	s->iv[lo][0] = s->iv[lo][1] = x;
+	s->n++;
+	return TBW_OK;
+}
+
+/* How many members lie in (lo, hi]. */
+static uint64_t ss_count(const seqset *s, uint64_t lo, uint64_t hi)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		uint64_t a = s->iv[i][0] > lo ? s->iv[i][0] : lo + 1;
+		uint64_t b = s->iv[i][1] < hi ? s->iv[i][1] : hi;
+		if (a <= b)
+			n += b - a + 1;
+	}
+	return n;
+}
+
 /* ---- Context ---- */
 
 typedef struct recover_ctx {
@@ -215,7 +283,16 @@ typedef struct recover_ctx {
 	char batch_msg[512];        /* its message (the restore's "stopped" replaces it) */
 	uint64_t claimed_seq;  /* highest seq a damaged segment's name claims */
 	char claimed_by[4096]; /* that segment */
+	/* Dry run: what the real run would merge, to report its numbers. */
+	seqset dry_all;        /* every seq some source holds */
+	seqset dry_starts;     /* of those, START markers */
+	uint64_t dry_keep_end; /* end of the kept prefix of event files (the export cursor) */
+	size_t dry_keep_files; /* files in that prefix */
+	int dry_rc;            /* out of memory while noting */
 } recover_ctx;
+
+/* Records per export chunk of step 6 (progress between chunks). */
+#define EXPORT_CHUNK 262144
 
 static void progress(recover_ctx *x, const char *phase, uint64_t done, uint64_t total)
 {
@@ -231,6 +308,15 @@ static void set_run_id(recover_ctx *x, const uint8_t id[16])
 		snprintf(x->rep->run_id + 2 * i, 3, "%02x", id[i]);
 	memcpy(x->run8, x->rep->run_id, 8);
 	x->run8[8] = '\0';
+}
+
+/* Dry run: note a record some source holds. */
+static void dry_note(recover_ctx *x, uint64_t seq, int is_start)
+{
+	if (!x->cfg->dry_run)
+		return;
+	if (ss_add(&x->dry_all, seq) != TBW_OK || (is_start && ss_add(&x->dry_starts, seq) != TBW_OK))
+		x->dry_rc = TBW_ENOMEM;
 }
 
 /* Make dir (its parent exists) unless it is already a real folder; a
@@ -311,6 +397,7 @@ static int salvage_cb(void *ctx, const tbw_jrec_named *r)
 
 	if (r->seq > x->dry_last_seq)
 		x->dry_last_seq = r->seq;
+	dry_note(x, r->seq, r->tag == NULL);
 	if (!x->ins->j)
 		return 0;
 	rc = ins_add(x->ins, r->seq, r->wall_time, r->step, r->value, r->tag, r->tag_len);
@@ -661,6 +748,8 @@ static int journal_phase(recover_ctx *x)
 			if (rc != TBW_OK)
 				break;
 			src->records += ri.n;
+			for (size_t k = 0; k < ri.n; k++)
+				dry_note(x, buf[k].seq, buf[k].tag_id == TBW_JTAG_SESSION_START);
 			if (ri.ncorrupt) {
 				src->damaged += ri.ncorrupt;
 				add_damage(rep, x->jdir, ri.first_corrupt_seq, 0,
@@ -712,7 +801,7 @@ damaged:
 	}
 }
 
-/* ---- Step 3: segments ---- */
+/* ---- Step 5: segments ---- */
 
 typedef struct seg_cb_ctx {
 	recover_ctx *x;
@@ -743,6 +832,14 @@ static void seg_damage(void *ctx, const char *file, uint64_t offset, int in_payl
 	tbw__free(p);
 }
 
+/* Dry run: every intact record a folder gives. */
+static int seg_record(void *ctx, const tbw_jrec_named *r)
+{
+	seg_cb_ctx *s = ctx;
+	dry_note(s->x, r->seq, r->tag == NULL);
+	return 0;
+}
+
 /* A lost range in a segment whose other blocks were restored: its exact
  * sequence (and step) range is known. */
 static void seg_lost(void *ctx, const char *file, const tbw_seg_lost *l)
@@ -754,6 +851,21 @@ static void seg_lost(void *ctx, const char *file, const tbw_seg_lost *l)
 	s->src->damaged++;
 	tbw__seg_lost_describe(l, why, sizeof why);
 	add_damage(s->x->rep, p ? p : file, l->offset, l->records, "segment block damaged: %s", why);
+	tbw__free(p);
+}
+
+/* A segment restore did not use on purpose (another run's, or an older
+ * generation's): reported with where it is now, never a silent drop. */
+static void seg_aside(void *ctx, const char *file, uint64_t first, uint64_t last,
+                      uint64_t records, const char *moved_to, const char *why)
+{
+	seg_cb_ctx *s = ctx;
+	char *p = tbw__path_join(s->dir, file);
+
+	add_damage(s->x->rep, p ? p : file, 0, 0,
+	           "set aside: %s; records seq %" PRIu64 "..%" PRIu64 " (%" PRIu64 " records) not used; %s%s",
+	           why, first, last, records, moved_to ? "moved to " : "left in place",
+	           moved_to ? moved_to : "");
 	tbw__free(p);
 }
 
@@ -787,6 +899,92 @@ static void run_id_from_segments(recover_ctx *x)
 	}
 }
 
+/* With no journal: does any sync folder hold a segment of a run we can
+ * name? If not, every folder goes into the report with what was found
+ * there, and 0 is returned (the caller stops before creating anything). */
+static int preflight_sources(recover_ctx *x)
+{
+	int usable = 0;
+	for (size_t i = 0; i < x->cfg->nfrom; i++) {
+		const char *dir = x->cfg->from[i];
+		uint64_t nseg = 0, other = 0, copies = 0;
+		DIR *d;
+		struct dirent *e;
+		uint8_t id[16];
+		if (dir_exists(dir) && (d = opendir(dir)) != NULL) {
+			while ((e = readdir(d)) != NULL) {
+				uint64_t a, b;
+				uint32_t l;
+				if (e->d_name[0] == '.')
+					continue;
+				if (tbw__seg_parse_name(e->d_name, &a, &b, &l))
+					nseg++;
+				else if (strncmp(e->d_name, "seg-", 4) == 0 && strstr(e->d_name, " ("))
+					copies++;
+				else
+					other++;
+			}
+			closedir(d);
+		}
+		if (nseg && tbw__sync_run_id(dir, id) == TBW_OK)
+			usable = 1;
+		tbw__error_clear();
+		(void)other;
+		(void)copies;
+	}
+	if (usable && x->have_run_id)
+		return 1;
+	for (size_t i = 0; i < x->cfg->nfrom; i++) {
+		const char *dir = x->cfg->from[i];
+		tbw_recover_source *src;
+		uint64_t nseg = 0, other = 0, copies = 0;
+		DIR *d;
+		struct dirent *e;
+		uint8_t id[16];
+		if (add_source(x->rep, "segments", dir, &src) != TBW_OK)
+			return 0;
+		if (!dir_exists(dir)) {
+			snprintf(src->note, sizeof src->note, "no such folder");
+			add_damage(x->rep, dir, 0, 0, "sync folder does not exist");
+			continue;
+		}
+		if ((d = opendir(dir)) == NULL) {
+			snprintf(src->note, sizeof src->note, "cannot be listed: %s", strerror(errno));
+			continue;
+		}
+		while ((e = readdir(d)) != NULL) {
+			uint64_t a, b;
+			uint32_t l;
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			if (tbw__seg_parse_name(e->d_name, &a, &b, &l))
+				nseg++;
+			else if (strncmp(e->d_name, "seg-", 4) == 0 && strstr(e->d_name, " ("))
+				copies++;
+			else
+				other++;
+		}
+		closedir(d);
+		if (nseg == 0 && copies)
+			snprintf(src->note, sizeof src->note,
+			         "no readable segments: %" PRIu64 " file(s) named like Drive's \" (1)\" copies of "
+			         "segments (not read: rename them to the original names to use them)", copies);
+		else if (nseg == 0)
+			snprintf(src->note, sizeof src->note, "no readable segments (%" PRIu64 " other entries)",
+			         other);
+		else if (tbw__sync_run_id(dir, id) != TBW_OK)
+			snprintf(src->note, sizeof src->note,
+			         "%" PRIu64 " segment(s), but no run.json with a run_id and the folder's name is "
+			         "not <run>-<run id>: which run they belong to is unknown", nseg);
+		else
+			snprintf(src->note, sizeof src->note, "%" PRIu64 " segment(s)", nseg);
+		tbw__error_clear();
+		if (!src->note[0] || nseg == 0)
+			add_damage(x->rep, dir, 0, 0, "%s", src->note);
+	}
+	return 0;
+}
+
 static int segments_phase(recover_ctx *x)
 {
 	tbw_recover_report *rep = x->rep;
@@ -799,6 +997,7 @@ static int segments_phase(recover_ctx *x)
 		tbw_sync_report sr;
 		seg_cb_ctx sc;
 		uint8_t id[16];
+		int stopped;
 
 		rc = add_source(rep, "segments", dir, &src);
 		if (rc != TBW_OK)
@@ -830,11 +1029,15 @@ static int segments_phase(recover_ctx *x)
 		sc.src = src;
 		so.on_damage = seg_damage;
 		so.on_lost = seg_lost;
+		so.on_aside = seg_aside;
+		so.set_aside = !x->cfg->dry_run;
 		so.on_batch = x->comp ? seg_batch : NULL;
 		so.ctx = &sc;
 		so.run_id = x->run_id;
 		progress(x, "restoring segments", 0, 0);
-		rc = tbw__sync_restore(dir, x->j, &so, &sr);
+		if (x->cfg->dry_run)
+			so.on_record = seg_record;
+		rc = tbw__sync_restore(dir, x->cfg->dry_run ? NULL : x->j, &so, &sr);
 		src->records = sr.records;
 		src->added = sr.records_new;
 		src->used = sr.segments_ok > 0;
@@ -842,12 +1045,13 @@ static int segments_phase(recover_ctx *x)
 			rep->newest_shipped_wall_time = sr.newest_wall_time;
 		if (sr.last_seq > x->dry_last_seq)
 			x->dry_last_seq = sr.last_seq;
+		stopped = sr.stopped;
 		if (sr.missing)
 			snprintf(src->note, sizeof src->note, "%" PRIu64 " sequence number(s) between %"
 			         PRIu64 " and %" PRIu64 " are in no segment here", sr.missing,
 			         sr.first_seq, sr.last_seq);
 		tbw__sync_report_free(&sr);
-		if (rc == TBW_ECLOSED && x->batch_rc != TBW_OK)   /* the export's error, not "stopped" */
+		if (rc == TBW_OK && stopped && x->batch_rc != TBW_OK)   /* the export failed: its error */
 			return tbw__error_set(x->batch_rc, NULL, NULL, "%s", x->batch_msg);
 		if (rc != TBW_OK && rc != TBW_ENOTFOUND)
 			return rc;
@@ -1055,6 +1259,7 @@ static int insert_event_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 		x->dry_last_seq = seq;
 	if (is_tombstone(ev))
 		return TBW_OK;       /* a purged record: nothing to restore */
+	dry_note(x, seq, ev->kind == TBW_EVENT_SESSION_START);
 	if (ev->kind == TBW_EVENT_SESSION_START)
 		return ins_add(x->ins, seq, ev->wall_time, ev->step, 0.0, NULL, 0);
 	return ins_add(x->ins, seq, ev->wall_time, ev->step, (double)ev->value, ev->tag, ev->tag_len);
@@ -1147,7 +1352,7 @@ static int events_phase(recover_ctx *x)
 			rc = tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
 			goto out;
 		}
-		x->ins->j = x->j;
+		x->ins->j = x->cfg->dry_run ? NULL : x->j;
 		rc = scan_file(p, &files[i], insert_event_cb, x, &sr);
 		if (rc == TBW_OK)
 			rc = ins_flush(x->ins);
@@ -1179,6 +1384,8 @@ static int events_phase(recover_ctx *x)
 			goto out;
 	}
 	src->added = x->ins->inserted;
+	x->dry_keep_end = prev_end;
+	x->dry_keep_files = keep;
 	if (x->cfg->dry_run || !x->j)
 		goto out;
 	/* Point the export cursor at the end of the kept prefix. */
@@ -1207,7 +1414,7 @@ out:
 	return rc;
 }
 
-/* ---- Step 6: final scan and statistics ---- */
+/* ---- Step 7: final scan and statistics ---- */
 
 typedef struct stats_ctx {
 	recover_ctx *x;
@@ -1299,6 +1506,12 @@ static int final_scan(recover_ctx *x)
 	rc = list_run_files(x, &files, &nfiles);
 	if (rc != TBW_OK)
 		return rc;
+	if (x->cfg->dry_run && nfiles > x->dry_keep_files) {
+		/* The real run replaces every file after the kept prefix. */
+		for (size_t i = x->dry_keep_files; i < nfiles; i++)
+			tbw__free(files[i].name);
+		nfiles = x->dry_keep_files;
+	}
 	rep->event_files = nfiles;
 	for (size_t i = 0; i < nfiles; i++) {
 		char *p = tbw__path_join(x->logdir, files[i].name);
@@ -1359,11 +1572,6 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 		rc = tbw__error_set(TBW_ENOMEM, "recover", cfg->logdir, "out of memory");
 		goto out;
 	}
-	if (!cfg->dry_run) {
-		rc = tbw__mkdir_p(x.logdir, "recover: create LOGDIR");
-		if (rc != TBW_OK)
-			goto out;
-	}
 	x.jdir = cfg->journal_dir ? tbw__strdup(cfg->journal_dir) : tbw__writer_find_journal(x.logdir);
 	if (!x.jdir) {
 		rc = tbw__error_set(TBW_ENOMEM, "recover", cfg->logdir, "out of memory");
@@ -1403,6 +1611,19 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 	 * journal (salvaged records go into it). */
 	if (!x.have_run_id)
 		run_id_from_segments(&x);
+	/* No journal: the sync folders must hold something before anything
+	 * (LOGDIR included) is created; every source is named either way. */
+	if (!x.j && !x.need_rebuild && !preflight_sources(&x)) {
+		rc = tbw__error_set(TBW_ENOTFOUND, "recover", x.logdir,
+		                    "nothing to recover: no journal, and no readable segments in %zu sync "
+		                    "folder(s) given (the report lists each)", cfg->nfrom);
+		goto out;
+	}
+	if (!cfg->dry_run) {
+		rc = tbw__mkdir_p(x.logdir, "recover: create LOGDIR");
+		if (rc != TBW_OK)
+			goto out;
+	}
 	if (!cfg->dry_run && x.need_rebuild)
 		rc = rebuild_journal(&x);      /* a new run id if none is known */
 	else if (!x.j && !cfg->dry_run && x.have_run_id)
@@ -1434,27 +1655,49 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 
 	if (cfg->dry_run) {
 		rc = final_scan(&x);
-		rep->last_seq = rep->last_seq > x.dry_last_seq ? rep->last_seq : x.dry_last_seq;
+		if (rc == TBW_OK && x.dry_rc)
+			rc = tbw__error_set(x.dry_rc, "recover", x.logdir, "out of memory");
+		if (rc != TBW_OK)
+			goto out;
+		/* What the real run would do: export every record some source
+		 * holds after the kept prefix, once; the rest of the range is a
+		 * loss. The purge marker is one more record. */
+		uint64_t end = x.dry_keep_end, top = x.dry_last_seq > end ? x.dry_last_seq : end;
+		uint64_t have = ss_count(&x.dry_all, end, top);
+		uint64_t starts = ss_count(&x.dry_starts, end, top);
+		rep->exported = have + (cfg->purge_step != TBW_NO_PURGE);
+		rep->total_scalars += have - starts;
+		if (have > 0 && rep->last_seq < top)
+			rep->lost += (top - end) - have;
+		rep->last_seq = top;
 		goto verdict;
 	}
 
-	/* Purge marker. */
+	/* 6. Purge marker. */
 	if (cfg->purge_step != TBW_NO_PURGE) {
 		rc = tbw__journal_append_start(x.j, cfg->purge_step, 0.0, NULL);
 		if (rc != TBW_OK)
 			goto out;
 	}
 
-	/* 6. Export the rest, then scan what TensorBoard will read. */
+	/* 7. Export the rest, then scan what TensorBoard will read. */
 	{
 		tbw_compact_stats cs;
-		uint64_t n;
+		uint64_t n, last = 0, start, through;
 
+		/* in chunks, so progress has a total and moves during a big export */
+		tbw__compactor_stats(x.comp, &cs);
+		start = through = cs.cursor.seq;
+		if (tbw__journal_last_seq(x.j, &last) != TBW_OK)
+			last = 0;
 		do {
-			rc = tbw__compactor_pass(x.comp, &n);
+			through = last - through <= EXPORT_CHUNK || through >= last ? UINT64_MAX : through + EXPORT_CHUNK;
+			rc = tbw__compactor_pass_through(x.comp, through, &n);
 			rep->exported += n;
-			progress(&x, "exporting", rep->exported, 0);
-		} while (rc == TBW_OK && n > 0);
+			tbw__compactor_stats(x.comp, &cs);
+			progress(&x, "exporting", cs.cursor.seq > start ? cs.cursor.seq - start : 0,
+			         last > start ? last - start : 0);
+		} while (rc == TBW_OK && (through != UINT64_MAX || n > 0));
 		tbw__compactor_stats(x.comp, &cs);
 		if (cs.skipped_corrupt) {
 			x.skipped = cs.skipped_corrupt;
@@ -1497,5 +1740,7 @@ out:
 	tbw__free(x.logdir);
 	tbw__free(x.jdir);
 	tbw__free(x.aside);
+	tbw__free(x.dry_all.iv);
+	tbw__free(x.dry_starts.iv);
 	return rc;
 }

@@ -128,9 +128,21 @@ static uint64_t rd_varint(rd *r, const char *what)
 
 void tbw__seg_name(char *buf, uint64_t first, uint64_t last, uint32_t level)
 {
-	snprintf(buf, TBW_SEG_NAME_MAX, "seg-%016llx-%016llx-L%u.tbws",
-	         (unsigned long long)first, (unsigned long long)last,
-	         (unsigned)(level > 99 ? 99 : level));
+	tbw__seg_name_gen(buf, first, last, level, 0);
+}
+
+void tbw__seg_name_gen(char *buf, uint64_t first, uint64_t last, uint32_t level, uint32_t gen)
+{
+	if (gen > TBW_SEG_MAX_GENERATION)
+		gen = TBW_SEG_MAX_GENERATION;
+	if (gen == 0)
+		snprintf(buf, TBW_SEG_NAME_MAX, "seg-%016llx-%016llx-L%u.tbws",
+		         (unsigned long long)first, (unsigned long long)last,
+		         (unsigned)(level > 99 ? 99 : level));
+	else
+		snprintf(buf, TBW_SEG_NAME_MAX, "seg-%016llx-%016llx-L%u-g%u.tbws",
+		         (unsigned long long)first, (unsigned long long)last,
+		         (unsigned)(level > 99 ? 99 : level), (unsigned)gen);
 }
 
 static int parse_hex16(const char *s, uint64_t *out)
@@ -154,6 +166,14 @@ static int parse_hex16(const char *s, uint64_t *out)
 int tbw__seg_parse_name(const char *name, uint64_t *first, uint64_t *last,
                         uint32_t *level)
 {
+	uint32_t gen;
+	return tbw__seg_parse_name_gen(name, first, last, level, &gen);
+}
+
+int tbw__seg_parse_name_gen(const char *name, uint64_t *first, uint64_t *last,
+                            uint32_t *level, uint32_t *gen)
+{
+	uint32_t g = 0;
 	uint64_t a, b;
 	uint32_t lv = 0;
 	const char *p = name;
@@ -176,11 +196,22 @@ int tbw__seg_parse_name(const char *name, uint64_t *first, uint64_t *last,
 		lv = lv * 10 + (uint32_t)(p[0] - '0');
 		p++;
 	}
+	if (p[0] == '-' && p[1] == 'g') {
+		p += 2;
+		if (!(p[0] >= '1' && p[0] <= '9'))
+			return 0;  /* generation 0 has no suffix; no leading zeros */
+		for (int k = 0; p[0] >= '0' && p[0] <= '9'; k++, p++) {
+			if (k == 8)
+				return 0;
+			g = g * 10 + (uint32_t)(p[0] - '0');
+		}
+	}
 	if (strcmp(p, ".tbws") != 0 || a > b || a == 0)
 		return 0;
 	*first = a;
 	*last = b;
 	*level = lv;
+	*gen = g;
 	return 1;
 }
 

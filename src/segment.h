@@ -160,10 +160,19 @@ void tbw__seg_lost_describe(const tbw_seg_lost *l, char *buf, size_t cap);
  * hex, level 0..99). tbw__seg_name writes it (needs TBW_SEG_NAME_MAX bytes);
  * tbw__seg_parse_name returns 1 and fills the fields if name is exactly
  * such a name with first <= last, else 0. */
-#define TBW_SEG_NAME_MAX 48
+#define TBW_SEG_NAME_MAX 64
 void tbw__seg_name(char *buf, uint64_t first, uint64_t last, uint32_t level);
 int tbw__seg_parse_name(const char *name, uint64_t *first, uint64_t *last,
                         uint32_t *level);
+
+/* With a generation (doc/segment-format.md "Generations"): generation 0 is
+ * the name above; generation g >= 1 is seg-<first>-<last>-L<level>-g<g
+ * decimal, no leading zeros>.tbws. tbw__seg_parse_name accepts both forms
+ * (and ignores the generation); tbw__seg_parse_name_gen returns it. */
+#define TBW_SEG_MAX_GENERATION 99999999u
+void tbw__seg_name_gen(char *buf, uint64_t first, uint64_t last, uint32_t level, uint32_t gen);
+int tbw__seg_parse_name_gen(const char *name, uint64_t *first, uint64_t *last,
+                            uint32_t *level, uint32_t *gen);
 
 /* 1 if the bytes are acceptable as a tag name inside a segment: 1 to
  * 1024 bytes of valid UTF-8 without control characters. */

@@ -61,6 +61,9 @@ struct tbw_syncer {
 	tbw_jrec    *batch;       /* TBW_SYNC_BATCH records */
 	tbw_seg_rec *srecs;       /* TBW_SYNC_BATCH records */
 	tbw_sync_stats st;
+	uint32_t     gen;         /* our generation (names, run.json) */
+	char         ident[700];  /* our identity in run.json: host and journal creation */
+	int          superseded;  /* a newer generation took the folder over */
 };
 
 /* ---- Small helpers ---- */
@@ -273,7 +276,239 @@ static void json_str(char *out, size_t cap, const char *in)
 	out[o] = '\0';
 }
 
+/* ---- run.json: identity and generation ---- */
+
+/* The fields of run.json a reader needs. Parsed leniently (our own writer
+ * made it, but Drive may hand back anything): a field that does not parse
+ * is absent. */
+typedef struct runmeta {
+	int      present;
+	int      have_id;
+	uint8_t  run_id[16];
+	uint32_t generation;
+	char     ident[700];   /* "host" and "created" as written, for comparison */
+} runmeta;
+
+/* Pointer to the value of "key" in text, or NULL. */
+static const char *json_value(const char *text, const char *key)
+{
+	char pat[64];
+	const char *p;
+	snprintf(pat, sizeof pat, "\"%s\"", key);
+	if (!(p = strstr(text, pat)))
+		return NULL;
+	p += strlen(pat);
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	if (*p++ != ':')
+		return NULL;
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+/* The raw text of a JSON string or number value (quotes kept), into out. */
+static void json_raw(const char *v, char *out, size_t cap)
+{
+	size_t n = 0;
+	if (!v) {
+		out[0] = '\0';
+		return;
+	}
+	if (*v == '"') {
+		n = 1;
+		while (v[n] && v[n] != '"') {
+			if (v[n] == '\\' && v[n + 1])
+				n++;
+			n++;
+		}
+		if (v[n] == '"')
+			n++;
+	} else {
+		while (v[n] && v[n] != ',' && v[n] != '}' && v[n] != ' ' && v[n] != '\n')
+			n++;
+	}
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(out, v, n);
+	out[n] = '\0';
+}
+
+static int parse_hex_id(const char *h, uint8_t id[16])
+{
+	for (int i = 0; i < 32; i++) {
+		char c = h[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return 0;
+	}
+	for (int i = 0; i < 16; i++) {
+		int v = 0;
+		for (int k = 0; k < 2; k++) {
+			char c = h[2 * i + k];
+			v = (v << 4) | (c <= '9' ? c - '0' : c - 'a' + 10);
+		}
+		id[i] = (uint8_t)v;
+	}
+	return 1;
+}
+
+static int read_file_bounded(const char *path, uint64_t max, uint8_t **out, size_t *len,
+                             const char **why, const char *op);
+
+/* 1: read (m filled), 0: there is no run.json, < 0: it could not be read
+ * (the error is set). */
+static int read_meta(const char *run_dir, runmeta *m)
+{
+	char *path = tbw__path_join(run_dir, META_NAME), *text;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	const char *why, *v;
+	char host[340], created[340];
+
+	memset(m, 0, sizeof m[0]);
+	if (!path)
+		return tbw__error_set(TBW_ENOMEM, OP_OPEN, run_dir, "out of memory");
+	int rc = read_file_bounded(path, 65536, &buf, &len, &why, OP_OPEN);
+	if (rc != TBW_OK) {
+		struct stat st;
+		int absent = lstat(path, &st) != 0 && errno == ENOENT;
+		tbw__free(path);
+		if (absent) {
+			tbw__error_clear();
+			return 0;
+		}
+		return rc;
+	}
+	tbw__free(path);
+	text = tbw__malloc(len + 1);
+	if (!text) {
+		tbw__free(buf);
+		return tbw__error_set(TBW_ENOMEM, OP_OPEN, run_dir, "out of memory");
+	}
+	memcpy(text, buf, len);
+	text[len] = '\0';
+	tbw__free(buf);
+	m->present = 1;
+	v = json_value(text, "run_id");
+	if (v && *v == '"' && strlen(v) >= 34 && v[33] == '"' && parse_hex_id(v + 1, m->run_id))
+		m->have_id = 1;
+	v = json_value(text, "generation");
+	if (v && *v >= '0' && *v <= '9') {
+		unsigned long g = strtoul(v, NULL, 10);
+		m->generation = g > TBW_SEG_MAX_GENERATION ? TBW_SEG_MAX_GENERATION : (uint32_t)g;
+	}
+	json_raw(json_value(text, "host"), host, sizeof host);
+	json_raw(json_value(text, "created"), created, sizeof created);
+	snprintf(m->ident, sizeof m->ident, "%s %s", host, created);
+	tbw__free(text);
+	return 1;
+}
+
+/* Highest generation among the segment names in run_dir (0 if none);
+ * *any says whether there is a segment at all. */
+static uint32_t max_generation(const char *run_dir, int *any)
+{
+	DIR *d = opendir(run_dir);
+	struct dirent *de;
+	uint32_t g = 0;
+	*any = 0;
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		uint64_t a, b;
+		uint32_t lv, gen;
+		if (tbw__seg_parse_name_gen(de->d_name, &a, &b, &lv, &gen)) {
+			*any = 1;
+			if (gen > g)
+				g = gen;
+		}
+	}
+	closedir(d);
+	return g;
+}
+
+/* Has a newer generation (or another journal in ours) taken the folder? */
+static int check_superseded(tbw_syncer *s, const char *op)
+{
+	runmeta m;
+	if (s->superseded)
+		return tbw__error_set(TBW_EBUSY, op, s->run_dir,
+		                      "a newer generation ships this run; this writer (generation %u) "
+		                      "ships no more", (unsigned)s->gen);
+	if (read_meta(s->run_dir, &m) <= 0) {
+		tbw__error_clear();   /* unreadable now: the next pass looks again */
+		return TBW_OK;
+	}
+	if (m.generation > s->gen || (m.generation == s->gen && strcmp(m.ident, s->ident) != 0)) {
+		s->superseded = 1;
+		return tbw__error_set(TBW_EBUSY, op, s->run_dir,
+		                      "generation %u (%s) now ships this run (resumed or recovered "
+		                      "elsewhere); this writer (generation %u) ships no more",
+		                      (unsigned)m.generation, m.ident, (unsigned)s->gen);
+	}
+	return TBW_OK;
+}
+
 /* ---- Open ---- */
+
+/* A sync folder under Colab's Drive mount point while Drive is not mounted
+ * there: every file would silently land on the VM's own disk and die with
+ * it. The mount point and the mount table can be replaced for tests
+ * (TBW_DRIVE_ROOT, TBW_MOUNTS_FILE). An unreadable mount table is not a
+ * reason to refuse. */
+int tbw__sync_check_dir(const char *sync_dir)
+{
+	const char *root = getenv("TBW_DRIVE_ROOT");
+	const char *mounts = getenv("TBW_MOUNTS_FILE");
+	char line[8192];
+	size_t rl;
+	FILE *f;
+	int mounted = 0;
+
+	if (!root || !*root)
+		root = "/content/drive";
+	if (!mounts || !*mounts)
+		mounts = "/proc/self/mounts";
+	rl = strlen(root);
+	while (rl > 1 && root[rl - 1] == '/')
+		rl--;
+	if (strncmp(sync_dir, root, rl) != 0 || (sync_dir[rl] != '/' && sync_dir[rl] != '\0'))
+		return TBW_OK;
+	if (!(f = fopen(mounts, "re")))
+		return TBW_OK;
+	while (!mounted && fgets(line, sizeof line, f)) {
+		char mp[4096];
+		size_t o = 0;
+		const char *p = strchr(line, ' ');
+		if (!p)
+			continue;
+		/* The mount point, with the table's octal escapes (\040 ...) undone. */
+		for (p++; *p && *p != ' ' && o + 1 < sizeof mp; p++) {
+			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+			    p[3] >= '0' && p[3] <= '7') {
+				mp[o++] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+				p += 3;
+			} else {
+				mp[o++] = *p;
+			}
+		}
+		mp[o] = '\0';
+		/* Drive (or anything) mounted at the root or under it, on the
+		 * way to sync_dir. */
+		size_t ml = strlen(mp);
+		if (ml >= rl && strncmp(mp, root, rl) == 0 && (mp[rl] == '\0' || mp[rl] == '/') &&
+		    strncmp(sync_dir, mp, ml) == 0 && (sync_dir[ml] == '/' || sync_dir[ml] == '\0'))
+			mounted = 1;
+	}
+	fclose(f);
+	if (mounted)
+		return TBW_OK;
+	return tbw__error_set(TBW_ENOTFOUND, OP_OPEN, sync_dir,
+	                      "the sync folder is under %.*s (Google Drive) but Drive is not mounted "
+	                      "there: mount it first (from google.colab import drive; drive.mount('%.*s')), "
+	                      "else the segments would go to this machine's local disk",
+	                      (int)rl, root, (int)rl, root);
+}
 
 static int write_meta(tbw_syncer *s, const char *run_name, const tbw_jinfo *info)
 {
@@ -291,8 +526,8 @@ static int write_meta(tbw_syncer *s, const char *run_name, const tbw_jinfo *info
 	n = snprintf(text, sizeof text,
 	             "{\"format\": \"tbwal-sync\", \"version\": 1, \"run_name\": %s, "
 	             "\"run_id\": \"%s\", \"host\": %s, \"logdir_basename\": %s, "
-	             "\"created\": %.6f}\n",
-	             name_j, hexid, host_j, base_j, info->created);
+	             "\"created\": %.6f, \"generation\": %u}\n",
+	             name_j, hexid, host_j, base_j, info->created, (unsigned)s->gen);
 	path = tbw__path_join(s->run_dir, META_NAME);
 	if (!path)
 		return tbw__error_set(TBW_ENOMEM, OP_OPEN, s->run_dir, "out of memory");
@@ -330,8 +565,10 @@ static int scan_folder(tbw_syncer *s)
 			tbw__free(p);
 			continue;
 		}
-		if (!tbw__seg_parse_name(de->d_name, &e.first, &e.last, &e.level))
-			continue;
+		uint32_t egen;
+		if (!tbw__seg_parse_name_gen(de->d_name, &e.first, &e.last, &e.level, &egen) ||
+		    egen != s->gen)
+			continue;   /* another generation's segments are never merged with ours */
 		/* Read the header only: enough to plan merges. */
 		char *p = tbw__path_join(s->run_dir, de->d_name);
 		uint8_t hb[TBW_SEG_HEADER_SIZE];
@@ -390,6 +627,8 @@ int tbw__syncer_open(tbw_syncer **out, tbw_journal *j, const char *sync_dir,
 	*out = NULL;
 	if (!sync_dir || !*sync_dir)
 		return tbw__error_set(TBW_EINVAL, OP_OPEN, NULL, "no sync folder given");
+	if ((rc = tbw__sync_check_dir(sync_dir)) != TBW_OK)
+		return rc;
 	s = tbw__calloc(1, sizeof *s);
 	info = tbw__calloc(1, sizeof *info);
 	if (!s || !info) {
@@ -448,6 +687,35 @@ int tbw__syncer_open(tbw_syncer **out, tbw_journal *j, const char *sync_dir,
 		goto fail;
 	s->ship = ship;
 	s->st.ship_seq = ship;
+	/* Generation: ours if run.json names this journal; a new one if the
+	 * folder was another journal's (a resumed or recovered run), so the two
+	 * never write the same names and restore keeps one history. */
+	{
+		char host_j[600], created[64];
+		runmeta m;
+		int any = 0;
+		uint32_t maxg;
+		json_str(host_j, sizeof host_j, info->host);
+		snprintf(created, sizeof created, "%.6f", info->created);
+		snprintf(s->ident, sizeof s->ident, "%s %s", host_j, created);
+		if ((rc = read_meta(s->run_dir, &m)) < 0)
+			goto fail;    /* never start a generation over a run.json we could not read */
+		maxg = max_generation(s->run_dir, &any);
+		if (m.present && strcmp(m.ident, s->ident) == 0)
+			s->gen = m.generation;
+		else if (!m.present && !any)
+			s->gen = 0;
+		else
+			s->gen = (m.generation > maxg ? m.generation : maxg) + 1;
+		if (s->gen > TBW_SEG_MAX_GENERATION)
+			s->gen = TBW_SEG_MAX_GENERATION;
+		if (maxg > s->gen) {
+			rc = tbw__error_set(TBW_EBUSY, OP_OPEN, s->run_dir,
+			                    "generation %u ships this run; this journal's is %u",
+			                    (unsigned)maxg, (unsigned)s->gen);
+			goto fail;
+		}
+	}
 	rc = scan_folder(s);
 	if (rc == TBW_OK)
 		rc = write_meta(s, name, info);
@@ -577,7 +845,7 @@ static int ship_batch(tbw_syncer *s, size_t n, size_t *nout)
 		rc = tbw__seg_encode(s->run_id, 0, s->srecs, k, tags, m, &file, &flen);
 		if (rc)
 			goto out;
-		tbw__seg_name(name, s->srecs[0].seq, s->srecs[k - 1].seq, 0);
+		tbw__seg_name_gen(name, s->srecs[0].seq, s->srecs[k - 1].seq, 0, s->gen);
 		rc = write_durable(s, name, file, flen, OP_PASS);
 		if (rc)
 			goto out;
@@ -698,7 +966,7 @@ static int merge_group(tbw_syncer *s, const seg_ent *group, size_t g)
 		uint8_t *buf = NULL;
 		size_t len = 0;
 		const char *why;
-		tbw__seg_name(name, group[i].first, group[i].last, group[i].level);
+		tbw__seg_name_gen(name, group[i].first, group[i].last, group[i].level, s->gen);
 		char *p = tbw__path_join(s->run_dir, name);
 		if (!p) {
 			rc = tbw__error_set(TBW_ENOMEM, OP_MERGE, s->run_dir, "out of memory");
@@ -774,7 +1042,7 @@ static int merge_group(tbw_syncer *s, const seg_ent *group, size_t g)
 		e.level = level > 99 ? 99 : level;
 		e.count = k;
 		e.raw = tbw__seg_read_header(file, flen, &h, NULL) == TBW_OK ? h.raw_size : flen;
-		tbw__seg_name(name, e.first, e.last, e.level);
+		tbw__seg_name_gen(name, e.first, e.last, e.level, s->gen);
 		/* The merged file is in place (fsynced, renamed, dir fsynced)
 		 * before any input goes. */
 		rc = write_durable(s, name, file, flen, OP_MERGE);
@@ -789,7 +1057,7 @@ static int merge_group(tbw_syncer *s, const seg_ent *group, size_t g)
 		s->st.merges++;
 		for (size_t i = 0; i < g; i++) {
 			char in[TBW_SEG_NAME_MAX];
-			tbw__seg_name(in, group[i].first, group[i].last, group[i].level);
+			tbw__seg_name_gen(in, group[i].first, group[i].last, group[i].level, s->gen);
 			if (strcmp(in, name) == 0)
 				continue;
 			char *p = tbw__path_join(s->run_dir, in);
@@ -864,6 +1132,9 @@ int tbw__syncer_pass(tbw_syncer *s, uint64_t *nshipped)
 
 	if (nshipped)
 		*nshipped = 0;
+	rc = check_superseded(s, OP_PASS);
+	if (rc)
+		return rc;
 	rc = tbw__journal_last_seq(s->j, &until);
 	if (rc)
 		return rc;
@@ -958,6 +1229,8 @@ static int iv_union(ivset *s, uint64_t (*add)[2], size_t m)
 }
 
 typedef struct rstate {
+	const char *run_dir;
+	tbw_journal *dst;
 	const tbw_sync_restore_opts *o;
 	tbw_sync_report *rep;
 	namemap tagmap;     /* names owned by tagnames[] */
@@ -972,6 +1245,38 @@ static void report_damage(rstate *st, const char *file, uint64_t off, int in_pay
 	st->rep->segments_bad++;
 	if (st->o->on_damage)
 		st->o->on_damage(st->o->ctx, file, off, in_payload, code, why);
+}
+
+#define ASIDE_DIR ".tbwal-set-aside"
+
+/* Set a segment aside: moved into run_dir/.tbwal-set-aside/ (with dst and
+ * opts->set_aside), or left in place; reported either way. */
+static void set_aside(rstate *st, const char *file, uint64_t first, uint64_t last,
+                      uint64_t records, const char *why)
+{
+	char *moved = NULL;
+	st->rep->records_set_aside += records;
+	if (st->dst && st->o->set_aside) {
+		char *dir = tbw__path_join(st->run_dir, ASIDE_DIR);
+		char *from = tbw__path_join(st->run_dir, file);
+		char *to = dir ? tbw__path_join(dir, file) : NULL;
+		struct stat sb;
+		if (dir && from && to && (mkdir(dir, 0777) == 0 || errno == EEXIST) &&
+		    lstat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+		    tbw__rename_durable(from, to, OP_RESTORE) == TBW_OK) {
+			moved = to;
+			to = NULL;
+		}
+		tbw__error_clear();
+		tbw__free(dir);
+		tbw__free(from);
+		tbw__free(to);
+	}
+	if (st->o->on_aside)
+		st->o->on_aside(st->o->ctx, file, first, last, records, moved, why);
+	else if (st->o->on_damage)
+		st->o->on_damage(st->o->ctx, file, 0, 0, TBW_ECORRUPT, why);
+	tbw__free(moved);
 }
 
 /* A segment that decoded with lost blocks: one report per lost range. */
@@ -1170,7 +1475,7 @@ static int restore_seg(rstate *st, const char *fname, const tbw_seg *seg, tbw_jo
 			nruns++;
 		}
 		if (st->o->on_record && st->o->on_record(st->o->ctx, jn)) {
-			rc = tbw__error_set(TBW_ECLOSED, OP_RESTORE, fname, "stopped by the caller");
+			st->rep->stopped = 1;   /* a result, not an error */
 			goto out;
 		}
 		fill++;
@@ -1183,7 +1488,7 @@ static int restore_seg(rstate *st, const char *fname, const tbw_seg *seg, tbw_jo
 			if (st->o->on_batch) {
 				uint64_t safe = r->seq < st->next_first ? r->seq : st->next_first - 1;
 				if (st->o->on_batch(st->o->ctx, safe)) {
-					rc = tbw__error_set(TBW_ECLOSED, OP_RESTORE, fname, "stopped by the caller");
+					st->rep->stopped = 1;
 					goto out;
 				}
 			}
@@ -1216,6 +1521,8 @@ int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
 	if (st.o->run_id) {
 		memcpy(rep->run_id, st.o->run_id, 16);
 		rep->have_run_id = 1;
+	} else if (!dst && tbw__sync_run_id(run_dir, rep->run_id) == TBW_OK) {
+		rep->have_run_id = 1;   /* the folder's own run (run.json or name) */
 	} else if (dst) {
 		tbw_jinfo *info = tbw__malloc(sizeof *info);
 		if (!info)
@@ -1232,8 +1539,55 @@ int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
 	rc = list_segments(run_dir, &names, &nn, &rep->files_ignored);
 	if (rc)
 		goto out;
+	st.run_dir = run_dir;
+	st.dst = dst;
+	/* The newest generation, and the first sequence number it holds. */
+	uint32_t gmax = 0;
+	uint64_t gfirst = UINT64_MAX;
+	for (size_t i = 0; i < nn; i++) {
+		uint64_t f, l;
+		uint32_t lv, g;
+		if (tbw__seg_parse_name_gen(names[i], &f, &l, &lv, &g) && g > gmax)
+			gmax = g;
+	}
+	for (size_t i = 0; i < nn; i++) {
+		uint64_t f, l;
+		uint32_t lv, g;
+		if (tbw__seg_parse_name_gen(names[i], &f, &l, &lv, &g) && g == gmax && f < gfirst)
+			gfirst = f;
+	}
+	rep->generation = gmax;
 
-	for (size_t i = 0; i < nn && rc == TBW_OK; i++) {
+	for (size_t i = 0; i < nn && rc == TBW_OK && !rep->stopped; i++) {
+		uint64_t nfirst = 0, nlast = 0;
+		uint32_t nlevel = 0, ngen = 0;
+		tbw__seg_parse_name_gen(names[i], &nfirst, &nlast, &nlevel, &ngen);
+		if (ngen < gmax && nfirst >= gfirst) {
+			char why[200];
+			tbw_seg_header sh;
+			uint64_t recs = 0;
+			{
+				/* Its record count, from the header, if it reads. */
+				char *p = tbw__path_join(run_dir, names[i]);
+				int fd;
+				if (p && tbw__open(&fd, p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0, OP_RESTORE) == TBW_OK) {
+					uint8_t hb[TBW_SEG_HEADER_SIZE];
+					size_t got = 0;
+					if (tbw__pread_full(fd, hb, sizeof hb, 0, &got, OP_RESTORE, p) == TBW_OK &&
+					    tbw__seg_read_header(hb, got, &sh, NULL) == TBW_OK)
+						recs = sh.count;
+					tbw__os.close(fd);
+				}
+				tbw__error_clear();
+				tbw__free(p);
+			}
+			snprintf(why, sizeof why, "generation %u superseded: generation %u holds this run "
+			         "from seq %llu on (resumed or recovered elsewhere)", (unsigned)ngen,
+			         (unsigned)gmax, (unsigned long long)gfirst);
+			rep->segments_superseded++;
+			set_aside(&st, names[i], nfirst, nlast, recs, why);
+			continue;
+		}
 		char *path = tbw__path_join(run_dir, names[i]);
 		uint8_t *buf = NULL;
 		size_t len = 0;
@@ -1272,12 +1626,32 @@ int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
 		if (seg.nlost)
 			report_lost(&st, names[i], &seg);
 		if (memcmp(seg.h.run_id, rep->run_id, 16) != 0) {
-			char hx[33], why2[80];
+			char hx[33], why2[120];
 			hex16(hx, seg.h.run_id);
-			snprintf(why2, sizeof why2, "segment belongs to run %s", hx);
-			report_damage(&st, names[i], 16, 0, TBW_ECORRUPT, why2);
+			snprintf(why2, sizeof why2, "foreign: a segment of run %s, not of this run", hx);
+			rep->segments_foreign++;
+			set_aside(&st, names[i], seg.h.first_seq, seg.h.last_seq, seg.n, why2);
 			tbw__seg_release(&seg);
 			continue;
+		}
+		if (ngen < gmax && seg.n && seg.recs[seg.n - 1].seq >= gfirst) {
+			/* Partly superseded: keep what lies below the newest
+			 * generation's first record, report the rest. */
+			size_t keep = 0;
+			char why2[200];
+			while (keep < seg.n && seg.recs[keep].seq < gfirst)
+				keep++;
+			snprintf(why2, sizeof why2, "generation %u superseded from seq %llu on by generation "
+			         "%u; the segment's records below it are used", (unsigned)ngen,
+			         (unsigned long long)gfirst, (unsigned)gmax);
+			{
+				tbw_sync_aside_fn f = st.o->on_aside;
+				st.rep->records_set_aside += seg.n - keep;
+				if (f)
+					f(st.o->ctx, names[i], seg.recs[keep].seq, seg.recs[seg.n - 1].seq,
+					  seg.n - keep, NULL, why2);
+			}
+			seg.n = keep;
 		}
 		/* Names sort by first sequence number: the next one's bounds
 		 * what later segments can still add (see tbw_sync_batch_fn). */
@@ -1323,43 +1697,29 @@ void tbw__sync_report_free(tbw_sync_report *rep)
 
 int tbw__sync_run_id(const char *run_dir, uint8_t run_id[16])
 {
-	char **names = NULL;
-	size_t nn = 0;
-	uint32_t ignored = 0;
-	int rc, found = 0;
+	runmeta m;
+	char base[256];
+	size_t n = strlen(run_dir);
 
-	rc = list_segments(run_dir, &names, &nn, &ignored);
-	if (rc)
-		return rc;
-	/* Names in order until a header reads; usually the first does. */
-	for (size_t i = 0; i < nn && !found; i++) {
-		char *p = tbw__path_join(run_dir, names[i]);
-		int fd;
-		if (!p) {
-			rc = tbw__error_set(TBW_ENOMEM, OP_RESTORE, run_dir, "out of memory");
-			break;
-		}
-		if (tbw__open(&fd, p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0, OP_RESTORE) == TBW_OK) {
-			uint8_t hb[TBW_SEG_HEADER_SIZE];
-			size_t got = 0;
-			tbw_seg_header h;
-			struct stat st;
-			if (tbw__os.fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-			    tbw__pread_full(fd, hb, sizeof hb, 0, &got, OP_RESTORE, p) == TBW_OK &&
-			    tbw__seg_read_header(hb, got, &h, NULL) == TBW_OK) {
-				memcpy(run_id, h.run_id, 16);
-				found = 1;
-			}
-			tbw__os.close(fd);
-		}
-		tbw__free(p);
+	if (read_meta(run_dir, &m) < 0)
+		tbw__error_clear();
+	if (m.have_id) {
+		memcpy(run_id, m.run_id, 16);
+		return TBW_OK;
 	}
-	free_names(names, nn);
-	if (rc)
-		return rc;
-	if (!found)
-		return tbw__error_set(TBW_ENOTFOUND, OP_RESTORE, run_dir, "no readable segment");
-	return TBW_OK;
+	while (n > 1 && run_dir[n - 1] == '/')
+		n--;
+	size_t b = n;
+	while (b > 0 && run_dir[b - 1] != '/')
+		b--;
+	if (n - b < sizeof base) {
+		memcpy(base, run_dir + b, n - b);
+		base[n - b] = '\0';
+		if (tbw__sync_parse_run_dir(base, run_id, NULL, 0))
+			return TBW_OK;
+	}
+	return tbw__error_set(TBW_ENOTFOUND, OP_RESTORE, run_dir,
+	                      "no run.json with a run_id, and the folder's name is not <run>-<run id>");
 }
 
 int tbw__sync_parse_run_dir(const char *dirname, uint8_t run_id[16], char *name_out, size_t cap)

@@ -52,6 +52,13 @@ typedef struct tbw_syncer tbw_syncer;
 int tbw__syncer_open(tbw_syncer **out, tbw_journal *j, const char *sync_dir,
                      const char *run_name, int wait_lock);
 
+/* Refuse (TBW_ENOTFOUND, naming the path) a sync folder under Colab's Drive
+ * mount point (/content/drive; TBW_DRIVE_ROOT for tests) when nothing is
+ * mounted there (per /proc/self/mounts; TBW_MOUNTS_FILE for tests): files
+ * would silently go to the machine's local disk. tbw__syncer_open checks;
+ * tbw_open checks first, before anything is created. */
+int tbw__sync_check_dir(const char *sync_dir);
+
 /* Ship every record committed before the call that is not shipped yet, then
  * merge small segments when due. *nshipped (may be NULL) counts records.
  * Work is proportional to the new records (plus amortised merges), not to
@@ -122,7 +129,8 @@ typedef void (*tbw_sync_damage_fn)(void *ctx, const char *file, uint64_t offset,
 
 /* Called for every intact record read (duplicates included), after its
  * segment passed every check and before it is inserted; return nonzero to
- * stop the restore (it then returns TBW_ECLOSED). tag is NULL for a START
+ * stop the restore (it then returns 0 with report.stopped set: stopping is
+ * a result, not an error). tag is NULL for a START
  * marker. */
 typedef int (*tbw_sync_record_fn)(void *ctx, const tbw_jrec_named *rec);
 
@@ -132,13 +140,22 @@ typedef int (*tbw_sync_record_fn)(void *ctx, const tbw_jrec_named *rec);
  * their first sequence number, so nothing read later falls at or below
  * min(last seq inserted, next segment's first seq - 1). tbrecover exports
  * and prunes through it, so memory stays bounded whatever the folder's size.
- * Return nonzero to stop (TBW_ECLOSED). */
+ * Return nonzero to stop (report.stopped). */
 typedef int (*tbw_sync_batch_fn)(void *ctx, uint64_t safe_through);
 
 /* Called once per lost range of a segment whose other blocks were read
  * (format v2: a damaged, truncated or unknown block, see tbw_seg_lost).
  * When NULL, on_damage is called instead with a reason naming the ranges. */
 typedef void (*tbw_sync_lost_fn)(void *ctx, const char *file, const tbw_seg_lost *lost);
+
+/* Called for records restore does not use on purpose: a segment of another
+ * run (foreign), or of an older generation superseded by the newest one
+ * (see GENERATIONS below). records: how many (0 if unknown), first..last
+ * their sequence range, moved_to the path the file was moved to (NULL if it
+ * stays in place: a dry run, or a segment only partly superseded), why one
+ * line. */
+typedef void (*tbw_sync_aside_fn)(void *ctx, const char *file, uint64_t first, uint64_t last,
+                                  uint64_t records, const char *moved_to, const char *why);
 
 typedef struct tbw_sync_restore_opts {
 	tbw_sync_damage_fn on_damage;   /* may be NULL */
@@ -147,9 +164,23 @@ typedef struct tbw_sync_restore_opts {
 	const uint8_t *run_id;          /* 16 bytes, or NULL (see above) */
 	tbw_sync_batch_fn on_batch;     /* may be NULL; only with dst */
 	tbw_sync_lost_fn on_lost;       /* may be NULL */
+	tbw_sync_aside_fn on_aside;     /* may be NULL */
+	int set_aside;                  /* with dst: move foreign and superseded segments
+	                                   into run_dir/.tbwal-set-aside/ (never deleted) */
 } tbw_sync_restore_opts;
 
-#define TBW_SYNC_RESTORE_OPTS_INIT { NULL, NULL, NULL, NULL, NULL, NULL }
+#define TBW_SYNC_RESTORE_OPTS_INIT { NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0 }
+
+/* GENERATIONS (split brain). A syncer ships under a generation recorded in
+ * run.json and in its segment names (tbw__seg_name_gen): the generation of
+ * the journal that wrote run.json, or a new one (the highest seen + 1) when
+ * another journal of the same run (resumed or recovered on another machine)
+ * opens the folder. A syncer whose generation is no longer run.json's stops
+ * shipping (TBW_EBUSY), so a live old writer can neither overwrite nor
+ * interleave with the new one. Restore keeps one history: the newest
+ * generation G holds every sequence number from its first one F on; older
+ * generations give only records below F, and their records at or above F
+ * are set aside and reported (on_aside), never silently dropped. */
 
 /* Newest record per tag (highest seq), for "the newest step per tag we can
  * vouch for". */
@@ -168,6 +199,10 @@ typedef struct tbw_sync_report {
 	uint32_t segments_ok;
 	uint32_t segments_bad;      /* damaged segments (with lost blocks too) */
 	uint32_t blocks_lost;       /* lost ranges in segments whose other blocks were read */
+	uint32_t segments_foreign;  /* segments of another run, set aside */
+	uint32_t segments_superseded; /* segments of older generations set aside (whole) */
+	uint64_t records_set_aside; /* records of foreign or superseded segments not used */
+	uint32_t generation;        /* the newest generation, the one restored */
 	uint64_t records_lost;      /* records those ranges are known to have held */
 	uint64_t records;           /* intact records read, duplicates included */
 	uint64_t records_new;       /* distinct seqs (inserted into dst, or seen in a dry run) */
@@ -176,6 +211,7 @@ typedef struct tbw_sync_report {
 	uint64_t missing;           /* seqs in [first_seq, last_seq] no segment held */
 	uint64_t starts;            /* SessionLog START markers (distinct) */
 	double   newest_wall_time;  /* largest wall_time (NaN ignored), 0 if none */
+	int      stopped;           /* a callback asked to stop: the rest was not read */
 	tbw_sync_tag_last *tags;    /* ntags entries, sorted by name */
 	size_t   ntags;
 } tbw_sync_report;
@@ -186,8 +222,10 @@ int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
 /* Free what a report owns (tags). */
 void tbw__sync_report_free(tbw_sync_report *rep);
 
-/* The run id of the first segment of run_dir (name order) whose header
- * reads: 0, or TBW_ENOTFOUND when no segment header reads. */
+/* The run a sync folder belongs to: the run_id in its run.json, else the
+ * id in its name (<run name>-<32 hex>); never a segment's (a segment of
+ * another run copied in must not decide). 0, or TBW_ENOTFOUND when neither
+ * says. */
 int tbw__sync_run_id(const char *run_dir, uint8_t run_id[16]);
 
 /* Split a run folder's name "<run name>-<32 hex>" into its run id (and, if

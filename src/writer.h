@@ -1,28 +1,19 @@
 /* writer.h -- internals of the public writer (src/writer.c) that tests and
- * tools reach: where a journal goes when the logdir is remote.
+ * tools reach. Where a journal goes is src/location.h's policy; the names
+ * below are kept for the tests that used them.
  */
 #ifndef TBW_WRITER_H
 #define TBW_WRITER_H
 
 #include "tbwal.h"
+#include "location.h"
 
-/* Name of the file in logdir that records where a redirected journal lives
- * (one line: the absolute journal path). tbrecover and tbstat read it. */
-#define TBW_JOURNAL_POINTER ".tbwal-journal"
+#define tbw__writer_fs_is_remote_hook tbw__location_fs_is_remote_hook
+#define tbw__writer_local_journal_dir tbw__location_local_dir
+#define tbw__writer_find_journal      tbw__location_find
 
-/* Tests: replaces tbw__fs_is_remote() for the logdir check when set. */
-extern int (*tbw__writer_fs_is_remote_hook)(const char *path);
-
-/* The local directory a journal for (absolute) logdir goes to when logdir
- * is on FUSE/NFS: $TBW_LOCAL_DIR/<name>-<hash>, else
- * ${XDG_STATE_HOME:-$HOME/.local/state}/tbwal/<name>-<hash>, where name is
- * the sanitised logdir and hash a CRC-32C of it. New string (tbw__free). */
-char *tbw__writer_local_journal_dir(const char *abs_logdir);
-
-/* The journal directory for logdir as tbw_open() would choose it with no
- * journal_dir option: logdir/.tbwal, or the path recorded in
- * logdir/.tbwal-journal if there is one. New string (tbw__free), NULL on
- * ENOMEM. */
-char *tbw__writer_find_journal(const char *logdir);
+/* Tests: the options the shared core of w runs with now (strings borrowed),
+ * after every open's options took effect (the shared-open rule). */
+void tbw__writer_effective(const tbw_writer *w, tbw_options *out);
 
 #endif

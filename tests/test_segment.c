@@ -683,6 +683,31 @@ static void test_segment_worked_example_matches_doc(void **state)
 	tbw__free(f);
 }
 
+static void test_segment_names_carry_a_generation(void **state)
+{
+	char name[TBW_SEG_NAME_MAX];
+	uint64_t a, b;
+	uint32_t l, g;
+	(void)state;
+	tbw__seg_name_gen(name, 1, 0x3e8, 2, 12);
+	assert_string_equal(name, "seg-0000000000000001-00000000000003e8-L2-g12.tbws");
+	assert_true(tbw__seg_parse_name_gen(name, &a, &b, &l, &g));
+	assert_int_equal(a, 1);
+	assert_int_equal(b, 0x3e8);
+	assert_int_equal(l, 2);
+	assert_int_equal(g, 12);
+	assert_true(tbw__seg_parse_name(name, &a, &b, &l));
+	tbw__seg_name_gen(name, 1, 2, 0, 0);   /* generation 0: the old name */
+	assert_string_equal(name, "seg-0000000000000001-0000000000000002-L0.tbws");
+	assert_true(tbw__seg_parse_name_gen(name, &a, &b, &l, &g));
+	assert_int_equal(g, 0);
+	assert_false(tbw__seg_parse_name_gen("seg-0000000000000001-0000000000000002-L0-g0.tbws", &a, &b, &l, &g));
+	assert_false(tbw__seg_parse_name_gen("seg-0000000000000001-0000000000000002-L0-g01.tbws", &a, &b, &l, &g));
+	assert_false(tbw__seg_parse_name_gen("seg-0000000000000001-0000000000000002-L0-g.tbws", &a, &b, &l, &g));
+	assert_false(tbw__seg_parse_name_gen("seg-0000000000000001-0000000000000002-L0-g123456789.tbws", &a, &b, &l, &g));
+	assert_false(tbw__seg_parse_name_gen("seg-0000000000000001-0000000000000002-L0-g1x.tbws", &a, &b, &l, &g));
+}
+
 /* ---- Version 2: blocks ---- */
 
 /* 9000 records (three blocks), a second tag set per block so tag tables differ. */
@@ -837,6 +862,7 @@ int main(void)
 		cmocka_unit_test(test_segment_names_parse_strictly),
 		cmocka_unit_test(test_segment_tag_names_must_be_utf8_without_controls),
 		cmocka_unit_test(test_segment_one_flipped_bit_loses_at_most_one_block),
+		cmocka_unit_test(test_segment_names_carry_a_generation),
 		cmocka_unit_test(test_segment_version_1_golden_file_still_reads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

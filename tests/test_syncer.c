@@ -473,7 +473,8 @@ static void test_syncer_hostile_folder_is_reported_and_the_rest_restored(void **
 	scan(rdir, 1000, &c, &rep);
 	printf("last damage: %s\n", c.last_damage);
 	assert_int_equal(rep.segments_ok, 2);
-	assert_int_equal(rep.segments_bad, 7); /* trunc, flip, garbage, foreign, symlink, fifo, dir */
+	assert_int_equal(rep.segments_bad, 6); /* trunc, flip, garbage, symlink, fifo, dir */
+	assert_int_equal(rep.segments_foreign, 1); /* another run's: set aside, reported */
 	assert_int_equal(c.damaged, 7);
 	assert_int_equal(rep.files_ignored, 3);
 	assert_int_equal(rep.records, 200);
@@ -624,6 +625,59 @@ static void test_syncer_run_names_stay_inside_the_sync_folder(void **state)
 	tbw__journal_close(j);
 }
 
+/* Issue 17: a sync folder on Colab's Drive path while Drive is not mounted
+ * is refused at open, naming the path; nothing is made on the local disk. */
+static void test_syncer_refuses_an_unmounted_drive_path(void **state)
+{
+	char root[400], mounts[400], dir[500];
+	tbw_journal *j = tu_open_journal(jdir, 1);
+	tbw_syncer *s = NULL;
+	struct stat st;
+	FILE *f;
+	(void)state;
+	snprintf(root, sizeof root, "%s/content/drive", base);
+	snprintf(mounts, sizeof mounts, "%s/mounts", base);
+	snprintf(dir, sizeof dir, "%s/MyDrive/tbwal", root);
+	f = fopen(mounts, "w");
+	assert_non_null(f);
+	fprintf(f, "overlay / overlay rw 0 0\n/dev/sda1 /content ext4 rw 0 0\n");
+	fclose(f);
+	setenv("TBW_DRIVE_ROOT", root, 1);
+	setenv("TBW_MOUNTS_FILE", mounts, 1);
+	assert_int_equal(tbw__syncer_open(&s, j, dir, "r", 0), TBW_ENOTFOUND);
+	assert_null(s);
+	assert_non_null(strstr(tbw_errmsg(), dir));
+	assert_non_null(strstr(tbw_errmsg(), "not mounted"));
+	assert_int_not_equal(stat(root, &st), 0);          /* nothing was created */
+	/* The writer refuses at open, before making its journal or logdir. */
+	{
+		char logd[500];
+		tbw_writer *w = NULL;
+		tbw_options o = TBW_OPTIONS_INIT;
+		snprintf(logd, sizeof logd, "%s/drive-logs", base);
+		o.sync_dir = dir;
+		assert_int_equal(tbw_open(&w, logd, &o), TBW_ENOTFOUND);
+		assert_null(w);
+		assert_non_null(strstr(tbw_errmsg(), dir));
+		assert_int_not_equal(stat(logd, &st), 0);
+		assert_int_not_equal(stat(root, &st), 0);
+	}
+	/* Once Drive is mounted there, it opens. */
+	f = fopen(mounts, "a");
+	fprintf(f, "drive %s fuse.drive rw,nosuid 0 0\n", root);
+	fclose(f);
+	assert_int_equal(tbw__syncer_open(&s, j, dir, "r", 0), TBW_OK);
+	tbw__syncer_close(s);
+	/* Paths elsewhere are never checked. */
+	f = fopen(mounts, "w");
+	fclose(f);
+	s = open_syncer(j, "elsewhere");
+	tbw__syncer_close(s);
+	unsetenv("TBW_DRIVE_ROOT");
+	unsetenv("TBW_MOUNTS_FILE");
+	tbw__journal_close(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -637,6 +691,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_syncer_damaged_segment_in_folder_does_not_stop_shipping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_syncer_reopen_cleans_temp_files_and_resumes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_syncer_run_names_stay_inside_the_sync_folder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_syncer_refuses_an_unmounted_drive_path, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -245,3 +245,8 @@ def _index(name, v):
         return operator.index(v)
     except TypeError:
         raise TypeError("%s must be an int, not %s" % (name, type(v).__name__)) from None
+
+
+# Reading back and recovering (python/tbwal/_read.py).
+from ._read import read_scalars, read_scalars_df, recover  # noqa: E402
+__all__ += ["read_scalars", "read_scalars_df", "recover"]
