@@ -5,8 +5,10 @@ by side, in lockstep (the same scalars, acknowledged one batch at a time):
 
   - one through tbwal.SummaryWriter, its journal synced to OUT/drive (the
     stand-in for a mounted Google Drive);
-  - one through a torch-like buffered writer (bench/bench_python.py: a queue
-    of 10 events, a background thread, a buffered file flushed every 120 s).
+  - one through the writer people use: torch.utils.tensorboard's
+    SummaryWriter when torch is installed, else tensorboardX's (a queue of 10
+    events, a background thread, a flush every 120 s); --baseline buffered
+    uses a model of them instead (bench/bench_python.py).
 
 After N acknowledged batches (and at least one sync pass) both are SIGKILLed
 at the same moment. Then, measured, not estimated:
@@ -17,8 +19,14 @@ at the same moment. Then, measured, not estimated:
      that reached the sync folder with `tbrecover --from`; the buffered
      writer's files were on the VM's disk and are gone.
 
-    PYTHONPATH=<tbwal package> /usr/bin/python3 examples/crash_demo.py \
+    PYTHONPATH=<tbwal package> VENV/bin/python examples/crash_demo.py \
         --tools BUILD_DIR [--out DIR] [--steps N] [--step-time S] [--sync-interval S]
+        [--baseline real|buffered] [--no-serve]
+
+At the end both runs (tbwal's, recovered from the sync folder; the baseline's
+as the kill left it) are served by a real TensorBoard (loopback, a free port,
+stopped before the demo exits), and what its HTTP API returns for each is
+printed.
 
 Exit status 0 when every check holds (tbwal recovered every acknowledged
 scalar after the process kill, exactly once, and a prefix of them, without
@@ -35,7 +43,26 @@ import subprocess
 import sys
 import time
 
-import crc32c
+try:
+    import crc32c
+except ImportError:   # the venv has no crc32c package: a table, fast enough here
+    class crc32c:  # noqa: N801
+        _T = []
+        for _n in range(256):
+            _c = _n
+            for _k in range(8):
+                _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
+            _T.append(_c)
+
+        @staticmethod
+        def crc32c(data, T=_T):
+            c = 0xFFFFFFFF
+            for b in data:
+                c = T[(c ^ b) & 0xFF] ^ (c >> 8)
+            return c ^ 0xFFFFFFFF
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
+                                "tests", "py", "tensorboard"))
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -147,6 +174,42 @@ def fmt_secs(s):
     return "%.1f s" % s
 
 
+def serve(served, expect, baseline, bname):
+    """Serve both runs with a real TensorBoard (Rust data server), print what
+    its HTTP API returns for each; True if tbwal's run shows what the event
+    files hold."""
+    from tbserver import TensorBoard
+    tb = TensorBoard(served, True, reload_interval=1, log_path=served + ".tensorboard.log")
+    print("\n$ tensorboard --logdir %s --host 127.0.0.1 --port P --load_fast=true   # started by the demo"
+          % os.path.relpath(served))
+    try:
+        tb.start()
+        tags = tb.wait_for(lambda: (lambda t: t if "tbwal" in t else None)(tb.scalar_tags()), timeout=60) or {}
+        time.sleep(2)      # one more reload: the run's files are all read
+        tags = tb.scalar_tags()
+        print("GET /data/runs -> %s" % json.dumps(tb.runs()))
+        good = True
+        for run, label in (("tbwal", "tbwal (recovered from the sync folder)"), (baseline, bname)):
+            print("run %-9s %s:" % (run, label))
+            if not tags.get(run):
+                print("    no scalars (TensorBoard shows the run as empty)")
+            for tag in tags.get(run, []):
+                pts = tb.scalars(run, tag)
+                steps = [s for s, _ in pts]
+                print("    %-20s %4d points, steps %s" % (tag, len(pts),
+                                                         "%d..%d" % (min(steps), max(steps)) if steps else "-"))
+                if run == "tbwal":
+                    good = good and len(set(steps)) == len(steps) and \
+                        set(steps) <= {s for _, s in expect}
+        print("(GET /data/plugin/scalars/scalars?run=RUN&tag=TAG; TensorBoard stopped)")
+        return good
+    except Exception as e:  # the demo's checks above stand; say why this part failed
+        print("demo: TensorBoard could not serve the runs: %s" % e)
+        return False
+    finally:
+        tb.stop()
+
+
 def main():
     ap = argparse.ArgumentParser(description="tbwal crash-and-recover demo")
     ap.add_argument("--tools", required=True, help="build directory holding tbrecover")
@@ -154,24 +217,34 @@ def main():
     ap.add_argument("--steps", type=int, default=300, help="kill after this many acknowledged batches")
     ap.add_argument("--step-time", type=float, default=0.025, help="simulated compute per batch, s")
     ap.add_argument("--sync-interval", type=float, default=2.0, help="tbwal sync_interval, s")
+    ap.add_argument("--baseline", choices=("real", "buffered"), default="real",
+                    help="the comparison writer: torch's/tensorboardX's (real) or a model of them")
+    ap.add_argument("--no-serve", action="store_true", help="do not serve the runs with TensorBoard")
     args = ap.parse_args()
+    if args.baseline == "real":
+        sys.path.insert(0, HERE)
+        from demo_train import real_writer_name
+        brun = real_writer_name()
+        bname = brun + "'s SummaryWriter"
+    else:
+        brun, bname = "buffered", "torch-like buffered writer"
 
     out = os.path.abspath(args.out)
     shutil.rmtree(out, ignore_errors=True)
     vm = os.path.join(out, "vm")             # the VM's local disk
     drive = os.path.join(out, "drive")       # the mounted Google Drive
     logdir = os.path.join(vm, "runs", "demo")
-    blogdir = os.path.join(vm, "runs", "demo-buffered")
+    blogdir = os.path.join(vm, "runs", "demo-" + args.baseline)
     os.makedirs(drive)
     ntags = 4
 
     print("demo: a simulated training run, %d tags per batch, one batch every %g s," % (ntags, args.step_time))
     print("      logged twice in lockstep: through tbwal.SummaryWriter (sync_dir=%s, sync_interval=%g s)"
           % (os.path.relpath(drive), args.sync_interval))
-    print("      and through a torch-like buffered writer (queue of 10, background thread, flush every 120 s).")
+    print("      and through %s (queue of 10, background thread, flush every 120 s)." % bname)
     a = start(args, "tbwal", logdir, drive)
     try:
-        b = start(args, "buffered", blogdir)
+        b = start(args, args.baseline, blogdir)
     except BaseException:
         a.kill()
         raise
@@ -212,6 +285,8 @@ def main():
     # What TensorBoard could show at the moment of the kill.
     at_kill, _ = read_scalars(logdir)
     b_kept, b_torn = read_scalars(blogdir)
+    served = os.path.join(out, "served")   # what TensorBoard serves at the end
+    shutil.copytree(blogdir, os.path.join(served, brun))
 
     # 1. Process killed, VM alive: tbwal finishes the export from its journal.
     drive_before = sorted(os.listdir(os.path.join(drive, d)) for d in os.listdir(drive))
@@ -263,7 +338,7 @@ def main():
              lost(len(b_kept), newest_b)),
             ("VM lost", lost(n2, newest2), "0 kept, %d lost (everything)" % acked)]
     print("\n" + "=" * 100)
-    print("%-26s%-*s%s" % ("", w1, "tbwal (journal + sync folder)", "torch-like buffered writer"))
+    print("%-26s%-*s%s" % ("", w1, "tbwal (journal + sync folder)", bname))
     for name, x, y in rows:
         print("%-26s%-*s%s" % (name, w1, x, y))
     print("=" * 100)
@@ -276,6 +351,10 @@ def main():
     print("Open them in TensorBoard:  tensorboard --logdir %s" % os.path.relpath(os.path.dirname(logdir)))
     print("(in Colab or Jupyter:  %%load_ext tensorboard  then  %%tensorboard --logdir %s)"
           % os.path.relpath(os.path.dirname(logdir)))
+    if not args.no_serve:
+        shutil.copytree(logdir, os.path.join(served, "tbwal"),
+                        ignore=shutil.ignore_patterns(".tbwal*"))
+        ok = serve(served, expect, brun, bname) and ok
     summary = {"acked": acked, "at_kill": len(at_kill), "process_kill_kept": len(kept1),
                "vm_lost_kept": n2, "vm_lost_window_s": kill_time - newest2,
                "buffered_kept": len(b_kept), "buffered_window_s": kill_time - newest_b, "ok": ok}

@@ -6,9 +6,11 @@ synced to a folder that stands in for a mounted Google Drive.
                                              [--step-time S] [--sync-interval S]
                                              [--writer tbwal|buffered] [--lockstep]
 
---writer buffered logs the same events through a torch-like buffered writer
-instead (bench/bench_python.py: a queue of 10 events, a background thread, a
-buffered file flushed every 120 s, never fsynced), for comparison.
+--writer real logs the same events through the writer people use instead:
+torch.utils.tensorboard.SummaryWriter when torch is installed, else
+tensorboardX's (both: a queue of 10 events, a background thread, a flush
+every 120 s), for comparison. --writer buffered uses a model of them
+(bench/bench_python.py) for machines with neither.
 
 --lockstep is how examples/crash_demo.py drives two of these runs side by
 side: before each batch the script waits for a line on stdin, and after the
@@ -35,7 +37,24 @@ def batch_metrics(step, rng):
     return {"train/loss": loss, "train/accuracy": acc, "train/lr": lr, "train/grad_norm": grad_norm}
 
 
+def real_writer_name():
+    """The writer people use: torch's own when torch is installed, else
+    tensorboardX (the same queue-of-10, background thread, 120 s flush)."""
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+        return "torch"
+    except ImportError:
+        import tensorboardX  # noqa: F401
+        return "tensorboardX"
+
+
 def open_writer(args):
+    if args.writer == "real":
+        if real_writer_name() == "torch":
+            from torch.utils.tensorboard import SummaryWriter as Real
+        else:
+            from tensorboardX import SummaryWriter as Real
+        return Real(args.logdir)
     if args.writer == "buffered":
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
         from bench_python import BufferedPyWriter  # the torch-like baseline
@@ -51,7 +70,7 @@ def main():
     ap.add_argument("--sync-interval", type=float, default=5.0, help="seconds between syncs (5)")
     ap.add_argument("--steps", type=int, default=500, help="batches to run (unbounded with --lockstep)")
     ap.add_argument("--step-time", type=float, default=0.02, help="simulated seconds of compute per batch")
-    ap.add_argument("--writer", choices=("tbwal", "buffered"), default="tbwal")
+    ap.add_argument("--writer", choices=("tbwal", "real", "buffered"), default="tbwal")
     ap.add_argument("--lockstep", action="store_true", help="step when told on stdin, ack on stdout")
     args = ap.parse_args()
 

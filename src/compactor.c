@@ -82,6 +82,7 @@ struct tbw_compactor {
 	int start_in_buf;       /* the run's first START is in the buffer */
 	char run8[9];           /* first 8 hex digits of the run id, for file names */
 	uint64_t file_last_seq; /* seq of the last record written to the current file */
+	int purge_pending;      /* a purge rewrite's last steps are still to do */
 
 	uint8_t *buf;           /* encoded records not yet written */
 	size_t used, cap;
@@ -194,15 +195,21 @@ static int max_event_name(tbw_compactor *c, char *out, size_t cap)
 
 /* Remove temp files a crash left behind (only one compactor runs at a time,
  * so none of them belongs to a live one). */
+static void purge_tmp_name(char *out, size_t cap, uint32_t no);
+static int purge_finish(tbw_compactor *c);
+
 static void clean_tmp(tbw_compactor *c)
 {
 	DIR *d = opendir(c->logdir);
 	struct dirent *e;
+	char keep[64];
 
 	if (!d)
 		return;
+	purge_tmp_name(keep, sizeof keep, c->cur.file_no);   /* a purge rewrite's, still to finish */
 	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, TBW_COMPACT_TMP_PREFIX, strlen(TBW_COMPACT_TMP_PREFIX)) == 0) {
+		if (strncmp(e->d_name, TBW_COMPACT_TMP_PREFIX, strlen(TBW_COMPACT_TMP_PREFIX)) == 0 &&
+		    strcmp(e->d_name, keep) != 0) {
 			char *p = file_path(c, e->d_name);
 			if (p)
 				tbw__unlink(p, "compactor remove temp file");
@@ -467,6 +474,8 @@ static int grow_buf(tbw_compactor *c, size_t need)
 	return TBW_OK;
 }
 
+static int purge_rewrite(tbw_compactor *c, const tbw_jrec *r);
+
 /* Encode one journal record (and, before the run's first one, a SessionLog
  * START) into the buffer. */
 static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
@@ -479,6 +488,12 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 	int first_start = c->cur.seq == 0 && !c->start_in_buf;
 	int rc;
 
+	if (is_start && !c->repairing && (c->cur.seq > 0 || c->used > 0)) {
+		rc = purge_rewrite(c, r);   /* rewrite the run's files first */
+		if (rc != TBW_OK)
+			return rc;
+		first_start = c->cur.seq == 0 && !c->start_in_buf;
+	}
 	if (is_event) {
 		/* An event record exports its body verbatim: its tag only names
 		 * it, so a damaged tag entry does not stop its export. */
@@ -570,6 +585,387 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 	c->file_last_seq = r->seq;
 	hist_note(c, r);
 	return TBW_OK;
+}
+
+/* ---- Purge rewrite (doc/compactor.md, "Purge: rewriting the run's files") ----
+ * At a purge marker (START at step N) after some history, the run's event
+ * files are rewritten into one new file in which every record of the lost
+ * attempt (a scalar or START at step >= N) is replaced by a tombstone (an
+ * Event with only wall_time and step, which both TensorBoard loaders
+ * ignore), so record k is still seq base+k. The old files are moved aside
+ * out of the "tfevents" namespace. Order: the new file is written under a
+ * temp name and fsynced; the cursor is pointed at its final name; the old
+ * files are moved aside (latest first); the temp file is renamed into place.
+ * An open that finds the cursor's file missing and its temp file present
+ * finishes the last two steps. */
+
+#define PURGE_ASIDE ".tbwal-purged"
+
+typedef struct pfile {
+	char *name;
+	uint64_t base;
+	int with_start;
+} pfile;
+
+static void purge_tmp_name(char *out, size_t cap, uint32_t no)
+{
+	snprintf(out, cap, TBW_COMPACT_TMP_PREFIX "%" PRIu32 ".purge.tmp", no);
+}
+
+static int cmp_pfile(const void *a, const void *b)
+{
+	return strcmp(((const pfile *)a)->name, ((const pfile *)b)->name);
+}
+
+static void free_pfiles(pfile *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		tbw__free(a[i].name);
+	tbw__free(a);
+}
+
+/* This run's event files in logdir, sorted by name; with below, only
+ * names sorting before it; with upto, only names up to it (inclusive). */
+static int list_ours(tbw_compactor *c, const char *upto, const char *below, pfile **out, size_t *nout)
+{
+	DIR *d = opendir(c->logdir);
+	struct dirent *e;
+	pfile *a = NULL;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (!d)
+		return tbw__error_errno(errno, "compactor purge: list event files", c->logdir);
+	while ((e = readdir(d)) != NULL) {
+		char run8[9];
+		uint64_t base;
+		int ws;
+
+		if (!tbw__compactor_parse_name(e->d_name, run8, &base, &ws) || strcmp(run8, c->run8) != 0)
+			continue;
+		if ((upto && strcmp(e->d_name, upto) > 0) || (below && strcmp(e->d_name, below) >= 0))
+			continue;
+		if (n == cap) {
+			pfile *na = tbw__realloc(a, (cap ? cap * 2 : 16) * sizeof *a);
+			if (!na)
+				goto nomem;
+			a = na;
+			cap = cap ? cap * 2 : 16;
+		}
+		if (!(a[n].name = tbw__strdup(e->d_name)))
+			goto nomem;
+		a[n].base = base;
+		a[n].with_start = ws;
+		n++;
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(a, n, sizeof *a, cmp_pfile);
+	*out = a;
+	*nout = n;
+	return TBW_OK;
+nomem:
+	closedir(d);
+	free_pfiles(a, n);
+	return tbw__error_set(TBW_ENOMEM, "compactor purge", c->logdir, "out of memory");
+}
+
+/* Event{wall_time, step}: nothing a loader shows. */
+static size_t encode_tombstone(uint8_t *dst, double wall, int64_t step)
+{
+	uint64_t bits, v = (uint64_t)step;
+	size_t n = 0;
+
+	memcpy(&bits, &wall, 8);
+	dst[n++] = 0x09;                        /* field 1 (wall_time), fixed64 */
+	for (int i = 0; i < 8; i++)
+		dst[n++] = (uint8_t)(bits >> (8 * i));
+	dst[n++] = 0x10;                        /* field 2 (step), varint */
+	do {
+		uint8_t b = v & 0x7f;
+		v >>= 7;
+		dst[n++] = b | (v ? 0x80 : 0);
+	} while (v);
+	return n;
+}
+
+/* Append one framed record (data, len) to the buffer; write the buffer to
+ * fd at *off when it is full. */
+static int purge_put(tbw_compactor *c, int fd, uint64_t *off, const uint8_t *data, size_t len,
+                     const char *tmp)
+{
+	int rc;
+
+	if (c->used + len + TBW_TFR_OVERHEAD > c->cap && c->used >= BUF_CAP / 2) {
+		rc = tbw__pwrite_all(fd, c->buf, c->used, (off_t)*off, "compactor purge: write", tmp);
+		if (rc != TBW_OK)
+			return rc;
+		*off += c->used;
+		c->used = 0;
+	}
+	if (c->used + len + TBW_TFR_OVERHEAD > c->cap && (rc = grow_buf(c, len + TBW_TFR_OVERHEAD)) != TBW_OK)
+		return rc;
+	memmove(c->buf + c->used + TBW_TFR_HEADER, data, len);
+	c->used += tbw__tfrecord_frame(c->buf + c->used, c->buf + c->used + TBW_TFR_HEADER, len);
+	return TBW_OK;
+}
+
+/* Read the sources; with fd >= 0, write their records, the lost attempt's
+ * as tombstones. Returns 1 (with why) when the files cannot be rewritten
+ * faithfully: not one contiguous run of sequence numbers ending at the
+ * cursor, or a record that is not whole. *min_step: the smallest step of a
+ * scalar kept (INT64_MAX if none). */
+static int purge_copy(tbw_compactor *c, const pfile *f, size_t n, int64_t purge, int fd, uint64_t *off,
+                      const char *tmp, int64_t *min_step, double *walls, char *why, size_t why_cap)
+{
+	uint64_t next = f[0].base;
+	int rc = TBW_OK;
+
+	*min_step = INT64_MAX;
+	for (size_t i = 0; i < n && rc == TBW_OK; i++) {
+		char *path = file_path(c, f[i].name);
+		tbw_tfr_reader *r = NULL;
+		int rfd = -1, st;
+		uint64_t nev = 0;
+
+		if (!path)
+			return tbw__error_set(TBW_ENOMEM, "compactor purge", c->logdir, "out of memory");
+		if (f[i].base != next) {
+			snprintf(why, why_cap, "%s starts after seq %" PRIu64 " but the files before it end at seq %"
+			         PRIu64, f[i].name, f[i].base, next);
+			tbw__free(path);
+			return 1;
+		}
+		rc = tbw__open(&rfd, path, O_RDONLY | O_NOFOLLOW, 0, "compactor purge: read event file");
+		if (rc == TBW_OK)
+			rc = tbw__tfr_reader_open(&r, rfd, 0, path);
+		while (rc == TBW_OK) {
+			const uint8_t *data;
+			size_t len;
+			tbw_event ev;
+			uint8_t tomb[32];
+
+			st = tbw__tfr_reader_next(r, &data, &len, NULL);
+			if (st < 0) {
+				rc = st;
+				break;
+			}
+			if (st != TBW_TFR_RECORD) {
+				if (st != TBW_TFR_END) {
+					snprintf(why, why_cap, "%s holds a damaged or incomplete record", f[i].name);
+					rc = 1;
+				}
+				break;
+			}
+			nev++;
+			if (tbw__event_decode(data, len, &ev) != TBW_OK || (nev == 1) != (ev.kind == TBW_EVENT_FILE_VERSION)) {
+				snprintf(why, why_cap, "%s holds a record tbwal does not write there", f[i].name);
+				rc = 1;
+				break;
+			}
+			if (nev == 1) {
+				if (i == 0 && walls)
+					walls[0] = ev.wall_time;
+				continue;
+			}
+			if (f[i].with_start && nev == 2 && ev.kind == TBW_EVENT_SESSION_START) {
+				if (i == 0 && walls)
+					walls[1] = ev.wall_time;
+				continue;   /* the run's sacrificial START: written anew */
+			}
+			next++;
+			/* scalars, STARTs and event records (histograms, images ...) alike */
+			if (ev.step >= purge) {
+				if (fd >= 0)
+					rc = purge_put(c, fd, off, tomb, encode_tombstone(tomb, ev.wall_time, ev.step), tmp);
+				continue;
+			}
+			if (ev.kind == TBW_EVENT_SCALAR && ev.step < *min_step)
+				*min_step = ev.step;
+			if (fd >= 0)
+				rc = purge_put(c, fd, off, data, len, tmp);
+		}
+		if (r)
+			tbw__tfr_reader_close(r);
+		if (rfd >= 0)
+			tbw__os.close(rfd);
+		tbw__free(path);
+	}
+	if (rc == TBW_OK && next != c->cur.seq) {
+		snprintf(why, why_cap, "the event files end at seq %" PRIu64 " but the export cursor is at seq %" PRIu64,
+		         next, c->cur.seq);
+		rc = 1;
+	}
+	return rc;
+}
+
+/* Move this run's files superseded by the cursor's file (names sorting
+ * before it, base at or after its base) aside, latest first, then rename
+ * the cursor's file into place from its temp name if it is still there. */
+static int purge_finish(tbw_compactor *c)
+{
+	char run8[9], tmpname[64];
+	uint64_t base;
+	pfile *f = NULL;
+	size_t n = 0;
+	char *aside = NULL, *tmp = NULL, *path = NULL;
+	struct stat st;
+	int rc, ws;
+
+	if (!tbw__compactor_parse_name(c->cur.file, run8, &base, &ws))
+		return TBW_OK;
+	rc = list_ours(c, NULL, c->cur.file, &f, &n);
+	if (rc != TBW_OK)
+		return rc;
+	aside = file_path(c, PURGE_ASIDE);
+	if (!aside)
+		rc = tbw__error_set(TBW_ENOMEM, "compactor purge", c->logdir, "out of memory");
+	for (size_t i = n; rc == TBW_OK && i-- > 0;) {
+		char to[512], *from, *dst;
+		const char *t = strstr(f[i].name, TFEVENTS);
+
+		if (f[i].base < base)
+			continue;
+		rc = tbw__mkdir_p(aside, "compactor purge: move replaced event file aside");
+		if (rc != TBW_OK)
+			break;
+		snprintf(to, sizeof to, "%.*sTFEVENTS-PURGED%s", (int)(t - f[i].name), f[i].name, t + strlen(TFEVENTS));
+		from = file_path(c, f[i].name);
+		dst = tbw__path_join(aside, to);
+		rc = from && dst ? tbw__rename_durable(from, dst, "compactor purge: move replaced event file aside")
+		                 : tbw__error_set(TBW_ENOMEM, "compactor purge", c->logdir, "out of memory");
+		if (rc == TBW_OK)
+			rc = tbw__fsync_dir(c->logdir, 1, "compactor purge: move replaced event file aside");
+		tbw__free(from);
+		tbw__free(dst);
+	}
+	free_pfiles(f, n);
+	purge_tmp_name(tmpname, sizeof tmpname, c->cur.file_no);
+	tmp = file_path(c, tmpname);
+	path = file_path(c, c->cur.file);
+	if (rc == TBW_OK && (!tmp || !path))
+		rc = tbw__error_set(TBW_ENOMEM, "compactor purge", c->logdir, "out of memory");
+	if (rc == TBW_OK && lstat(tmp, &st) == 0)
+		rc = tbw__rename_durable(tmp, path, "compactor purge: rename the rewritten event file");
+	if (rc == TBW_OK)
+		c->purge_pending = 0;
+	tbw__free(aside);
+	tbw__free(tmp);
+	tbw__free(path);
+	return rc;
+}
+
+/* The purge rewrite for the marker r (see above). Falls back to exporting
+ * the marker alone, with a problem saying why, when the files cannot be
+ * rewritten faithfully. */
+static int purge_rewrite(tbw_compactor *c, const tbw_jrec *r)
+{
+	char name[256], maxname[256], tmpname[64], sfx[128], why[256] = "";
+	char *tmp = NULL;
+	pfile *f = NULL;
+	size_t n = 0, hn;
+	uint8_t hdr[256];
+	uint64_t off = 0;
+	int64_t min_step = INT64_MAX, secs = (int64_t)time(NULL);
+	double walls[2];   /* the first source's file_version and START wall times, kept */
+	uint32_t no;
+	tbw_jexport nc;
+	int fd = -1, rc;
+
+	walls[0] = walls[1] = tbw__wall_time();
+	rc = flush(c);
+	if (rc != TBW_OK || !c->cur.file[0] || c->cur.seq == 0)
+		return rc;
+	rc = list_ours(c, c->cur.file, NULL, &f, &n);
+	if (rc != TBW_OK || n == 0)
+		goto out;
+	rc = purge_copy(c, f, n, r->step, -1, NULL, NULL, &min_step, walls, why, sizeof why);
+	if (rc != TBW_OK)
+		goto out;
+	no = c->cur.file_no + 1;
+	snprintf(sfx, sizeof sfx, ".tbwal-%s-%s%016" PRIx64 "%s", c->run8, f[0].with_start ? "S" : "",
+	         f[0].base, c->suffix);
+	rc = max_event_name(c, maxname, sizeof maxname);
+	if (rc == TBW_OK)
+		rc = tbw__event_file_name(name, sizeof name, secs, c->host, c->pid, no, sfx);
+	if (rc == TBW_OK && maxname[0] && strcmp(name, maxname) <= 0) {
+		long long s2 = 0;
+		if (strncmp(maxname, NAME_PREFIX, strlen(NAME_PREFIX)) == 0 &&
+		    sscanf(maxname + strlen(NAME_PREFIX), "%10lld", &s2) == 1 && s2 >= secs)
+			secs = (int64_t)s2 + 1;
+		rc = tbw__event_file_name(name, sizeof name, secs, c->host, c->pid, no, sfx);
+	}
+	if (rc != TBW_OK)
+		goto out;
+	purge_tmp_name(tmpname, sizeof tmpname, no);
+	if (!(tmp = file_path(c, tmpname))) {
+		rc = tbw__error_set(TBW_ENOMEM, "compactor purge", c->logdir, "out of memory");
+		goto out;
+	}
+	rc = tbw__open(&fd, tmp, O_RDWR | O_CREAT | O_TRUNC, 0666, "compactor purge: new event file");
+	if (rc != TBW_OK)
+		goto out;
+	/* file_version; then, in a file that opens the run, its START: at the
+	 * smallest step kept, so a Python loader that read the old files
+	 * drops all it showed of them before reading them again. */
+	hn = tbw__event_encode_file_version(hdr + TBW_TFR_HEADER, walls[0]);
+	hn = tbw__tfrecord_frame(hdr, hdr + TBW_TFR_HEADER, hn);
+	c->used = 0;
+	memcpy(c->buf, hdr, hn);
+	c->used = hn;
+	if (f[0].with_start) {
+		size_t k = tbw__event_encode_session_start(hdr + TBW_TFR_HEADER, walls[1],
+		                                           min_step < r->step ? min_step : r->step);
+		k = tbw__tfrecord_frame(hdr, hdr + TBW_TFR_HEADER, k);
+		memcpy(c->buf + c->used, hdr, k);
+		c->used += k;
+	}
+	rc = purge_copy(c, f, n, r->step, fd, &off, tmp, &min_step, NULL, why, sizeof why);
+	if (rc == TBW_OK && c->used)
+		rc = tbw__pwrite_all(fd, c->buf, c->used, (off_t)off, "compactor purge: write", tmp);
+	if (rc == TBW_OK) {
+		off += c->used;
+		rc = tbw__fsync(fd, 0, "compactor purge: fsync", tmp);
+	}
+	c->used = 0;
+	if (rc != TBW_OK)
+		goto out_unlink;
+	nc = c->cur;
+	nc.offset = off;
+	nc.file_no = no;
+	snprintf(nc.file, sizeof nc.file, "%s", name);
+	rc = tbw__journal_set_export(c->j, &nc);
+	if (rc != TBW_OK)
+		goto out_unlink;
+	/* Committed: the cursor names the new file; an open finishes the rest. */
+	if (c->fd >= 0)
+		tbw__os.close(c->fd);
+	c->fd = fd;
+	fd = -1;
+	c->cur = nc;
+	c->st.cursor = nc;
+	c->need_new_file = 0;
+	c->file_last_seq = nc.seq;
+	c->st.files_created++;
+	c->purge_pending = 1;
+	rc = purge_finish(c);
+	goto out;
+out_unlink:
+	tbw__unlink(tmp, "compactor purge: remove temp file");
+out:
+	if (rc == 1) {
+		problem(c, "purge at step %" PRId64 ": the run's event files in %s were not rewritten (%s); "
+		        "TensorBoard's data server keeps showing the lost attempt's steps >= %" PRId64
+		        " of tags not logged again: run tbrecover, then restart TensorBoard",
+		        r->step, c->logdir, why, r->step);
+		rc = TBW_OK;
+	}
+	if (fd >= 0)
+		tbw__os.close(fd);
+	free_pfiles(f, n);
+	tbw__free(tmp);
+	return rc;
 }
 
 /* Export records after the cursor through at least last_seq. With
@@ -778,6 +1174,8 @@ static int repair(tbw_compactor *c, int on_open)
 			return rc;
 		}
 		rc = tbw__open(&c->fd, path, O_RDWR, 0, "compactor open event file");
+		if (rc == TBW_ENOTFOUND && (rc = purge_finish(c)) == TBW_OK)
+			rc = tbw__open(&c->fd, path, O_RDWR, 0, "compactor open event file");
 		if (rc == TBW_ENOTFOUND) {
 			tbw__free(path);
 			damaged(c, -1, 0, 1);
@@ -907,6 +1305,8 @@ int tbw__compactor_open(tbw_compactor **out, tbw_journal *j, const tbw_compact_c
 		c->pend_seq = c->cur.seq;
 		clean_tmp(c);
 		rc = repair(c, 1);
+		if (rc == TBW_OK && c->cur.file[0])
+			rc = purge_finish(c);   /* a purge rewrite's moves, if a crash cut them short */
 	}
 	if (rc != TBW_OK) {
 		int keep = rc;
@@ -937,6 +1337,8 @@ int tbw__compactor_pass_through(tbw_compactor *c, uint64_t through, uint64_t *ne
 	if (!c)
 		return tbw__error_set(TBW_EINVAL, "compactor pass", NULL, "no compactor");
 	before = c->st.exported;
+	if (c->purge_pending && (rc = purge_finish(c)) != TBW_OK)
+		return rc;
 	if (c->need_repair) {
 		rc = repair(c, 0);
 		if (rc != TBW_OK)

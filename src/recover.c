@@ -1159,6 +1159,17 @@ typedef struct scan_result {
 	char why[160];
 } scan_result;
 
+/* A purge rewrite's tombstone (doc/compactor.md): an Event with only
+ * wall_time and step, in the place of a record of a lost attempt. It keeps
+ * the record's position (seq) but nothing a loader shows; as a source it
+ * restores nothing. */
+/* A purge tombstone (doc/compactor.md, "Purge"): an Event of wall_time and
+ * step alone, no body; an event record (a graph_def, say) always has one. */
+static int is_tombstone(const tbw_event *ev)
+{
+	return ev->kind == TBW_EVENT_OTHER && !ev->tag && !ev->file_version && !ev->body_len;
+}
+
 /* Called per journal record an event file holds, in order. */
 typedef int (*scan_fn)(void *ctx, uint64_t seq, const tbw_event *ev);
 
@@ -1255,8 +1266,16 @@ static int scan_file(const char *path, const evfile *f, scan_fn fn, void *ctx, s
 			 * is one tbw_add_event accepts. */
 			size_t boff = 0;
 			char why[64];
-			if (tbw__event_split(data, len, &ev.wall_time, &ev.step, &boff) == TBW_OK && boff < len &&
-			    tbw__event_check_body(data + boff, len - boff, why, sizeof why) == 0) {
+			if (tbw__event_split(data, len, &ev.wall_time, &ev.step, &boff) != TBW_OK) {
+				drc = TBW_ECORRUPT;   /* refused below */
+			} else if (boff == len) {
+				/* wall_time and step alone: a purge tombstone (is_tombstone) */
+				ev.kind = TBW_EVENT_OTHER;
+				ev.tag = NULL;
+				ev.file_version = NULL;
+				ev.body = NULL;
+				ev.body_len = 0;
+			} else if (tbw__event_check_body(data + boff, len - boff, why, sizeof why) == 0) {
 				ev.kind = TBW_EVENT_OTHER;
 				ev.body = data + boff;
 				ev.body_len = len - boff;
@@ -1267,7 +1286,7 @@ static int scan_file(const char *path, const evfile *f, scan_fn fn, void *ctx, s
 		if (drc != TBW_OK ||
 		    (nev == 0 && ev.kind != TBW_EVENT_FILE_VERSION) ||
 		    (nev > 0 && ev.kind != TBW_EVENT_SCALAR && ev.kind != TBW_EVENT_SESSION_START &&
-		     !ev.body_len)) {
+		     !ev.body_len && !is_tombstone(&ev))) {
 			res->status = TBW_TFR_CORRUPT;
 			res->bad_offset = off;
 			snprintf(res->why, sizeof res->why, "record at offset %" PRIu64
@@ -1298,6 +1317,8 @@ static int insert_event_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 
 	if (seq > x->dry_last_seq)
 		x->dry_last_seq = seq;
+	if (is_tombstone(ev))
+		return TBW_OK;       /* a purged record: nothing to restore */
 	dry_note(x, seq, ev->kind == TBW_EVENT_SESSION_START);
 	if (ev->body_len) {
 		/* an event record: its tag as tbw_add_event derives one */
@@ -1410,7 +1431,13 @@ static int events_phase(recover_ctx *x)
 		src->records += sr.records;
 		if (sr.status == TBW_TFR_CORRUPT || (sr.status == TBW_TFR_TORN && i + 1 < nfiles)) {
 			src->damaged++;
-			add_damage(rep, p, sr.bad_offset, 0, "event file damaged: %s",
+			/* The Rust data server may have taken a damaged record
+			 * for a point (it checks data CRCs only when parsing
+			 * fails); nothing written can take that back. */
+			add_damage(rep, p, sr.bad_offset, 0, "event file damaged%s: %s",
+			           sr.status == TBW_TFR_CORRUPT ?
+			           " (restart TensorBoard if it was running: its data server may keep a damaged "
+			           "record as a point)" : "",
 			           sr.why[0] ? sr.why : "incomplete record");
 		} else if (files[i].base != prev_end && i == keep) {
 			add_damage(rep, p, 0, 0, "event file starts after seq %" PRIu64

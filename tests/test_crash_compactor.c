@@ -53,6 +53,15 @@ static void push(int is_start, int tag, int64_t step, float value, double wall)
 	NT++;
 }
 
+/* Record k is covered by a later purge marker (step at or below its own). */
+static int purged_later(size_t k)
+{
+	for (size_t j = k + 1; j < NT; j++)
+		if (T[j].is_start && T[j].step <= T[k].step)
+			return 1;
+	return 0;
+}
+
 /* Compare the event files with the truth. With after_kill, a prefix of the
  * truth and a torn last record are allowed; otherwise everything, exactly. */
 static void check(int after_kill, size_t iter)
@@ -83,6 +92,16 @@ static void check(int after_kill, size_t iter)
 		if (k >= NT)
 			fail_msg("iteration %zu: more records in the event files than were logged (%zu)", iter, NT);
 		t = &T[k];
+		/* A record a later purge marker (step <= its step) covers is a
+		 * tombstone once that marker's rewrite ran (doc/compactor.md);
+		 * after a kill the rewrite may not have run yet. */
+		if (e->kind == TBW_EVENT_OTHER && purged_later(k) && e->step == t->step && e->wall_time == t->wall) {
+			k++;
+			continue;
+		}
+		if (!after_kill && purged_later(k))
+			fail_msg("iteration %zu: record %zu (step %lld) should be a tombstone after the purge rewrite",
+			         iter, k, (long long)t->step);
 		if (t->is_start ? e->kind != TBW_EVENT_SESSION_START :
 		    (e->kind != TBW_EVENT_SCALAR || strcmp(e->tag, tags[t->tag]) != 0 || e->value != t->value) ||
 		    e->step != t->step || e->wall_time != t->wall)
