@@ -46,7 +46,7 @@ int tbw_read_journal(const char *logdir, const char *journal_dir, uint64_t after
 			goto out;
 		for (size_t i = 0; i < inf.n; i++) {
 			tbw_scalar_rec r;
-			if (buf[i].tag_id == TBW_JTAG_SESSION_START ||
+			if (buf[i].tag_id == TBW_JTAG_SESSION_START || buf[i].body_len /* an event record */ ||
 			    tbw__journal_tag_name(j, buf[i].tag_id, &r.tag, &r.tag_len) != 0)
 				continue;
 			r.seq = buf[i].seq;

@@ -118,6 +118,8 @@ static int read_once(tbw_journal *j, tbw_stathist *st)
 				st->nstart++;
 				continue;
 			}
+			if (r->body_len)
+				continue;   /* an event record (tbw_add_event): not a scalar of its tag */
 			if (!(t = acc_slot(&acc, &nacc, r->tag_id)) || !slot(st, r->tag_id)) {
 				rc = tbw__error_set(TBW_ENOMEM, "stat", tbw__journal_dir(j), "out of memory");
 				goto out;

@@ -612,6 +612,40 @@ static void test_event_records_name_their_tag_from_the_body_when_none_is_given(v
 	pb_free(&t);
 }
 
+static int count_scalar(void *ctx, const tbw_scalar_rec *r)
+{
+	size_t *n = ctx;
+	if (r->value != 1.0 && r->value != 2.0)
+		return 1;   /* an event record read as a scalar */
+	(*n)++;
+	return 0;
+}
+
+static void test_event_records_are_no_scalars_to_read_journal_and_stat(void **state)
+{
+	(void)state;
+	tbw_options o = TBW_OPTIONS_INIT;
+	tbw_writer *w = NULL;
+	tbw_stat *st = NULL;
+	pb t = body_text("loss", "text", "same tag as a scalar", 20);
+	size_t n = 0;
+
+	o.compact_interval_ms = 1000000;   /* nothing exported: the journal keeps every record */
+	assert_int_equal(tbw_open(&w, logdir, &o), TBW_OK);
+	assert_int_equal(tbw_add_scalar(w, "loss", 1.0, 1, 0), TBW_OK);
+	assert_int_equal(tbw_add_event(w, "loss", 2, 0, t.p, t.n), TBW_OK);
+	assert_int_equal(tbw_add_event(w, NULL, 3, 0, "\x22\x01g", 3), TBW_OK);   /* no tag */
+	assert_int_equal(tbw_add_scalar(w, "loss", 2.0, 4, 0), TBW_OK);
+	assert_int_equal(tbw_read_journal(logdir, NULL, 0, count_scalar, &n, NULL), TBW_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(tbw_stat_read(&st, logdir, NULL), TBW_OK);
+	for (size_t i = 0; i < tbw_stat_ntags(st); i++)
+		assert_true(tbw_stat_get_tag(st, i) != NULL);
+	tbw_stat_free(st);
+	assert_int_equal(tbw_close(w), TBW_OK);
+	pb_free(&t);
+}
+
 /* ---- the compactor ---- */
 
 typedef struct logged {
@@ -825,6 +859,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_event_records_invalid_bodies_are_refused_and_nothing_is_written, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_records_valid_bodies_of_every_kind_are_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_records_name_their_tag_from_the_body_when_none_is_given, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_records_are_no_scalars_to_read_journal_and_stat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_records_are_exported_in_commit_order_among_scalars, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_records_cut_back_tail_is_rewritten_byte_for_byte, setup, teardown),
 	};
