@@ -770,7 +770,7 @@ static PyObject *Writer_log(WriterObject *self, PyObject *args)
 
 	if (!PyArg_ParseTuple(args, "O|OO:log", &metrics, &stepo, &wallo))
 		return NULL;
-	if (!PyMapping_Check(metrics)) {
+	if (!PyDict_Check(metrics) && !PyObject_HasAttrString(metrics, "items")) {
 		type_error(PyExc_TypeError, "log: metrics must be a mapping of tag to value, not %.200U",
 		           metrics);
 		return NULL;
