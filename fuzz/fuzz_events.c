@@ -63,16 +63,16 @@ static void check_event(const uint8_t *d, size_t n)
 		double w;
 		int64_t st;
 		if (tbw__event_check_body(d, n, why, sizeof why) == 0) {
-			uint8_t *rec = malloc(n + TBW_EVENT_RECORD_HEAD_MAX);
+			uint8_t *framed = malloc(n + TBW_EVENT_RECORD_HEAD_MAX);
 			size_t h;
-			FUZZ_CHECK(rec != NULL, "out of memory");
-			h = tbw__event_encode_record_head(rec, 1700000000.5, 42);
+			FUZZ_CHECK(framed != NULL, "out of memory");
+			h = tbw__event_encode_record_head(framed, 1700000000.5, 42);
 			FUZZ_CHECK(h <= TBW_EVENT_RECORD_HEAD_MAX, "record head overran its bound");
-			memcpy(rec + h, d, n);
-			FUZZ_CHECK(tbw__event_decode(rec, h + n, &ev) == 0, "an accepted body does not decode");
-			FUZZ_CHECK(tbw__event_split(rec, h + n, &w, &st, &off) == 0 && off == h && st == 42 &&
+			memcpy(framed + h, d, n);
+			FUZZ_CHECK(tbw__event_decode(framed, h + n, &ev) == 0, "an accepted body does not decode");
+			FUZZ_CHECK(tbw__event_split(framed, h + n, &w, &st, &off) == 0 && off == h && st == 42 &&
 			           w == 1700000000.5, "an event record does not split back");
-			free(rec);
+			free(framed);
 		}
 		if (tbw__event_body_tag(d, n, &tag, &tl) == 0)
 			FUZZ_CHECK((const uint8_t *)tag >= d && (const uint8_t *)tag + tl <= d + n,

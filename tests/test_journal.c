@@ -517,9 +517,9 @@ static void test_journal_insert_dedups(void **state)
 {
 	tbw_journal *j = open_rw(jdir);
 	tbw_jrec_named recs[] = {
-		{ 5, 1.0, 50, 0.5, "a", 1 },
-		{ 3, 1.0, 30, 0.3, "b", 1 },
-		{ 4, 1.0, 40, 0.4, NULL, 0 },
+		{ 5, 1.0, 50, 0.5, "a", 1, NULL, 0 },
+		{ 3, 1.0, 30, 0.3, "b", 1, NULL, 0 },
+		{ 4, 1.0, 40, 0.4, NULL, 0, NULL, 0 },
 	};
 	size_t n;
 	uint64_t seq, count;

@@ -160,7 +160,7 @@ static void test_segment_random_records_round_trip(void **state)
 
 static void test_segment_encoder_rejects_bad_input(void **state)
 {
-	tbw_seg_rec r[3] = { { 1, 0, 0, 0, 1 }, { 2, 0, 0, 0, 1 }, { 3, 0, 0, 0, 1 } };
+	tbw_seg_rec r[3] = { { 1, 0, 0, 0, 1, 0, NULL }, { 2, 0, 0, 0, 1, 0, NULL }, { 3, 0, 0, 0, 1, 0, NULL } };
 	tbw_seg_tag bad[] = { { "a\nb", 3 } }, empty[] = { { "", 0 } }, inv[] = { { "\xff", 1 } };
 	uint8_t *f = NULL;
 	size_t len;
@@ -656,9 +656,9 @@ static void test_segment_worked_example_matches_doc(void **state)
 {
 	static const tbw_seg_tag tg[] = { { "loss", 4 }, { "acc", 3 } };
 	tbw_seg_rec r[3] = {
-		{ 1, 1700000000.0, 0, 0.5, 1 },
-		{ 2, 1700000000.001, 1, 0.25, 1 },
-		{ 3, 1700000000.001, 1, 1.0, 2 },
+		{ 1, 1700000000.0, 0, 0.5, 1, 0, NULL },
+		{ 2, 1700000000.001, 1, 0.25, 1, 0, NULL },
+		{ 3, 1700000000.001, 1, 1.0, 2, 0, NULL },
 	};
 	uint8_t id[16], want[300];
 	uint8_t *f = NULL;
