@@ -24,9 +24,10 @@ What it runs, in the README's order:
   - Every ```c block: compiled against include/ and build/.libs/libtbwal.so,
     then run.
   - ```text blocks are output, not commands.
-Pip installs go to a scratch --target (PIP_TARGET, whose bin/ comes first on
-PATH, so `tbrecover` is the pip-installed tool), never into the system's
-site-packages; build isolation fetches setuptools from PyPI, as for a user.
+Pip installs go to a scratch venv made from Debian's python3 (whose bin/
+comes first on PATH, so `tbrecover` is the pip-installed tool), never into
+the system's site-packages; build isolation fetches setuptools from PyPI, as
+for a user.
 
 Then examples/colab_tbwal.ipynb: valid nbformat 4 JSON (checked by hand, and
 by the nbformat package if it is installed), and no line magic with a
@@ -155,12 +156,23 @@ def run_python(src, what, top, content, env, scratch):
 
 
 def make_env(scratch):
+    """The commands' environment: a scratch venv made from Debian's python3
+    (its bin/ first on PATH, so `python3 -m pip install .` installs there and
+    `tbrecover` is the pip-installed tool), then the built tools. Never the
+    system's site-packages; build isolation fetches setuptools from PyPI, as
+    for a user. (Not PIP_TARGET: pip hands it to its build-isolation
+    subprocess, which then fails with "Cannot set --home and --prefix".)"""
+    global PY
+    venv = os.path.join(scratch, "venv")
+    subprocess.run([PY, "-m", "venv", venv], check=True)
+    PY = os.path.join(venv, "bin", "python3")
     env = dict(os.environ)
-    env["PATH"] = "%s:%s:%s" % (os.path.join(BUILD, "tools"), BUILD, env.get("PATH", ""))
-    site = os.path.join(scratch, "site")
-    env["PATH"] = os.path.join(site, "bin") + ":" + env["PATH"]
-    env.update(PIP_TARGET=site, PIP_UPGRADE="1", PIP_ROOT_USER_ACTION="ignore",
-               PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONPATH=site, PYTHONDONTWRITEBYTECODE="1")
+    for k in ("PIP_TARGET", "PIP_PREFIX", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
+        env.pop(k, None)
+    env["PATH"] = "%s:%s:%s:%s" % (os.path.join(venv, "bin"), os.path.join(BUILD, "tools"), BUILD,
+                                   env.get("PATH", ""))
+    env.update(VIRTUAL_ENV=venv, PIP_ROOT_USER_ACTION="ignore",
+               PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONDONTWRITEBYTECODE="1")
     return env
 
 
