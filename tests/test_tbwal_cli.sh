@@ -36,6 +36,15 @@ assert $3, d
 }
 VERSION=$(sed -n 's/^#define TBW_VERSION_STRING "\(.*\)"/\1/p' "$S/include/tbwal.h")
 export PYTHONPATH="$B/python${PYTHONPATH:+:$PYTHONPATH}"
+# $PYX "$PY" ...: python that imports tbwal. In a sanitizer build the
+# extension needs the ASan runtime preloaded into the (uninstrumented)
+# interpreter, as in tests/python/run.sh (no leak check: CPython's own
+# allocations would swamp it). env execs python, so $! is python's pid.
+ASAN_RT=$(ldd "$B/python/tbwal/_tbwal.so" 2>/dev/null | awk '/libasan/ { print $3 }')
+PYX=env
+if [ -n "$ASAN_RT" ]; then
+	PYX="env LD_PRELOAD=$ASAN_RT ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+fi
 
 # ---- the dispatcher, --help, --version ----
 "$TBWAL" >"$T/o" 2>&1; check "tbwal alone is a usage error" 2 $?
@@ -124,7 +133,7 @@ while not os.path.exists(stopfile):
     time.sleep(0.005)
 w.close()
 PYEOF
-"$PY" "$T/writer.py" "$T/live" "$T/drivel" "$T/stop" & WPID=$!
+$PYX "$PY" "$T/writer.py" "$T/live" "$T/drivel" "$T/stop" & WPID=$!
 for _ in $(seq 100); do [ -e "$T/stop.ready" ] && break; sleep 0.1; done
 "$TBWAL" recover "$T/live" >"$T/o" 2>"$T/e"; check "recover beside a running writer exits 3" 3 $?
 has "hint: the writer's pid" "$T/e" "pid $WPID"
@@ -167,14 +176,14 @@ with tbwal.SummaryWriter(logdir, sync_dir=drive) as w:
     for i in range(n):
         w.add_scalar("acc", i / n, i)
 PYEOF
-"$PY" "$T/log.py" "$T/exp1" "$T/root" 40 || exit 1
+$PYX "$PY" "$T/log.py" "$T/exp1" "$T/root" 40 || exit 1
 rm -rf "$T/exp1"
 "$TBWAL" recover --json --from "$T/root" "$T/exp1" >"$T/j" 2>"$T/e"; check "--from ROOT with one run exits 0" 0 $?
 pyjson "--from ROOT restores the run" "$T/j" 'd["total_scalars"] == 40'
 rm -rf "$T/exp1"
 sleep 1.1
-"$PY" "$T/log.py" "$T/exp1" "$T/root" 70 || exit 1
-"$PY" "$T/log.py" "$T/other" "$T/root" 5 || exit 1
+$PYX "$PY" "$T/log.py" "$T/exp1" "$T/root" 70 || exit 1
+$PYX "$PY" "$T/log.py" "$T/other" "$T/root" 5 || exit 1
 rm -rf "$T/exp1"
 NEW=$(ls -t "$T/root" | grep '^exp1-' | head -n 1 | sed 's/^exp1-//')
 "$TBWAL" recover --from "$T/root" "$T/exp1" </dev/null >"$T/o" 2>"$T/e"; check "two runs named exp1, not a terminal: exits 2" 2 $?
