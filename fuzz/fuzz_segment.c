@@ -195,7 +195,10 @@ static void check_decoded(const tbw_seg *s)
 	FUZZ_CHECK(rc == 0, "a decoded segment does not re-encode: %s", tbw_errmsg());
 	rc = tbw__seg_decode(enc, elen, &s2, &d);
 	FUZZ_CHECK(rc == 0, "a re-encoded segment does not decode: %s", d.reason);
-	FUZZ_CHECK(s2.n == s->n && s2.h.first_seq == s->h.first_seq && s2.h.last_seq == s->h.last_seq,
+	/* Against the records, not s->h: with a block lost or the header
+	 * damaged, the header's range is wider than what survived (the intact
+	 * case was checked against the header above). */
+	FUZZ_CHECK(s2.n == s->n && s2.h.first_seq == s->recs[0].seq && s2.h.last_seq == s->recs[s->n - 1].seq,
 	           "re-encoded header");
 	for (size_t i = 0; i < s->n; i++)
 		FUZZ_CHECK(same_rec(s, i, &s2, i), "record %zu does not round-trip", i);
