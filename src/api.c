@@ -3,6 +3,7 @@
 #include "config.h"
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include "alloc.h"
 #include "api.h"
 #include "error.h"
@@ -59,4 +60,14 @@ int tbw_journal_locate(char *out, size_t cap, const char *logdir)
 	memcpy(out, j, n + 1);
 	tbw__free(j);
 	return TBW_OK;
+}
+
+void tbw__sleep_stop(unsigned int ms, tbw_stop_flag *stop)
+{
+	while (ms && !(stop && *stop)) {
+		unsigned int step = ms < 100 ? ms : 100;
+		struct timespec ts = { 0, (long)step * 1000000L };
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
 }

@@ -24,4 +24,8 @@ int tbw__opts_copy(void *dst, const void *src, const size_t *sizes, size_t nsize
 /* Copy a path into a caller's fixed buffer (result structs). */
 void tbw__copy_str(char *dst, size_t cap, const char *src);
 
+/* Sleep ms (follow mode's period), waking every 100 ms to look at *stop
+ * (NULL: never stops early). */
+void tbw__sleep_stop(unsigned int ms, tbw_stop_flag *stop);
+
 #endif

@@ -28,17 +28,6 @@ static const size_t compact_res_sizes[] = {
 };
 _Static_assert(sizeof compact_res_sizes / sizeof compact_res_sizes[0] == TBW_COMPACT_RESULT_VERSION + 1, "compact_res_sizes lacks a size for the current version");
 
-/* Sleep ms, waking every 100 ms to look at the stop flag. */
-static void sleep_stop(unsigned int ms, tbw_stop_flag *stop)
-{
-	while (ms && !(stop && *stop)) {
-		unsigned int step = ms < 100 ? ms : 100;
-		struct timespec ts = { 0, (long)step * 1000000L };
-		nanosleep(&ts, NULL);
-		ms -= step;
-	}
-}
-
 static void notify(const tbw_compact_options *o, tbw_compact_event ev, const tbw_compact_result *r,
                    const char *msg)
 {
@@ -181,7 +170,7 @@ int tbw_compact(const char *logdir, const tbw_compact_options *opts, tbw_compact
 			notify(&o, TBW_COMPACT_PASS, &r, NULL);
 		if (!follow || (o.stop && *o.stop))
 			break;
-		sleep_stop(o.interval_ms, o.stop);
+		tbw__sleep_stop(o.interval_ms, o.stop);
 		if (o.stop && *o.stop)
 			follow = 0;    /* one last pass, then out */
 	}

@@ -33,16 +33,6 @@ static const size_t restore_res_sizes[] = {
 };
 _Static_assert(sizeof restore_res_sizes / sizeof restore_res_sizes[0] == TBW_RESTORE_RESULT_VERSION + 1, "restore_res_sizes lacks a size for the current version");
 
-static void sleep_stop(unsigned int ms, tbw_stop_flag *stop)
-{
-	while (ms && !(stop && *stop)) {
-		unsigned int step = ms < 100 ? ms : 100;
-		struct timespec ts = { 0, (long)step * 1000000L };
-		nanosleep(&ts, NULL);
-		ms -= step;
-	}
-}
-
 static void fill(tbw_sync_result *r, const tbw_syncer *s)
 {
 	tbw_sync_stats st;
@@ -131,7 +121,7 @@ int tbw_sync(const char *logdir, const char *sync_dir, const tbw_sync_options *o
 		}
 		if (last)
 			break;
-		sleep_stop(o.interval_ms, o.stop);
+		tbw__sleep_stop(o.interval_ms, o.stop);
 	}
 done:
 	{
