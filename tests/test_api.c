@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "test_util.h"
 #include "api/api.h"
 #include "base/error.h"
 #include "api/writer.h"
@@ -29,8 +30,7 @@ static char logdir[300], syncdir[300], syncdir2[300];
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/tbw_test_api.XXXXXX");
-	if (!mkdtemp(tmpdir))
+	if (tbw_test_mkdtemp(tmpdir, sizeof tmpdir, "test_api") != 0)
 		return -1;
 	snprintf(logdir, sizeof logdir, "%s/run", tmpdir);
 	snprintf(syncdir, sizeof syncdir, "%s/drive", tmpdir);
@@ -40,11 +40,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[300];
 	(void)state;
 	unsetenv("TBW_LOCAL_DIR");
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd);
+	return tbw_test_rmtree(tmpdir);
 }
 
 static tbw_writer *open_ok(const char *dir, const tbw_options *o)
@@ -398,11 +396,7 @@ static void test_api_close_racing_8_logging_threads(void **state)
 			assert_true(found || r[i].acked == 0);
 		}
 		tbw_recovery_free(rep);
-		{
-			char cmd[400];
-			snprintf(cmd, sizeof cmd, "rm -rf '%s'", logdir);
-			assert_int_equal(system(cmd), 0);
-		}
+		assert_int_equal(tbw_test_rmtree(logdir), 0);
 	}
 }
 
@@ -502,10 +496,9 @@ static void test_api_stat_compact_sync_recover_round_trip(void **state)
 	assert_int_equal(shipped_records(syncdir), 101);
 	/* lose the machine; recover from the sync folder */
 	{
-		char cmd[400], rd[700];
+		char rd[700];
 		const char *from[1];
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", logdir);
-		assert_int_equal(system(cmd), 0);
+		assert_int_equal(tbw_test_rmtree(logdir), 0);
 		run_dir_of(syncdir, rd, sizeof rd);
 		from[0] = rd;
 		ro.from = from;
