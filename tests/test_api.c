@@ -577,25 +577,6 @@ static void test_api_second_exporter_or_shipper_in_this_process_refused(void **s
 
 /* ---- every tool on a bindfs-mounted logdir (a FUSE mount, as Drive) ---- */
 
-static int tool(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int tool(const char *fmt, ...)
-{
-	char cmd[2400];
-	va_list ap;
-	int st;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	if (st == -1 || !WIFEXITED(st)) {
-		fprintf(stderr, "%s: did not exit\n", cmd);
-		return -1;
-	}
-	if (WEXITSTATUS(st))
-		fprintf(stderr, "exit %d: %s\n", WEXITSTATUS(st), cmd);
-	return WEXITSTATUS(st);
-}
-
 static void test_api_every_tool_on_a_bindfs_logdir(void **state)
 {
 	const char *b = getenv("TBW_BUILDDIR");
@@ -616,17 +597,17 @@ static void test_api_every_tool_on_a_bindfs_logdir(void **state)
 	snprintf(out, sizeof out, "%s/out", tmpdir);
 	mkdir(src, 0755);
 	mkdir(mnt, 0755);
-	assert_int_equal(tool("bindfs '%s' '%s'", src, mnt), 0);
+	assert_int_equal(sh_run("bindfs '%s' '%s'", src, mnt), 0);
 	setenv("TBW_LOCAL_DIR", local, 1);
 	crashed_writer(ld, 64, NULL);   /* journal on local disk, named in run/.tbwal-journal */
 	/* every tool finds that journal with no --journal */
-	rc[0] = tool("'%s/tools/tbstat' '%s' > '%s' && grep -q '64 stored' '%s'", b, ld, out, out);
-	rc[1] = tool("'%s/tools/tbstat' --json '%s' | grep -q '\"journal\":\"%s'", b, ld, local);
-	rc[2] = tool("'%s/tools/tbsync' --quiet '%s' '%s'", b, ld, syncdir);
-	rc[3] = tool("'%s/tools/tbcompact' --quiet '%s'", b, ld);
-	rc[4] = tool("'%s/tools/tbrecover' '%s' > '%s' && grep -q 'total: 64 scalars' '%s'", b, ld, out, out);
-	rc[5] = tool("ls '%s' | grep -c tfevents | grep -qx 1", ld);
-	tool("fusermount -u '%s' || umount '%s'", mnt, mnt);
+	rc[0] = sh_run("'%s/tools/tbstat' '%s' > '%s' && grep -q '64 stored' '%s'", b, ld, out, out);
+	rc[1] = sh_run("'%s/tools/tbstat' --json '%s' | grep -q '\"journal\":\"%s'", b, ld, local);
+	rc[2] = sh_run("'%s/tools/tbsync' --quiet '%s' '%s'", b, ld, syncdir);
+	rc[3] = sh_run("'%s/tools/tbcompact' --quiet '%s'", b, ld);
+	rc[4] = sh_run("'%s/tools/tbrecover' '%s' > '%s' && grep -q 'total: 64 scalars' '%s'", b, ld, out, out);
+	rc[5] = sh_run("ls '%s' | grep -c tfevents | grep -qx 1", ld);
+	sh_run("fusermount -u '%s' || umount '%s'", mnt, mnt);
 	for (int i = 0; i < 6; i++)
 		assert_int_equal(rc[i], 0);
 	assert_int_equal(shipped_records(syncdir), 64);

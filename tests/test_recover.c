@@ -34,19 +34,6 @@
 #include "sync/syncer.h"
 #include "format/tfrecord.h"
 
-/* Exit status of a shell command (0 = success). */
-static int sh_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh_status(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	int rc;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
 
 static char root[256];
 static char logdir[512], syncdir[512];

@@ -2,6 +2,8 @@
  * Header-only; include after <cmocka.h>.
  *   sh(fmt, ...)              run a shell command; the test fails (printing
  *                             the command) unless it exits 0
+ *   sh_status(fmt, ...)       run one and return its exit status
+ *   sh_run(fmt, ...)          the same, printing the command if it fails
  *   tbw_test_mkdtemp(b, n, name)  a new directory $TMPDIR/tbw_<name>.XXXXXX
  *                             (TMPDIR unset: /tmp); 0, or -1 with errno
  *   tbw_test_mkdtemp_shm(...)  the same on /dev/shm when TMPDIR is unset
@@ -15,23 +17,60 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+static int tbw_test_vsh(int quiet, const char *fmt, va_list ap)
+{
+	char cmd[4096];
+	int rc;
+
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	rc = system(cmd);
+	if (rc != 0 && !quiet)
+		fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
+	return rc == -1 || !WIFEXITED(rc) ? -1 : WEXITSTATUS(rc);
+}
 
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2), unused));
 
 static void sh(const char *fmt, ...)
 {
-	char cmd[2048];
 	va_list ap;
 	int rc;
 
 	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	rc = tbw_test_vsh(0, fmt, ap);
 	va_end(ap);
-	rc = system(cmd);
-	if (rc != 0)
-		fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
 	assert_int_equal(rc, 0);
+}
+
+/* The exit status of a shell command (-1 if it did not exit); sh_run also
+ * prints the command when it fails. */
+static int sh_run(const char *fmt, ...) __attribute__((format(printf, 1, 2), unused));
+
+static int sh_run(const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = tbw_test_vsh(0, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int sh_status(const char *fmt, ...) __attribute__((format(printf, 1, 2), unused));
+
+static int sh_status(const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = tbw_test_vsh(1, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 static int tbw_test_mkdtemp(char *buf, size_t cap, const char *name) __attribute__((unused));
