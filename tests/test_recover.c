@@ -858,6 +858,111 @@ static void test_recover_zero_byte_journal_is_damage_and_salvaged_from_the_folde
 	assert_int_equal(sh_status("test $(ls -d '%s'/run-* | wc -l) -eq 1", syncdir), 0);
 }
 
+/* The bytes of data.mdb its newest meta page says are in use (LMDB 0.9's
+ * MDB_meta: page size at 40, mm_last_pg at 136, mm_txnid at 144 of each of
+ * the two meta pages); the file itself is preallocated to the map size. */
+static uint64_t journal_used_bytes(void)
+{
+	char path[700];
+	uint8_t m[152];
+	uint64_t used = 0, best = 0;
+	uint32_t ps = 4096;
+	int fd;
+	snprintf(path, sizeof path, "%s/.tbwal/data.mdb", logdir);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	for (int i = 0; i < 2; i++) {
+		uint64_t last, txn;
+		assert_int_equal(pread(fd, m, sizeof m, (off_t)i * ps), (ssize_t)sizeof m);
+		memcpy(&ps, m + 40, 4);
+		memcpy(&last, m + 136, 8);
+		memcpy(&txn, m + 144, 8);
+		if (i == 0 || txn >= best) {
+			best = txn;
+			used = (last + 1) * ps;
+		}
+	}
+	close(fd);
+	return used;
+}
+
+/* Cut data.mdb to `keep` bytes. */
+static void cut_journal(uint64_t keep)
+{
+	char path[700];
+	snprintf(path, sizeof path, "%s/.tbwal/data.mdb", logdir);
+	assert_int_equal(truncate(path, (off_t)keep), 0);
+}
+
+/* A SIGKILL and a truncation leave data.mdb cut short, not empty: half of
+ * it, three pages (both meta pages and one more), one page. Each is damage
+ * tbrecover names, the run comes back whole from the sync folder under its
+ * own id, the writer refuses the file (no new run over it), and no second
+ * run folder appears. */
+static void test_recover_truncated_journal_is_damage_and_salvaged_from_the_folder(void **state)
+{
+	static const uint64_t cuts[] = { 0, 3 * 4096, 4096 };   /* 0: half the pages in use */
+	(void)state;
+
+	for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+		tbw_recover_report rep;
+		const char *from[1];
+		char id[33];
+		tbw_writer *w = NULL;
+		tbw_options o = TBW_OPTIONS_INIT;
+
+		if (c)
+			setup_case(NULL);
+		child_logs_and_dies(1, 0, 3000, 3000);   /* 3,000 shipped, then a SIGKILL */
+		from[0] = run_dir();
+		memcpy(id, from[0] + strlen(from[0]) - 32, 32);
+		id[32] = '\0';
+		sh("rm -f '%s'/events.out.tfevents.*", logdir);
+		uint64_t used = journal_used_bytes();
+		assert_true(used > 4 * 4096);
+		cut_journal(cuts[c] ? cuts[c] : used / 2);
+		o.compact_interval_ms = 0;
+		o.sync_dir = syncdir;
+		o.run_name = "run";
+		int orc = tbw_open(&w, logdir, &o);
+		assert_int_not_equal(orc, TBW_OK);
+		assert_null(w);
+		assert_non_null(strstr(tbw_errmsg(), "data.mdb"));
+		assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
+		assert_string_equal(rep.run_id, id);
+		assert_true(rep.journal_salvaged);
+		assert_int_equal(rep.total_scalars, 3000);
+		assert_true(count_damage_with(&rep, "truncated") >= 1);
+		tbw__recover_report_free(&rep);
+		assert_exactly(3000);
+		assert_int_equal(sh_status("test $(ls -d '%s'/run-* | wc -l) -eq 1", syncdir), 0);
+	}
+}
+
+/* The same cut with no sync folder: the damage is reported and what the
+ * remaining pages hold is salvaged; never a new, empty run reported as
+ * recovered. */
+static void test_recover_truncated_journal_without_a_folder_is_reported_as_damage(void **state)
+{
+	tbw_recover_report rep;
+	readback rb;
+	int rc;
+	(void)state;
+
+	child_logs_and_dies(0, 0, 0, 3000);      /* 3,000 in the journal only, then a SIGKILL */
+	cut_journal(journal_used_bytes() / 2);
+	rc = recover(NULL, 0, 0, &rep);
+	assert_int_equal(rc, TBW_ECORRUPT);
+	assert_true(rep.journal_salvaged);
+	assert_true(count_damage_with(&rep, "truncated") >= 1);
+	rb = read_back(logdir);
+	assert_int_equal(rb.phantoms, 0);
+	assert_true(rb.increasing);
+	assert_true(rb.n < 3000);
+	assert_int_equal(rep.total_scalars, rb.n);
+	tbw__recover_report_free(&rep);
+}
+
 /* ---- Issue 17: --dry-run reports exactly what the real run then does ---- */
 
 static void dry_then_real(const char *const *from, size_t nfrom, uint64_t want_total)
@@ -1369,6 +1474,8 @@ int main(void)
 		cmocka_unit_test_setup(test_recover_run_identity_from_the_folder_not_the_first_segment, setup_case),
 		cmocka_unit_test_setup(test_recover_split_brain_restores_one_history_and_reports_the_rest, setup_case),
 		cmocka_unit_test_setup(test_recover_zero_byte_journal_is_damage_and_salvaged_from_the_folder, setup_case),
+		cmocka_unit_test_setup(test_recover_truncated_journal_is_damage_and_salvaged_from_the_folder, setup_case),
+		cmocka_unit_test_setup(test_recover_truncated_journal_without_a_folder_is_reported_as_damage, setup_case),
 		cmocka_unit_test_setup(test_recover_bit_flips_in_merged_segments_lose_one_block_at_most, setup_case),
 		cmocka_unit_test_setup(test_recover_names_every_source_and_creates_nothing_when_it_fails, setup_case),
 		cmocka_unit_test_setup(test_recover_dry_run_numbers_equal_the_real_run, setup_case),

@@ -80,6 +80,24 @@ assert any('seg-' in d['path'] for d in r['damage'])
 print('losses reported:', r['lost'])
 "; check "losses counted exactly" 0 $?
 
+# A truncated (not empty) data.mdb after a crash: damage, named in the
+# report, and the run restored whole from its folder under its own id
+"$LOGN" "$T/f" 3000 --sync "$T/drive4" || exit 1
+RUN4=$(ls -d "$T"/drive4/run-*)
+rm -f "$T"/f/events.out.tfevents.*
+truncate -s 12288 "$T/f/.tbwal/data.mdb"
+"$REC" --json --from "$RUN4" "$T/f" >"$T/json" 2>&1; check "truncated journal, full folder: exits 0" 0 $?
+"$PY" -c "
+import json
+r=json.load(open('$T/json'))
+assert r['status']=='recovered', r['status']
+assert r['total_scalars']==3000, r['total_scalars']
+assert r['run_id']=='$RUN4'[-32:], r['run_id']
+assert any('truncated' in d['what'] and 'data.mdb' in d['what'] for d in r['damage']), r['damage']
+print('truncated journal reported and restored')
+"; check "truncated journal reported as damage, not a new run" 0 $?
+check "no second run folder" 1 "$(ls -d "$T"/drive4/run-* | wc -l)"
+
 # tbsync attached late: it says what it cannot ship
 "$LOGN" "$T/e" 90 || exit 1
 "$B/tools/tbsync" --once "$T/e" "$T/drive3" >"$T/out" 2>"$T/err"; check "late tbsync exits 0" 0 $?
