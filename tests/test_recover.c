@@ -822,13 +822,45 @@ static void test_recover_split_brain_restores_one_history_and_reports_the_rest(v
 
 /* ---- Issue 17: a 0-byte or truncated data.mdb is damage, never a new run ---- */
 
-static void test_recover_zero_byte_journal_is_damage_and_salvaged_from_the_folder(void **state)
+/* The journal of the run in the sync folder from0 (id) is damaged: the
+ * writer refuses it, naming data.mdb and what `says` (no new run over it);
+ * tbrecover reports it as damage and restores the run's n scalars from
+ * the folder under its own id; no second run folder appears. */
+static void assert_damaged_journal_restored_from(const char *from0, const char *id, uint64_t n,
+                                                 const char *says)
 {
 	tbw_recover_report rep;
-	const char *from[1];
-	char id[33];
+	const char *from[1] = { from0 };
 	tbw_writer *w = NULL;
 	tbw_options o = TBW_OPTIONS_INIT;
+
+	o.compact_interval_ms = 0;
+	o.sync_dir = syncdir;
+	o.run_name = "run";
+	assert_int_equal(tbw_open(&w, logdir, &o), TBW_ECORRUPT);
+	assert_null(w);
+	assert_non_null(strstr(tbw_errmsg(), "data.mdb"));
+	assert_non_null(strstr(tbw_errmsg(), says));
+	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
+	assert_string_equal(rep.run_id, id);
+	assert_true(rep.journal_salvaged);
+	assert_int_equal(rep.total_scalars, n);
+	assert_true(count_damage_with(&rep, says) >= 1);
+	tbw__recover_report_free(&rep);
+	assert_exactly(n);
+	assert_int_equal(sh_status("test $(ls -d '%s'/run-* | wc -l) -eq 1", syncdir), 0);
+}
+
+/* The folder's id, from its name. */
+static void folder_id(const char *dir, char id[33])
+{
+	memcpy(id, dir + strlen(dir) - 32, 32);
+	id[32] = '\0';
+}
+
+static void test_recover_zero_byte_journal_is_damage_and_salvaged_from_the_folder(void **state)
+{
+	char id[33], from[1024];
 	(void)state;
 
 	{
@@ -836,26 +868,10 @@ static void test_recover_zero_byte_journal_is_damage_and_salvaged_from_the_folde
 		log_range(w0, 0, 500);
 		assert_int_equal(tbw_close(w0), TBW_OK);
 	}
-	from[0] = run_dir();
-	memcpy(id, from[0] + strlen(from[0]) - 32, 32);
-	id[32] = '\0';
+	snprintf(from, sizeof from, "%s", run_dir());
+	folder_id(from, id);
 	sh("rm -f '%s'/events.out.tfevents.* && : > '%s/.tbwal/data.mdb'", logdir, logdir);
-	/* The writer refuses it, naming the path: no new run over it. */
-	o.compact_interval_ms = 0;
-	assert_int_equal(tbw_open(&w, logdir, &o), TBW_ECORRUPT);
-	assert_null(w);
-	assert_non_null(strstr(tbw_errmsg(), "data.mdb"));
-	assert_non_null(strstr(tbw_errmsg(), "0 bytes"));
-	/* tbrecover reports it as damage and restores the run from the folder. */
-	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
-	assert_string_equal(rep.run_id, id);
-	assert_true(rep.journal_salvaged);
-	assert_int_equal(rep.total_scalars, 500);
-	assert_true(count_damage_with(&rep, "0 bytes") >= 1);
-	tbw__recover_report_free(&rep);
-	assert_exactly(500);
-	/* only the one run folder: no new run was started */
-	assert_int_equal(sh_status("test $(ls -d '%s'/run-* | wc -l) -eq 1", syncdir), 0);
+	assert_damaged_journal_restored_from(from, id, 500, "0 bytes");
 }
 
 /* The bytes of data.mdb its newest meta page says are in use (LMDB 0.9's
@@ -895,7 +911,9 @@ static void cut_journal(uint64_t keep)
 }
 
 /* A SIGKILL and a truncation leave data.mdb cut short, not empty: half of
- * it, three pages (both meta pages and one more), one page. Each is damage
+ * the pages in use, three pages (both meta pages and one more), one page
+ * (the file is preallocated to the map size: half of the file may lose
+ * nothing). Each is damage
  * tbrecover names, the run comes back whole from the sync folder under its
  * own id, the writer refuses the file (no new run over it), and no second
  * run folder appears. */
@@ -905,37 +923,19 @@ static void test_recover_truncated_journal_is_damage_and_salvaged_from_the_folde
 	(void)state;
 
 	for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
-		tbw_recover_report rep;
-		const char *from[1];
-		char id[33];
-		tbw_writer *w = NULL;
-		tbw_options o = TBW_OPTIONS_INIT;
+		char id[33], from[1024];
+		uint64_t used;
 
 		if (c)
 			setup_case(NULL);
 		child_logs_and_dies(1, 0, 3000, 3000);   /* 3,000 shipped, then a SIGKILL */
-		from[0] = run_dir();
-		memcpy(id, from[0] + strlen(from[0]) - 32, 32);
-		id[32] = '\0';
+		snprintf(from, sizeof from, "%s", run_dir());
+		folder_id(from, id);
 		sh("rm -f '%s'/events.out.tfevents.*", logdir);
-		uint64_t used = journal_used_bytes();
+		used = journal_used_bytes();
 		assert_true(used > 4 * 4096);
 		cut_journal(cuts[c] ? cuts[c] : used / 2);
-		o.compact_interval_ms = 0;
-		o.sync_dir = syncdir;
-		o.run_name = "run";
-		int orc = tbw_open(&w, logdir, &o);
-		assert_int_not_equal(orc, TBW_OK);
-		assert_null(w);
-		assert_non_null(strstr(tbw_errmsg(), "data.mdb"));
-		assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
-		assert_string_equal(rep.run_id, id);
-		assert_true(rep.journal_salvaged);
-		assert_int_equal(rep.total_scalars, 3000);
-		assert_true(count_damage_with(&rep, "truncated") >= 1);
-		tbw__recover_report_free(&rep);
-		assert_exactly(3000);
-		assert_int_equal(sh_status("test $(ls -d '%s'/run-* | wc -l) -eq 1", syncdir), 0);
+		assert_damaged_journal_restored_from(from, id, 3000, "truncated");
 	}
 }
 
