@@ -877,7 +877,12 @@ static void seg_aside(void *ctx, const char *file, uint64_t first, uint64_t last
 {
 	seg_cb_ctx *s = ctx;
 	char *p = tbw__path_join(s->dir, file);
+	size_t dl = strlen(s->dir);
 
+	/* moved_to is inside the same folder (.tbwal-set-aside/): named from
+	 * there, so the line keeps its end. */
+	if (moved_to && strncmp(moved_to, s->dir, dl) == 0 && moved_to[dl] == '/')
+		moved_to += dl + 1;
 	add_damage(s->x->rep, p ? p : file, 0, 0,
 	           "set aside: %s; records seq %" PRIu64 "..%" PRIu64 " (%" PRIu64 " records) not used; %s%s",
 	           why, first, last, records, moved_to ? "moved to " : "left in place",

@@ -740,6 +740,33 @@ static tbw_writer *open_writer_at(const char *dir)
 	return w;
 }
 
+/* Split brain, the start: the new VM's LOGDIR and the final one are
+ * named, LOGDIR saved; the old VM logs and ships 0..600 and keeps running
+ * (its writer is returned). */
+static tbw_writer *split_brain_old_vm(char newvm[512], char final_dir[512], char saved[512])
+{
+	tbw_writer *old;
+	snprintf(newvm, 512, "%s/c%d/newvm", root, case_no);
+	snprintf(final_dir, 512, "%s/c%d/final", root, case_no);
+	snprintf(saved, 512, "%s", logdir);
+	old = open_writer_at(logdir);
+	log_range(old, 0, 600);
+	assert_int_equal(tbw_flush(old), TBW_OK);
+	return old;
+}
+
+/* Split brain, the end: everything lost, the run restored from the folder
+ * alone into final_dir: the new VM's 1,000 scalars, none lost. */
+static void split_brain_final_restore(const char *const *from, const char *final_dir,
+                                      tbw_recover_report *rep)
+{
+	snprintf(logdir, sizeof logdir, "%s", final_dir);
+	sh("mkdir -p '%s'", final_dir);
+	assert_int_equal(recover(from, 1, 0, rep), TBW_OK);
+	assert_int_equal(rep->total_scalars, 1000);
+	assert_int_equal(rep->lost, 0);
+}
+
 static void test_recover_split_brain_restores_one_history_and_reports_the_rest(void **state)
 {
 	tbw_recover_report rep;
@@ -748,13 +775,8 @@ static void test_recover_split_brain_restores_one_history_and_reports_the_rest(v
 	tbw_writer *old;
 	(void)state;
 
-	snprintf(newvm, sizeof newvm, "%s/c%d/newvm", root, case_no);
-	snprintf(final_dir, sizeof final_dir, "%s/c%d/final", root, case_no);
-	snprintf(saved, sizeof saved, "%s", logdir);
 	/* The old VM ships 0..600 and keeps running. */
-	old = open_writer_at(logdir);
-	log_range(old, 0, 600);
-	assert_int_equal(tbw_flush(old), TBW_OK);
+	old = split_brain_old_vm(newvm, final_dir, saved);
 	from[0] = run_dir();
 	/* The old VM ships 600..900 more (other values: tag "old/loss")
 	 * before the new VM's writer starts: this cannot be prevented. */
@@ -792,11 +814,7 @@ static void test_recover_split_brain_restores_one_history_and_reports_the_rest(v
 	/* Everything lost again: restore from the folder alone. One history
 	 * (the new VM's, 1000 scalars in order, no "old/loss"), and what was
 	 * set aside is said: where and why. */
-	snprintf(logdir, sizeof logdir, "%s", final_dir);
-	sh("mkdir -p '%s'", final_dir);
-	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
-	assert_int_equal(rep.total_scalars, 1000);
-	assert_int_equal(rep.lost, 0);
+	split_brain_final_restore(from, final_dir, &rep);
 	{
 		uint64_t aside = 0;
 		int n = 0;
@@ -818,6 +836,75 @@ static void test_recover_split_brain_restores_one_history_and_reports_the_rest(v
 	tbw__recover_report_free(&rep);
 	assert_exactly(1000);
 	snprintf(logdir, sizeof logdir, "%s", saved);
+}
+
+/* Split brain where both machines logged the same records: the old VM,
+ * still alive, logs and ships 600..700 exactly as the resumed new VM does
+ * (a deterministic run resumed from the same point), then `conflicting`
+ * records of its own. The records both have in common (same seq, same
+ * content) are one history: restored once and never reported as set
+ * aside; only the conflicting ones are, with their exact range, where and
+ * why. With no conflict, nothing is set aside at all. */
+static void split_brain_with_shared_history(uint64_t conflicting)
+{
+	tbw_recover_report rep;
+	const char *from[1];
+	char newvm[512], final_dir[512], saved[512];
+	tbw_writer *old;
+
+	old = split_brain_old_vm(newvm, final_dir, saved);
+	from[0] = run_dir();
+	/* The new VM restores the 600 shipped so far. */
+	snprintf(logdir, sizeof logdir, "%s", newvm);
+	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
+	assert_int_equal(rep.total_scalars, 600);
+	tbw__recover_report_free(&rep);
+	/* The old VM ships seq 601..700 as the new VM will log them, and
+	 * 701.. of its own, before the new VM's writer starts. */
+	log_range(old, 600, 700);
+	for (uint64_t i = 700; i < 700 + conflicting; i++)
+		assert_int_equal(tbw_add_scalar(old, "old/loss", -1.0, (int64_t)i, 1.8e9 + (double)i), TBW_OK);
+	assert_int_equal(tbw_flush(old), TBW_OK);
+	{
+		tbw_writer *w = open_writer_at(newvm);
+		log_range(w, 600, 1000);
+		assert_int_equal(tbw_close(w), TBW_OK);
+	}
+	tbw_close(old);
+	/* Everything lost: restore from the folder alone. */
+	split_brain_final_restore(from, final_dir, &rep);
+	{
+		int n = 0;
+		for (size_t i = 0; i < rep.ndamage; i++) {
+			const char *p = strstr(rep.damage[i].what, "records seq ");
+			unsigned long long a, b, c;
+			if (!strstr(rep.damage[i].what, "set aside"))
+				continue;
+			n++;
+			assert_non_null(strstr(rep.damage[i].what, "superseded"));
+			assert_non_null(strstr(rep.damage[i].what, "moved to .tbwal-set-aside/seg-"));
+			assert_non_null(strstr(rep.damage[i].what, "100 below it or identical used"));
+			assert_non_null(p);
+			assert_int_equal(sscanf(p, "records seq %llu..%llu (%llu records)", &a, &b, &c), 3);
+			assert_int_equal(a, 701);                  /* not 601: 601..700 are shared */
+			assert_int_equal(b, 700 + conflicting);
+			assert_int_equal(c, conflicting);
+		}
+		assert_int_equal(n, conflicting ? 1 : 0);
+	}
+	for (size_t i = 0; i < rep.ntags; i++)
+		assert_string_not_equal(rep.tags[i].tag, "old/loss");
+	tbw__recover_report_free(&rep);
+	assert_exactly(1000);
+	snprintf(logdir, sizeof logdir, "%s", saved);
+}
+
+static void test_recover_split_brain_shared_history_is_one_history_not_set_aside(void **state)
+{
+	(void)state;
+	split_brain_with_shared_history(50);
+	setup_case(NULL);
+	split_brain_with_shared_history(0);
 }
 
 /* ---- Issue 17: a 0-byte or truncated data.mdb is damage, never a new run ---- */
@@ -1473,6 +1560,7 @@ int main(void)
 		cmocka_unit_test_setup(test_recover_ignores_segments_of_another_run, setup_case),
 		cmocka_unit_test_setup(test_recover_run_identity_from_the_folder_not_the_first_segment, setup_case),
 		cmocka_unit_test_setup(test_recover_split_brain_restores_one_history_and_reports_the_rest, setup_case),
+		cmocka_unit_test_setup(test_recover_split_brain_shared_history_is_one_history_not_set_aside, setup_case),
 		cmocka_unit_test_setup(test_recover_zero_byte_journal_is_damage_and_salvaged_from_the_folder, setup_case),
 		cmocka_unit_test_setup(test_recover_truncated_journal_is_damage_and_salvaged_from_the_folder, setup_case),
 		cmocka_unit_test_setup(test_recover_truncated_journal_without_a_folder_is_reported_as_damage, setup_case),
