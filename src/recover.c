@@ -278,6 +278,16 @@ static uint64_t ss_count(const seqset *s, uint64_t lo, uint64_t hi)
 	return n;
 }
 
+/* How many runs of consecutive members lie in (lo, hi]. */
+static uint64_t ss_runs(const seqset *s, uint64_t lo, uint64_t hi)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->iv[i][1] > lo && s->iv[i][0] <= hi)
+			n++;
+	return n;
+}
+
 /* ---- Context ---- */
 
 typedef struct recover_ctx {
@@ -1744,6 +1754,10 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 		uint64_t starts = ss_count(&x.dry_starts, end, top);
 		rep->exported = have + (cfg->purge_step != TBW_NO_PURGE);
 		rep->total_scalars += have - starts;
+		/* The export starts a file of its own, and one more at every
+		 * gap (doc/compactor.md); a file past the rotation size (16 MiB)
+		 * also starts one, which this count does not foresee. */
+		rep->event_files += ss_runs(&x.dry_all, end, top);
 		if (have > 0 && rep->last_seq < top)
 			rep->lost += (top - end) - have;
 		rep->last_seq = top;

@@ -1068,6 +1068,7 @@ static void dry_then_real(const char *const *from, size_t nfrom, uint64_t want_t
 	assert_int_equal(d.exported, r.exported);
 	assert_int_equal(d.lost, r.lost);
 	assert_int_equal(d.last_seq, r.last_seq);
+	assert_int_equal(d.event_files, r.event_files);
 	tbw__recover_report_free(&d);
 	tbw__recover_report_free(&r);
 }

@@ -98,6 +98,22 @@ print('truncated journal reported and restored')
 "; check "truncated journal reported as damage, not a new run" 0 $?
 check "no second run folder" 1 "$(ls -d "$T"/drive4/run-* | wc -l)"
 
+# --dry-run --from says what the real run then does: with the local journal
+# present (600 shipped, 300 more only in the journal) and with the VM lost
+"$LOGN" "$T/g" 600 --sync "$T/drive5" || exit 1
+"$LOGN" "$T/g" 300 --sync "$T/drive5" --start 600 --no-export --die || exit 1
+RUN5=$(ls -d "$T"/drive5/run-*)
+for where in journal lost; do
+	[ "$where" = lost ] && rm -rf "$T/g"
+	"$REC" --dry-run --from "$RUN5" "$T/g" >"$T/dry" 2>&1; dcode=$?
+	"$REC" --from "$RUN5" "$T/g" >"$T/real" 2>&1; rcode=$?
+	check "dry run exits as the real run ($where)" "$rcode" "$dcode"
+	check "dry run's total is the real run's ($where)" "$(grep '^total:' "$T/real")" "$(grep '^total:' "$T/dry")"
+	want=900; [ "$where" = lost ] && want=600   # the last 300 never shipped
+	grep -q "^total: $want scalars" "$T/real"; check "real run restores $want ($where)" 0 $?
+	rm -rf "$T/g"/events.out.tfevents.* "$T/g/.tbwal-recovered"
+done
+
 # tbsync attached late: it says what it cannot ship
 "$LOGN" "$T/e" 90 || exit 1
 "$B/tools/tbsync" --once "$T/e" "$T/drive3" >"$T/out" 2>"$T/err"; check "late tbsync exits 0" 0 $?
