@@ -385,94 +385,67 @@ static void set_aside_superseded(rstate *st, const char *name, uint64_t nfirst, 
 
 /* ---- Split brain: one history ---- */
 
-/* The newest generation's decoded segments whose names overlap a range. */
-typedef struct genview {
-	tbw_seg *segs;
-	size_t   n;
-} genview;
-
-static void genview_free(genview *gv)
+/* Is record x of segment a the same as record y of segment b (tag, step,
+ * value, wall time and body, bit for bit)? */
+static int same_record(const tbw_seg *a, const tbw_seg_rec *x, const tbw_seg *b, const tbw_seg_rec *y)
 {
-	for (size_t i = 0; i < gv->n; i++)
-		tbw__seg_release(&gv->segs[i]);
-	tbw__free(gv->segs);
-	gv->segs = NULL;
-	gv->n = 0;
+	if (y->step != x->step || tbw__f64_bits(y->value) != tbw__f64_bits(x->value) ||
+	    tbw__f64_bits(y->wall_time) != tbw__f64_bits(x->wall_time) || (y->tag == 0) != (x->tag == 0) ||
+	    y->body_len != x->body_len || (x->body_len && memcmp(x->body, y->body, x->body_len) != 0))
+		return 0;
+	return x->tag == 0 ||
+	       (a->tags[x->tag - 1].len == b->tags[y->tag - 1].len &&
+	        memcmp(a->tags[x->tag - 1].name, b->tags[y->tag - 1].name, a->tags[x->tag - 1].len) == 0);
 }
 
-/* Decode generation gmax's segments overlapping [lo, hi] (ones that do not
- * read are left out: their own pass reports them). */
-static int genview_load(const char *run_dir, char **names, size_t nn, uint32_t gmax,
-                        uint64_t lo, uint64_t hi, genview *gv)
+/* Mark (same[i] = 1) the records of seg at or above gfirst that generation
+ * gmax holds identically at the same seq. Its segments are decoded one at
+ * a time (memory: one more segment); one that does not read is skipped
+ * (its own pass reports it). */
+static int mark_identical(const char *run_dir, char **names, size_t nn, uint32_t gmax,
+                          uint64_t gfirst, const tbw_seg *seg, uint8_t *same)
 {
-	memset(gv, 0, sizeof *gv);
+	uint64_t lo = gfirst > seg->recs[0].seq ? gfirst : seg->recs[0].seq, hi = seg->recs[seg->n - 1].seq;
+
 	for (size_t i = 0; i < nn; i++) {
 		uint64_t f, l;
 		uint32_t lv, g;
 		uint8_t *buf = NULL;
-		size_t len = 0;
+		size_t len = 0, k = 0;
 		const char *why;
 		char *path;
-		tbw_seg seg;
+		tbw_seg b;
+		int rc;
 		if (!tbw__seg_parse_name_gen(names[i], &f, &l, &lv, &g) || g != gmax || l < lo || f > hi)
 			continue;
 		if (!(path = tbw__path_join(run_dir, names[i])))
-			goto nomem;
-		int rc = tbw__sync_read_file_bounded(path, FILE_MAX, &buf, &len, &why, OP_RESTORE);
+			return tbw__error_set(TBW_ENOMEM, OP_RESTORE, run_dir, "out of memory");
+		rc = tbw__sync_read_file_bounded(path, FILE_MAX, &buf, &len, &why, OP_RESTORE);
 		tbw__free(path);
-		if (rc == TBW_ENOMEM)
-			goto nomem;
 		if (rc == TBW_OK)
-			rc = tbw__seg_decode(buf, len, &seg, NULL);
+			rc = tbw__seg_decode(buf, len, &b, NULL);
 		tbw__free(buf);
 		if (rc == TBW_ENOMEM)
-			goto nomem;
+			return rc;
 		if (rc) {
 			tbw__error_clear();
 			continue;
 		}
-		tbw_seg *nv = tbw__realloc(gv->segs, (gv->n + 1) * sizeof *nv);
-		if (!nv) {
-			tbw__seg_release(&seg);
-			goto nomem;
+		/* Both sorted by seq: one merge walk. */
+		for (size_t j = 0; j < seg->n; j++) {
+			const tbw_seg_rec *x = &seg->recs[j];
+			if (x->seq < lo)
+				continue;
+			while (k < b.n && b.recs[k].seq < x->seq)
+				k++;
+			if (k == b.n)
+				break;
+			if (b.recs[k].seq == x->seq && same_record(seg, x, &b, &b.recs[k]))
+				same[j] = 1;
 		}
-		gv->segs = nv;
-		gv->segs[gv->n++] = seg;
+		tbw__seg_release(&b);
 	}
 	return TBW_OK;
-nomem:
-	genview_free(gv);
-	return tbw__error_set(TBW_ENOMEM, OP_RESTORE, run_dir, "out of memory");
-}
-
-/* Is record x of segment a the newest generation's record at its seq (same
- * tag, step, value, wall time and body, bit for bit)? */
-static int genview_has(const genview *gv, const tbw_seg *a, const tbw_seg_rec *x)
-{
-	for (size_t i = 0; i < gv->n; i++) {
-		const tbw_seg *b = &gv->segs[i];
-		size_t lo = 0, hi = b->n;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (b->recs[mid].seq < x->seq)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo == b->n || b->recs[lo].seq != x->seq)
-			continue;
-		const tbw_seg_rec *y = &b->recs[lo];
-		if (y->step != x->step || tbw__f64_bits(y->value) != tbw__f64_bits(x->value) ||
-		    tbw__f64_bits(y->wall_time) != tbw__f64_bits(x->wall_time) || (y->tag == 0) != (x->tag == 0) ||
-		    y->body_len != x->body_len || (x->body_len && memcmp(x->body, y->body, x->body_len) != 0))
-			return 0;
-		if (x->tag && (a->tags[x->tag - 1].len != b->tags[y->tag - 1].len ||
-		               memcmp(a->tags[x->tag - 1].name, b->tags[y->tag - 1].name,
-		                      a->tags[x->tag - 1].len) != 0))
-			return 0;
-		return 1;
-	}
-	return 0;
 }
 
 /* An older generation's segment reaching gfirst: keep its records below
@@ -483,18 +456,21 @@ static int split_superseded(const char *run_dir, char **names, size_t nn, uint32
                             uint64_t gfirst, tbw_seg *seg, uint64_t *conflicts,
                             uint64_t *cfirst, uint64_t *clast)
 {
-	genview gv;
+	uint8_t *same = tbw__calloc(seg->n, 1);
 	size_t keep = 0;
 	int rc;
 
 	*conflicts = *cfirst = *clast = 0;
-	rc = genview_load(run_dir, names, nn, gmax, gfirst > seg->recs[0].seq ? gfirst : seg->recs[0].seq,
-	                  seg->recs[seg->n - 1].seq, &gv);
-	if (rc)
+	if (!same)
+		return tbw__error_set(TBW_ENOMEM, OP_RESTORE, run_dir, "out of memory");
+	rc = mark_identical(run_dir, names, nn, gmax, gfirst, seg, same);
+	if (rc) {
+		tbw__free(same);
 		return rc;
+	}
 	for (size_t i = 0; i < seg->n; i++) {
 		const tbw_seg_rec *r = &seg->recs[i];
-		if (r->seq < gfirst || genview_has(&gv, seg, r)) {
+		if (r->seq < gfirst || same[i]) {
 			seg->recs[keep++] = *r;
 			continue;
 		}
@@ -504,7 +480,7 @@ static int split_superseded(const char *run_dir, char **names, size_t nn, uint32
 		++*conflicts;
 	}
 	seg->n = keep;
-	genview_free(&gv);
+	tbw__free(same);
 	return TBW_OK;
 }
 
