@@ -711,6 +711,23 @@ static int probe_journal(const char *jdir, char *why, size_t cap)
 	}
 }
 
+
+/* The reason at the end of an error chain about dir ("op DIR: op DIR/x:
+ * reason"): what follows the last mention of dir, so a report line whose
+ * path is dir keeps its reason, not the path again. */
+static const char *innermost(const char *why, const char *dir)
+{
+	const char *last = NULL, *p = why, *c;
+	size_t dl = strlen(dir);
+
+	while (dl && (p = strstr(p, dir)) != NULL) {
+		last = p;
+		p += dl;
+	}
+	if (!last || !(c = strstr(last + dl, ": ")))
+		return why;
+	return c + 2;
+}
 static int journal_phase(recover_ctx *x)
 {
 	tbw_recover_report *rep = x->rep;
@@ -813,8 +830,8 @@ damaged:
 		rc = salvage(x, x->jdir, &nread, &ncorrupt, &info);
 		if (rc != TBW_OK && rc != TBW_ECORRUPT)
 			return rc;         /* cannot read it (I/O, memory): stop, change nothing */
-		add_damage(rep, x->jdir, 0, 0, "journal does not open (%s); %" PRIu64
-		           " record(s) salvaged, %" PRIu64 " damaged", why, nread, ncorrupt);
+		add_damage(rep, x->jdir, 0, 0, "journal does not open; %" PRIu64 " record(s) salvaged, %"
+		           PRIu64 " damaged: %s", nread, ncorrupt, innermost(why, x->jdir));
 		src->records = nread;
 		src->damaged = ncorrupt + 1;
 		src->used = nread > 0;
