@@ -281,6 +281,16 @@ static uint64_t ss_count(const seqset *s, uint64_t lo, uint64_t hi)
 	return n;
 }
 
+/* How many runs of consecutive members lie in (lo, hi]. */
+static uint64_t ss_runs(const seqset *s, uint64_t lo, uint64_t hi)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->iv[i][1] > lo && s->iv[i][0] <= hi)
+			n++;
+	return n;
+}
+
 /* ---- Context ---- */
 
 typedef struct recover_ctx {
@@ -703,6 +713,23 @@ static int probe_journal(const char *jdir, char *why, size_t cap)
 	}
 }
 
+
+/* The reason at the end of an error chain about dir ("op DIR: op DIR/x:
+ * reason"): what follows the last mention of dir, so a report line whose
+ * path is dir keeps its reason, not the path again. */
+static const char *innermost(const char *why, const char *dir)
+{
+	const char *last = NULL, *p = why, *c;
+	size_t dl = strlen(dir);
+
+	while (dl && (p = strstr(p, dir)) != NULL) {
+		last = p;
+		p += dl;
+	}
+	if (!last || !(c = strstr(last + dl, ": ")))
+		return why;
+	return c + 2;
+}
 static int journal_phase(recover_ctx *x)
 {
 	tbw_recover_report *rep = x->rep;
@@ -805,8 +832,8 @@ damaged:
 		rc = salvage(x, x->jdir, &nread, &ncorrupt, &info);
 		if (rc != TBW_OK && rc != TBW_ECORRUPT)
 			return rc;         /* cannot read it (I/O, memory): stop, change nothing */
-		add_damage(rep, x->jdir, 0, 0, "journal does not open (%s); %" PRIu64
-		           " record(s) salvaged, %" PRIu64 " damaged", why, nread, ncorrupt);
+		add_damage(rep, x->jdir, 0, 0, "journal does not open; %" PRIu64 " record(s) salvaged, %"
+		           PRIu64 " damaged: %s", nread, ncorrupt, innermost(why, x->jdir));
 		src->records = nread;
 		src->damaged = ncorrupt + 1;
 		src->used = nread > 0;
@@ -879,7 +906,12 @@ static void seg_aside(void *ctx, const char *file, uint64_t first, uint64_t last
 {
 	seg_cb_ctx *s = ctx;
 	char *p = tbw__path_join(s->dir, file);
+	size_t dl = strlen(s->dir);
 
+	/* moved_to is inside the same folder (.tbwal-set-aside/): named from
+	 * there, so the line keeps its end. */
+	if (moved_to && strncmp(moved_to, s->dir, dl) == 0 && moved_to[dl] == '/')
+		moved_to += dl + 1;
 	add_damage(s->x->rep, p ? p : file, 0, 0,
 	           "set aside: %s; records seq %" PRIu64 "..%" PRIu64 " (%" PRIu64 " records) not used; %s%s",
 	           why, first, last, records, moved_to ? "moved to " : "left in place",
@@ -1575,6 +1607,10 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 		uint64_t starts = ss_count(&x.dry_starts, end, top);
 		rep->exported = have + (cfg->purge_step != TBW_NO_PURGE);
 		rep->total_scalars += have - starts;
+		/* The export starts a file of its own, and one more at every
+		 * gap (doc/compactor.md); a file past the rotation size (16 MiB)
+		 * also starts one, which this count does not foresee. */
+		rep->event_files += ss_runs(&x.dry_all, end, top);
 		if (have > 0 && rep->last_seq < top)
 			rep->lost += (top - end) - have;
 		rep->last_seq = top;
