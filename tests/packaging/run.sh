@@ -50,7 +50,7 @@ step "sdist: python -m build --sdist"
 sdist=$(ls "$dist"/tbwal-"$ver".tar.gz)
 # The sdist holds what setup.py builds, and none of a configured tree's files.
 tar tzf "$sdist" >"$s/sdist.list"
-for f in pyproject.toml setup.py Makefile.am mk/lmdb.am include/tbwal.h src/writer.c \
+for f in pyproject.toml setup.py Makefile.am mk/lmdb.am include/tbwal.h src/api/writer.c \
 	third_party/lmdb/mdb.c python/_tbwal.c python/tbwal/__init__.py python/tbwal/__main__.py \
 	tools/tbrecover.c; do
 	grep -q "^tbwal-$ver/$f\$" "$s/sdist.list" || { echo "packaging: $f is not in $sdist"; exit 1; }
@@ -121,7 +121,7 @@ mkdir "$s/inplace"
 	grep -v '^build' | tar cf - -T -) | (cd "$s/inplace" && tar xf -)
 (cd "$s/inplace" && autoreconf -fi >/dev/null 2>&1 && ./configure -q $fast >"$s/configure.log" 2>&1 &&
 	make -s -j"$jobs" >"$s/make.log" 2>&1) || { tail -n 30 "$s/configure.log" "$s/make.log"; exit 1; }
-ls "$s/inplace/config.h" "$s/inplace/src/"*.lo >/dev/null
+ls "$s/inplace/config.h" "$s/inplace/src/"*/*.lo >/dev/null
 newvenv "$py" "$s/v-inplace"
 env $fast "$s/v-inplace/bin/python" -m pip -q install "$s/inplace"
 smoke "$s/v-inplace"
