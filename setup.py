@@ -22,6 +22,7 @@ setuptools' build directory is .pybuild/, never the autotools build/; a tree
 configured in place (./configure && make at the top) does not disturb it.
 The version is TBW_VERSION_STRING in include/tbwal.h (the only copy).
 """
+import glob
 import os
 import re
 import sys
@@ -253,9 +254,10 @@ def setup_args():
             extra_compile_args=CORE_FLAGS,
             extra_link_args=["-pthread"],
             libraries=["z", "m"],
-            depends=["include/tbwal.h"] + sorted(os.path.join("src", f)
-                                                 for f in os.listdir(os.path.join(TOP, "src"))
-                                                 if f.endswith(".h")),
+            # every header of the layers (src/<layer>/*.h): a changed one rebuilds
+            depends=["include/tbwal.h"] + sorted(
+                os.path.relpath(h, TOP).replace(os.sep, "/")
+                for h in glob.glob(os.path.join(TOP, "src", "*", "*.h"))),
             py_limited_api=True,
         )],
         # One console script per tool: tbrecover = tbwal.__main__:run_tbrecover, ...

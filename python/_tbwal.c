@@ -29,13 +29,13 @@
  * below), so one build (an abi3 wheel, or the autotools-built _tbwal.so)
  * imports in every CPython >= 3.9: a heap type from PyType_FromSpec, no
  * struct access, no macros that read object internals (doc/packaging.md).
- * METH_FASTCALL is not in the 3.9 limited API, so there add_scalar takes
- * METH_VARARGS | METH_KEYWORDS; a tag's UTF-8 bytes are cached per writer.
- * The same file builds without the limited API (-DTBW_PY_FULL_API: a
- * per-version module) or for 3.10's (-DPy_LIMITED_API=0x030A0000), both
- * with add_scalar as METH_FASTCALL: bench/bench_python.py abi measures what
- * the stable ABI costs (doc/packaging.md has the figures), and
- * tests/python/fastcall.sh runs the binding's tests on that path.
+ * METH_FASTCALL is in the stable ABI from 3.10 on: add_scalar takes it when
+ * the running CPython is 3.10 or newer, METH_VARARGS | METH_KEYWORDS on 3.9
+ * (chosen at import, see runtime_has_stable_fastcall); a tag's UTF-8 bytes
+ * are cached per writer. The same file builds without the limited API
+ * (-DTBW_PY_FULL_API: a per-version module): bench/bench_python.py abi
+ * measures what the stable ABI costs against it (doc/packaging.md has the
+ * figures); tests/python/varargs.sh runs the binding's tests on the 3.9 path.
  *
  * Tools: the pip build (setup.py, -DTBW_HAVE_TOOLS) compiles the tools'
  * sources into this module with main() renamed; _run_tool(name, argv) runs
@@ -55,14 +55,17 @@
 
 #include "tbwal.h"
 
-/* add_scalar's calling convention: METH_FASTCALL where the API has it (the
- * full API, or the limited API from 3.10), else METH_VARARGS. */
-#if !defined(Py_LIMITED_API) || Py_LIMITED_API + 0 >= 0x030A0000
-#define TBW_FASTCALL 1
-#define ADD_SCALAR_FLAGS (METH_FASTCALL | METH_KEYWORDS)
-#else
-#define TBW_FASTCALL 0
-#define ADD_SCALAR_FLAGS (METH_VARARGS | METH_KEYWORDS)
+/* add_scalar's calling convention, chosen at import (PyInit__tbwal):
+ * METH_FASTCALL | METH_KEYWORDS when the running CPython is 3.10 or newer,
+ * where that convention is part of the stable ABI (its flag value and
+ * signature are then fixed for every later version), else METH_VARARGS |
+ * METH_KEYWORDS, the 3.9 stable ABI's only one. So the one cp39-abi3 build
+ * pays for a tuple per call on 3.9 only (doc/packaging.md, the benchmark).
+ * TBW_PY_NO_FASTCALL forces METH_VARARGS (tests/python/varargs.sh runs the
+ * binding's tests so on a newer Python). 0x0080 is METH_FASTCALL, which
+ * 3.9's limited-API headers do not define. */
+#ifndef METH_FASTCALL
+#define METH_FASTCALL 0x0080
 #endif
 
 /* ---- fork detection ---------------------------------------------------- */
@@ -603,11 +606,10 @@ static int add_scalar_kwarg(PyObject **a, Py_ssize_t nargs, PyObject *name, PyOb
 
 static PyObject *add_scalar_args(WriterObject *self, PyObject **a);
 
-#if TBW_FASTCALL
 /* METH_FASTCALL | METH_KEYWORDS: the arguments arrive as an array, no tuple
  * or dict is built per call (doc/packaging.md, the stable ABI). */
-static PyObject *Writer_add_scalar(WriterObject *self, PyObject *const *args, Py_ssize_t nargs,
-                                   PyObject *kwnames)
+static PyObject *Writer_add_scalar_fast(WriterObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                        PyObject *kwnames)
 {
 	PyObject *a[6] = { NULL, NULL, Py_None, Py_None, NULL, NULL };
 
@@ -625,7 +627,8 @@ static PyObject *Writer_add_scalar(WriterObject *self, PyObject *const *args, Py
 	}
 	return add_scalar_args(self, a);
 }
-#else
+
+/* METH_VARARGS | METH_KEYWORDS (CPython 3.9). */
 static PyObject *Writer_add_scalar(WriterObject *self, PyObject *args, PyObject *kwds)
 {
 	PyObject *a[6] = { NULL, NULL, Py_None, Py_None, NULL, NULL };
@@ -646,7 +649,6 @@ static PyObject *Writer_add_scalar(WriterObject *self, PyObject *args, PyObject 
 	}
 	return add_scalar_args(self, a);
 }
-#endif
 
 /* add_scalar with its arguments in a[]: tag, scalar_value, global_step,
  * walltime, new_style, double_precision (NULL: not given). */
@@ -1015,7 +1017,8 @@ static PyObject *Writer_get_journal_path(WriterObject *self, void *closure)
 
 static PyMethodDef Writer_methods[] = {
 	{ "_open", (PyCFunction)(void (*)(void))Writer_open, METH_VARARGS | METH_KEYWORDS, Writer_open_doc },
-	{ "add_scalar", (PyCFunction)(void (*)(void))Writer_add_scalar, ADD_SCALAR_FLAGS,
+	/* PyInit__tbwal switches it to Writer_add_scalar_fast on CPython >= 3.10 */
+	{ "add_scalar", (PyCFunction)(void (*)(void))Writer_add_scalar, METH_VARARGS | METH_KEYWORDS,
 	  Writer_add_scalar_doc },
 	{ "add_event", (PyCFunction)(void (*)(void))Writer_add_event, METH_VARARGS | METH_KEYWORDS,
 	  Writer_add_event_doc },
@@ -1419,6 +1422,26 @@ static struct PyModuleDef tbwal_module = {
 	NULL, NULL, NULL, NULL
 };
 
+/* 1 when add_scalar is METH_FASTCALL in this process (chosen at import). */
+static int use_fastcall;
+
+/* May add_scalar be METH_FASTCALL: is the running CPython 3.10 or newer
+ * (METH_FASTCALL in its stable ABI)? */
+static int runtime_has_stable_fastcall(void)
+{
+#if defined(TBW_PY_NO_FASTCALL)
+	return 0;
+#elif !defined(Py_LIMITED_API)
+	return 1;   /* a per-version build (TBW_PY_FULL_API): every CPython >= 3.7 has it */
+#else
+	int major = 0, minor = 0;
+
+	if (sscanf(Py_GetVersion(), "%d.%d", &major, &minor) != 2)   /* "3.12.1 (main, ..." */
+		return 0;
+	return major > 3 || (major == 3 && minor >= 10);
+#endif
+}
+
 PyMODINIT_FUNC PyInit__tbwal(void);
 
 PyMODINIT_FUNC PyInit__tbwal(void)
@@ -1434,6 +1457,15 @@ PyMODINIT_FUNC PyInit__tbwal(void)
 			return NULL;
 		}
 		atfork_done = 1;
+	}
+	if (WriterType == NULL && runtime_has_stable_fastcall()) {
+		/* before the type exists: its method descriptors point into the table */
+		for (PyMethodDef *d = Writer_methods; d->ml_name != NULL; d++)
+			if (strcmp(d->ml_name, "add_scalar") == 0) {
+				d->ml_meth = (PyCFunction)(void (*)(void))Writer_add_scalar_fast;
+				d->ml_flags = METH_FASTCALL | METH_KEYWORDS;
+				use_fastcall = 1;
+			}
 	}
 	if (WriterType == NULL && (WriterType = PyType_FromSpec(&Writer_spec)) == NULL)
 		return NULL;
@@ -1498,7 +1530,7 @@ PyMODINIT_FUNC PyInit__tbwal(void)
 	    PyModule_AddIntConstant(m, "SCALAR_TENSOR", TBW_SCALAR_TENSOR) < 0 ||
 	    PyModule_AddIntConstant(m, "TAG_MAX", TBW_TAG_MAX) < 0 ||
 	    /* how this build was made (tests, bench/bench_python.py abi) */
-	    PyModule_AddIntConstant(m, "_fastcall", TBW_FASTCALL) < 0 ||
+	    PyModule_AddIntConstant(m, "_fastcall", use_fastcall) < 0 ||
 #ifdef Py_LIMITED_API
 	    PyModule_AddIntConstant(m, "_limited_api", Py_LIMITED_API) < 0)
 #else
