@@ -338,16 +338,23 @@ def abi_main(args):
     print("  wall us per run: " + "; ".join("%s %s" % (name, " ".join("%.2f" % t for t in wall[name]))
                                             for name, _, _ in ABI_BUILDS))
 
-    def verdict(name):
-        over = [what for what, r in (("wall", ratios[name][0]), ("cpu", ratios[name][2])) if r > 1.05]
-        if irs and irs[name] > 1.05 * irs["per-version"]:
-            over.append("instructions")
-        return "OVER (%s)" % ", ".join(over) if over else "within"
     c = ratios["control"]
-    print("noise floor: the control (the per-version build again) at %.3fx wall, %.3fx CPU; timing"
-          " differences of that size are noise" % (c[0], c[2]))
-    print("5 %% rule (median wall, median CPU, instructions): %s"
-          % ", ".join("%s %s" % (name, verdict(name)) for name in ABI_COMPARED))
+    resolves = abs(c[0] - 1) < 0.025 and abs(c[2] - 1) < 0.025
+    print("noise floor: the control (the per-version build again) at %.3fx wall, %.3fx CPU: %s"
+          % (c[0], c[2], "timings resolve 5 %" if resolves else
+             "timings here cannot resolve 5 % (the instruction counts can)"))
+    for name in ABI_COMPARED:
+        r = ratios[name]
+        if irs:
+            by_ir = "%+.1f %% instructions (%s)" % (
+                100.0 * (irs[name] / irs["per-version"] - 1),
+                "within" if irs[name] <= 1.05 * irs["per-version"] else "OVER")
+        else:
+            by_ir = "instructions not counted"
+        print("5 %% rule, %s: %s; wall %.3fx, CPU %.3fx%s"
+              % (name, by_ir, r[0], r[2],
+                 (" (%s)" % ("within" if max(r[0], r[2]) <= 1.05 else "OVER")) if resolves else
+                 " (noise)"))
 
 
 def main():
