@@ -68,6 +68,14 @@ step "the wheel into a new venv with --no-index"
 newvenv "$py" "$s/v-wheel"
 pip_q "$s/v-wheel" install --no-index "$whl"
 smoke "$s/v-wheel"
+# The installed extension holds the library, yet nm shows no internal
+# (tbw__) symbol in it, defined or referenced; its public tbw_ calls are there.
+ext=$("$s/v-wheel/bin/python" -c 'import tbwal._tbwal as m; print(m.__file__)')
+if { nm "$ext" 2>/dev/null; nm -D "$ext"; } | grep -E '(^|[ _])tbw__' | head -n 5 | grep .; then
+	echo "packaging: the installed extension $ext shows internal tbw__ symbols (above)"; exit 1
+fi
+nm -D "$ext" | grep -q ' tbw_open$' || { echo "packaging: no tbw_open in $ext (is it the right file?)"; exit 1; }
+echo "   nm: no tbw__ symbol in the installed extension"
 
 # One wheel for every CPython >= 3.9 (abi3): the oldest (3.9) and the newest
 # CPython that pyenv has here take the same wheel; 3.8 must refuse it.
