@@ -279,6 +279,41 @@ static void test_recover_intact_journal_finishes_export(void **state)
 	assert_exactly(1000);
 }
 
+/* The report's tag table over 20,000 tags first seen in descending order
+ * (each new tag sorts before every earlier one, the worst case for a table
+ * kept sorted by insertion): each tag once, sorted by name, its count and
+ * last value right. */
+static void test_recover_report_of_20000_tags_seen_in_reverse_order_is_sorted(void **state)
+{
+	enum { N = 20000 };
+	tbw_options o = TBW_OPTIONS_INIT;
+	tbw_recover_report rep;
+	tbw_writer *w = NULL;
+	(void)state;
+
+	assert_int_equal(tbw_open(&w, logdir, &o), TBW_OK);
+	for (int i = 0; i < N; i++) {
+		char tag[32];
+		snprintf(tag, sizeof tag, "t/%05d", N - 1 - i);
+		assert_int_equal(tbw_add_scalar(w, tag, (double)i, i, 0), TBW_OK);
+		if (i % 7 == 0)   /* some tags twice */
+			assert_int_equal(tbw_add_scalar(w, tag, (double)i + 0.5, i + 1, 0), TBW_OK);
+	}
+	assert_int_equal(tbw_close(w), TBW_OK);
+	assert_int_equal(recover(NULL, 0, 0, &rep), TBW_OK);
+	assert_int_equal(rep.ntags, N);
+	for (int k = 0; k < N; k++) {
+		char tag[32];
+		int i = N - 1 - k;                 /* the record that logged t/<k> */
+		snprintf(tag, sizeof tag, "t/%05d", k);
+		assert_string_equal(rep.tags[k].tag, tag);
+		assert_int_equal(rep.tags[k].count, i % 7 == 0 ? 2 : 1);
+		assert_true(rep.tags[k].last_value == (i % 7 == 0 ? i + 0.5 : (double)i));
+	}
+	assert_int_equal(rep.total_scalars, N + (N + 6) / 7);
+	tbw__recover_report_free(&rep);
+}
+
 /* ---- Case 2: the machine is lost: only the sync folder is left ---- */
 
 static void test_recover_lost_machine_from_segments_alone(void **state)
@@ -1339,6 +1374,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_recover_intact_journal_finishes_export, setup_case),
+		cmocka_unit_test_setup(test_recover_report_of_20000_tags_seen_in_reverse_order_is_sorted, setup_case),
 		cmocka_unit_test_setup(test_recover_lost_machine_from_segments_alone, setup_case),
 		cmocka_unit_test_setup(test_recover_merges_journal_and_segments, setup_case),
 		cmocka_unit_test_setup(test_recover_damaged_journal_salvages_and_uses_segments, setup_case),

@@ -54,6 +54,7 @@
 #include <sys/wait.h>
 #include "base/alloc.h"
 #include "base/bytes.h"
+#include "base/strmap.h"
 #include "export/compactor.h"
 #include "export/evscan.h"
 #include "base/error.h"
@@ -1316,6 +1317,8 @@ out:
 typedef struct stats_ctx {
 	recover_ctx *x;
 	tbw_recover_tag *last;  /* cache: most records repeat a few tags */
+	tbw_strmap byname;      /* tag -> index in rep->tags (keys: the report's copies) */
+	size_t cap;             /* of rep->tags */
 } stats_ctx;
 
 static int tag_cmp_key(const char *a, size_t alen, const char *b)
@@ -1325,35 +1328,40 @@ static int tag_cmp_key(const char *a, size_t alen, const char *b)
 	return c ? c : (alen < blen ? -1 : alen > blen);
 }
 
-static tbw_recover_tag *tag_slot(tbw_recover_report *rep, const char *tag, size_t len)
+static int tag_order(const void *a, const void *b)
 {
-	size_t lo = 0, hi = rep->ntags;
-	tbw_recover_tag *a, *t;
+	return strcmp(((const tbw_recover_tag *)a)->tag, ((const tbw_recover_tag *)b)->tag);
+}
 
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = tag_cmp_key(tag, len, rep->tags[mid].tag);
-		if (c == 0)
-			return &rep->tags[mid];
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
+/* The report's entry for tag, added if new (in order of first sight; sorted
+ * by name once the scan is done). NULL on ENOMEM. */
+static tbw_recover_tag *tag_slot(stats_ctx *s, const char *tag, size_t len)
+{
+	tbw_recover_report *rep = s->x->rep;
+	tbw_recover_tag *t;
+	uint32_t idx;
+
+	if (tbw__strmap_find(&s->byname, tag, len, &idx))
+		return &rep->tags[idx];
+	if (rep->ntags == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 64;
+		tbw_recover_tag *a = tbw__realloc(rep->tags, nc * sizeof *a);
+		if (!a)
+			return NULL;
+		rep->tags = a;
+		s->cap = nc;
 	}
-	a = tbw__realloc(rep->tags, (rep->ntags + 1) * sizeof *a);
-	if (!a)
-		return NULL;
-	rep->tags = a;
-	memmove(&a[lo + 1], &a[lo], (rep->ntags - lo) * sizeof *a);
-	t = &a[lo];
+	t = &rep->tags[rep->ntags];
 	memset(t, 0, sizeof *t);
-	t->tag = tbw__malloc(len + 1);
-	if (!t->tag) {
-		memmove(&a[lo], &a[lo + 1], (rep->ntags - lo) * sizeof *a);
+	if (!(t->tag = tbw__malloc(len + 1)))
 		return NULL;
-	}
 	memcpy(t->tag, tag, len);
 	t->tag[len] = '\0';
+	if (tbw__strmap_put(&s->byname, t->tag, len, (uint32_t)rep->ntags) != TBW_OK) {
+		tbw__free(t->tag);
+		t->tag = NULL;
+		return NULL;
+	}
 	rep->ntags++;
 	return t;
 }
@@ -1369,7 +1377,7 @@ static int stats_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 		return TBW_OK;
 	t = s->last;
 	if (!t || tag_cmp_key(ev->tag, ev->tag_len, t->tag) != 0) {
-		t = tag_slot(rep, ev->tag, ev->tag_len);
+		t = tag_slot(s, ev->tag, ev->tag_len);
 		if (!t)
 			return tbw__error_set(TBW_ENOMEM, "recover", NULL, "out of memory");
 	}
@@ -1385,7 +1393,7 @@ static int stats_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 	t->last_wall_time = ev->wall_time;
 	t->count++;
 	rep->total_scalars++;
-	/* t is an element of the array as it is now; an insert that moves
+	/* t is an element of the array as it is now; an append that moves
 	 * the array goes through tag_slot, whose result replaces this. */
 	s->last = t;
 	return TBW_OK;
@@ -1397,7 +1405,7 @@ static int final_scan(recover_ctx *x)
 	evfile *files = NULL;
 	size_t nfiles = 0;
 	uint64_t prev_end = 0;
-	stats_ctx sc = { x, NULL };
+	stats_ctx sc = { x, NULL, TBW_STRMAP_INIT, 0 };
 	int rc;
 
 	rc = list_run_files(x, &files, &nfiles);
@@ -1435,6 +1443,9 @@ static int final_scan(recover_ctx *x)
 		progress(x, "checking event files", i + 1, nfiles);
 	}
 	rep->last_seq = prev_end;
+	tbw__strmap_free(&sc.byname);
+	if (rep->ntags > 1)
+		qsort(rep->tags, rep->ntags, sizeof *rep->tags, tag_order);
 	free_files(files, nfiles);
 	return rc;
 }
