@@ -797,20 +797,22 @@ static void test_recover_split_brain_restores_one_history_and_reports_the_rest(v
 	tbw_writer *old;
 	(void)state;
 
-	/* The old VM ships 0..600 and keeps running. */
+	/* The old VM ships 0..600 and keeps running. The new VM will start
+	 * from the folder as it is now (a copy, taken before the old VM logs
+	 * more: its background ship pass may run at any moment after). */
 	old = split_brain_old_vm(newvm, final_dir, saved);
 	from[0] = run_dir();
+	char snap[700];
+	snprintf(snap, sizeof snap, "%s/c%d/snap", root, case_no);
+	sh("mkdir -p '%s' && cp -r '%s' '%s/'", snap, from[0], snap);
 	/* The old VM ships 600..900 more (other values: tag "old/loss")
 	 * before the new VM's writer starts: this cannot be prevented. */
 	for (int i = 600; i < 900; i++)
 		assert_int_equal(tbw_add_scalar(old, "old/loss", -1.0, i, 1.8e9 + i), TBW_OK);
-	/* A new VM restores what was shipped at 600 (a copy of the folder as
-	 * it was), resumes and ships 600..1000 as a new generation. */
+	/* A new VM restores what was shipped at 600 (the copy), resumes and
+	 * ships 600..1000 as a new generation. */
 	snprintf(logdir, sizeof logdir, "%s", newvm);
 	{
-		char snap[700];
-		snprintf(snap, sizeof snap, "%s/c%d/snap", root, case_no);
-		sh("mkdir -p '%s' && cp -r '%s' '%s/'", snap, from[0], snap);
 		assert_int_equal(tbw_flush(old), TBW_OK);      /* 600..900 of the old VM ship now */
 		char snapdir[1200];
 		snprintf(snapdir, sizeof snapdir, "%s/%s", snap, strrchr(from[0], '/') + 1);
