@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "compactor_util.h"
-#include "event.h"
-#include "tfrecord.h"
+#include "format/event.h"
+#include "format/tfrecord.h"
 #include "tbwal.h"
 
 static int cmp_name(const void *a, const void *b)
@@ -121,20 +121,6 @@ void cu_scan_free(cu_scan *s)
 	free(s->names);
 	free(s->sizes);
 	memset(s, 0, sizeof *s);
-}
-
-int cu_mkdtemp(char *buf, size_t cap, const char *name)
-{
-	snprintf(buf, cap, "/tmp/tbw_%s.XXXXXX", name);
-	return mkdtemp(buf) ? 0 : -1;
-}
-
-void cu_rmrf(const char *dir)
-{
-	char cmd[4200];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
 }
 
 long long cu_file_size(const char *path)

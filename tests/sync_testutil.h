@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "journal.h"
-#include "segment.h"
-#include "syncer.h"
+#include "journal/journal.h"
+#include "format/segment.h"
+#include "sync/syncer.h"
 
 static const char *const TU_TAGS[] = { "loss", "accuracy", "lr", "grad/norm" };
 #define TU_NTAGS 4
@@ -137,14 +137,6 @@ static inline uint64_t tu_count_seen(const tu_check *c)
 		if (c->seen[i / 8] & (1u << (i % 8)))
 			n++;
 	return n;
-}
-
-static inline void tu_rm_rf(const char *dir)
-{
-	char cmd[1200];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", dir);
 }
 
 #endif

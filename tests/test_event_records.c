@@ -18,23 +18,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "alloc.h"
-#include "compactor.h"
+#include "test_util.h"
+#include "base/alloc.h"
+#include "export/compactor.h"
 #include "compactor_util.h"
-#include "crc32c.h"
-#include "error.h"
-#include "event.h"
-#include "journal.h"
-#include "os.h"
+#include "format/crc32c.h"
+#include "base/error.h"
+#include "format/event.h"
+#include "journal/journal.h"
+#include "base/os.h"
 #include "tbwal.h"
-#include "tfrecord.h"
+#include "format/tfrecord.h"
 
 static char tmp[256], jdir[300], logdir[300];
 
 static int setup(void **state)
 {
 	(void)state;
-	if (cu_mkdtemp(tmp, sizeof tmp, "test_event_records") < 0)
+	if (tbw_test_mkdtemp(tmp, sizeof tmp, "test_event_records") < 0)
 		return -1;
 	snprintf(jdir, sizeof jdir, "%s/j", tmp);
 	snprintf(logdir, sizeof logdir, "%s/logs", tmp);
@@ -45,7 +46,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	unsetenv("TBW_JOURNAL_MAPSIZE");
-	cu_rmrf(tmp);
+	(void)tbw_test_rmtree(tmp);
 	return 0;
 }
 

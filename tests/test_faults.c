@@ -6,8 +6,8 @@
  * syncer session (open + passes), a syncer pass that merges segments, and
  * tbw__recover_run over a journal, a sync folder and existing event files;
  * for allocations also tbw_open + add_scalar + flush + close.
- * Faults: the Nth call of the syscall layer (src/os.h) failing once, or from
- * the Nth on, with EIO and with ENOSPC; the Nth allocation (src/alloc.h)
+ * Faults: the Nth call of the syscall layer (src/base/os.h) failing once, or from
+ * the Nth on, with EIO and with ENOSPC; the Nth allocation (src/base/alloc.h)
  * failing once, or from the Nth on.
  *
  * After each run: the error the caller saw names the operation and the path;
@@ -36,14 +36,14 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <cmocka.h>
-#include "shell_util.h"
+#include "test_util.h"
 #include "tbwal.h"
-#include "alloc.h"
-#include "compactor.h"
-#include "error.h"
-#include "os.h"
-#include "recover.h"
-#include "syncer.h"
+#include "base/alloc.h"
+#include "export/compactor.h"
+#include "base/error.h"
+#include "base/os.h"
+#include "recover/recover.h"
+#include "sync/syncer.h"
 #include "faults_util.h"
 
 static char root[256];
@@ -960,19 +960,13 @@ int main(void)
 
 	/* tmpfs when there is one: thousands of runs, each fsyncing. A small
 	 * map keeps the copied journals small (it grows as needed). */
-	snprintf(root, sizeof root, "%s/tbw_test_faults.XXXXXX",
-	         access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	if (!mkdtemp(root)) {
+	if (tbw_test_mkdtemp_shm(root, sizeof root, "test_faults") != 0) {
 		perror("mkdtemp");
 		return 1;
 	}
 	setenv("TBW_JOURNAL_MAPSIZE", "1048576", 1);
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	if (rc == 0) {
-		char cmd[400];
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cannot remove %s\n", root);
-	}
+	if (rc == 0 && tbw_test_rmtree(root) != 0)
+		fprintf(stderr, "cannot remove %s\n", root);
 	return rc;
 }

@@ -1,5 +1,5 @@
 /* test_faults_lmdb.c -- failures on the journal's own write path (LMDB's
- * I/O, which does not pass through src/os.h), and a disk that fills up
+ * I/O, which does not pass through src/base/os.h), and a disk that fills up
  * for real (issue 9).
  *
  * 1. LMDB's writes and syncs fail: tests/inject/inject_lmdb.so, preloaded
@@ -33,9 +33,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
-#include "shell_util.h"
+#include "test_util.h"
 #include "tbwal.h"
-#include "recover.h"
+#include "recover/recover.h"
 #include "faults_util.h"
 
 static char root[256];
@@ -270,7 +270,7 @@ static void test_faults_lmdb_writes_fail_always(void **state)
 
 static void test_faults_lmdb_writes_and_syncs_fail_interval(void **state)
 {
-	/* INTERVAL: WRITEMAP + NOSYNC (see want_writemap() in src/journal.c);
+	/* INTERVAL: WRITEMAP + NOSYNC (see want_writemap() in src/journal/journal.c);
 	 * the journal reaches the disk by msync in tbw_flush (and the
 	 * durability thread). LMDB's pwrite/writev/fdatasync path is the
 	 * ALWAYS cases'. */
@@ -428,19 +428,14 @@ int main(void)
 	if (!builddir)
 		builddir = ".";
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	snprintf(root, sizeof root, "/tmp/tbw_test_faults_lmdb.XXXXXX");
-	if (!mkdtemp(root)) {
+	if (tbw_test_mkdtemp(root, sizeof root, "test_faults_lmdb") != 0) {
 		perror("mkdtemp");
 		return 1;
 	}
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
 	for (int i = 0; i < nmounted; i++)
 		umount2(mounted[i], MNT_DETACH);   /* no-op if the case unmounted it */
-	if (rc == 0) {
-		char cmd[400];
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cannot remove %s\n", root);
-	}
+	if (rc == 0 && tbw_test_rmtree(root) != 0)
+		fprintf(stderr, "cannot remove %s\n", root);
 	return rc;
 }
