@@ -185,6 +185,57 @@ def test_rotation_across_many_event_files(tmp_path, load_fast, tensorboard, writ
     assert wait_shows(tb2, want) == want
 
 
+BLOB = 1 << 20     # per step: a 16 MiB event file rotates every ~16 steps
+
+
+def test_rotation_within_one_writer_session_while_tensorboard_follows(tmp_path, load_fast, tensorboard,
+                                                                      writer):
+    """One live writer whose compactor rotates its event files (16 MiB) while
+    the server follows: what is shown is always a prefix of what was
+    acknowledged, each point once, and in the end exactly all of it."""
+    root = tmp_path / "logs"
+    logdir = root / RUN
+    logdir.mkdir(parents=True)
+    tb = tensorboard(root, load_fast)
+    w = writer(logdir, "--tags", "loss,acc", "--stop", 70, "--blob-bytes", BLOB, "--step-time", 0.05)
+    seen_files = set()
+    while True:
+        try:
+            w.wait_line("acked", timeout=60)
+        except AssertionError:
+            break
+        seen_files.update(event_files(logdir))
+        got = shown(tb)
+        for t, pts in got.items():
+            assert pts == [(s, value(t, s)) for s in range(len(pts))], (t, pts[-3:])
+        if w.acked == 69:
+            break
+    w.wait()
+    files = event_files(logdir)
+    assert len(files) >= 4, files
+    assert len(seen_files) >= 3, seen_files      # files appeared while it ran
+    want = expected(["acc", "loss"], range(70))
+    assert wait_shows(tb, want) == want
+
+
+def test_rotating_writer_sigkilled_and_restarted_shows_every_scalar_once(tmp_path, load_fast,
+                                                                         tensorboard, writer):
+    root = tmp_path / "logs"
+    logdir = root / RUN
+    logdir.mkdir(parents=True)
+    tb = tensorboard(root, load_fast)
+    w = writer(logdir, "--tags", "loss,acc", "--stop", 40, "--blob-bytes", BLOB, "--hang")
+    w.wait_line("done")
+    w.kill()                   # its compactor was mid-export: a torn tail, records not exported
+    w2 = writer(logdir, "--tags", "loss,acc", "--start", 40, "--stop", 80, "--blob-bytes", BLOB)
+    w2.wait()
+    assert len(event_files(logdir)) >= 5, event_files(logdir)
+    want = expected(["acc", "loss"], range(80))
+    assert wait_shows(tb, want) == want
+    tb2 = tensorboard(root, load_fast)
+    assert wait_shows(tb2, want) == want
+
+
 def test_tensor_scalar_format_shows_like_simple_value(tmp_path, load_fast, tensorboard, writer):
     root = tmp_path / "logs"
     logdir = root / RUN
