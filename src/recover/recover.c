@@ -18,9 +18,13 @@
  *     consecutive sequence numbers from the run's start is kept. Every file
  *     after it is read as a source (its intact records go into the journal)
  *     and moved aside into LOGDIR/.tbwal-recovered/<stamp>/ (deleted only
- *     with delete_replaced). The export cursor is set to the end of the kept
- *     prefix. Files of other runs, and files tbwal did not write, are never
- *     touched.
+ *     with delete_replaced). The prefix is shortened while its steps reach
+ *     those of the files after it, and the first file exported after it
+ *     opens with a SessionLog START above every kept step and sorts after
+ *     every name moved, so a TensorBoard following the logdir shows each
+ *     record once (doc/recover.md, "A running TensorBoard"). The export
+ *     cursor is set to the end of the kept prefix. Files of other runs, and
+ *     files tbwal did not write, are never touched.
  *  5. Segment sources (--from): tbw__sync_restore() inserts their records
  *     (an existing sequence number is kept: deduplication by run id + seq),
  *     and the compactor exports them batch by batch as they are restored.
