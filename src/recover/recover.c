@@ -59,6 +59,7 @@
 #include "base/alloc.h"
 #include "base/bytes.h"
 #include "export/compactor.h"
+#include "export/evscan.h"
 #include "base/error.h"
 #include "format/event.h"
 #include "journal/journal.h"
@@ -1171,192 +1172,17 @@ static void free_files(evfile *a, size_t n)
 	tbw__free(a);
 }
 
-/* What a scan of one event file found. */
-typedef struct scan_result {
-	int status;            /* TBW_TFR_END, _TORN or _CORRUPT (or bad content) */
-	uint64_t valid_len;    /* bytes of whole, valid records from the start */
-	uint64_t bad_offset;   /* where it stopped being valid */
-	uint64_t records;      /* journal records it holds (scalars + markers) */
-	uint64_t last_seq;     /* base + records */
-	char why[160];
-} scan_result;
-
-/* A purge rewrite's tombstone (doc/compactor.md): an Event with only
- * wall_time and step, in the place of a record of a lost attempt. It keeps
- * the record's position (seq) but nothing a loader shows; as a source it
- * restores nothing. */
-/* A purge tombstone (doc/compactor.md, "Purge"): an Event of wall_time and
- * step alone, no body; an event record (a graph_def, say) always has one. */
-static int is_tombstone(const tbw_event *ev)
-{
-	return ev->kind == TBW_EVENT_OTHER && !ev->tag && !ev->file_version && !ev->body_len;
-}
-
-/* Called per journal record an event file holds, in order. */
-typedef int (*scan_fn)(void *ctx, uint64_t seq, const tbw_event *ev);
-
-/* 1 if data (decoded as ev, a scalar or a START) is exactly what the
- * compactor writes for such a journal record, so that restoring it as one
- * exports the same bytes again; else it is an event record. */
-static int as_our_encoding(const uint8_t *data, size_t len, const tbw_event *ev)
-{
-	uint8_t buf[96 + TBW_TAG_MAX + 64];
-	size_t n;
-
-	if (ev->kind == TBW_EVENT_SESSION_START)
-		n = tbw__event_encode_session_start(buf, ev->wall_time, ev->step);
-	else if (ev->kind == TBW_EVENT_SCALAR && ev->tag_len <= TBW_TAG_MAX)
-		n = ev->is_tensor ? tbw__event_encode_tensor(buf, ev->wall_time, ev->step, ev->tag, ev->tag_len, ev->value)
-		                  : tbw__event_encode_simple(buf, ev->wall_time, ev->step, ev->tag, ev->tag_len, ev->value);
-	else
-		return 0;
-	return n == len && memcmp(buf, data, len) == 0;
-}
-
-/* Read one of our event files: file_version first; in a file named with
- * "S", the run's sacrificial SessionLog START; then one event per journal
- * record, seq base+1, base+2, ... */
-static int scan_file(const char *path, const evfile *f, scan_fn fn, void *ctx, scan_result *res)
-{
-	tbw_tfr_reader *r = NULL;
-	int fd = -1, rc;
-	uint64_t nev = 0, base = f->base;
-
-	memset(res, 0, sizeof *res);
-	res->last_seq = base;
-	/* O_NONBLOCK: a FIFO named like an event file must not hang recovery
-	 * in open() (found by fuzz/fuzz_recover); only regular files are read. */
-	{
-		/* A symlink, FIFO or folder named like one of our event files
-		 * is damage in LOGDIR, not a reason to stop: report it as a
-		 * damaged file (it is moved aside with what follows it). */
-		struct stat st;
-		if (lstat(path, &st) != 0)
-			return tbw__error_errno(errno, "recover: read event file", path);
-		if (!S_ISREG(st.st_mode)) {
-			res->status = TBW_TFR_CORRUPT;
-			snprintf(res->why, sizeof res->why, "not a regular file (a %s named like an event file of this run)",
-			         S_ISLNK(st.st_mode) ? "symlink" : S_ISDIR(st.st_mode) ? "folder" :
-			         S_ISFIFO(st.st_mode) ? "FIFO" : "special file");
-			return TBW_OK;
-		}
-	}
-	rc = tbw__open(&fd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0, "recover: read event file");
-	if (rc != TBW_OK)
-		return rc;
-	{
-		struct stat st;
-		if (fstat(fd, &st) != 0)
-			rc = tbw__error_errno(errno, "recover: read event file", path);
-		else if (!S_ISREG(st.st_mode))   /* replaced since the lstat */
-			rc = tbw__error_set(TBW_EIO, "recover: read event file", path,
-			                    "not a regular file (named like an event file of this run)");
-		if (rc != TBW_OK) {
-			tbw__os.close(fd);
-			return rc;
-		}
-	}
-	rc = tbw__tfr_reader_open(&r, fd, 0, path);
-	if (rc != TBW_OK) {
-		tbw__os.close(fd);
-		return rc;
-	}
-	for (;;) {
-		const uint8_t *data;
-		size_t len;
-		uint64_t off;
-		tbw_event ev;
-		int st = tbw__tfr_reader_next(r, &data, &len, &off);
-
-		if (st < 0) {
-			rc = st;
-			break;
-		}
-		if (st != TBW_TFR_RECORD) {
-			res->status = st;
-			res->bad_offset = off;
-			if (st == TBW_TFR_CORRUPT)
-				snprintf(res->why, sizeof res->why, "%s", tbw_errmsg());
-			else if (st == TBW_TFR_TORN)
-				snprintf(res->why, sizeof res->why, "incomplete last record");
-			break;
-		}
-		int drc = tbw__event_decode(data, len, &ev);
-		if (drc == TBW_OK && nev > 0 && !as_our_encoding(data, len, &ev)) {
-			/* Not a scalar or START as the compactor encodes them: an
-			 * event record (Event{wall_time, step} + body), if its body
-			 * is one tbw_add_event accepts. */
-			size_t boff = 0;
-			char why[64];
-			if (tbw__event_split(data, len, &ev.wall_time, &ev.step, &boff) != TBW_OK) {
-				drc = TBW_ECORRUPT;   /* refused below */
-			} else if (boff == len) {
-				/* wall_time and step alone: a purge tombstone (is_tombstone) */
-				ev.kind = TBW_EVENT_OTHER;
-				ev.tag = NULL;
-				ev.file_version = NULL;
-				ev.body = NULL;
-				ev.body_len = 0;
-			} else if (tbw__event_check_body(data + boff, len - boff, why, sizeof why) == 0) {
-				ev.kind = TBW_EVENT_OTHER;
-				ev.body = data + boff;
-				ev.body_len = len - boff;
-			} else {
-				drc = TBW_ECORRUPT;   /* refused below */
-			}
-		}
-		if (drc != TBW_OK ||
-		    (nev == 0 && ev.kind != TBW_EVENT_FILE_VERSION) ||
-		    (nev > 0 && ev.kind != TBW_EVENT_SCALAR && ev.kind != TBW_EVENT_SESSION_START &&
-		     !ev.body_len && !is_tombstone(&ev))) {
-			res->status = TBW_TFR_CORRUPT;
-			res->bad_offset = off;
-			snprintf(res->why, sizeof res->why, "record at offset %" PRIu64
-			         " is not an event tbwal writes here", off);
-			break;
-		}
-		nev++;
-		res->valid_len = tbw__tfr_reader_offset(r);
-		if (ev.kind == TBW_EVENT_FILE_VERSION)
-			continue;
-		if (f->with_start && nev == 2 && ev.kind == TBW_EVENT_SESSION_START)
-			continue;          /* the run's sacrificial START */
-		res->records++;
-		res->last_seq = base + res->records;
-		if (fn && (rc = fn(ctx, res->last_seq, &ev)) != TBW_OK)
-			break;
-	}
-	if (rc == TBW_OK && res->status == 0)
-		res->status = TBW_TFR_END;
-	tbw__tfr_reader_close(r);
-	tbw__os.close(fd);
-	return rc;
-}
-
 static int insert_event_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 {
 	recover_ctx *x = ctx;
+	tbw_jrec_named r;
 
 	if (seq > x->dry_last_seq)
 		x->dry_last_seq = seq;
-	if (is_tombstone(ev))
-		return TBW_OK;       /* a purged record: nothing to restore */
+	if (tbw__evscan_record(seq, ev, &r) != 0)
+		return TBW_OK;       /* a purge tombstone: nothing to restore */
 	dry_note(x, seq, ev->kind == TBW_EVENT_SESSION_START);
-	if (ev->body_len) {
-		/* an event record: its tag as tbw_add_event derives one */
-		const char *tag = NULL;
-		size_t tl = 0;
-		char why[128];
-		if (tbw__event_body_tag(ev->body, ev->body_len, &tag, &tl) != 0 ||
-		    tbw__tagname_check(tag, tl, why, sizeof why) != 0) {
-			tag = NULL;
-			tl = 0;
-		}
-		return ins_add(x->ins, seq, ev->wall_time, ev->step, 0.0, tag, tl, ev->body, ev->body_len);
-	}
-	if (ev->kind == TBW_EVENT_SESSION_START)
-		return ins_add(x->ins, seq, ev->wall_time, ev->step, 0.0, NULL, 0, NULL, 0);
-	return ins_add(x->ins, seq, ev->wall_time, ev->step, (double)ev->value, ev->tag, ev->tag_len, NULL, 0);
+	return ins_add(x->ins, seq, r.wall_time, r.step, r.value, r.tag, r.tag_len, r.body, r.body_len);
 }
 
 static int move_aside(recover_ctx *x, const char *name)
@@ -1405,7 +1231,7 @@ static int step_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 {
 	step_ctx *s = ctx;
 
-	if (!is_tombstone(ev)) {
+	if (!tbw__evscan_is_tombstone(ev)) {
 		if (ev->step < s->f->min_step)
 			s->f->min_step = ev->step;
 		if (ev->step > s->f->max_step)
@@ -1414,7 +1240,7 @@ static int step_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 	return s->insert ? insert_event_cb(s->x, seq, ev) : TBW_OK;
 }
 
-static int scan_steps(recover_ctx *x, evfile *f, int insert, scan_result *sr)
+static int scan_steps(recover_ctx *x, evfile *f, int insert, tbw_evscan *sr)
 {
 	char *p = tbw__path_join(x->logdir, f->name);
 	step_ctx sc = { x, f, insert };
@@ -1425,7 +1251,7 @@ static int scan_steps(recover_ctx *x, evfile *f, int insert, scan_result *sr)
 	f->min_step = INT64_MAX;
 	f->max_step = INT64_MIN;
 	x->ins->j = x->cfg->dry_run ? NULL : x->j;
-	rc = scan_file(p, f, step_cb, &sc, sr);
+	rc = tbw__evscan_file(p, f->base, f->with_start, step_cb, &sc, sr);
 	if (rc == TBW_OK && insert)
 		rc = ins_flush(x->ins);
 	f->records = sr->records;
@@ -1482,7 +1308,7 @@ static int events_phase(recover_ctx *x)
 	/* The intact prefix: whole files (torn only at the very end)
 	 * continuing the sequence without a gap from the run's start. */
 	for (keep = 0; keep < nfiles; keep++) {
-		scan_result sr;
+		tbw_evscan sr;
 
 		rc = scan_steps(x, &files[keep], 0, &sr);
 		if (rc != TBW_OK)
@@ -1502,7 +1328,7 @@ static int events_phase(recover_ctx *x)
 	 * is noted as unsure, checked against the restored steps later. */
 	for (size_t i = keep; i < nfiles; i++) {
 		char *p = tbw__path_join(x->logdir, files[i].name);
-		scan_result sr;
+		tbw_evscan sr;
 		uint64_t before = i == keep ? prev_end : files[i - 1].last_seq;
 
 		if (!p) {
@@ -1574,7 +1400,7 @@ static int events_phase(recover_ctx *x)
 		/* Intact files rewritten for their steps: restored from
 		 * themselves (their records are pruned from the journal). */
 		for (size_t i = k; rc == TBW_OK && i < keep; i++) {
-			scan_result sr;
+			tbw_evscan sr;
 			rc = scan_steps(x, &files[i], 1, &sr);
 		}
 		/* Moved aside latest first: what TensorBoard can list is a
@@ -1673,7 +1499,7 @@ static int stats_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 	tbw_recover_tag *t;
 
 	if (s->x->repair_start && seq > s->x->repair_base && ev->step < s->x->repair_step &&
-	    !is_tombstone(ev) && is_unsure(s->x, seq))
+	    !tbw__evscan_is_tombstone(ev) && is_unsure(s->x, seq))
 		s->x->unsure_below++;
 	if (ev->kind != TBW_EVENT_SCALAR)
 		return TBW_OK;
@@ -1722,13 +1548,13 @@ static int final_scan(recover_ctx *x)
 	rep->event_files = nfiles;
 	for (size_t i = 0; i < nfiles; i++) {
 		char *p = tbw__path_join(x->logdir, files[i].name);
-		scan_result sr;
+		tbw_evscan sr;
 
 		if (!p) {
 			rc = tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
 			break;
 		}
-		rc = scan_file(p, &files[i], stats_cb, &sc, &sr);
+		rc = tbw__evscan_file(p, files[i].base, files[i].with_start, stats_cb, &sc, &sr);
 		if (rc == TBW_OK && files[i].base > prev_end) {
 			rep->lost += files[i].base - prev_end;
 			add_damage(rep, p, 0, files[i].base - prev_end,

@@ -170,7 +170,7 @@ static int tag_note(rstate *st, const char *name, size_t len, const tbw_seg_rec 
 		memset(&rep->tags[rep->ntags], 0, sizeof rep->tags[0]);
 		rep->tags[rep->ntags].tag = copy;
 		rep->ntags++;
-		st->tagmap.tags[idx].name = copy;
+		tbw__sync_namemap_move(&st->tagmap, (size_t)idx, copy);
 	}
 	tbw_sync_tag_last *t = &rep->tags[idx];
 	if (!dup)
