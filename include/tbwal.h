@@ -490,7 +490,7 @@ TBW_EXTERN(int) tbw_compact(const char *logdir, const tbw_compact_options *opts,
 
 /* ---- Sync (ship a journal to a sync folder) and restore ---- */
 
-#define TBW_SYNC_OPTIONS_VERSION 1
+#define TBW_SYNC_OPTIONS_VERSION 2
 
 typedef enum tbw_sync_event {
 	TBW_SYNC_SHIPPED     = 0,  /**< a pass shipped records (res: totals so far) */
@@ -517,9 +517,15 @@ typedef struct tbw_sync_options {
 	                                    attached are read back from the event files and shipped
 	                                    too (values as exported: float32); 0 (tbsync): they are
 	                                    reported as unshippable (res->unshippable) */
+	/* version 2 */
+	tbw_progress_fn progress;      /**< NULL: none; else a pass with a backlog of more than
+	                                    65536 records reports ("shipping", done, total) after
+	                                    each segment of it is in place */
+	void *progress_ctx;
 } tbw_sync_options;
 
-#define TBW_SYNC_OPTIONS_INIT { TBW_SYNC_OPTIONS_VERSION, NULL, NULL, 0, 0, 5000, NULL, NULL, NULL, 0 }
+#define TBW_SYNC_OPTIONS_INIT { TBW_SYNC_OPTIONS_VERSION, NULL, NULL, 0, 0, 5000, NULL, NULL, NULL, 0, \
+	NULL, NULL }
 
 #define TBW_SYNC_RESULT_VERSION 1
 

@@ -29,14 +29,19 @@
  * below), so one build (an abi3 wheel, or the autotools-built _tbwal.so)
  * imports in every CPython >= 3.9: a heap type from PyType_FromSpec, no
  * struct access, no macros that read object internals (doc/packaging.md).
- * METH_FASTCALL is not in the 3.9 limited API, so add_scalar takes
- * METH_VARARGS | METH_KEYWORDS; a tag's UTF-8 bytes are cached per writer.
+ * METH_FASTCALL is in the stable ABI from 3.10 on: add_scalar takes it when
+ * the running CPython is 3.10 or newer, METH_VARARGS | METH_KEYWORDS on 3.9
+ * (chosen at import, see runtime_has_stable_fastcall); a tag's UTF-8 bytes
+ * are cached per writer. The same file builds without the limited API
+ * (-DTBW_PY_FULL_API: a per-version module): bench/bench_python.py abi
+ * measures what the stable ABI costs against it (doc/packaging.md has the
+ * figures); tests/python/varargs.sh runs the binding's tests on the 3.9 path.
  *
  * Tools: the pip build (setup.py, -DTBW_HAVE_TOOLS) compiles the tools'
  * sources into this module with main() renamed; _run_tool(name, argv) runs
  * one (python/tbwal/__main__.py, console scripts).
  */
-#ifndef Py_LIMITED_API
+#if !defined(Py_LIMITED_API) && !defined(TBW_PY_FULL_API)
 #define Py_LIMITED_API 0x03090000
 #endif
 #define PY_SSIZE_T_CLEAN
@@ -49,6 +54,19 @@
 #include <unistd.h>
 
 #include "tbwal.h"
+
+/* add_scalar's calling convention, chosen at import (PyInit__tbwal):
+ * METH_FASTCALL | METH_KEYWORDS when the running CPython is 3.10 or newer,
+ * where that convention is part of the stable ABI (its flag value and
+ * signature are then fixed for every later version), else METH_VARARGS |
+ * METH_KEYWORDS, the 3.9 stable ABI's only one. So the one cp39-abi3 build
+ * pays for a tuple per call on 3.9 only (doc/packaging.md, the benchmark).
+ * TBW_PY_NO_FASTCALL forces METH_VARARGS (tests/python/varargs.sh runs the
+ * binding's tests so on a newer Python). 0x0080 is METH_FASTCALL, which
+ * 3.9's limited-API headers do not define. */
+#ifndef METH_FASTCALL
+#define METH_FASTCALL 0x0080
+#endif
 
 /* ---- fork detection ---------------------------------------------------- */
 
@@ -562,16 +580,59 @@ static PyObject *tag_utf8(WriterObject *self, PyObject *tag)
 	return self->tag_bytes;
 }
 
+/* One keyword argument of add_scalar into its slot of a[6] (nargs
+ * positional ones given); 0, or -1 with TypeError. */
+static int add_scalar_kwarg(PyObject **a, Py_ssize_t nargs, PyObject *name, PyObject *val)
+{
+	int slot = -1;
+
+	for (int j = 0; j < 6 && slot < 0; j++)
+		if (name == kw_names[j])
+			slot = j;
+	for (int j = 0; j < 6 && slot < 0; j++)
+		if (PyUnicode_Compare(name, kw_names[j]) == 0)
+			slot = j;
+	if (slot < 0) {
+		PyErr_Format(PyExc_TypeError, "add_scalar() got an unexpected keyword argument '%U'", name);
+		return -1;
+	}
+	if (slot < nargs) {
+		PyErr_Format(PyExc_TypeError, "add_scalar() got multiple values for argument '%U'", name);
+		return -1;
+	}
+	a[slot] = val;
+	return 0;
+}
+
+static PyObject *add_scalar_args(WriterObject *self, PyObject **a);
+
+/* METH_FASTCALL | METH_KEYWORDS: the arguments arrive as an array, no tuple
+ * or dict is built per call (doc/packaging.md, the stable ABI). */
+static PyObject *Writer_add_scalar_fast(WriterObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                        PyObject *kwnames)
+{
+	PyObject *a[6] = { NULL, NULL, Py_None, Py_None, NULL, NULL };
+
+	if (nargs > 6) {
+		PyErr_Format(PyExc_TypeError, "add_scalar() takes at most 6 arguments (%zd given)", nargs);
+		return NULL;
+	}
+	for (Py_ssize_t i = 0; i < nargs; i++)
+		a[i] = args[i];
+	if (kwnames != NULL) {
+		Py_ssize_t nk = PyTuple_Size(kwnames);
+		for (Py_ssize_t k = 0; k < nk; k++)
+			if (add_scalar_kwarg(a, nargs, PyTuple_GetItem(kwnames, k), args[nargs + k]) < 0)
+				return NULL;
+	}
+	return add_scalar_args(self, a);
+}
+
+/* METH_VARARGS | METH_KEYWORDS (CPython 3.9). */
 static PyObject *Writer_add_scalar(WriterObject *self, PyObject *args, PyObject *kwds)
 {
 	PyObject *a[6] = { NULL, NULL, Py_None, Py_None, NULL, NULL };
-	PyObject *tagb;
 	Py_ssize_t nargs = PyTuple_Size(args);
-	char *tag;
-	Py_ssize_t taglen;
-	double value, walltime;
-	int64_t step;
-	int rc;
 
 	if (nargs > 6) {
 		PyErr_Format(PyExc_TypeError, "add_scalar() takes at most 6 arguments (%zd given)", nargs);
@@ -582,27 +643,24 @@ static PyObject *Writer_add_scalar(WriterObject *self, PyObject *args, PyObject 
 	if (kwds != NULL) {
 		Py_ssize_t pos = 0;
 		PyObject *name, *val;
-		while (PyDict_Next(kwds, &pos, &name, &val)) {
-			int slot = -1;
-			for (int j = 0; j < 6 && slot < 0; j++)
-				if (name == kw_names[j])
-					slot = j;
-			for (int j = 0; j < 6 && slot < 0; j++)
-				if (PyUnicode_Compare(name, kw_names[j]) == 0)
-					slot = j;
-			if (slot < 0) {
-				PyErr_Format(PyExc_TypeError,
-				             "add_scalar() got an unexpected keyword argument '%U'", name);
+		while (PyDict_Next(kwds, &pos, &name, &val))
+			if (add_scalar_kwarg(a, nargs, name, val) < 0)
 				return NULL;
-			}
-			if (slot < nargs) {
-				PyErr_Format(PyExc_TypeError,
-				             "add_scalar() got multiple values for argument '%U'", name);
-				return NULL;
-			}
-			a[slot] = val;
-		}
 	}
+	return add_scalar_args(self, a);
+}
+
+/* add_scalar with its arguments in a[]: tag, scalar_value, global_step,
+ * walltime, new_style, double_precision (NULL: not given). */
+static PyObject *add_scalar_args(WriterObject *self, PyObject **a)
+{
+	PyObject *tagb;
+	char *tag;
+	Py_ssize_t taglen;
+	double value, walltime;
+	int64_t step;
+	int rc;
+
 	if (a[0] == NULL || a[1] == NULL) {
 		PyErr_Format(PyExc_TypeError, "add_scalar() missing required argument '%U'",
 		             kw_names[a[0] == NULL ? 0 : 1]);
@@ -959,6 +1017,7 @@ static PyObject *Writer_get_journal_path(WriterObject *self, void *closure)
 
 static PyMethodDef Writer_methods[] = {
 	{ "_open", (PyCFunction)(void (*)(void))Writer_open, METH_VARARGS | METH_KEYWORDS, Writer_open_doc },
+	/* PyInit__tbwal switches it to Writer_add_scalar_fast on CPython >= 3.10 */
 	{ "add_scalar", (PyCFunction)(void (*)(void))Writer_add_scalar, METH_VARARGS | METH_KEYWORDS,
 	  Writer_add_scalar_doc },
 	{ "add_event", (PyCFunction)(void (*)(void))Writer_add_event, METH_VARARGS | METH_KEYWORDS,
@@ -1363,6 +1422,26 @@ static struct PyModuleDef tbwal_module = {
 	NULL, NULL, NULL, NULL
 };
 
+/* 1 when add_scalar is METH_FASTCALL in this process (chosen at import). */
+static int use_fastcall;
+
+/* May add_scalar be METH_FASTCALL: is the running CPython 3.10 or newer
+ * (METH_FASTCALL in its stable ABI)? */
+static int runtime_has_stable_fastcall(void)
+{
+#if defined(TBW_PY_NO_FASTCALL)
+	return 0;
+#elif !defined(Py_LIMITED_API)
+	return 1;   /* a per-version build (TBW_PY_FULL_API): every CPython >= 3.7 has it */
+#else
+	int major = 0, minor = 0;
+
+	if (sscanf(Py_GetVersion(), "%d.%d", &major, &minor) != 2)   /* "3.12.1 (main, ..." */
+		return 0;
+	return major > 3 || (major == 3 && minor >= 10);
+#endif
+}
+
 PyMODINIT_FUNC PyInit__tbwal(void);
 
 PyMODINIT_FUNC PyInit__tbwal(void)
@@ -1378,6 +1457,15 @@ PyMODINIT_FUNC PyInit__tbwal(void)
 			return NULL;
 		}
 		atfork_done = 1;
+	}
+	if (WriterType == NULL && runtime_has_stable_fastcall()) {
+		/* before the type exists: its method descriptors point into the table */
+		for (PyMethodDef *d = Writer_methods; d->ml_name != NULL; d++)
+			if (strcmp(d->ml_name, "add_scalar") == 0) {
+				d->ml_meth = (PyCFunction)(void (*)(void))Writer_add_scalar_fast;
+				d->ml_flags = METH_FASTCALL | METH_KEYWORDS;
+				use_fastcall = 1;
+			}
 	}
 	if (WriterType == NULL && (WriterType = PyType_FromSpec(&Writer_spec)) == NULL)
 		return NULL;
@@ -1440,7 +1528,14 @@ PyMODINIT_FUNC PyInit__tbwal(void)
 	    PyModule_AddIntConstant(m, "DURABILITY_NEVER", TBW_DURABILITY_NEVER) < 0 ||
 	    PyModule_AddIntConstant(m, "SCALAR_SIMPLE", TBW_SCALAR_SIMPLE) < 0 ||
 	    PyModule_AddIntConstant(m, "SCALAR_TENSOR", TBW_SCALAR_TENSOR) < 0 ||
-	    PyModule_AddIntConstant(m, "TAG_MAX", TBW_TAG_MAX) < 0)
+	    PyModule_AddIntConstant(m, "TAG_MAX", TBW_TAG_MAX) < 0 ||
+	    /* how this build was made (tests, bench/bench_python.py abi) */
+	    PyModule_AddIntConstant(m, "_fastcall", use_fastcall) < 0 ||
+#ifdef Py_LIMITED_API
+	    PyModule_AddIntConstant(m, "_limited_api", Py_LIMITED_API) < 0)
+#else
+	    PyModule_AddIntConstant(m, "_limited_api", 0) < 0)
+#endif
 		goto fail;
 	for (size_t i = 0; i < N_EXC; i++) {
 		const char *n = tbw_strerror(exc_defs[i].code);

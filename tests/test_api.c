@@ -548,6 +548,81 @@ static void test_api_sync_attached_late_ships_pruned_records(void **state)
 	assert_int_equal(shipped_records(syncdir), 250);
 }
 
+/* tbw_sync's progress (options version 2) on a backlog of several batches:
+ * ("shipping", done, total) after each segment, done growing to total; a
+ * caller built against version 1 (a struct that ends at backfill: nothing
+ * past it is read) is still accepted and ships with no progress. */
+typedef struct sync_progress_seen {
+	int calls, bad;
+	uint64_t last_done, total;
+} sync_progress_seen;
+
+static void on_sync_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+	sync_progress_seen *p = ctx;
+	if (strcmp(phase, "shipping") != 0 || done > total || done < p->last_done ||
+	    (p->calls && total != p->total))
+		p->bad++;
+	p->calls++;
+	p->last_done = done;
+	p->total = total;
+}
+
+static void test_api_sync_progress_on_a_backlog_and_version_1_options(void **state)
+{
+	tbw_options wo = TBW_OPTIONS_INIT;
+	tbw_writer *w;
+	tbw_sync_options so = TBW_SYNC_OPTIONS_INIT;
+	unsigned char *v1;
+	unsigned int one = 1;
+	tbw_sync_result sr;
+	sync_progress_seen seen = { 0, 0, 0, 0 };
+	size_t v1_size = TBW__FIELD_END(tbw_sync_options, backfill);
+	(void)state;
+
+	wo.compact_interval_ms = 0;          /* nothing exported (or pruned) before the sync:
+	                                        no flush either, which would export */
+	w = open_ok(logdir, &wo);
+	for (int i = 0; i < 150000; i++)
+		assert_int_equal(tbw_add_scalar(w, i % 2 ? "a" : "b", i, i / 2, 0), TBW_OK);
+	memset(&sr, 0, sizeof sr);
+	sr.version = TBW_SYNC_RESULT_VERSION;
+	so.progress = on_sync_progress;
+	so.progress_ctx = &seen;
+	assert_int_equal(tbw_sync(logdir, syncdir, &so, &sr), TBW_OK);    /* beside the live writer */
+	assert_int_equal(sr.records_shipped, 150000);
+	assert_true(seen.calls >= 3);        /* 150000 records: three batches of at most 65536 */
+	assert_int_equal(seen.bad, 0);
+	assert_int_equal(seen.total, 150000);
+	assert_int_equal(seen.last_done, 150000);
+
+	/* a small pass (one batch) reports nothing */
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(tbw_add_scalar(w, "a", i, 75000 + i, 0), TBW_OK);
+	seen.calls = 0;
+	assert_int_equal(tbw_sync(logdir, syncdir, &so, &sr), TBW_OK);
+	assert_int_equal(sr.records_shipped, 100);
+	assert_int_equal(seen.calls, 0);
+
+	/* version 1: exactly its size on the heap (ASan sees a read past it) */
+	for (int i = 0; i < 70000; i++)
+		assert_int_equal(tbw_add_scalar(w, "b", i, 80000 + i, 0), TBW_OK);
+	v1 = malloc(v1_size);
+	assert_non_null(v1);
+	memcpy(v1, &so, v1_size);
+	memcpy(v1, &one, sizeof one);        /* version = 1 */
+	seen.calls = 0;
+	assert_int_equal(tbw_sync(logdir, syncdir, (const tbw_sync_options *)(void *)v1, &sr), TBW_OK);
+	assert_int_equal(sr.records_shipped, 70000);
+	assert_int_equal(seen.calls, 0);
+	free(v1);
+	so.version = TBW_SYNC_OPTIONS_VERSION + 1;
+	assert_int_equal(tbw_sync(logdir, syncdir, &so, &sr), TBW_EINVAL);
+	assert_non_null(strstr(tbw_errmsg(), "tbw_sync_options version 3"));
+	assert_int_equal(tbw_close(w), TBW_OK);
+	assert_int_equal(shipped_records(syncdir), 220100);
+}
+
 /* Role exclusivity within one process: a second exporter or shipper of a
  * journal is refused here as it is from another process. */
 static void test_api_second_exporter_or_shipper_in_this_process_refused(void **state)
@@ -630,6 +705,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_api_open_while_closing_waits_not_busy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_stat_compact_sync_recover_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_sync_attached_late_ships_pruned_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_sync_progress_on_a_backlog_and_version_1_options,
+		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_second_exporter_or_shipper_in_this_process_refused,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_every_tool_on_a_bindfs_logdir, setup, teardown),

@@ -4,7 +4,7 @@
 # and --json; the one exit-code table (and the old names' own codes);
 # intervals with units; stat's whole history after close(); watch's JSON
 # lines and its terminal view (q quits, the terminal is restored); progress
-# on a terminal only; --from SYNC_ROOT finding the run by name, listing an
+# (compact, recover, sync of a backlog) on a terminal only; --from SYNC_ROOT finding the run by name, listing an
 # ambiguous choice, --run-id; the hints (no such path, no journal, a writer
 # still running with its pid).
 set -u
@@ -210,6 +210,7 @@ has "hint: a sync folder, use recover --from" "$T/e" "looks like a sync folder"
 "$LOGN" "$T/big" 300000 --no-export --die || exit 1
 cp -a "$T/big" "$T/big2"
 cp -a "$T/big" "$T/big3"
+for c in s1 s2 s3 s4; do cp -a "$T/big" "$T/big-$c"; done
 timeout 300 script -qfec "$TBWAL compact $T/big" /dev/null >"$T/tty" 2>&1
 check "compact of a big backlog on a terminal exits 0" 0 $?
 has "progress: a total and a percentage" "$T/tty" "exporting: [0-9]*/300000 ([0-9]*%)"
@@ -220,6 +221,23 @@ check "recover of a big backlog on a terminal exits 0" 0 $?
 has "recover progress: a total and a percentage" "$T/tty" "exporting: [0-9]*/300000 ([0-9]*%)"
 "$TBWAL" recover --quiet "$T/big2" >/dev/null 2>"$T/e"; check "recover --quiet exits 0" 0 $?
 check "recover --quiet: nothing on stderr" "" "$(cat "$T/e")"
+
+# sync of a backlog (tbwal sync and tbsync): total and percentage on a
+# terminal, then the summary line; nothing piped, nothing with --quiet
+timeout 300 script -qfec "$TBWAL sync $T/big-s1 $T/drive-s1" /dev/null >"$T/tty" 2>&1
+check "sync of a big backlog on a terminal exits 0" 0 $?
+has "sync progress: a total and a percentage" "$T/tty" "shipping: [0-9]*/300000 ([0-9]*%)"
+has "sync progress reaches 100%" "$T/tty" "shipping: 300000/300000 (100%)"
+has "sync: the summary after the progress" "$T/tty" "$(printf '\033\[Ktbwal sync: shipped 300000 records')"
+timeout 300 script -qfec "$B/tools/tbsync $T/big-s2 $T/drive-s2" /dev/null >"$T/tty" 2>&1
+check "tbsync of a big backlog on a terminal exits 0" 0 $?
+has "tbsync progress: a total and a percentage" "$T/tty" "shipping: [0-9]*/300000 ([0-9]*%)"
+"$TBWAL" sync "$T/big-s3" "$T/drive-s3" >"$T/o" 2>"$T/e"; check "sync piped exits 0" 0 $?
+check "sync piped: no progress on stderr" "" "$(cat "$T/e")"
+has "sync piped: the summary on stdout" "$T/o" "shipped 300000 records"
+timeout 300 script -qfec "$TBWAL sync --quiet $T/big-s4 $T/drive-s4" /dev/null >"$T/tty" 2>&1
+check "sync --quiet on a terminal exits 0" 0 $?
+check "sync --quiet on a terminal: nothing at all" "" "$(tr -d '\r' <"$T/tty")"
 
 echo "$fails failure(s)"
 [ "$fails" -eq 0 ]

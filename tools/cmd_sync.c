@@ -41,7 +41,9 @@ static void sync_usage(const tbw_cli *cli, FILE *f)
 	      "  --backfill      also ship records pruned before any syncer attached, read\n"
 	      "                  back from the event files (values as exported: float32)\n"
 	      "  --json          print a JSON summary on stdout at exit (doc/cli-json.md)\n"
-	      "  -q, --quiet     print nothing but errors\n"
+	      "  -q, --quiet     print nothing but errors, and no progress (a backlog\n"
+	      "                  otherwise shows \"shipping: done/total (pct%), ETA\" on a\n"
+	      "                  terminal; never when stderr is piped)\n"
 	      "  -V, --version   print the version\n"
 	      "  -h, --help      this text\n"
 	      "\n"
@@ -100,16 +102,24 @@ static void sync_on_notify(void *ctx, tbw_sync_event ev, uint64_t n, const tbw_s
 		            r->journal_dir);
 		break;
 	case TBW_SYNC_PASS_FAILED:
+		tbw_cli_progress_end(cli);
 		tbw_cli_err(cli, "%s", msg ? msg : "a pass failed");
 		break;
 	case TBW_SYNC_SHIPPED:
 		if (cli->quiet)
 			break;
+		tbw_cli_progress_end(cli);
 		fprintf(cli->json ? stderr : stdout, "%s: shipped %llu records to %s (up to seq %llu, %u files)\n",
 		        cli->prog, (unsigned long long)n, r->run_dir, (unsigned long long)r->ship_seq, (unsigned)r->files);
 		fflush(cli->json ? stderr : stdout);
 		break;
 	}
+}
+
+/* A backlog being shipped: "shipping: done/total (pct%), ETA" on a terminal. */
+static void sync_on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+	tbw_cli_progress(ctx, phase, done, total);
 }
 
 static int tbw_cmd_sync(tbw_cli *cli, int argc, char **argv)
@@ -148,7 +158,10 @@ static int tbw_cmd_sync(tbw_cli *cli, int argc, char **argv)
 	o.stop = &sync_stop;
 	o.notify = sync_on_notify;
 	o.notify_ctx = cli;
+	o.progress = sync_on_progress;
+	o.progress_ctx = cli;
 	rc = tbw_sync(pos[0], pos[1], &o, &st);
+	tbw_cli_progress_end(cli);
 	if (have_sig) {
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGTERM, &old_term, NULL);

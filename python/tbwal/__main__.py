@@ -9,6 +9,7 @@ at their defaults, as in a C program.
 
     python -m tbwal tbrecover LOGDIR
     python -m tbwal tbstat --help
+    python -m tbwal stat LOGDIR       (no tool named: the tbwal command, `tbwal stat LOGDIR`)
 """
 import os
 import sys
@@ -57,9 +58,13 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
         out = sys.stdout if argv else sys.stderr
-        print("usage: python -m tbwal TOOL [ARGS...]\ntools: %s\n"
+        print("usage: python -m tbwal TOOL [ARGS...]\n"
+              "       python -m tbwal COMMAND [ARGS...]   (= tbwal COMMAND: recover, sync, compact,\n"
+              "                                         stat, watch; tbwal --help)\ntools: %s\n"
               "Each tool takes --help." % (", ".join(tools()) or "none in this build"), file=out)
         return 0 if argv else 1
+    if argv[0] not in tools() and "tbwal" in tools():
+        return run("tbwal", argv)    # python -m tbwal stat LOGDIR: tbwal's subcommands, its errors
     if argv[0] not in tools():
         print("python -m tbwal: unknown tool %r (tools: %s)"
               % (argv[0], ", ".join(tools()) or "none in this build"), file=sys.stderr)

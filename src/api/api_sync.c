@@ -19,6 +19,7 @@
 
 static const size_t sync_opt_sizes[] = {
 	0, TBW__FIELD_END(tbw_sync_options, backfill),
+	TBW__FIELD_END(tbw_sync_options, progress_ctx),
 };
 /* A field appended to the struct bumps its version: add that version's size
  * above (TBW__FIELD_END of the new last field), or this fails to compile. */
@@ -87,6 +88,7 @@ int tbw_sync(const char *logdir, const char *sync_dir, const tbw_sync_options *o
 	if ((rc = tbw__syncer_open(&s, j, sync_dir, o.run_name, o.wait)) != TBW_OK)
 		goto done;
 	tbw__copy_str(r.run_dir, sizeof r.run_dir, tbw__syncer_run_dir(s));
+	tbw__syncer_set_progress(s, o.progress, o.progress_ctx);
 	fill(&r, s);
 	unshippable = r.unshippable;
 	if (r.unshippable && o.backfill) {

@@ -58,6 +58,7 @@
 #include <sys/wait.h>
 #include "base/alloc.h"
 #include "base/bytes.h"
+#include "base/strmap.h"
 #include "export/compactor.h"
 #include "export/evscan.h"
 #include "base/error.h"
@@ -281,6 +282,16 @@ static uint64_t ss_count(const seqset *s, uint64_t lo, uint64_t hi)
 		if (a <= b)
 			n += b - a + 1;
 	}
+	return n;
+}
+
+/* How many runs of consecutive members lie in (lo, hi]. */
+static uint64_t ss_runs(const seqset *s, uint64_t lo, uint64_t hi)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->iv[i][1] > lo && s->iv[i][0] <= hi)
+			n++;
 	return n;
 }
 
@@ -717,6 +728,23 @@ static int probe_journal(const char *jdir, char *why, size_t cap)
 	}
 }
 
+
+/* The reason at the end of an error chain about dir ("op DIR: op DIR/x:
+ * reason"): what follows the last mention of dir, so a report line whose
+ * path is dir keeps its reason, not the path again. */
+static const char *innermost(const char *why, const char *dir)
+{
+	const char *last = NULL, *p = why, *c;
+	size_t dl = strlen(dir);
+
+	while (dl && (p = strstr(p, dir)) != NULL) {
+		last = p;
+		p += dl;
+	}
+	if (!last || !(c = strstr(last + dl, ": ")))
+		return why;
+	return c + 2;
+}
 static int journal_phase(recover_ctx *x)
 {
 	tbw_recover_report *rep = x->rep;
@@ -819,8 +847,8 @@ damaged:
 		rc = salvage(x, x->jdir, &nread, &ncorrupt, &info);
 		if (rc != TBW_OK && rc != TBW_ECORRUPT)
 			return rc;         /* cannot read it (I/O, memory): stop, change nothing */
-		add_damage(rep, x->jdir, 0, 0, "journal does not open (%s); %" PRIu64
-		           " record(s) salvaged, %" PRIu64 " damaged", why, nread, ncorrupt);
+		add_damage(rep, x->jdir, 0, 0, "journal does not open; %" PRIu64 " record(s) salvaged, %"
+		           PRIu64 " damaged: %s", nread, ncorrupt, innermost(why, x->jdir));
 		src->records = nread;
 		src->damaged = ncorrupt + 1;
 		src->used = nread > 0;
@@ -893,7 +921,12 @@ static void seg_aside(void *ctx, const char *file, uint64_t first, uint64_t last
 {
 	seg_cb_ctx *s = ctx;
 	char *p = tbw__path_join(s->dir, file);
+	size_t dl = strlen(s->dir);
 
+	/* moved_to is inside the same folder (.tbwal-set-aside/): named from
+	 * there, so the line keeps its end. */
+	if (moved_to && strncmp(moved_to, s->dir, dl) == 0 && moved_to[dl] == '/')
+		moved_to += dl + 1;
 	add_damage(s->x->rep, p ? p : file, 0, 0,
 	           "set aside: %s; records seq %" PRIu64 "..%" PRIu64 " (%" PRIu64 " records) not used; %s%s",
 	           why, first, last, records, moved_to ? "moved to " : "left in place",
@@ -1450,6 +1483,8 @@ out:
 typedef struct stats_ctx {
 	recover_ctx *x;
 	tbw_recover_tag *last;  /* cache: most records repeat a few tags */
+	tbw_strmap byname;      /* tag -> index in rep->tags (keys: the report's copies) */
+	size_t cap;             /* of rep->tags */
 } stats_ctx;
 
 static int tag_cmp_key(const char *a, size_t alen, const char *b)
@@ -1459,35 +1494,40 @@ static int tag_cmp_key(const char *a, size_t alen, const char *b)
 	return c ? c : (alen < blen ? -1 : alen > blen);
 }
 
-static tbw_recover_tag *tag_slot(tbw_recover_report *rep, const char *tag, size_t len)
+static int tag_order(const void *a, const void *b)
 {
-	size_t lo = 0, hi = rep->ntags;
-	tbw_recover_tag *a, *t;
+	return strcmp(((const tbw_recover_tag *)a)->tag, ((const tbw_recover_tag *)b)->tag);
+}
 
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = tag_cmp_key(tag, len, rep->tags[mid].tag);
-		if (c == 0)
-			return &rep->tags[mid];
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
+/* The report's entry for tag, added if new (in order of first sight; sorted
+ * by name once the scan is done). NULL on ENOMEM. */
+static tbw_recover_tag *tag_slot(stats_ctx *s, const char *tag, size_t len)
+{
+	tbw_recover_report *rep = s->x->rep;
+	tbw_recover_tag *t;
+	uint32_t idx;
+
+	if (tbw__strmap_find(&s->byname, tag, len, &idx))
+		return &rep->tags[idx];
+	if (rep->ntags == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 64;
+		tbw_recover_tag *a = tbw__realloc(rep->tags, nc * sizeof *a);
+		if (!a)
+			return NULL;
+		rep->tags = a;
+		s->cap = nc;
 	}
-	a = tbw__realloc(rep->tags, (rep->ntags + 1) * sizeof *a);
-	if (!a)
-		return NULL;
-	rep->tags = a;
-	memmove(&a[lo + 1], &a[lo], (rep->ntags - lo) * sizeof *a);
-	t = &a[lo];
+	t = &rep->tags[rep->ntags];
 	memset(t, 0, sizeof *t);
-	t->tag = tbw__malloc(len + 1);
-	if (!t->tag) {
-		memmove(&a[lo], &a[lo + 1], (rep->ntags - lo) * sizeof *a);
+	if (!(t->tag = tbw__malloc(len + 1)))
 		return NULL;
-	}
 	memcpy(t->tag, tag, len);
 	t->tag[len] = '\0';
+	if (tbw__strmap_put(&s->byname, t->tag, len, (uint32_t)rep->ntags) != TBW_OK) {
+		tbw__free(t->tag);
+		t->tag = NULL;
+		return NULL;
+	}
 	rep->ntags++;
 	return t;
 }
@@ -1505,7 +1545,7 @@ static int stats_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 		return TBW_OK;
 	t = s->last;
 	if (!t || tag_cmp_key(ev->tag, ev->tag_len, t->tag) != 0) {
-		t = tag_slot(rep, ev->tag, ev->tag_len);
+		t = tag_slot(s, ev->tag, ev->tag_len);
 		if (!t)
 			return tbw__error_set(TBW_ENOMEM, "recover", NULL, "out of memory");
 	}
@@ -1521,7 +1561,7 @@ static int stats_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 	t->last_wall_time = ev->wall_time;
 	t->count++;
 	rep->total_scalars++;
-	/* t is an element of the array as it is now; an insert that moves
+	/* t is an element of the array as it is now; an append that moves
 	 * the array goes through tag_slot, whose result replaces this. */
 	s->last = t;
 	return TBW_OK;
@@ -1533,7 +1573,7 @@ static int final_scan(recover_ctx *x)
 	evfile *files = NULL;
 	size_t nfiles = 0;
 	uint64_t prev_end = 0;
-	stats_ctx sc = { x, NULL };
+	stats_ctx sc = { x, NULL, TBW_STRMAP_INIT, 0 };
 	int rc;
 
 	rc = list_run_files(x, &files, &nfiles);
@@ -1571,6 +1611,9 @@ static int final_scan(recover_ctx *x)
 		progress(x, "checking event files", i + 1, nfiles);
 	}
 	rep->last_seq = prev_end;
+	tbw__strmap_free(&sc.byname);
+	if (rep->ntags > 1)
+		qsort(rep->tags, rep->ntags, sizeof *rep->tags, tag_order);
 	free_files(files, nfiles);
 	return rc;
 }
@@ -1702,6 +1745,10 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 		uint64_t starts = ss_count(&x.dry_starts, end, top);
 		rep->exported = have + (cfg->purge_step != TBW_NO_PURGE);
 		rep->total_scalars += have - starts;
+		/* The export starts a file of its own, and one more at every
+		 * gap (doc/compactor.md); a file past the rotation size (16 MiB)
+		 * also starts one, which this count does not foresee. */
+		rep->event_files += ss_runs(&x.dry_all, end, top);
 		if (have > 0 && rep->last_seq < top)
 			rep->lost += (top - end) - have;
 		rep->last_seq = top;

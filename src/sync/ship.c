@@ -496,10 +496,16 @@ out:
 	return rc;
 }
 
+void tbw__syncer_set_progress(tbw_syncer *s, tbw_sync_progress_fn fn, void *ctx)
+{
+	s->progress = fn;
+	s->progress_ctx = ctx;
+}
+
 int tbw__syncer_pass(tbw_syncer *s, uint64_t *nshipped)
 {
-	uint64_t until = 0, cursor = s->ship, shipped = 0;
-	int rc;
+	uint64_t until = 0, cursor = s->ship, start = s->ship, shipped = 0;
+	int rc, backlog;
 
 	if (nshipped)
 		*nshipped = 0;
@@ -509,6 +515,7 @@ int tbw__syncer_pass(tbw_syncer *s, uint64_t *nshipped)
 	rc = tbw__journal_last_seq(s->j, &until);
 	if (rc)
 		return rc;
+	backlog = s->progress && until > start && until - start > TBW_SYNC_BATCH;
 	while (cursor < until) {
 		tbw_jread info;
 		size_t k = 0;
@@ -552,6 +559,9 @@ int tbw__syncer_pass(tbw_syncer *s, uint64_t *nshipped)
 			s->st.ship_seq = cursor;
 		}
 		shipped += k;
+		if (backlog)   /* info.end: nothing is left before until */
+			s->progress(s->progress_ctx, "shipping",
+			            info.end || cursor >= until ? until - start : cursor - start, until - start);
 		if (info.end)
 			break;
 	}

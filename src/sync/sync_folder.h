@@ -45,6 +45,8 @@ struct tbw_syncer {
 	uint32_t     gen;         /* our generation (names, run.json) */
 	char         ident[700];  /* our identity in run.json: host and journal creation */
 	int          superseded;  /* a newer generation took the folder over */
+	tbw_sync_progress_fn progress; /* NULL: none (tbw__syncer_set_progress) */
+	void        *progress_ctx;
 };
 
 /* The fields of run.json a reader needs. Parsed leniently (our own writer

@@ -66,6 +66,14 @@ int tbw__sync_check_dir(const char *sync_dir);
  * that reached the folder left it; the next pass retries. */
 int tbw__syncer_pass(tbw_syncer *s, uint64_t *nshipped);
 
+/* Progress of a pass over a backlog (tbw_sync's progress option): with fn
+ * set, a pass that starts with more than TBW_SYNC_BATCH records to ship
+ * calls fn(ctx, "shipping", done, total) after each batch is in place, done
+ * and total counting sequence numbers from where the pass started (done
+ * never above total). fn NULL (the default): never called. */
+typedef void (*tbw_sync_progress_fn)(void *ctx, const char *phase, uint64_t done, uint64_t total);
+void tbw__syncer_set_progress(tbw_syncer *s, tbw_sync_progress_fn fn, void *ctx);
+
 /* Folder this syncer writes to (borrowed). */
 const char *tbw__syncer_run_dir(const tbw_syncer *s);
 

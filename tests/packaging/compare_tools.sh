@@ -13,7 +13,7 @@ pipbin=$(cd "$1" && pwd)
 bdir=$(cd "$2" && pwd)
 logn=$bdir/tests/tbw_logn
 [ -x "$logn" ] || { echo "compare_tools: $logn is not built (make -C $bdir tests/tbw_logn)" >&2; exit 1; }
-for t in tbrecover tbsync tbcompact tbstat; do
+for t in tbwal tbrecover tbsync tbcompact tbstat; do
 	[ -x "$pipbin/$t" ] || { echo "compare_tools: no $pipbin/$t" >&2; exit 1; }
 	[ -x "$bdir/tools/$t" ] || { echo "compare_tools: no $bdir/tools/$t" >&2; exit 1; }
 done
@@ -83,6 +83,17 @@ run_case "tbsync --once killed"     tbsync @W@/killed @W@/drive2 --once
 run_case "tbsync --json synced"     tbsync @W@/synced @W@/drive --json
 run_case "tbsync usage"             tbsync @W@/killed
 run_case "tbsync --help"            tbsync --help
+run_case "tbwal alone"               tbwal
+run_case "tbwal --version"           tbwal --version
+run_case "tbwal stat closed"         tbwal stat @W@/closed
+run_case "tbwal stat --json killed"  tbwal stat --json @W@/killed
+run_case "tbwal stat no journal"     tbwal stat @W@/empty
+run_case "tbwal recover --json"      tbwal recover --json @W@/killed
+run_case "tbwal recover --from root" tbwal recover --json --from @W@/drive --run-name run @W@/restored
+run_case "tbwal compact --json"      tbwal compact --json @W@/killed
+run_case "tbwal sync --json"         tbwal sync --json @W@/killed @W@/drive3
+run_case "tbwal watch --help"        tbwal watch --help
+run_case "tbwal bogus"               tbwal bogus
 # python -m tbwal TOOL is the same program as the console script.
 set +e
 "$pipbin/python" -m tbwal tbstat "$s/fix/closed" >"$s/m.out" 2>&1; mrc=$?

@@ -4,8 +4,9 @@ installed interpreter from outside the source tree:
     its extension is the stable-ABI one (_tbwal.abi3.so), and tbwal.__version__
     is the one version number (argv[1], from scripts/version.sh);
   - a SummaryWriter logs scalars that reach an event file;
-  - the tools are on PATH next to the interpreter (tbrecover, tbsync,
-    tbcompact, tbstat) and run, as does python -m tbwal TOOL.
+  - the tools are on PATH next to the interpreter (tbwal, tbrecover,
+    tbsync, tbcompact, tbstat) and run, as does python -m tbwal TOOL, and
+    python -m tbwal COMMAND (tbwal's subcommands).
 
     VENV/bin/python tests/packaging/smoke.py VERSION
 """
@@ -19,7 +20,7 @@ import tempfile
 import tbwal
 from tbwal import _tbwal
 
-TOOLS = ("tbrecover", "tbsync", "tbcompact", "tbstat")
+TOOLS = ("tbwal", "tbrecover", "tbsync", "tbcompact", "tbstat")
 
 
 def check(cond, what):
@@ -59,6 +60,11 @@ def main():
         r = subprocess.run([sys.executable, "-m", "tbwal", "tbstat", os.path.join(d, "nothing")],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         check(r.returncode == 2, "python -m tbwal tbstat keeps the tool's exit status (2: no journal)")
+        r = subprocess.run([sys.executable, "-m", "tbwal", "stat", os.path.join(d, "nothing")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        check(r.returncode == 4, "python -m tbwal stat is tbwal stat (4: no journal)")
+        r = subprocess.run([os.path.join(bindir, "tbwal"), "--version"], stdout=subprocess.PIPE, text=True)
+        check(r.returncode == 0 and r.stdout.strip() == "tbwal " + want, "tbwal --version is the one version")
     finally:
         shutil.rmtree(d, ignore_errors=True)
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # run.sh MODULE -- run one unittest module of tests/python against the tbwal
-# package built in $TBW_BUILDDIR/python, with $TBW_PYTHON (Debian's python3).
+# package built in $TBW_BUILDDIR/python (or $TBW_PY_PKGDIR), with $TBW_PYTHON
+# (Debian's python3).
 # In a sanitizer build the extension needs the ASan runtime preloaded into the
 # (uninstrumented) interpreter; leaks are not checked there (CPython's own
 # allocations would swamp them).
@@ -21,7 +22,7 @@ if [ -n "$asan" ]; then
 	TBW_PY_ASAN=1
 	export LD_PRELOAD ASAN_OPTIONS TBW_PY_ASAN
 fi
-PYTHONPATH="$TBW_BUILDDIR/python:$TBW_SRCDIR/tests/python"
+PYTHONPATH="${TBW_PY_PKGDIR:-$TBW_BUILDDIR/python}:$TBW_SRCDIR/tests/python"
 PYTHONDONTWRITEBYTECODE=1
 export PYTHONPATH PYTHONDONTWRITEBYTECODE
 exec "$TBW_PYTHON" -m unittest -v "$mod"

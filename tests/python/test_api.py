@@ -43,6 +43,13 @@ class TestSignature(TempDirCase):
         self.assertEqual(kwonly["sync_interval"], 5.0)
         self.assertEqual(kwonly["compact_interval"], 1.0)
 
+    def test_api_add_scalar_calling_convention_by_python_version(self):
+        # METH_FASTCALL from 3.10 on (stable ABI there), METH_VARARGS on 3.9
+        # or when built with TBW_PY_NO_FASTCALL (tests/python/varargs.sh)
+        from tbwal import _tbwal
+        want = 0 if os.environ.get("TBW_PY_NO_FASTCALL") else int(sys.version_info >= (3, 10))
+        self.assertEqual(_tbwal._fastcall, want)
+
     def test_api_add_scalars_parameters_match_torch(self):
         names = list(inspect.signature(SummaryWriter.add_scalars).parameters)
         self.assertEqual(names, ["self", "main_tag", "tag_scalar_dict", "global_step", "walltime"])
