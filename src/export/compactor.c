@@ -80,6 +80,10 @@ struct tbw_compactor {
 	int need_repair;        /* bytes past cur.offset may be in the file */
 	int repairing;          /* writing a cut tail again: no rotation */
 	int start_in_buf;       /* the run's first START is in the buffer */
+	int start_in_file;      /* the current file's header holds the run's first START */
+	int repair_start;       /* tbrecover's repair: the next file opens with a START */
+	int64_t repair_step;    /* ... at this step */
+	char repair_after[256]; /* ... and sorts after this name (moved out of logdir) */
 	char run8[9];           /* first 8 hex digits of the run id, for file names */
 	uint64_t file_last_seq; /* seq of the last record written to the current file */
 	int purge_pending;      /* a purge rewrite's last steps are still to do */
@@ -190,6 +194,8 @@ static int max_event_name(tbw_compactor *c, char *out, size_t cap)
 	closedir(d);
 	if (strcmp(c->cur.file, out) > 0)
 		snprintf(out, cap, "%s", c->cur.file);
+	if (strcmp(c->repair_after, out) > 0)
+		snprintf(out, cap, "%s", c->repair_after);
 	return TBW_OK;
 }
 
@@ -377,8 +383,9 @@ static int new_file(tbw_compactor *c, uint64_t base, int with_start)
 {
 	char name[256], maxname[256], tmpname[64], sfx[128];
 	char *tmp = NULL, *path = NULL;
-	uint8_t hdr[128];
+	uint8_t hdr[256];
 	size_t n;
+	int hdr_start = c->repair_start;
 	int64_t secs = (int64_t)time(NULL);
 	uint32_t no = c->cur.file_no + 1;
 	tbw_jexport nc;
@@ -388,7 +395,7 @@ static int new_file(tbw_compactor *c, uint64_t base, int with_start)
 	/* Our suffix names the run and the sequence number before the file's
 	 * first record, so tbrecover can map every record back to its seq;
 	 * "S" marks a file that opens with the run's sacrificial START. */
-	snprintf(sfx, sizeof sfx, ".tbwal-%s-%s%016" PRIx64 "%s", c->run8, with_start ? "S" : "",
+	snprintf(sfx, sizeof sfx, ".tbwal-%s-%s%016" PRIx64 "%s", c->run8, with_start || hdr_start ? "S" : "",
 	         base, c->suffix);
 	rc = max_event_name(c, maxname, sizeof maxname);
 	if (rc != TBW_OK)
@@ -419,6 +426,15 @@ static int new_file(tbw_compactor *c, uint64_t base, int with_start)
 	}
 	n = tbw__event_encode_file_version(hdr + TBW_TFR_HEADER + 64, tbw__wall_time());
 	n = tbw__tfrecord_frame(hdr, hdr + TBW_TFR_HEADER + 64, n);
+	if (hdr_start) {
+		/* A repair file: the START that makes a running Python loader
+		 * drop what it read from the replaced files is part of the
+		 * header, fsynced with it and covered by the cursor from the
+		 * start, so no rewrite after a crash can lose or change it. */
+		size_t m = tbw__event_encode_session_start(hdr + n + TBW_TFR_HEADER, tbw__wall_time(),
+		                                           c->repair_step);
+		n += tbw__tfrecord_frame(hdr + n, hdr + n + TBW_TFR_HEADER, m);
+	}
 	rc = tbw__write_durable(tmp, path, hdr, n, 0, &fd, "compactor new file");
 	if (rc != TBW_OK)
 		goto out;
@@ -441,6 +457,8 @@ static int new_file(tbw_compactor *c, uint64_t base, int with_start)
 	c->need_new_file = 0;
 	c->file_last_seq = base;
 	c->st.files_created++;
+	c->start_in_file = hdr_start;
+	c->repair_start = 0;
 out:
 	if (fd >= 0)
 		tbw__os.close(fd);
@@ -468,6 +486,14 @@ static int grow_buf(tbw_compactor *c, size_t need)
 
 static int purge_rewrite(tbw_compactor *c, const tbw_jrec *r);
 
+/* Before the run's first record (cursor seq 0) the run's sacrificial START
+ * goes into the buffer, unless the file's header already holds one (a
+ * tbrecover repair file, tbw__compactor_set_repair). */
+static int run_start_due(const tbw_compactor *c)
+{
+	return c->cur.seq == 0 && !c->start_in_buf && !c->start_in_file;
+}
+
 /* Encode one journal record (and, before the run's first one, a SessionLog
  * START) into the buffer. */
 static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
@@ -477,14 +503,14 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 	uint8_t *dst;
 	int is_start = r->tag_id == TBW_JTAG_SESSION_START;
 	int is_event = r->body_len > 0;
-	int first_start = c->cur.seq == 0 && !c->start_in_buf;
+	int first_start = run_start_due(c);
 	int rc;
 
 	if (is_start && !c->repairing && (c->cur.seq > 0 || c->used > 0)) {
 		rc = purge_rewrite(c, r);   /* rewrite the run's files first */
 		if (rc != TBW_OK)
 			return rc;
-		first_start = c->cur.seq == 0 && !c->start_in_buf;
+		first_start = run_start_due(c);
 	}
 	if (is_event) {
 		/* An event record exports its body verbatim: its tag only names
@@ -515,7 +541,7 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 			rc = flush(c);
 			if (rc != TBW_OK)
 				return rc;
-			first_start = c->cur.seq == 0 && !c->start_in_buf;
+			first_start = run_start_due(c);
 		}
 		if (c->used + need > c->cap && (rc = grow_buf(c, need)) != TBW_OK)
 			return rc;
@@ -528,10 +554,10 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 	if (!c->repairing && c->need_new_file) {
 		rc = flush(c);   /* commits progress past skipped records, if any */
 		if (rc == TBW_OK)
-			rc = new_file(c, r->seq - 1, c->cur.seq == 0 && !c->start_in_buf);
+			rc = new_file(c, r->seq - 1, run_start_due(c));
 		if (rc != TBW_OK)
 			return rc;
-		first_start = c->cur.seq == 0 && !c->start_in_buf;
+		first_start = run_start_due(c);
 	}
 	if (first_start) {
 		/* TensorBoard's Python loader ignores the first START of a run;
@@ -1197,6 +1223,14 @@ static int repair(tbw_compactor *c, int on_open)
 }
 
 /* ---- API ---- */
+
+void tbw__compactor_set_repair(tbw_compactor *c, const char *sort_after, int with_start, int64_t step)
+{
+	snprintf(c->repair_after, sizeof c->repair_after, "%s", sort_after ? sort_after : "");
+	c->repair_start = with_start;
+	c->repair_step = step;
+	c->need_new_file = 1;
+}
 
 int tbw__compactor_parse_name(const char *name, char run8[9], uint64_t *base, int *with_start)
 {

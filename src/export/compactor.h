@@ -71,6 +71,14 @@ void tbw__compactor_stats(const tbw_compactor *c, tbw_compact_stats *out);
  * the outputs if name is one of ours, else 0. with_start may be NULL. */
 int tbw__compactor_parse_name(const char *name, char run8[9], uint64_t *base, int *with_start);
 
+/* tbrecover's repair (doc/recover.md, "A running TensorBoard"): the next
+ * file this compactor starts sorts after sort_after (a name moved out of
+ * logdir that a running TensorBoard may still be reading; NULL or "" for
+ * none) and, with with_start, holds a SessionLog START at step right after
+ * its file_version (the file is named "S"; before the run's first record
+ * that START stands in for the sacrificial one). Call before the export. */
+void tbw__compactor_set_repair(tbw_compactor *c, const char *sort_after, int with_start, int64_t step);
+
 /* Release the role and the file. NULL is a no-op. */
 void tbw__compactor_close(tbw_compactor *c);
 

@@ -18,9 +18,13 @@
  *     consecutive sequence numbers from the run's start is kept. Every file
  *     after it is read as a source (its intact records go into the journal)
  *     and moved aside into LOGDIR/.tbwal-recovered/<stamp>/ (deleted only
- *     with delete_replaced). The export cursor is set to the end of the kept
- *     prefix. Files of other runs, and files tbwal did not write, are never
- *     touched.
+ *     with delete_replaced). The prefix is shortened while its steps reach
+ *     those of the files after it, and the first file exported after it
+ *     opens with a SessionLog START above every kept step and sorts after
+ *     every name moved, so a TensorBoard following the logdir shows each
+ *     record once (doc/recover.md, "A running TensorBoard"). The export
+ *     cursor is set to the end of the kept prefix. Files of other runs, and
+ *     files tbwal did not write, are never touched.
  *  5. Segment sources (--from): tbw__sync_restore() inserts their records
  *     (an existing sequence number is kept: deduplication by run id + seq),
  *     and the compactor exports them batch by batch as they are restored.
@@ -318,6 +322,17 @@ typedef struct recover_ctx {
 	uint64_t dry_keep_end; /* end of the kept prefix of event files (the export cursor) */
 	size_t dry_keep_files; /* files in that prefix */
 	int dry_rc;            /* out of memory while noting */
+	/* Repair of a run TensorBoard may be following (doc/recover.md, "A
+	 * running TensorBoard"): set when event files are replaced. */
+	int repair;            /* files were (or would be) replaced */
+	int repair_start;      /* the repair file opens with a START at repair_step */
+	int64_t repair_step;
+	uint64_t repair_base;  /* records after this seq are exported again */
+	char repair_after[256];/* the latest name moved out of LOGDIR */
+	size_t foreign;        /* "tfevents" files in LOGDIR not of this run */
+	struct seqrange { uint64_t lo, hi; } *unsure; /* (lo, hi]: seqs a loader may have read */
+	size_t nunsure;        /* from a replaced file, whose steps no source showed us */
+	uint64_t unsure_below; /* re-exported records among those with a step < repair_step */
 } recover_ctx;
 
 /* Records per export chunk of step 6 (progress between chunks). */
@@ -1114,6 +1129,9 @@ typedef struct evfile {
 	char *name;
 	uint64_t base;        /* seq before its first record */
 	int with_start;       /* opens with the run's sacrificial START */
+	/* filled by events_phase's scans */
+	uint64_t records, last_seq, valid_len;
+	int64_t min_step, max_step; /* of the records a loader shows (no tombstones) */
 } evfile;
 
 static int cmp_evfile(const void *a, const void *b)
@@ -1131,6 +1149,7 @@ static int list_run_files(recover_ctx *x, evfile **out, size_t *nout)
 
 	*out = NULL;
 	*nout = 0;
+	x->foreign = 0;
 	if (!d) {
 		if (errno == ENOENT)
 			return TBW_OK;
@@ -1143,10 +1162,11 @@ static int list_run_files(recover_ctx *x, evfile **out, size_t *nout)
 
 		if (!strstr(e->d_name, "tfevents"))
 			continue;
-		if (!tbw__compactor_parse_name(e->d_name, run8, &base, &with_start))
-			continue;          /* not ours: never touched */
-		if (!x->have_run_id || strcmp(run8, x->run8) != 0)
-			continue;          /* another run's */
+		if (!tbw__compactor_parse_name(e->d_name, run8, &base, &with_start) ||
+		    !x->have_run_id || strcmp(run8, x->run8) != 0) {
+			x->foreign++;      /* not ours, or another run's: never touched */
+			continue;
+		}
 		if (n == cap) {
 			evfile *na = tbw__realloc(a, (cap ? cap * 2 : 16) * sizeof *a);
 			if (!na)
@@ -1159,6 +1179,9 @@ static int list_run_files(recover_ctx *x, evfile **out, size_t *nout)
 			goto nomem;
 		a[n].base = base;
 		a[n].with_start = with_start;
+		a[n].records = a[n].last_seq = a[n].valid_len = 0;
+		a[n].min_step = INT64_MAX;
+		a[n].max_step = INT64_MIN;
 		n++;
 	}
 	closedir(d);
@@ -1229,14 +1252,82 @@ static int move_aside(recover_ctx *x, const char *name)
 	return rc;
 }
 
+/* Per record of a scanned file: the file's step range, and with insert,
+ * the record restored into the journal. */
+typedef struct step_ctx {
+	recover_ctx *x;
+	evfile *f;
+	int insert;
+} step_ctx;
+
+static int step_cb(void *ctx, uint64_t seq, const tbw_event *ev)
+{
+	step_ctx *s = ctx;
+
+	if (!tbw__evscan_is_tombstone(ev)) {
+		if (ev->step < s->f->min_step)
+			s->f->min_step = ev->step;
+		if (ev->step > s->f->max_step)
+			s->f->max_step = ev->step;
+	}
+	return s->insert ? insert_event_cb(s->x, seq, ev) : TBW_OK;
+}
+
+static int scan_steps(recover_ctx *x, evfile *f, int insert, tbw_evscan *sr)
+{
+	char *p = tbw__path_join(x->logdir, f->name);
+	step_ctx sc = { x, f, insert };
+	int rc;
+
+	if (!p)
+		return tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
+	f->min_step = INT64_MAX;
+	f->max_step = INT64_MIN;
+	x->ins->j = x->cfg->dry_run ? NULL : x->j;
+	rc = tbw__evscan_file(p, f->base, f->with_start, step_cb, &sc, sr);
+	if (rc == TBW_OK && insert)
+		rc = ins_flush(x->ins);
+	f->records = sr->records;
+	f->last_seq = sr->last_seq;
+	f->valid_len = sr->valid_len;
+	tbw__free(p);
+	return rc;
+}
+
+/* Note (lo, hi]: sequence numbers a running TensorBoard may have read from
+ * a replaced file but whose steps no readable copy showed us. */
+static int add_unsure(recover_ctx *x, uint64_t lo, uint64_t hi)
+{
+	struct seqrange *a;
+
+	if (hi <= lo)
+		return TBW_OK;
+	a = tbw__realloc(x->unsure, (x->nunsure + 1) * sizeof *a);
+	if (!a)
+		return tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
+	x->unsure = a;
+	a[x->nunsure].lo = lo;
+	a[x->nunsure].hi = hi;
+	x->nunsure++;
+	return TBW_OK;
+}
+
+static int is_unsure(const recover_ctx *x, uint64_t seq)
+{
+	for (size_t i = 0; i < x->nunsure; i++)
+		if (seq > x->unsure[i].lo && seq <= x->unsure[i].hi)
+			return 1;
+	return 0;
+}
+
 static int events_phase(recover_ctx *x)
 {
 	tbw_recover_report *rep = x->rep;
 	tbw_recover_source *src = NULL;
 	evfile *files = NULL;
-	size_t nfiles = 0, keep = 0;
-	uint64_t prev_end = 0, keep_len = 0;
-	int rc, torn_last = 0;
+	size_t nfiles = 0, keep = 0, k;
+	uint64_t prev_end = 0;
+	int rc;
 	tbw_jexport cur;
 
 	rc = list_run_files(x, &files, &nfiles);
@@ -1247,18 +1338,12 @@ static int events_phase(recover_ctx *x)
 	rc = add_source(rep, "events", x->logdir, &src);
 	if (rc != TBW_OK)
 		goto out;
-	/* The kept prefix: whole files (torn only at the very end) continuing
-	 * the sequence without a gap from the run's start. */
+	/* The intact prefix: whole files (torn only at the very end)
+	 * continuing the sequence without a gap from the run's start. */
 	for (keep = 0; keep < nfiles; keep++) {
-		char *p = tbw__path_join(x->logdir, files[keep].name);
 		tbw_evscan sr;
 
-		if (!p) {
-			rc = tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
-			goto out;
-		}
-		rc = tbw__evscan_file(p, files[keep].base, files[keep].with_start, NULL, NULL, &sr);
-		tbw__free(p);
+		rc = scan_steps(x, &files[keep], 0, &sr);
 		if (rc != TBW_OK)
 			goto out;
 		if (files[keep].base != prev_end)
@@ -1269,75 +1354,124 @@ static int events_phase(recover_ctx *x)
 			break;
 		src->records += sr.records;
 		prev_end = sr.last_seq;
-		keep_len = sr.valid_len;
-		torn_last = sr.status == TBW_TFR_TORN;
 	}
 	src->used = 1;
-	/* Files after the prefix: read as a source, then move aside. */
+	/* Files after it: read as a source. What a running TensorBoard may
+	 * have read from them and we cannot (past damage, a missing file)
+	 * is noted as unsure, checked against the restored steps later. */
 	for (size_t i = keep; i < nfiles; i++) {
 		char *p = tbw__path_join(x->logdir, files[i].name);
 		tbw_evscan sr;
+		uint64_t before = i == keep ? prev_end : files[i - 1].last_seq;
 
 		if (!p) {
 			rc = tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
 			goto out;
 		}
-		x->ins->j = x->cfg->dry_run ? NULL : x->j;
-		rc = tbw__evscan_file(p, files[i].base, files[i].with_start, insert_event_cb, x, &sr);
-		if (rc == TBW_OK)
-			rc = ins_flush(x->ins);
+		rc = scan_steps(x, &files[i], 1, &sr);
 		src->records += sr.records;
-		if (sr.status == TBW_TFR_CORRUPT || (sr.status == TBW_TFR_TORN && i + 1 < nfiles)) {
+		if (rc == TBW_OK && files[i].base > before)
+			rc = add_unsure(x, before, files[i].base);
+		if (rc == TBW_OK && (sr.status == TBW_TFR_CORRUPT || sr.status == TBW_TFR_TORN))
+			rc = add_unsure(x, sr.last_seq, i + 1 < nfiles ? files[i + 1].base : UINT64_MAX);
+		if (rc == TBW_OK && (sr.status == TBW_TFR_CORRUPT || (sr.status == TBW_TFR_TORN && i + 1 < nfiles))) {
 			src->damaged++;
 			/* The Rust data server may have taken a damaged record
 			 * for a point (it checks data CRCs only when parsing
 			 * fails); nothing written can take that back. */
-			add_damage(rep, p, sr.bad_offset, 0, "event file damaged%s: %s",
-			           sr.status == TBW_TFR_CORRUPT ?
-			           " (restart TensorBoard if it was running: its data server may keep a damaged "
-			           "record as a point)" : "",
-			           sr.why[0] ? sr.why : "incomplete record");
-		} else if (files[i].base != prev_end && i == keep) {
-			add_damage(rep, p, 0, 0, "event file starts after seq %" PRIu64
-			           " but the files before it end at seq %" PRIu64 "; rewriting from here",
-			           files[i].base, prev_end);
-		}
-		if (rc == TBW_OK && !x->cfg->dry_run) {
-			rc = move_aside(x, files[i].name);
-			if (rc == TBW_OK)
-				rep->files_replaced++;
-		} else if (rc == TBW_OK) {
-			rep->files_replaced++;   /* would be replaced */
+			rc = add_damage(rep, p, sr.bad_offset, 0, "event file damaged%s: %s",
+			                sr.status == TBW_TFR_CORRUPT ?
+			                " (restart TensorBoard if it was running: its data server may keep a damaged "
+			                "record as a point)" : "",
+			                sr.why[0] ? sr.why : "incomplete record");
+		} else if (rc == TBW_OK && files[i].base != prev_end && i == keep) {
+			rc = add_damage(rep, p, 0, 0, "event file starts after seq %" PRIu64
+			                " but the files before it end at seq %" PRIu64 "; rewriting from here",
+			                files[i].base, prev_end);
 		}
 		tbw__free(p);
 		if (rc != TBW_OK)
 			goto out;
 	}
+	/* Where the rewrite starts: the repair file opens with a SessionLog
+	 * START at a step above every step kept and at or below every step
+	 * replaced, so a running Python loader drops exactly what it read
+	 * from the replaced files. Kept files whose steps reach the replaced
+	 * ones' are rewritten too (k moves back; k = 0 rewrites the run). */
+	k = keep;
+	if (keep < nfiles) {
+		int64_t lo = INT64_MAX, hi = INT64_MIN;
+		for (size_t i = keep; i < nfiles; i++)
+			if (files[i].min_step < lo)
+				lo = files[i].min_step;
+		for (;;) {
+			hi = INT64_MIN;
+			for (size_t i = 0; i < k; i++)
+				if (files[i].max_step > hi)
+					hi = files[i].max_step;
+			if (k == 0 || (hi < lo && hi < INT64_MAX))
+				break;
+			k--;
+			if (files[k].min_step < lo)
+				lo = files[k].min_step;
+		}
+		x->repair = 1;
+		x->repair_base = k ? files[k - 1].last_seq : 0;
+		x->repair_step = k ? hi + 1 : INT64_MIN;
+		snprintf(x->repair_after, sizeof x->repair_after, "%s", files[nfiles - 1].name);
+		/* The START acts only on a loader that saw the run's first one
+		 * (the first is ignored), and it would hide other writers'
+		 * points too: then only a restart shows the run right. */
+		x->repair_start = x->foreign == 0 && files[0].base == 0 && files[0].with_start;
+		if (!x->repair_start)
+			rc = add_damage(rep, x->logdir, 0, 0,
+			                "restart TensorBoard if it is running on this logdir: %s, so no SessionLog START "
+			                "can make its Python loader (--load_fast=false) drop what it read from the "
+			                "replaced files; it may show those scalars twice",
+			                x->foreign ? "other writers' event files are in it" :
+			                "this run's first event file is not there with the run's START");
+		/* Intact files rewritten for their steps: restored from
+		 * themselves (their records are pruned from the journal). */
+		for (size_t i = k; rc == TBW_OK && i < keep; i++) {
+			tbw_evscan sr;
+			rc = scan_steps(x, &files[i], 1, &sr);
+		}
+		/* Moved aside latest first: what TensorBoard can list is a
+		 * prefix of the run at every instant. */
+		for (size_t i = nfiles; rc == TBW_OK && i-- > k;) {
+			if (!x->cfg->dry_run)
+				rc = move_aside(x, files[i].name);
+			if (rc == TBW_OK)
+				rep->files_replaced++;   /* (would be, in a dry run) */
+		}
+		if (rc != TBW_OK)
+			goto out;
+	}
 	src->added = x->ins->inserted;
-	x->dry_keep_end = prev_end;
-	x->dry_keep_files = keep;
+	x->dry_keep_end = k ? files[k - 1].last_seq : 0;
+	x->dry_keep_files = k;
 	if (x->cfg->dry_run || !x->j)
 		goto out;
 	/* Point the export cursor at the end of the kept prefix. */
 	rc = tbw__journal_get_export(x->j, &cur);
 	if (rc != TBW_OK)
 		goto out;
-	if (keep == 0) {
+	if (k == 0) {
 		uint32_t no = cur.file_no;
 		memset(&cur, 0, sizeof cur);
 		cur.file_no = no;
 	} else {
-		const char *last = files[keep - 1].name;
+		const evfile *last = &files[k - 1];
 		/* An intact journal whose cursor already names the last kept file
 		 * at or inside its valid length needs nothing: the compactor's
 		 * own open repairs a torn tail. */
-		if (!(strcmp(cur.file, last) == 0 && cur.seq == prev_end && cur.offset <= keep_len)) {
-			cur.seq = prev_end;
-			cur.offset = keep_len;
-			snprintf(cur.file, sizeof cur.file, "%s", last);
+		if (!(strcmp(cur.file, last->name) == 0 && cur.seq == last->last_seq &&
+		      cur.offset <= last->valid_len)) {
+			cur.seq = last->last_seq;
+			cur.offset = last->valid_len;
+			snprintf(cur.file, sizeof cur.file, "%s", last->name);
 		}
 	}
-	(void)torn_last;
 	rc = tbw__journal_set_export(x->j, &cur);
 out:
 	free_files(files, nfiles);
@@ -1404,7 +1538,9 @@ static int stats_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 	tbw_recover_report *rep = s->x->rep;
 	tbw_recover_tag *t;
 
-	(void)seq;
+	if (s->x->repair_start && seq > s->x->repair_base && ev->step < s->x->repair_step &&
+	    !tbw__evscan_is_tombstone(ev) && is_unsure(s->x, seq))
+		s->x->unsure_below++;
 	if (ev->kind != TBW_EVENT_SCALAR)
 		return TBW_OK;
 	t = s->last;
@@ -1587,6 +1723,8 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 		rc = tbw__compactor_open(&x.comp, x.j, &cc);
 		if (rc != TBW_OK)
 			goto out;
+		if (x.repair)
+			tbw__compactor_set_repair(x.comp, x.repair_after, x.repair_start, x.repair_step);
 	}
 	/* 5. Segments, exported as they are restored. */
 	rc = segments_phase(&x);
@@ -1657,6 +1795,15 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 	rc = final_scan(&x);
 	if (rc != TBW_OK)
 		goto out;
+	if (x.unsure_below) {
+		rc = add_damage(rep, x.logdir, 0, 0,
+		                "restart TensorBoard if it is running on this logdir: %" PRIu64 " re-exported "
+		                "record(s) that a replaced file held where it could not be read have steps below "
+		                "%" PRId64 ", the step of the repair file's SessionLog START, so its Python loader "
+		                "(--load_fast=false) may show them twice", x.unsure_below, x.repair_step);
+		if (rc != TBW_OK)
+			goto out;
+	}
 verdict:
 	/* Losses: sequence numbers no source held (gaps between the event
 	 * files), records a damaged segment's name claims beyond everything
@@ -1686,5 +1833,6 @@ out:
 	tbw__free(x.aside);
 	tbw__free(x.dry_all.iv);
 	tbw__free(x.dry_starts.iv);
+	tbw__free(x.unsure);
 	return rc;
 }

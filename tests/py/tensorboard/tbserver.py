@@ -13,8 +13,11 @@ Queries go to TensorBoard's HTTP API: /data/runs, /data/plugin/scalars/tags,
 /data/plugin/scalars/scalars?run=R&tag=T (and the other plugins' routes by
 path). Everything is read with the stdlib (urllib).
 """
+import atexit
+import ctypes
 import json
 import os
+import weakref
 import pathlib
 import signal
 import socket
@@ -24,6 +27,29 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+
+BARRIER_RUN = "zz-tbw-barrier"
+PR_SET_PDEATHSIG = 1
+_live = weakref.WeakSet()      # servers started and not stopped (atexit stops them)
+
+
+_prctl = ctypes.CDLL(None, use_errno=True).prctl   # resolved here, not in the forked child
+
+
+def _die_with_parent(parent):
+    """preexec_fn: the kernel sends SIGKILL when the process that started us
+    dies; if it already died between fork and here, go now."""
+    if _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        os._exit(126)
+    if os.getppid() != parent:
+        os._exit(126)
+
+
+@atexit.register
+def _stop_all():
+    for tb in list(_live):
+        tb.stop()
 
 
 def free_port():
@@ -65,6 +91,8 @@ class TensorBoard:
         self.proc = None
         self.log_path = log_path
         self._log = None
+        self._barrier = None       # settle()'s writer, and its last step
+        self._barrier_step = 0
 
     @property
     def name(self):
@@ -89,8 +117,11 @@ class TensorBoard:
             self._log = open(self.log_path, "ab")
             env = dict(os.environ)
             env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+            parent = os.getpid()
             self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+                                         stdin=subprocess.DEVNULL, start_new_session=True, env=env,
+                                         preexec_fn=lambda: _die_with_parent(parent))
+            _live.add(self)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
@@ -117,6 +148,7 @@ class TensorBoard:
         if p is None:
             return
         self.proc = None
+        _live.discard(self)
         kids = _descendants(p.pid)
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
@@ -143,6 +175,9 @@ class TensorBoard:
         if self._log:
             self._log.close()
             self._log = None
+        if self._barrier is not None:
+            self._barrier.close()
+            self._barrier = None
 
     def __enter__(self):
         return self.start()
@@ -152,10 +187,13 @@ class TensorBoard:
 
     # ---- HTTP API ----
 
-    def get(self, path, timeout=20):
+    def get_bytes(self, path, timeout=20):
         url = "http://127.0.0.1:%d%s" % (self.port, path)
         with urllib.request.urlopen(url, timeout=timeout) as r:
-            return json.loads(r.read().decode())
+            return r.read()
+
+    def get(self, path, timeout=20):
+        return json.loads(self.get_bytes(path, timeout).decode())
 
     def runs(self):
         return self.get("/data/runs")
@@ -179,6 +217,27 @@ class TensorBoard:
         """{tag: [(step, value), ...]} for every scalar tag of run."""
         tags = self.scalar_tags().get(run, [])
         return {t: self.scalars(run, t) for t in tags}
+
+    def settle(self, timeout=60):
+        """Return once the server has completed a whole reload cycle that
+        began after this call (see the module comment)."""
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+        if self._barrier is None:
+            self._barrier_run = "%s-%d" % (BARRIER_RUN, self.port)   # its own: servers share logdirs
+            self._barrier = EventFileWriter(os.path.join(self.logdir, self._barrier_run))
+        for _ in range(2):
+            self._barrier_step += 1
+            step = self._barrier_step
+            ev = event_pb2.Event(wall_time=time.time(), step=step, summary=summary_pb2.Summary(
+                value=[summary_pb2.Summary.Value(tag="barrier", simple_value=float(step))]))
+            self._barrier.add_event(ev)
+            self._barrier.flush()
+            got = self.wait_for(lambda: any(s == step for s, _ in self.scalars(self._barrier_run, "barrier")),
+                                timeout=timeout, interval=0.1)
+            if not got:
+                raise AssertionError("tensorboard (%s) did not show barrier step %d within %ss"
+                                     % (self.name, step, timeout))
 
     def wait_for(self, fn, timeout=30, interval=0.2):
         """Poll fn() until it returns a true value; return the last value (maybe false)."""

@@ -2,11 +2,13 @@
 
     python writer_child.py LOGDIR --tags a,b --start 0 --stop 100 [--attempt K]
         [--purge-step N] [--sync-dir DIR] [--scalar-format tensor]
-        [--compact-interval S] [--step-time S] [--hang] [--no-close]
+        [--compact-interval S] [--step-time S] [--blob-bytes N] [--hang]
 
 Logs value(tag, step, attempt) for every tag at every step in [start, stop)
 through tbwal.SummaryWriter and prints "acked STEP" once add_scalar has
-returned for every tag of that step (what tbwal says is committed). With
+returned for every tag of that step (what tbwal says is committed); with
+--blob-bytes N each step also logs a text summary "blob" of N bytes (so the
+compactor rotates its 16 MiB event files every few steps). With
 --hang it then prints "done" and sleeps until it is killed (the tests
 SIGKILL it: no close, no atexit); otherwise it closes the writer and prints
 "closed".
@@ -36,6 +38,7 @@ def main():
     ap.add_argument("--scalar-format", default="simple")
     ap.add_argument("--compact-interval", type=float, default=0.2)
     ap.add_argument("--step-time", type=float, default=0.0)
+    ap.add_argument("--blob-bytes", type=int, default=0)
     ap.add_argument("--hang", action="store_true")
     a = ap.parse_args()
     kw = dict(purge_step=a.purge_step, scalar_format=a.scalar_format,
@@ -47,6 +50,8 @@ def main():
     for step in range(a.start, a.stop):
         for t in tags:
             w.add_scalar(t, value(t, step, a.attempt), step)
+        if a.blob_bytes:
+            w.add_text("blob", ("%08d" % step) * (a.blob_bytes // 8), step)
         print("acked", step, flush=True)
         if a.step_time:
             time.sleep(a.step_time)
