@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
+#include "journal.h"
 #include "tbwal.h"
 
 static double now_s(void)
@@ -37,7 +38,9 @@ int main(int argc, char **argv)
 	const char *tmp = argc > 2 ? argv[2] : "/tmp";
 	static const char *tags[] = { "loss", "accuracy", "lr", "grad_norm" };
 	char root[PATH_MAX], data[PATH_MAX + 64], cmd[PATH_MAX + 32];
-	uint64_t sizes[10], peak = 0;
+	uint64_t sizes[10], peak = 0, hwm[20], alloc[20];
+	char jdir[PATH_MAX + 16];
+	tbw_journal *j = NULL;
 	tbw_writer *w;
 	double t0, t1;
 	int grew = 0;
@@ -49,12 +52,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "open: %s\n", tbw_errmsg());
 		return 2;
 	}
+	snprintf(jdir, sizeof jdir, "%s/.tbwal", root);
+	if (tbw__journal_open(&j, jdir, NULL) != 0) {
+		fprintf(stderr, "journal open: %s\n", tbw_errmsg());
+		return 2;
+	}
 	printf("bench_long_run: %" PRIu64 " scalars, default options (compactor every 1 s), %s\n", n, root);
 	t0 = now_s();
 	for (uint64_t i = 0; i < n; i++) {
 		if (tbw_add_scalar(w, tags[i % 4], (double)i * 1e-3, (int64_t)(i / 4), 0) != 0) {
 			fprintf(stderr, "add_scalar: %s\n", tbw_errmsg());
 			return 2;
+		}
+		if ((i + 1) % (n / 20) == 0 && (i + 1) / (n / 20) <= 20) {
+			size_t q = (size_t)((i + 1) / (n / 20)) - 1;
+			alloc[q] = allocated(data);
+			tbw__journal_file_size(j, &hwm[q]);
 		}
 		if ((i + 1) % (n / 10) == 0 && (i + 1) / (n / 10) <= 10) {
 			uint64_t a = allocated(data);
@@ -63,6 +76,7 @@ int main(int argc, char **argv)
 				peak = a;
 		}
 	}
+	tbw__journal_close(j);
 	if (tbw_close(w) != 0) {
 		fprintf(stderr, "close: %s\n", tbw_errmsg());
 		return 2;
@@ -76,6 +90,10 @@ int main(int argc, char **argv)
 		if (k >= 2 && sizes[k] > sizes[1])
 			grew = 1;
 	}
+	printf("\ncurve (every %" PRIu64 " scalars): disk use MB / LMDB high-water mark MB\n", n / 20);
+	for (int k = 0; k < 20; k++)
+		printf("  %6.1f M  %7.1f  %7.1f\n", (double)(k + 1) * (double)(n / 20) / 1e6,
+		       (double)alloc[k] / 1048576.0, (double)hwm[k] / 1048576.0);
 	printf("\nafter close: %.1f MB; a journal holding all %" PRIu64 " records would take about %.0f MB\n",
 	       (double)allocated(data) / 1048576.0, n, (double)n * 48.0 / 1048576.0);
 	printf("target: no growth after the first prunings (from the 2nd tenth on): %s\n",

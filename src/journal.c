@@ -38,6 +38,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 #include <lmdb.h>
 #include "alloc.h"
@@ -205,7 +206,7 @@ typedef struct jenv {
 	MDB_dbi d_rec, d_tags, d_meta, d_cur;
 	int read_only;
 	int writemap;
-	int nsync_commit;           /* handles asking for TBW_JSYNC_COMMIT */
+	atomic_int nsync_commit;    /* handles asking for TBW_JSYNC_COMMIT (changed under reg_mu) */
 	int body_rc;                /* TBW_E* code of a failed write body (under wmu) */
 	int data_fd;                /* LMDB's descriptor of data.mdb (borrowed) */
 	size_t psize;               /* LMDB page size */
@@ -217,6 +218,17 @@ typedef struct jenv {
 	pthread_mutex_t tagmu;      /* tag table */
 	pthread_mutex_t rolemu;     /* role fds */
 	pthread_cond_t rolecv;      /* an exclusive role was released here */
+
+	/* group commit (section 4b): appends waiting for the next leader */
+	pthread_mutex_t gmu;        /* the queue and the leader's state (never held with wmu) */
+	pthread_cond_t gcv_done;    /* a leader finished a group */
+	pthread_cond_t gcv_lead;    /* a request was queued (a leader waits for more) */
+	struct greq *ghead, **gtail;
+	size_t gqueued;             /* requests in the queue */
+	int gleader, gwaiting;      /* a leader is running a group; it waits for arrivals */
+	size_t g_last;              /* requests in the last group */
+	uint64_t g_last_ns;         /* its time, from taking wmu to the commit's return */
+	uint64_t g_commits, g_calls; /* under wmu: group commits made, calls they carried */
 
 	/* caches, under wmu */
 	size_t last_txnid;
@@ -285,6 +297,18 @@ static int check_handle(const tbw_journal *j, const char *op)
 	return TBW_OK;
 }
 
+/* TBW_EPANIC naming the failure that poisoned e. */
+static int poisoned_err(jenv *e, const char *op)
+{
+	char msg[512];
+
+	pthread_mutex_lock(&e->tagmu);
+	memcpy(msg, e->poison_msg, sizeof msg);
+	pthread_mutex_unlock(&e->tagmu);
+	return tbw__error_set(TBW_EPANIC, op, e->dir,
+	                      "refusing writes after an earlier failure (%s); close and reopen", msg);
+}
+
 static int check_writable(const tbw_journal *j, const char *op)
 {
 	int rc = check_handle(j, op);
@@ -292,15 +316,8 @@ static int check_writable(const tbw_journal *j, const char *op)
 		return rc;
 	if (j->read_only || j->e->read_only)
 		return tbw__error_set(TBW_EINVAL, op, j->e->dir, "journal is open read-only");
-	if (atomic_load_explicit(&j->e->poisoned, memory_order_acquire)) {
-		jenv *e = j->e;
-		char msg[512];
-		pthread_mutex_lock(&e->tagmu);
-		memcpy(msg, e->poison_msg, sizeof msg);
-		pthread_mutex_unlock(&e->tagmu);
-		return tbw__error_set(TBW_EPANIC, op, e->dir,
-		                      "refusing writes after an earlier failure (%s); close and reopen", msg);
-	}
+	if (atomic_load_explicit(&j->e->poisoned, memory_order_acquire))
+		return poisoned_err(j->e, op);
 	return TBW_OK;
 }
 
@@ -406,6 +423,36 @@ out:
 	if (rc == TBW_ENOMEM)
 		return tbw__error_set(TBW_ENOMEM, "journal tags", e->dir, "out of memory");
 	return rc;
+}
+
+/* Forget the tags with id >= from (added in memory by a group commit's
+ * transaction that was then aborted: none of them is in the table). Rare:
+ * the hash is rebuilt. Takes tagmu. */
+static void tag_truncate(jenv *e, uint32_t from)
+{
+	pthread_mutex_lock(&e->tagmu);
+	if (from < e->tag_end) {
+		for (uint32_t id = from; id < e->cap_id; id++)
+			if (e->by_id[id].name) {
+				tbw__free(e->by_id[id].name);
+				e->by_id[id].name = NULL;
+				e->by_id[id].len = 0;
+				e->ntags--;
+			}
+		if (e->hcap) {
+			memset(e->hash, 0, e->hcap * sizeof *e->hash);
+			for (uint32_t id = 0; id < from && id < e->cap_id; id++) {
+				if (!e->by_id[id].name)
+					continue;
+				uint32_t h = tag_hash(e->by_id[id].name, e->by_id[id].len), k = h & (e->hcap - 1);
+				while (e->hash[k])
+					k = (k + 1) & (e->hcap - 1);
+				e->hash[k] = ((uint64_t)h << 32) | (id + 1);
+			}
+		}
+		e->tag_end = from;
+	}
+	pthread_mutex_unlock(&e->tagmu);
 }
 
 /* tags value: name || masked crc32c(id_be || name) */
@@ -733,6 +780,262 @@ static int wtxn(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx
 }
 
 /* ===================================================================
+ * 4b. Group commit (ALWAYS)
+ *
+ * With synced commits (TBW_JSYNC_COMMIT) a commit costs two device
+ * flushes (LMDB writes the dirty pages, fdatasync, the meta page,
+ * fdatasync) whatever it holds. Appends therefore combine: each caller
+ * queues a request (its body, done and context) and takes wmu; a caller
+ * that finds its request already carried out by another returns its
+ * result; otherwise it is the leader and runs every queued request's body
+ * in ONE write transaction, commits it (LMDB's own synced commit, the
+ * crash safety unchanged: no record is acknowledged before the commit
+ * that holds it returned from its second flush) and hands each request
+ * its result. Callers that arrive while a commit syncs queue up and share
+ * the next one.
+ *
+ * All or nothing per caller: a body that fails (an invalid tag, ENOMEM,
+ * an LMDB error inside its puts) aborts the transaction, that request
+ * gets its own error, and the transaction is rebuilt with the others; a
+ * full map grows and the whole group runs again; a failed commit fails
+ * every request it held (each gets the error; the environment is
+ * poisoned, as for a single commit). A request's done() runs right after
+ * its body, so the next body sees its sequence numbers and new tags; an
+ * aborted transaction rolls those caches back (next_seq, tags, format).
+ * =================================================================== */
+
+typedef struct greq {
+	struct greq *next;
+	const char *op;
+	wbody_fn body;
+	wdone_fn done;
+	void *ctx;
+	uint64_t extra;
+	int rc;
+	int state;           /* under wmu: 0 to do, 1 in this txn, 2 finished (rc final) */
+	int fin;             /* under gmu: finished, the owner may return */
+	tbw__errsave err;    /* the message when rc != 0 */
+} greq;
+
+/* Finish r with the error just recorded in this thread. */
+static void greq_fail(greq *r, int rc)
+{
+	r->rc = rc;
+	r->state = 2;
+	tbw__error_save(&r->err);
+}
+
+/* Leader, under wmu: carry out the requests of list (linked by next). */
+static void group_run(jenv *e, greq *list)
+{
+	int growths = 0;
+	size_t limit = SIZE_MAX;   /* requests per transaction */
+
+	for (;;) {
+		greq *r, *failed = NULL;
+		MDB_txn *txn;
+		uint64_t extra = 0, seq0;
+		uint32_t tag0, fmt0;
+		size_t take = 0;
+		int rc;
+
+		for (r = list; r; r = r->next)
+			if (r->state != 2)
+				break;
+		if (!r)
+			return;
+		if (atomic_load_explicit(&e->poisoned, memory_order_acquire)) {
+			rc = poisoned_err(e, list->op);
+			goto fail_all;
+		}
+		pthread_rwlock_rdlock(&e->maplock);
+		rc = mdb_txn_begin(e->env, NULL, 0, &txn);
+		if (rc == MDB_MAP_RESIZED) {
+			pthread_rwlock_unlock(&e->maplock);
+			if ((rc = adopt_resize(e, list->op)) != 0)
+				goto fail_all;
+			if (++growths > MAX_GROWTHS)
+				goto map_full;
+			continue;
+		}
+		if (rc) {
+			pthread_rwlock_unlock(&e->maplock);
+			rc = mdb_err(rc, list->op, e->dir);
+			goto fail_all;
+		}
+		if ((rc = refresh_caches(e, txn)) != 0)
+			goto abort_fail_all;
+		/* disk room for what this transaction may write; when the
+		 * group's sum does not fit, one request alone (its own verdict) */
+		for (r = list; r; r = r->next)
+			if (r->state != 2 && take < limit) {
+				extra += r->extra;
+				take++;
+			}
+		if ((rc = ensure_room(e, list->op, extra)) != 0) {
+			if (take > 1) {
+				mdb_txn_abort(txn);
+				pthread_rwlock_unlock(&e->maplock);
+				limit = 1;
+				continue;
+			}
+			goto abort_fail_all;
+		}
+		seq0 = e->next_seq;
+		tag0 = e->tag_end;
+		fmt0 = e->format;
+		take = 0;
+		for (r = list; r; r = r->next) {
+			if (r->state == 2)
+				continue;
+			if (take == limit || !e->cache_ok)
+				break;    /* the rest in the next transaction */
+			if ((rc = r->body(e, txn, r->ctx)) != 0) {
+				failed = r;
+				break;
+			}
+			r->state = 1;
+			take++;
+			if (r->done)
+				r->done(e, r->ctx);
+		}
+		if (!failed) {
+			rc = mdb_txn_commit(txn);
+			pthread_rwlock_unlock(&e->maplock);
+			if (rc == 0) {
+				e->last_txnid = env_last_txnid(e);
+				e->g_commits++;
+				e->g_calls += take;
+				for (r = list; r; r = r->next)
+					if (r->state == 1) {
+						r->rc = 0;
+						r->state = 2;
+					}
+				continue;
+			}
+		} else {
+			mdb_txn_abort(txn);
+			pthread_rwlock_unlock(&e->maplock);
+		}
+		/* not committed: roll back the caches the done()s moved */
+		e->next_seq = seq0;
+		tag_truncate(e, tag0);
+		e->format = fmt0;
+		e->cache_ok = 0;
+		if (!failed && rc != MDB_MAP_FULL) {
+			/* the commit failed: every request it held fails; poisoned */
+			if (rc == EIO && fs_full(e->dir))
+				rc = ENOSPC;
+			for (r = list; r; r = r->next)
+				if (r->state == 1)
+					greq_fail(r, mdb_err(rc, r->op, e->dir));
+			poison(e);
+			continue;
+		}
+		for (r = list; r; r = r->next)
+			if (r->state == 1)
+				r->state = 0;
+		if (rc == MDB_MAP_FULL) {
+			if (++growths > MAX_GROWTHS)
+				goto map_full;
+			if ((rc = grow_map(e, list->op)) != 0)
+				goto fail_all;
+			continue;
+		}
+		/* failed's body failed: it alone gets the error, the others go on */
+		greq_fail(failed, rc == BODY_FAILED ? e->body_rc : mdb_err(rc, failed->op, e->dir));
+		continue;
+	map_full:
+		rc = tbw__error_set(TBW_EFULL, list->op, e->dir, "the map could not be grown enough");
+		goto fail_all;
+	abort_fail_all:
+		mdb_txn_abort(txn);
+		pthread_rwlock_unlock(&e->maplock);
+	fail_all:
+		for (r = list; r; r = r->next)
+			if (r->state != 2)
+				greq_fail(r, rc);
+		return;
+	}
+}
+
+/* How long a leader waits for the callers of the previous group to queue
+ * again before it starts a commit: a quarter of the last group commit's
+ * time, at most 2 ms, and only when the previous group had more than one
+ * caller and fewer are queued now (the calls of a group return together
+ * and come back together; without the wait the first one back commits
+ * alone and the others wait a whole commit for the next). A lone caller
+ * never waits. */
+#define GROUP_WAIT_MAX_NS 2000000u
+
+/* An append through the group commit (with synced commits) or alone. */
+static int wtxn_append(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx,
+                       uint64_t extra)
+{
+	greq r;
+
+	if (!atomic_load_explicit(&e->nsync_commit, memory_order_relaxed))
+		return wtxn_sized(e, op, body, done, ctx, extra);
+	memset(&r, 0, sizeof r);
+	r.op = op; r.body = body; r.done = done; r.ctx = ctx; r.extra = extra;
+	pthread_mutex_lock(&e->gmu);
+	*e->gtail = &r;
+	e->gtail = &r.next;
+	e->gqueued++;
+	if (e->gwaiting)
+		pthread_cond_signal(&e->gcv_lead);
+	while (!r.fin) {
+		if (e->gleader) {
+			pthread_cond_wait(&e->gcv_done, &e->gmu);
+			continue;
+		}
+		/* lead: every request queued so far (ours too) in one commit */
+		e->gleader = 1;
+		if (e->g_last > 1 && e->gqueued < e->g_last) {
+			uint64_t wait = e->g_last_ns / 4 < GROUP_WAIT_MAX_NS ? e->g_last_ns / 4 : GROUP_WAIT_MAX_NS;
+			struct timespec dl;
+			clock_gettime(CLOCK_MONOTONIC, &dl);
+			dl.tv_nsec += (long)wait;
+			if (dl.tv_nsec >= 1000000000L) {
+				dl.tv_sec++;
+				dl.tv_nsec -= 1000000000L;
+			}
+			e->gwaiting = 1;
+			while (e->gqueued < e->g_last &&
+			       pthread_cond_timedwait(&e->gcv_lead, &e->gmu, &dl) == 0)
+				;
+			e->gwaiting = 0;
+		}
+		greq *list = e->ghead;
+		size_t n = e->gqueued;
+		e->ghead = NULL;
+		e->gtail = &e->ghead;
+		e->gqueued = 0;
+		pthread_mutex_unlock(&e->gmu);
+
+		uint64_t t0 = tbw__now_ns();
+		pthread_mutex_lock(&e->wmu);
+		group_run(e, list);
+		pthread_mutex_unlock(&e->wmu);
+		uint64_t t1 = tbw__now_ns();
+
+		pthread_mutex_lock(&e->gmu);
+		for (greq *q = list, *nx; q; q = nx) {
+			nx = q->next;   /* q's owner may return once fin is set */
+			q->fin = 1;
+		}
+		e->g_last = n;
+		e->g_last_ns = t1 - t0;
+		e->gleader = 0;
+		pthread_cond_broadcast(&e->gcv_done);
+	}
+	pthread_mutex_unlock(&e->gmu);
+	if (r.rc)
+		tbw__error_restore(&r.err);
+	return r.rc;
+}
+
+/* ===================================================================
  * 5. Open / close / info
  * =================================================================== */
 
@@ -875,6 +1178,9 @@ static void jenv_free(jenv *e)
 	pthread_mutex_destroy(&e->tagmu);
 	pthread_mutex_destroy(&e->rolemu);
 	pthread_cond_destroy(&e->rolecv);
+	pthread_mutex_destroy(&e->gmu);
+	pthread_cond_destroy(&e->gcv_lead);
+	pthread_cond_destroy(&e->gcv_done);
 	tbw__free(e);
 }
 
@@ -1031,6 +1337,16 @@ static int jenv_open(jenv **out, const char *dir, const struct stat *st, const t
 	pthread_mutex_init(&e->tagmu, NULL);
 	pthread_mutex_init(&e->rolemu, NULL);
 	pthread_cond_init(&e->rolecv, NULL);
+	pthread_mutex_init(&e->gmu, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&e->gcv_lead, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	pthread_cond_init(&e->gcv_done, NULL);
+	e->gtail = &e->ghead;
 	e->dev = st->st_dev;
 	e->ino = st->st_ino;
 	e->gen = atomic_load(&fork_gen);
@@ -1552,7 +1868,7 @@ int tbw__journal_append(tbw_journal *j, const char *tag, size_t tag_len,
 		return tbw__journal_check_tag(tag, tag_len, "add_scalar");
 	a.tag = tag; a.len = tag_len; a.tag_id = UINT32_MAX;
 	a.value = value; a.wall = wall_time; a.step = step; a.seq = 0;
-	rc = wtxn(j->e, "add_scalar", append_body, append_done, &a);
+	rc = wtxn_append(j->e, "add_scalar", append_body, append_done, &a, 0);
 	if (rc == 0 && seq_out)
 		*seq_out = a.seq;
 	return rc;
@@ -1646,7 +1962,7 @@ int tbw__journal_append_many(tbw_journal *j, size_t n, const char *const *tags,
 			return tbw__error_set(TBW_ENOMEM, "add_scalars", j->e->dir, "out of memory");
 		}
 	}
-	rc = wtxn(j->e, "add_scalars", append_many_body, append_many_done, &a);
+	rc = wtxn_append(j->e, "add_scalars", append_many_body, append_many_done, &a, 0);
 	if (rc == 0 && first_seq_out)
 		*first_seq_out = a.seq;
 	if (n > 16) {
@@ -1665,7 +1981,7 @@ int tbw__journal_append_start(tbw_journal *j, int64_t step, double wall_time,
 		return rc;
 	a.tag = NULL; a.len = 0; a.tag_id = TBW_JTAG_SESSION_START;
 	a.value = 0; a.wall = wall_time; a.step = step; a.seq = 0;
-	rc = wtxn(j->e, "append start marker", append_body, append_done, &a);
+	rc = wtxn_append(j->e, "append start marker", append_body, append_done, &a, 0);
 	if (rc == 0 && seq_out)
 		*seq_out = a.seq;
 	return rc;
@@ -1746,7 +2062,7 @@ int tbw__journal_append_event(tbw_journal *j, const char *tag, size_t tag_len,
 	x.a.tag_id = tag ? UINT32_MAX : TBW_JTAG_NONE;
 	x.a.wall = wall_time; x.a.step = step;
 	x.body = body; x.body_len = body_len;
-	rc = wtxn_sized(j->e, "add_event", event_body, event_done, &x, body_len + REC_VAL_SIZE + 4096);
+	rc = wtxn_append(j->e, "add_event", event_body, event_done, &x, body_len + REC_VAL_SIZE + 4096);
 	if (rc == 0 && seq_out)
 		*seq_out = x.a.seq;
 	return rc;
@@ -1946,6 +2262,18 @@ int tbw__journal_check_poisoned(tbw_journal *j)
 	if (!atomic_load_explicit(&j->e->poisoned, memory_order_acquire))
 		return TBW_OK;
 	return check_writable(j, "journal");
+}
+
+int tbw__journal_group_stats(tbw_journal *j, uint64_t *commits, uint64_t *calls)
+{
+	int rc = check_handle(j, "journal group stats");
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&j->e->wmu);
+	*commits = j->e->g_commits;
+	*calls = j->e->g_calls;
+	pthread_mutex_unlock(&j->e->wmu);
+	return TBW_OK;
 }
 
 /* ===================================================================
