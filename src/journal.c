@@ -17,8 +17,10 @@
  * lock), which also guards the caches (next sequence, next tag id) and
  * tag-table insertions. env->maplock is a rwlock every transaction holds for
  * reading; map growth takes it for writing, so mdb_env_set_mapsize() runs
- * with no transaction open in this process. Lock order: wmu, then maplock,
- * then tagmu.
+ * with no transaction open in this process. Reads of records hold wmu too
+ * in a process that writes (tbw__journal_read: a read open beside commits
+ * keeps the pages they free from reuse). Lock order: gmu alone; wmu, then
+ * maplock, then tagmu.
  *
  * CACHES AND OTHER PROCESSES. After each commit we note LMDB's last txn id
  * (mdb_env_info). A write txn that finds another id knows another process
@@ -2304,10 +2306,28 @@ int tbw__journal_read(tbw_journal *j, uint64_t after_seq, tbw_jrec *out,
 			*info = inf;
 		return TBW_OK;
 	}
-	if ((rc = rtxn_begin(e, &txn, "journal read")) != 0)
+	/* A read transaction pins its snapshot: every page a commit frees
+	 * while it is open stays unusable until it ends, and each append's
+	 * commit copies its path of the tree (3-4 pages). With a writer
+	 * committing a million times a second beside the compactor's reads,
+	 * that made the journal grow by megabytes per pinned millisecond and
+	 * never stop (bench_long_run: 59 -> 128 MB over 10 M scalars). So in a
+	 * process that writes, reads of records take wmu: no commit of this
+	 * process runs while one is open and freed pages are reused at once
+	 * (bench_long_run: flat). Readers in other processes (tbw_compact,
+	 * tbstat) still pin: their reads are their own. */
+	int pin = !e->read_only;
+	if (pin)
+		pthread_mutex_lock(&e->wmu);
+	if ((rc = rtxn_begin(e, &txn, "journal read")) != 0) {
+		if (pin)
+			pthread_mutex_unlock(&e->wmu);
 		return rc;
+	}
 	if ((rc = mdb_cursor_open(txn, e->d_rec, &c)) != 0) {
 		rtxn_end(e, txn);
+		if (pin)
+			pthread_mutex_unlock(&e->wmu);
 		return mdb_err(rc, "journal read", e->dir);
 	}
 	put_be64(kb, after_seq + 1);
@@ -2341,6 +2361,8 @@ int tbw__journal_read(tbw_journal *j, uint64_t after_seq, tbw_jrec *out,
 	}
 	mdb_cursor_close(c);
 	rtxn_end(e, txn);
+	if (pin)
+		pthread_mutex_unlock(&e->wmu);
 	if (info)
 		*info = inf;
 	return rc ? mdb_err(rc, "journal read", e->dir) : TBW_OK;
@@ -2360,8 +2382,13 @@ int tbw__journal_read_body(tbw_journal *j, uint64_t seq, void *dst, size_t cap, 
 	if (rc)
 		return rc;
 	e = j->e;
-	if ((rc = rtxn_begin(e, &txn, "journal read event body")) != 0)
+	if (!e->read_only)
+		pthread_mutex_lock(&e->wmu);   /* as in tbw__journal_read */
+	if ((rc = rtxn_begin(e, &txn, "journal read event body")) != 0) {
+		if (!e->read_only)
+			pthread_mutex_unlock(&e->wmu);
 		return rc;
+	}
 	put_be64(kb, seq);
 	k.mv_data = kb;
 	k.mv_size = 8;
@@ -2388,6 +2415,8 @@ int tbw__journal_read_body(tbw_journal *j, uint64_t seq, void *dst, size_t cap, 
 			memcpy(dst, (const uint8_t *)v.mv_data + EV_HDR, r.body_len);
 	}
 	rtxn_end(e, txn);
+	if (!e->read_only)
+		pthread_mutex_unlock(&e->wmu);
 	return rc;
 }
 

@@ -204,7 +204,10 @@ typedef struct tbw_jread {
 } tbw_jread;
 
 /* Read up to cap records with seq > after_seq, in order, in one short read
- * transaction. Damaged records are skipped and counted in info. */
+ * transaction. Damaged records are skipped and counted in info. In a
+ * process with the journal open for writing, no commit of this process
+ * runs meanwhile (so the pages commits free are reused: a bounded
+ * journal); keep cap moderate (the compactor reads 4096). */
 int tbw__journal_read(tbw_journal *j, uint64_t after_seq, tbw_jrec *out,
                       size_t cap, tbw_jread *info);
 
