@@ -20,9 +20,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "event.h"
-#include "journal.h"
-#include "tfrecord.h"
+#include "format/event.h"
+#include "format/tfrecord.h"
+#include "journal/journal.h"
 #include "tbwal.h"
 
 static const char *tags[] = { "loss", "accuracy/top1", "lr", "grad_norm" };
@@ -282,7 +282,7 @@ int main(int argc, char **argv)
 	b = run_baseline(dir, BASE_WRITE, n, t);
 	c = run_baseline(dir, BASE_FDATASYNC, ns, t);
 	iv = run_tbw(dir, "tbw INTERVAL (default: WRITEMAP|NOSYNC)", TBW_DURABILITY_INTERVAL, NULL, n, t);
-	/* what WRITEMAP saves (want_writemap() in src/journal.c) */
+	/* what WRITEMAP saves (want_writemap() in src/journal/journal.c) */
 	iv_wm = run_tbw(dir, "tbw INTERVAL without WRITEMAP (NOSYNC)", TBW_DURABILITY_INTERVAL, "0", n, t);
 	nv = run_tbw(dir, "tbw NEVER", TBW_DURABILITY_NEVER, NULL, n, t);
 	b1 = run_tbw_batch(dir, "tbw_add_scalars, 1 per call", 1, n, t);

@@ -23,13 +23,13 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "alloc.h"
-#include "compactor.h"
-#include "event.h"
-#include "journal.h"
-#include "os.h"
+#include "base/alloc.h"
+#include "export/compactor.h"
+#include "format/event.h"
+#include "journal/journal.h"
+#include "base/os.h"
 #include "tbwal.h"
-#include "tfrecord.h"
+#include "format/tfrecord.h"
 
 static const char *tags[] = { "train/loss", "train/accuracy", "train/lr", "eval/loss",
                               "grad/global_norm", "throughput/samples_per_sec" };

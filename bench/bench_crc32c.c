@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "crc32c.h"
-#include "os.h"
+#include "format/crc32c.h"
+#include "base/os.h"
 
 typedef uint32_t (*crc_fn)(uint32_t, const void *, size_t);
 

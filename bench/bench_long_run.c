@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
-#include "journal.h"
+#include "journal/journal.h"
 #include "tbwal.h"
 
 static double now_s(void)

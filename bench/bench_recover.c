@@ -21,9 +21,9 @@
 #include <unistd.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include "journal.h"
-#include "os.h"
-#include "syncer.h"
+#include "journal/journal.h"
+#include "base/os.h"
+#include "sync/syncer.h"
 
 static double now_s(void)
 {

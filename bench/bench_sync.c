@@ -18,11 +18,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "alloc.h"
-#include "journal.h"
-#include "os.h"
-#include "segment.h"
-#include "syncer.h"
+#include "base/alloc.h"
+#include "journal/journal.h"
+#include "base/os.h"
+#include "format/segment.h"
+#include "sync/syncer.h"
 
 static const char *TAGS[] = { "train/loss", "train/accuracy", "train/lr", "train/grad_norm" };
 #define NT 4

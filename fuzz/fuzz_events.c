@@ -21,9 +21,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "crc32c.h"
-#include "event.h"
-#include "tfrecord.h"
+#include "format/crc32c.h"
+#include "format/event.h"
+#include "format/tfrecord.h"
 
 #define MAX_RECS 4096
 

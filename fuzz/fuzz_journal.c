@@ -24,8 +24,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "crc32c.h"
-#include "journal.h"
+#include "format/crc32c.h"
+#include "journal/journal.h"
 
 static char top[PATH_MAX], dbpath[PATH_MAX + 16];
 
@@ -56,7 +56,7 @@ static uint32_t crc2(const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
 	return tbw__crc32c_mask(tbw__crc32c_extend(tbw__crc32c_extend(0, a, na), b, nb));
 }
 
-/* Mirrors the page walk of raw_scan() in src/journal.c. */
+/* Mirrors the page walk of raw_scan() in src/journal/salvage.c. */
 static void fix_crcs(uint8_t *b, size_t n)
 {
 	size_t psize = 4096;

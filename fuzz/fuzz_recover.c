@@ -53,11 +53,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crc32c.h"
-#include "error.h"
-#include "recover.h"
-#include "segment.h"
-#include "writer.h"
+#include "format/crc32c.h"
+#include "base/error.h"
+#include "recover/recover.h"
+#include "format/segment.h"
+#include "api/writer.h"
 
 /* Run id of the seeds (tests/fuzz-corpus/recover was made with it). */
 #define RUN_HEX "66757a7a7265636f766572000000002a"

@@ -28,11 +28,11 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "alloc.h"
-#include "crc32c.h"
-#include "journal.h"
-#include "segment.h"
-#include "syncer.h"
+#include "base/alloc.h"
+#include "format/crc32c.h"
+#include "journal/journal.h"
+#include "format/segment.h"
+#include "sync/syncer.h"
 
 static const uint8_t fixed_run[16] = { 0x66, 0x75, 0x7a, 0x7a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
 static char top[PATH_MAX], run_dir[PATH_MAX + 64], jdir[PATH_MAX + 64];

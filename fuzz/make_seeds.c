@@ -19,11 +19,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "compactor.h"
-#include "journal.h"
-#include "os.h"
-#include "segment.h"
-#include "syncer.h"
+#include "export/compactor.h"
+#include "journal/journal.h"
+#include "base/os.h"
+#include "format/segment.h"
+#include "sync/syncer.h"
 
 static const uint8_t run_id[16] = { 0x66, 0x75, 0x7a, 0x7a, 0x72, 0x65, 0x63, 0x6f,
                                     0x76, 0x65, 0x72, 0, 0, 0, 0, 0x2a };

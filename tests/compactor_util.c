@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "compactor_util.h"
-#include "event.h"
-#include "tfrecord.h"
+#include "format/event.h"
+#include "format/tfrecord.h"
 #include "tbwal.h"
 
 static int cmp_name(const void *a, const void *b)

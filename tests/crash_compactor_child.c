@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "compactor.h"
-#include "journal.h"
-#include "os.h"
+#include "export/compactor.h"
+#include "journal/journal.h"
+#include "base/os.h"
 
 static unsigned long kill_at;
 

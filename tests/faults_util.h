@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "compactor_util.h"
-#include "event.h"
-#include "journal.h"
+#include "format/event.h"
+#include "journal/journal.h"
 #include "sync_testutil.h"
 
 static inline void fu_scalar(uint64_t i, const char **tag, double *value, int64_t *step, double *wall)

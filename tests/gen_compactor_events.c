@@ -14,9 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "compactor.h"
-#include "journal.h"
-#include "os.h"
+#include "export/compactor.h"
+#include "journal/journal.h"
+#include "base/os.h"
 
 static void die(const char *what)
 {

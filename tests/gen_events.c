@@ -18,11 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "alloc.h"
-#include "error.h"
-#include "event.h"
-#include "os.h"
-#include "tfrecord.h"
+#include "base/alloc.h"
+#include "base/error.h"
+#include "format/event.h"
+#include "base/os.h"
+#include "format/tfrecord.h"
 
 static int fd = -1;
 static const char *path;

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "journal.h"
-#include "segment.h"
-#include "syncer.h"
+#include "journal/journal.h"
+#include "format/segment.h"
+#include "sync/syncer.h"
 
 static const char *const TU_TAGS[] = { "loss", "accuracy", "lr", "grad/norm" };
 #define TU_NTAGS 4

@@ -18,9 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "api.h"
-#include "error.h"
-#include "writer.h"
+#include "api/api.h"
+#include "base/error.h"
+#include "api/writer.h"
 #include "tbwal.h"
 
 static char tmpdir[256];

@@ -19,14 +19,14 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "alloc.h"
-#include "compactor.h"
+#include "base/alloc.h"
+#include "export/compactor.h"
 #include "compactor_util.h"
-#include "error.h"
-#include "event.h"
-#include "journal.h"
-#include "os.h"
-#include "tfrecord.h"
+#include "base/error.h"
+#include "format/event.h"
+#include "journal/journal.h"
+#include "base/os.h"
+#include "format/tfrecord.h"
 
 /* ---- Fixture: a logdir, its journal, and what was logged ---- */
 

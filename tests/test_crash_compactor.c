@@ -19,9 +19,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "compactor_util.h"
-#include "event.h"
-#include "journal.h"
-#include "os.h"
+#include "format/event.h"
+#include "journal/journal.h"
+#include "base/os.h"
 #include "tbwal.h"
 
 typedef struct truth {

@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "alloc.h"
-#include "os.h"
+#include "base/alloc.h"
+#include "base/os.h"
 #include "sync_testutil.h"
 
 static char base[256], logdir[300], jdir[300], sdir[300], tbsync[1024];

@@ -24,7 +24,7 @@
  * there would leave -- and checks the copy like a crash cycle: every
  * acknowledged scalar present, and a writer can open it and log again.
  * This is how a torn meta page (LMDB with MDB_WRITEMAP, see want_writemap()
- * in src/journal.c) was caught.
+ * in src/journal/journal.c) was caught.
  */
 #include "config.h"
 #include <errno.h>
@@ -44,8 +44,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "journal.h"
-#include "os.h"
+#include "journal/journal.h"
+#include "base/os.h"
 #include "tbwal.h"
 
 #define MAXT 8

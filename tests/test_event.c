@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "crc32c.h"
-#include "error.h"
-#include "event.h"
-#include "tfrecord.h"
+#include "format/crc32c.h"
+#include "base/error.h"
+#include "format/event.h"
+#include "format/tfrecord.h"
 
 /* ---- helpers ---- */
 

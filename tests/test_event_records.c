@@ -18,16 +18,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "alloc.h"
-#include "compactor.h"
+#include "base/alloc.h"
+#include "export/compactor.h"
 #include "compactor_util.h"
-#include "crc32c.h"
-#include "error.h"
-#include "event.h"
-#include "journal.h"
-#include "os.h"
+#include "format/crc32c.h"
+#include "base/error.h"
+#include "format/event.h"
+#include "journal/journal.h"
+#include "base/os.h"
 #include "tbwal.h"
-#include "tfrecord.h"
+#include "format/tfrecord.h"
 
 static char tmp[256], jdir[300], logdir[300];
 

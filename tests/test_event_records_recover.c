@@ -23,16 +23,16 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "alloc.h"
+#include "base/alloc.h"
 #include "compactor_util.h"
-#include "error.h"
-#include "event.h"
-#include "journal.h"
-#include "recover.h"
-#include "segment.h"
-#include "syncer.h"
+#include "base/error.h"
+#include "format/event.h"
+#include "journal/journal.h"
+#include "recover/recover.h"
+#include "format/segment.h"
+#include "sync/syncer.h"
 #include "tbwal.h"
-#include "tfrecord.h"
+#include "format/tfrecord.h"
 
 static char tmp[256], logdir[300], syncdir[300];
 

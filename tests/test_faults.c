@@ -6,8 +6,8 @@
  * syncer session (open + passes), a syncer pass that merges segments, and
  * tbw__recover_run over a journal, a sync folder and existing event files;
  * for allocations also tbw_open + add_scalar + flush + close.
- * Faults: the Nth call of the syscall layer (src/os.h) failing once, or from
- * the Nth on, with EIO and with ENOSPC; the Nth allocation (src/alloc.h)
+ * Faults: the Nth call of the syscall layer (src/base/os.h) failing once, or from
+ * the Nth on, with EIO and with ENOSPC; the Nth allocation (src/base/alloc.h)
  * failing once, or from the Nth on.
  *
  * After each run: the error the caller saw names the operation and the path;
@@ -38,12 +38,12 @@
 #include <cmocka.h>
 #include "shell_util.h"
 #include "tbwal.h"
-#include "alloc.h"
-#include "compactor.h"
-#include "error.h"
-#include "os.h"
-#include "recover.h"
-#include "syncer.h"
+#include "base/alloc.h"
+#include "export/compactor.h"
+#include "base/error.h"
+#include "base/os.h"
+#include "recover/recover.h"
+#include "sync/syncer.h"
 #include "faults_util.h"
 
 static char root[256];

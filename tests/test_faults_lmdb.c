@@ -1,5 +1,5 @@
 /* test_faults_lmdb.c -- failures on the journal's own write path (LMDB's
- * I/O, which does not pass through src/os.h), and a disk that fills up
+ * I/O, which does not pass through src/base/os.h), and a disk that fills up
  * for real (issue 9).
  *
  * 1. LMDB's writes and syncs fail: tests/inject/inject_lmdb.so, preloaded
@@ -35,7 +35,7 @@
 #include <cmocka.h>
 #include "shell_util.h"
 #include "tbwal.h"
-#include "recover.h"
+#include "recover/recover.h"
 #include "faults_util.h"
 
 static char root[256];
@@ -386,7 +386,7 @@ static void test_faults_lmdb_writes_fail_always_threads(void **state)
 
 static void test_faults_lmdb_writes_and_syncs_fail_interval(void **state)
 {
-	/* INTERVAL: WRITEMAP + NOSYNC (see want_writemap() in src/journal.c);
+	/* INTERVAL: WRITEMAP + NOSYNC (see want_writemap() in src/journal/journal.c);
 	 * the journal reaches the disk by msync in tbw_flush (and the
 	 * durability thread). LMDB's pwrite/writev/fdatasync path is the
 	 * ALWAYS cases'. */

@@ -16,11 +16,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "alloc.h"
-#include "crc32c.h"
-#include "error.h"
-#include "journal.h"
-#include "os.h"
+#include "base/alloc.h"
+#include "format/crc32c.h"
+#include "base/error.h"
+#include "journal/journal.h"
+#include "base/os.h"
 
 static char tmpdir[256];
 static char jdir[300];

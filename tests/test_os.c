@@ -10,9 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "alloc.h"
-#include "error.h"
-#include "os.h"
+#include "base/alloc.h"
+#include "base/error.h"
+#include "base/os.h"
 
 static char tmpdir[256];
 

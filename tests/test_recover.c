@@ -24,15 +24,15 @@
 #include <cmocka.h>
 #include "shell_util.h"
 #include "tbwal.h"
-#include "alloc.h"
-#include "compactor.h"
-#include "event.h"
-#include "journal.h"
-#include "os.h"
-#include "recover.h"
-#include "segment.h"
-#include "syncer.h"
-#include "tfrecord.h"
+#include "base/alloc.h"
+#include "export/compactor.h"
+#include "format/event.h"
+#include "journal/journal.h"
+#include "base/os.h"
+#include "recover/recover.h"
+#include "format/segment.h"
+#include "sync/syncer.h"
+#include "format/tfrecord.h"
 
 /* Exit status of a shell command (0 = success). */
 static int sh_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "alloc.h"
-#include "crc32c.h"
-#include "segment.h"
+#include "base/alloc.h"
+#include "format/crc32c.h"
+#include "format/segment.h"
 #include "tbwal.h"
 
 static const uint8_t RUN_ID[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };

@@ -15,8 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "alloc.h"
-#include "os.h"
+#include "base/alloc.h"
+#include "base/os.h"
 #include "sync_testutil.h"
 
 static char base[256], src[300], mnt[300], jdir[300], jdir2[300];

@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "alloc.h"
-#include "error.h"
-#include "os.h"
+#include "base/alloc.h"
+#include "base/error.h"
+#include "base/os.h"
 #include "sync_testutil.h"
 
 static char base[256], jdir[300], sdir[300];

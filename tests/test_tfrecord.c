@@ -13,11 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "alloc.h"
-#include "crc32c.h"
-#include "error.h"
-#include "os.h"
-#include "tfrecord.h"
+#include "base/alloc.h"
+#include "format/crc32c.h"
+#include "base/error.h"
+#include "base/os.h"
+#include "format/tfrecord.h"
 
 static char tmpdir[256];
 static char fpath[300];

@@ -16,11 +16,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "alloc.h"
-#include "error.h"
-#include "journal.h"
-#include "os.h"
-#include "writer.h"
+#include "base/alloc.h"
+#include "base/error.h"
+#include "journal/journal.h"
+#include "base/os.h"
+#include "api/writer.h"
 #include "tbwal.h"
 
 static char tmpdir[256];

@@ -409,7 +409,7 @@ static void tbw_cli_run_name(char *out, size_t cap, const char *logdir)
 {
 	size_t n = strlen(logdir), b, o = 0;
 
-	/* the syncer's rule (src/syncer.c sanitize_name over the basename) */
+	/* the syncer's rule (tbw__sync_sanitize_name over the basename, src/sync/folder.c) */
 	while (n > 1 && logdir[n - 1] == '/')
 		n--;
 	b = n;

@@ -1,7 +1,7 @@
 /* cmd_compact.c -- `tbwal compact` (and the old name tbcompact): export a
  * tbwal journal to TensorBoard event files, once or continuously, from a
  * process of its own (beside a live writer or after it died). A thin CLI
- * over the compactor (src/compactor.h); protocol: doc/compactor.md.
+ * over the compactor (src/export/compactor.h); protocol: doc/compactor.md.
  */
 #include "config.h"
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* cmd_recover.c -- `tbwal recover` (and the old name tbrecover): gather what
  * survived a crash or a lost runtime (journal, sync folders, event files),
- * restore, export, report. The library does the work (src/recover.c); this
+ * restore, export, report. The library does the work (src/recover/recover.c); this
  * file parses arguments, finds runs in a sync root (--from ROOT), shows
  * progress and prints the report (text, or --json: doc/cli-json.md).
  */

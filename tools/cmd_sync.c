@@ -1,6 +1,6 @@
 /* cmd_sync.c -- `tbwal sync` (and the old name tbsync): ship a tbwal journal
  * to a sync folder (a mounted Google Drive) as immutable segments, once or
- * continuously. A thin CLI over src/syncer.h; man page tools/tbwal-sync.1.
+ * continuously. A thin CLI over src/sync/syncer.h; man page tools/tbwal-sync.1.
  */
 #include "config.h"
 #include <signal.h>

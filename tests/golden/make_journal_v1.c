@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "journal.h"
+#include "journal/journal.h"
 
 int main(int argc, char **argv)
 {

@@ -1,5 +1,5 @@
 /* inject_lmdb.c -- an LD_PRELOAD shim that fails LMDB's own writes and
- * syncs (which do not pass through tbwal's syscall layer, src/os.h), to
+ * syncs (which do not pass through tbwal's syscall layer, src/base/os.h), to
  * show the writer reports them and the journal opens afterwards.
  *
  * It interposes write, writev, pwrite(64), pwritev(64), fsync, fdatasync

@@ -50,7 +50,7 @@ step "sdist: python -m build --sdist"
 sdist=$(ls "$dist"/tbwal-"$ver".tar.gz)
 # The sdist holds what setup.py builds, and none of a configured tree's files.
 tar tzf "$sdist" >"$s/sdist.list"
-for f in pyproject.toml setup.py Makefile.am mk/lmdb.am include/tbwal.h src/writer.c \
+for f in pyproject.toml setup.py Makefile.am mk/lmdb.am include/tbwal.h src/api/writer.c \
 	third_party/lmdb/mdb.c python/_tbwal.c python/tbwal/__init__.py python/tbwal/__main__.py \
 	tools/tbrecover.c; do
 	grep -q "^tbwal-$ver/$f\$" "$s/sdist.list" || { echo "packaging: $f is not in $sdist"; exit 1; }
@@ -68,6 +68,14 @@ step "the wheel into a new venv with --no-index"
 newvenv "$py" "$s/v-wheel"
 pip_q "$s/v-wheel" install --no-index "$whl"
 smoke "$s/v-wheel"
+# The installed extension holds the library, yet nm shows no internal
+# (tbw__) symbol in it, defined or referenced; its public tbw_ calls are there.
+ext=$("$s/v-wheel/bin/python" -c 'import tbwal._tbwal as m; print(m.__file__)')
+if { nm "$ext" 2>/dev/null; nm -D "$ext"; } | grep -E '(^|[ _])tbw__' | head -n 5 | grep .; then
+	echo "packaging: the installed extension $ext shows internal tbw__ symbols (above)"; exit 1
+fi
+nm -D "$ext" | grep -q ' tbw_open$' || { echo "packaging: no tbw_open in $ext (is it the right file?)"; exit 1; }
+echo "   nm: no tbw__ symbol in the installed extension"
 
 # One wheel for every CPython >= 3.9 (abi3): the oldest (3.9) and the newest
 # CPython that pyenv has here take the same wheel; 3.8 must refuse it.
@@ -121,7 +129,7 @@ mkdir "$s/inplace"
 	grep -v '^build' | tar cf - -T -) | (cd "$s/inplace" && tar xf -)
 (cd "$s/inplace" && autoreconf -fi >/dev/null 2>&1 && ./configure -q $fast >"$s/configure.log" 2>&1 &&
 	make -s -j"$jobs" >"$s/make.log" 2>&1) || { tail -n 30 "$s/configure.log" "$s/make.log"; exit 1; }
-ls "$s/inplace/config.h" "$s/inplace/src/"*.lo >/dev/null
+ls "$s/inplace/config.h" "$s/inplace/src/"*/*.lo >/dev/null
 newvenv "$py" "$s/v-inplace"
 env $fast "$s/v-inplace/bin/python" -m pip -q install "$s/inplace"
 smoke "$s/v-inplace"

@@ -1,0 +1,77 @@
+/* compactor.h -- export committed journal records to TensorBoard event files,
+ * exactly once, whatever crashes (protocol: doc/compactor.md).
+ */
+#ifndef TBW_COMPACTOR_H
+#define TBW_COMPACTOR_H
+
+#include <stdint.h>
+#include "tbwal.h"
+#include "journal/journal.h"
+
+typedef struct tbw_compactor tbw_compactor;
+
+typedef struct tbw_compact_cfg {
+	const char *logdir;               /* where event files go */
+	tbw_scalar_format scalar_format;  /* simple_value or DT_FLOAT tensor */
+	const char *filename_suffix;      /* appended to event file names ("" / NULL) */
+	uint64_t rotate_bytes;            /* start a new file past this size; 0: default */
+	int wait_lock;                    /* wait for another compactor instead of TBW_EBUSY */
+} tbw_compact_cfg;
+
+#define TBW_COMPACT_CFG_INIT { NULL, TBW_SCALAR_SIMPLE, NULL, 0, 0 }
+
+/* Default rotation size: a new event file once the current one has passed
+ * this many bytes (checked after each batch, so a file ends a little past
+ * it). About 350,000 scalars with short tags. */
+#define TBW_COMPACT_ROTATE_DEFAULT (16u << 20)
+
+/* Temporary files of the compactor in logdir start with this prefix (they
+ * never contain "tfevents", so TensorBoard never reads them). */
+#define TBW_COMPACT_TMP_PREFIX ".tbwal-new-"
+
+/* Take the compactor role on j (TBW_EBUSY if another process, or another
+ * compactor of this process, has it; with cfg->wait_lock, wait), repair
+ * the current event file (cut a torn or unacknowledged tail back to the
+ * cursor's offset, then export again into it what the cut tail held) and
+ * arrange a new file for this session: it is created when the session's
+ * first record is exported. j is borrowed and must outlive the compactor.
+ * Problems that do not stop export (a damaged event file, damaged journal
+ * records) are reported in tbw__compactor_stats().problem. */
+int tbw__compactor_open(tbw_compactor **out, tbw_journal *j, const tbw_compact_cfg *cfg);
+
+/* Export every record committed before the call, then prune what is exported
+ * (and shipped, when a syncer is attached). *nexported (may be NULL) counts
+ * the records written. Thread-safe against concurrent appends to j; calls on
+ * one compactor must not overlap. */
+int tbw__compactor_pass(tbw_compactor *c, uint64_t *nexported);
+
+/* The same, exporting only records with seq <= through (tbrecover exports
+ * what it has restored so far while later segments are still being read). */
+int tbw__compactor_pass_through(tbw_compactor *c, uint64_t through, uint64_t *nexported);
+
+/* What a compactor did and found (all counters since open). */
+typedef struct tbw_compact_stats {
+	uint64_t exported;        /* journal records written to event files */
+	uint64_t skipped_corrupt; /* damaged journal records skipped, never exported */
+	uint64_t pruned;          /* records deleted from the journal */
+	uint32_t files_created;   /* event files started */
+	uint32_t damaged_files;   /* event files found shorter than their cursor */
+	uint64_t repaired_bytes;  /* bytes past the cursor cut back (torn/unacknowledged tails) */
+	tbw_jexport cursor;       /* export cursor as last committed */
+	char problem[512];        /* latest problem worth telling a user about ("" if none) */
+} tbw_compact_stats;
+
+void tbw__compactor_stats(const tbw_compactor *c, tbw_compact_stats *out);
+
+/* Our event file names end in ".tbwal-<run8>-[S]<base, 16 hex><user suffix>":
+ * run8 is the first 8 hex digits of the run id, base the sequence number
+ * before the file's first record (the file holds base+1, base+2, ... with no
+ * gap), and S marks a file that opens with the run's sacrificial SessionLog
+ * START (after file_version, before the first record). Returns 1 and fills
+ * the outputs if name is one of ours, else 0. with_start may be NULL. */
+int tbw__compactor_parse_name(const char *name, char run8[9], uint64_t *base, int *with_start);
+
+/* Release the role and the file. NULL is a no-op. */
+void tbw__compactor_close(tbw_compactor *c);
+
+#endif

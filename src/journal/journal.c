@@ -1,0 +1,2784 @@
+/* journal.c -- the LMDB journal (see journal.h, format: doc/journal-format.md).
+ *
+ * The only file that includes <lmdb.h>. Divisions, in order:
+ *   1. encoding (big-endian fields, CRCs) and LMDB error mapping
+ *   2. the process-wide registry of shared environments, fork detection
+ *   3. the in-memory tag table
+ *   4. write transactions: one process mutex, map growth, poisoning
+ *   5. open / close / info
+ *   6. roles (flock files)
+ *   7. writing: append, insert, sync
+ *   8. reading, cursors, prune
+ *   9. verification (tbrecover's probe)
+ *  10. per-tag history
+ * Salvage of a damaged journal and the checks of data.mdb before LMDB reads
+ * it are in salvage.c; the record encodings in jrecord.c.
+ *
+ * CONCURRENCY. One `struct jenv` per journal directory per process, shared
+ * by every handle (registry keyed by st_dev/st_ino). Write transactions are
+ * serialised by env->wmu (a process mutex taken before LMDB's own write
+ * lock), which also guards the caches (next sequence, next tag id) and
+ * tag-table insertions. env->maplock is a rwlock every transaction holds for
+ * reading; map growth takes it for writing, so mdb_env_set_mapsize() runs
+ * with no transaction open in this process. Reads of records hold wmu too
+ * in a process that writes (tbw__journal_read: a read open beside commits
+ * keeps the pages they free from reuse). Lock order: gmu alone; wmu, then
+ * maplock, then tagmu.
+ *
+ * CACHES AND OTHER PROCESSES. After each commit we note LMDB's last txn id
+ * (mdb_env_info). A write txn that finds another id knows another process
+ * wrote, and reloads the next sequence and the tags it has not seen.
+ */
+#include "config.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <lmdb.h>
+#include "base/alloc.h"
+#include "base/bytes.h"
+#include "format/crc32c.h"
+#include "base/error.h"
+#include "journal/journal.h"
+#include "journal/jrecord.h"
+#include "base/tagname.h"
+#include "base/os.h"
+
+/* ===================================================================
+ * 1. Encoding and error mapping
+ * =================================================================== */
+
+#define DEFAULT_MAPSIZE ((size_t)64 << 20)
+#define MAX_GROWTHS 48
+
+/* Map an LMDB (or errno) code to TBW_E*, recording op/path/cause. */
+static int mdb_err(int rc, const char *op, const char *path)
+{
+	int code;
+	switch (rc) {
+	case MDB_MAP_FULL:      code = TBW_EFULL; break;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_INCOMPATIBLE:
+	case MDB_BAD_VALSIZE:   code = TBW_ECORRUPT; break;
+	case MDB_VERSION_MISMATCH: code = TBW_EVERSION; break;
+	case MDB_PANIC:         code = TBW_EPANIC; break;
+	case MDB_READERS_FULL:
+	case MDB_TXN_FULL:
+	case MDB_MAP_RESIZED:   code = TBW_EBUSY; break;
+	case MDB_NOTFOUND:      code = TBW_ENOTFOUND; break;
+	default:
+		if (rc > 0)
+			return tbw__error_errno(rc, op, path);
+		code = TBW_EIO;
+	}
+	return tbw__error_set(code, op, path, "%s", mdb_strerror(rc));
+}
+
+/* ===================================================================
+ * 2. Registry of shared environments; fork detection
+ * =================================================================== */
+
+typedef struct jtag {
+	char *name;          /* NUL-terminated, never moves until the env closes */
+	size_t len;
+} jtag;
+
+typedef struct jenv {
+	struct jenv *next;
+	dev_t dev;
+	ino_t ino;
+	unsigned long gen;          /* fork generation it was opened in */
+	int refs;
+	char *dir;
+	MDB_env *env;
+	MDB_dbi d_rec, d_tags, d_meta, d_cur;
+	int read_only;
+	int writemap;
+	atomic_int nsync_commit;    /* handles asking for TBW_JSYNC_COMMIT (changed under reg_mu) */
+	int body_rc;                /* TBW_E* code of a failed write body (under wmu) */
+	int data_fd;                /* LMDB's descriptor of data.mdb (borrowed) */
+	size_t psize;               /* LMDB page size */
+	uint64_t room_end;          /* data.mdb is allocated on disk up to here */
+	int room_off;               /* the filesystem cannot preallocate */
+
+	pthread_mutex_t wmu;        /* write transactions + caches */
+	pthread_rwlock_t maplock;   /* every txn: rd; map resize: wr */
+	pthread_mutex_t tagmu;      /* tag table */
+	pthread_mutex_t rolemu;     /* role fds */
+	pthread_cond_t rolecv;      /* an exclusive role was released here */
+
+	/* group commit (section 4b): appends waiting for the next leader */
+	pthread_mutex_t gmu;        /* the queue and the leader's state (never held with wmu) */
+	pthread_cond_t gcv_done;    /* a leader finished a group */
+	pthread_cond_t gcv_lead;    /* a request was queued (a leader waits for more) */
+	struct greq *ghead, **gtail;
+	size_t gqueued;             /* requests in the queue */
+	int gleader, gwaiting;      /* a leader is running a group; it waits for arrivals */
+	size_t g_last;              /* requests in the last group */
+	uint64_t g_last_ns;         /* its time, from taking wmu to the commit's return */
+	uint64_t g_commits, g_calls; /* under wmu: group commits made, calls they carried */
+
+	/* caches, under wmu */
+	size_t last_txnid;
+	int cache_ok;
+	uint64_t next_seq;          /* next sequence to append */
+	uint64_t pruned_through;
+	uint32_t format;            /* meta/format as last read or written */
+
+	/* tags: by_id[id] for id < ntags; hash of (crc, id+1) */
+	jtag *by_id;
+	uint32_t ntags, cap_id;
+	uint32_t tag_end;           /* next id to hand out: past every id loaded, added or seen damaged */
+	uint64_t *hash;             /* (crc32 << 32) | (id + 1); 0 = empty */
+	uint32_t hcap;
+
+	atomic_int poisoned;
+	char poison_msg[512];
+
+	int role_fd[TBW_JROLE_COUNT];
+	int role_refs[TBW_JROLE_COUNT];
+} jenv;
+
+struct tbw_journal {
+	jenv *e;
+	unsigned long gen;
+	int read_only;
+	tbw_jsync sync;
+	int held[TBW_JROLE_COUNT];
+};
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static jenv *reg_head;
+static atomic_ulong fork_gen;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_prepare(void) { pthread_mutex_lock(&reg_mu); }
+static void atfork_parent(void) { pthread_mutex_unlock(&reg_mu); }
+static void atfork_child(void)
+{
+	/* The child must never touch the parent's environments (LMDB: no use
+	 * after fork). It drops its copies of the role lock fds so that a child
+	 * outliving the parent does not keep the parent's roles: closing a copy
+	 * does not release the parent's flock. */
+	atomic_fetch_add(&fork_gen, 1);
+	for (jenv *e = reg_head; e; e = e->next)
+		for (int r = 0; r < TBW_JROLE_COUNT; r++)
+			if (e->role_fd[r] >= 0)
+				close(e->role_fd[r]);
+	pthread_mutex_init(&reg_mu, NULL);
+}
+static void atfork_install(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+static const char *role_names[TBW_JROLE_COUNT] = { "writer", "compactor", "syncer", "recover" };
+
+/* Checks every call starts with: fork, closed. */
+static int check_handle(const tbw_journal *j, const char *op)
+{
+	if (!j)
+		return tbw__error_set(TBW_EINVAL, op, NULL, "journal handle is NULL");
+	if (j->gen != atomic_load_explicit(&fork_gen, memory_order_relaxed))
+		return tbw__error_set(TBW_EFORK, op, j->e->dir,
+		                      "journal handle opened by the parent process used after fork()");
+	return TBW_OK;
+}
+
+/* TBW_EPANIC naming the failure that poisoned e. */
+static int poisoned_err(jenv *e, const char *op)
+{
+	char msg[512];
+
+	pthread_mutex_lock(&e->tagmu);
+	memcpy(msg, e->poison_msg, sizeof msg);
+	pthread_mutex_unlock(&e->tagmu);
+	return tbw__error_set(TBW_EPANIC, op, e->dir,
+	                      "refusing writes after an earlier failure (%s); close and reopen", msg);
+}
+
+static int check_writable(const tbw_journal *j, const char *op)
+{
+	int rc = check_handle(j, op);
+	if (rc)
+		return rc;
+	if (j->read_only || j->e->read_only)
+		return tbw__error_set(TBW_EINVAL, op, j->e->dir, "journal is open read-only");
+	if (atomic_load_explicit(&j->e->poisoned, memory_order_acquire))
+		return poisoned_err(j->e, op);
+	return TBW_OK;
+}
+
+static void poison(jenv *e)
+{
+	pthread_mutex_lock(&e->tagmu);
+	if (!atomic_load(&e->poisoned))
+		snprintf(e->poison_msg, sizeof e->poison_msg, "%s", tbw_errmsg());
+	atomic_store_explicit(&e->poisoned, 1, memory_order_release);
+	pthread_mutex_unlock(&e->tagmu);
+}
+
+/* ===================================================================
+ * 3. Tag table
+ * =================================================================== */
+
+static uint32_t tag_hash(const char *s, size_t n)
+{
+	return tbw__crc32c_value(s, n);
+}
+
+/* id or UINT32_MAX. Caller holds wmu (writers) or tagmu. */
+static uint32_t tag_lookup(const jenv *e, const char *s, size_t n)
+{
+	if (!e->hcap)
+		return UINT32_MAX;
+	uint32_t h = tag_hash(s, n), mask = e->hcap - 1;
+	for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+		uint64_t x = e->hash[i];
+		if (!x)
+			return UINT32_MAX;
+		if ((uint32_t)(x >> 32) == h) {
+			uint32_t id = (uint32_t)x - 1;
+			if (e->by_id[id].len == n && memcmp(e->by_id[id].name, s, n) == 0)
+				return id;
+		}
+	}
+}
+
+/* Add tag id (ids may arrive in any order; holes stay NULL). Takes tagmu. */
+static int tag_add(jenv *e, uint32_t id, const char *s, size_t n)
+{
+	int rc = TBW_ENOMEM;
+	char *copy;
+
+	if (id == TBW_JTAG_SESSION_START || id >= (1u << 30))
+		return tbw__error_set(TBW_ECORRUPT, "journal tags", e->dir, "tag id %u out of range", id);
+	copy = tbw__malloc(n + 1);
+	if (!copy)
+		return tbw__error_set(TBW_ENOMEM, "journal tags", e->dir, "out of memory");
+	memcpy(copy, s, n);
+	copy[n] = 0;
+	pthread_mutex_lock(&e->tagmu);
+	if (id >= e->cap_id) {
+		uint32_t nc = e->cap_id ? e->cap_id : 16;
+		while (nc <= id)
+			nc *= 2;
+		jtag *nb = tbw__realloc(e->by_id, nc * sizeof *nb);
+		if (!nb)
+			goto out;
+		memset(nb + e->cap_id, 0, (nc - e->cap_id) * sizeof *nb);
+		e->by_id = nb;
+		e->cap_id = nc;
+	}
+	if (e->by_id[id].name) { /* already known */
+		rc = TBW_OK;
+		goto out;
+	}
+	if ((e->ntags + 1) * 2 > e->hcap) {
+		uint32_t nh = e->hcap ? e->hcap * 2 : 64;
+		uint64_t *t = tbw__calloc(nh, sizeof *t);
+		if (!t)
+			goto out;
+		for (uint32_t i = 0; i < e->hcap; i++) {
+			uint64_t x = e->hash[i];
+			if (!x)
+				continue;
+			uint32_t k = (uint32_t)(x >> 32) & (nh - 1);
+			while (t[k])
+				k = (k + 1) & (nh - 1);
+			t[k] = x;
+		}
+		tbw__free(e->hash);
+		e->hash = t;
+		e->hcap = nh;
+	}
+	e->by_id[id].name = copy;
+	e->by_id[id].len = n;
+	if (id + 1 > e->tag_end)
+		e->tag_end = id + 1;
+	copy = NULL;
+	{
+		uint32_t h = tag_hash(s, n), k = h & (e->hcap - 1);
+		while (e->hash[k])
+			k = (k + 1) & (e->hcap - 1);
+		e->hash[k] = ((uint64_t)h << 32) | (id + 1);
+	}
+	e->ntags++;
+	rc = TBW_OK;
+out:
+	pthread_mutex_unlock(&e->tagmu);
+	tbw__free(copy);
+	if (rc == TBW_ENOMEM)
+		return tbw__error_set(TBW_ENOMEM, "journal tags", e->dir, "out of memory");
+	return rc;
+}
+
+/* Forget the tags with id >= from (added in memory by a group commit's
+ * transaction that was then aborted: none of them is in the table). Rare:
+ * the hash is rebuilt. Takes tagmu. */
+static void tag_truncate(jenv *e, uint32_t from)
+{
+	pthread_mutex_lock(&e->tagmu);
+	if (from < e->tag_end) {
+		for (uint32_t id = from; id < e->cap_id; id++)
+			if (e->by_id[id].name) {
+				tbw__free(e->by_id[id].name);
+				e->by_id[id].name = NULL;
+				e->by_id[id].len = 0;
+				e->ntags--;
+			}
+		if (e->hcap) {
+			memset(e->hash, 0, e->hcap * sizeof *e->hash);
+			for (uint32_t id = 0; id < from && id < e->cap_id; id++) {
+				if (!e->by_id[id].name)
+					continue;
+				uint32_t h = tag_hash(e->by_id[id].name, e->by_id[id].len), k = h & (e->hcap - 1);
+				while (e->hash[k])
+					k = (k + 1) & (e->hcap - 1);
+				e->hash[k] = ((uint64_t)h << 32) | (id + 1);
+			}
+		}
+		e->tag_end = from;
+	}
+	pthread_mutex_unlock(&e->tagmu);
+}
+
+/* Load tags with id >= from into memory; *next gets max id + 1. */
+static int load_tags(jenv *e, MDB_txn *txn, uint32_t from, uint32_t *next)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint8_t kb[4];
+	int rc = mdb_cursor_open(txn, e->d_tags, &c), op = MDB_SET_RANGE;
+
+	if (rc)
+		return mdb_err(rc, "journal load tags", e->dir);
+	tbw__put_be32(kb, from);
+	k.mv_data = kb;
+	k.mv_size = 4;
+	*next = from;
+	while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
+		uint32_t id;
+		const char *name;
+		size_t len;
+		op = MDB_NEXT;
+		if (tbw__jtag_decode(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &id, &name, &len)) {
+			if (k.mv_size == 4 && tbw__get_be32(k.mv_data) + 1 > *next)
+				*next = tbw__get_be32(k.mv_data) + 1; /* never reuse a damaged id */
+			continue;
+		}
+		if ((rc = tag_add(e, id, name, len)) != 0) {
+			mdb_cursor_close(c);
+			return rc;
+		}
+		if (id + 1 > *next)
+			*next = id + 1;
+	}
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND)
+		return mdb_err(rc, "journal load tags", e->dir);
+	pthread_mutex_lock(&e->tagmu);
+	if (*next > e->tag_end)
+		e->tag_end = *next; /* a damaged row's id is never handed out again */
+	pthread_mutex_unlock(&e->tagmu);
+	return TBW_OK;
+}
+
+/* ===================================================================
+ * 4. Transactions: map growth, resize adoption
+ * =================================================================== */
+
+static size_t env_mapsize(jenv *e)
+{
+	MDB_envinfo info;
+	mdb_env_info(e->env, &info);
+	return info.me_mapsize;
+}
+
+static size_t env_last_txnid(jenv *e)
+{
+	MDB_envinfo info;
+	mdb_env_info(e->env, &info);
+	return info.me_last_txnid;
+}
+
+/* Grow the map (no txn of ours is open: caller released maplock rd). */
+static int grow_map(jenv *e, const char *op)
+{
+	int rc;
+	pthread_rwlock_wrlock(&e->maplock);
+	size_t cur = env_mapsize(e);
+	size_t add = cur < ((size_t)1 << 30) ? cur : ((size_t)1 << 30);
+	if (add < ((size_t)1 << 20))
+		add = (size_t)1 << 20;
+	rc = mdb_env_set_mapsize(e->env, cur + add);
+	pthread_rwlock_unlock(&e->maplock);
+	if (rc)
+		return mdb_err(rc, op, e->dir);
+	return TBW_OK;
+}
+
+static int adopt_resize(jenv *e, const char *op)
+{
+	int rc;
+	pthread_rwlock_wrlock(&e->maplock);
+	rc = mdb_env_set_mapsize(e->env, 0);
+	pthread_rwlock_unlock(&e->maplock);
+	return rc ? mdb_err(rc, op, e->dir) : TBW_OK;
+}
+
+/* Disk space for the pages a write transaction may use.
+ *
+ * LMDB writes pages with pwrite(); a short write on a full disk comes
+ * back from LMDB as EIO and poisons the journal. So inside each write
+ * transaction, before it writes anything, the part of the file past
+ * LMDB's high-water mark that it may use (at least 512 KiB, an eighth of
+ * what is used when that is more, within the map) is allocated with
+ * posix_fallocate. A full disk is then a plain TBW_EFULL before anything
+ * is written: the call wrote nothing and the journal is not poisoned
+ * (logging works again once there is room). With MDB_WRITEMAP (the default
+ * for INTERVAL and NEVER, see want_writemap) it matters more: LMDB writes a page
+ * by storing into its shared map of data.mdb, a sparse file as large as
+ * the map, and a store into a hole on a full filesystem kills the process
+ * with SIGBUS (tests/test_faults_lmdb.c fills a 2 MiB tmpfs and saw
+ * exactly that).
+ * Transactions of ours dirty far less than 512 KiB (one record, a prune
+ * batch of 8192 deletions, an insert batch of 4096 records). On a
+ * filesystem that cannot preallocate, nothing is reserved. */
+#define ROOM_MIN   ((uint64_t)512 << 10)
+#define ROOM_ROUND ((uint64_t)64 << 10)
+
+static int ensure_room(jenv *e, const char *op, uint64_t extra)
+{
+	MDB_envinfo info;
+	uint64_t used, want, end;
+
+	if (e->read_only || e->room_off || e->data_fd < 0 || !e->psize)
+		return TBW_OK;
+	mdb_env_info(e->env, &info);
+	used = ((uint64_t)info.me_last_pgno + 1) * e->psize;
+	want = used + (used / 8 > ROOM_MIN ? used / 8 : ROOM_MIN) + extra;
+	if (want > info.me_mapsize)
+		want = info.me_mapsize;
+	if (want <= e->room_end)
+		return TBW_OK;
+	/* Reserve twice the headroom (fewer calls); on a nearly full disk,
+	 * settle for the headroom itself. */
+	end = (used + 2 * (want - used) + ROOM_ROUND - 1) / ROOM_ROUND * ROOM_ROUND;
+	if (end > info.me_mapsize)
+		end = info.me_mapsize;
+	if (tbw__os.fallocate(e->data_fd, (off_t)e->room_end, (off_t)(end - e->room_end)) < 0 &&
+	    (errno != ENOSPC || (end = want) <= e->room_end ||
+	     tbw__os.fallocate(e->data_fd, (off_t)e->room_end, (off_t)(end - e->room_end)) < 0)) {
+		int err = errno;
+		if (err == EOPNOTSUPP || err == ENOSYS) {
+			e->room_off = 1;
+			return TBW_OK;
+		}
+		return tbw__error_set(tbw__error_from_errno(err), op, e->dir,
+		                      "cannot reserve disk space for the journal (data.mdb bytes %llu to %llu): %s",
+		                      (unsigned long long)e->room_end, (unsigned long long)end, strerror(err));
+	}
+	e->room_end = end;
+	return TBW_OK;
+}
+
+/* A failed LMDB write on a filesystem with no room left: LMDB turns a
+ * short write into EIO; say what it means. */
+static int fs_full(const char *dir)
+{
+	struct statvfs sv;
+
+	return statvfs(dir, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < ((uint64_t)64 << 10);
+}
+
+/* Begin a read txn holding maplock rd. */
+static int rtxn_begin(jenv *e, MDB_txn **txn, const char *op)
+{
+	for (int tries = 0;; tries++) {
+		pthread_rwlock_rdlock(&e->maplock);
+		int rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, txn);
+		if (rc == 0)
+			return TBW_OK;
+		pthread_rwlock_unlock(&e->maplock);
+		if (rc == MDB_MAP_RESIZED && tries < 8) {
+			if ((rc = adopt_resize(e, op)) != 0)
+				return rc;
+			continue;
+		}
+		return mdb_err(rc, op, e->dir);
+	}
+}
+
+static void rtxn_end(jenv *e, MDB_txn *txn)
+{
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&e->maplock);
+}
+
+static uint32_t next_tag_id(const jenv *e)
+{
+	/* O(1): tag_add and load_tags keep tag_end past every id in use */
+	return e->tag_end;
+}
+
+/* Reload the caches if another process committed since our last commit. */
+static int refresh_caches(jenv *e, MDB_txn *txn)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint64_t last = 0, pt = 0;
+	uint32_t next_tag;
+	int rc;
+
+	if (e->cache_ok && env_last_txnid(e) == e->last_txnid)
+		return TBW_OK;
+	if ((rc = mdb_cursor_open(txn, e->d_rec, &c)) != 0)
+		return mdb_err(rc, "journal", e->dir);
+	rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	mdb_cursor_close(c);
+	if (rc == 0 && k.mv_size == 8)
+		last = tbw__get_be64(k.mv_data);
+	else if (rc && rc != MDB_NOTFOUND)
+		return mdb_err(rc, "journal last key", e->dir);
+	k.mv_data = (void *)"pruned_through";
+	k.mv_size = strlen("pruned_through");
+	rc = mdb_get(txn, e->d_meta, &k, &v);
+	if (rc == 0 && v.mv_size == 12 &&
+	    tbw__get_be32((const uint8_t *)v.mv_data + 8) == tbw__jcrc2(k.mv_data, k.mv_size, v.mv_data, 8))
+		pt = tbw__get_be64(v.mv_data);
+	else if (rc && rc != MDB_NOTFOUND)
+		return mdb_err(rc, "journal meta", e->dir);
+	e->pruned_through = pt;
+	e->next_seq = (last > pt ? last : pt) + 1;
+	if ((rc = load_tags(e, txn, next_tag_id(e), &next_tag)) != 0)
+		return rc;
+	e->cache_ok = 1;
+	return TBW_OK;
+}
+
+/* A write body: fills the txn; returns 0, an MDB code (an errno > 0 or
+ * MDB_*), or BODY_FAILED after body_fail() stored a TBW_E* code (message
+ * recorded) in e->body_rc. Two channels, each of its own type: an LMDB
+ * code is never mistaken for ours, nor ours encoded inside an LMDB one. */
+typedef int (*wbody_fn)(jenv *e, MDB_txn *txn, void *ctx);
+/* After a successful commit, under wmu. */
+typedef void (*wdone_fn)(jenv *e, void *ctx);
+
+/* Not an LMDB code: LMDB's are errnos (> 0) or in [MDB_KEYEXIST, MDB_LAST_ERRCODE]. */
+#define BODY_FAILED INT_MIN
+
+/* Inside a body (e->wmu held): hand the TBW_E* code rc back to wtxn(). */
+static int body_fail(jenv *e, int rc)
+{
+	e->body_rc = rc;
+	return BODY_FAILED;
+}
+
+/* extra: bytes the body will add beyond a small transaction (an event
+ * record's value), reserved on disk before it runs. */
+static int wtxn_sized(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx,
+                      uint64_t extra)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&e->wmu);
+	for (int growths = 0;;) {
+		MDB_txn *txn;
+		pthread_rwlock_rdlock(&e->maplock);
+		rc = mdb_txn_begin(e->env, NULL, 0, &txn);
+		if (rc == MDB_MAP_RESIZED) {
+			pthread_rwlock_unlock(&e->maplock);
+			if ((rc = adopt_resize(e, op)) != 0)
+				goto out;
+			if (++growths > MAX_GROWTHS)
+				break;
+			continue;
+		}
+		if (rc) {
+			pthread_rwlock_unlock(&e->maplock);
+			rc = mdb_err(rc, op, e->dir);
+			goto out;
+		}
+		if ((rc = refresh_caches(e, txn)) != 0 || (rc = ensure_room(e, op, extra)) != 0) {
+			mdb_txn_abort(txn);
+			pthread_rwlock_unlock(&e->maplock);
+			goto out;
+		}
+		rc = body(e, txn, ctx);
+		if (rc == 0) {
+			rc = mdb_txn_commit(txn);
+			if (rc == 0) {
+				e->last_txnid = env_last_txnid(e);
+				pthread_rwlock_unlock(&e->maplock);
+				if (done)
+					done(e, ctx);
+				goto out;
+			}
+			pthread_rwlock_unlock(&e->maplock);
+			e->cache_ok = 0;
+			if (rc == MDB_MAP_FULL && ++growths <= MAX_GROWTHS) {
+				if ((rc = grow_map(e, op)) != 0)
+					goto out;
+				continue;
+			}
+			if (rc == EIO && fs_full(e->dir))
+				rc = ENOSPC;
+			rc = mdb_err(rc, op, e->dir);
+			poison(e);
+			goto out;
+		}
+		mdb_txn_abort(txn);
+		pthread_rwlock_unlock(&e->maplock);
+		if (rc == MDB_MAP_FULL && ++growths <= MAX_GROWTHS) {
+			if ((rc = grow_map(e, op)) != 0)
+				goto out;
+			continue;
+		}
+		if (rc == BODY_FAILED)
+			rc = e->body_rc;
+		else
+			rc = mdb_err(rc, op, e->dir);
+		goto out;
+	}
+	rc = tbw__error_set(TBW_EFULL, op, e->dir, "the map could not be grown enough");
+out:
+	pthread_mutex_unlock(&e->wmu);
+	return rc;
+}
+
+static int wtxn(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx)
+{
+	return wtxn_sized(e, op, body, done, ctx, 0);
+}
+
+/* ===================================================================
+ * 4b. Group commit (ALWAYS)
+ *
+ * With synced commits (TBW_JSYNC_COMMIT) a commit costs two device
+ * flushes (LMDB writes the dirty pages, fdatasync, the meta page,
+ * fdatasync) whatever it holds. Appends therefore combine: each caller
+ * queues a request (its body, done and context) and takes wmu; a caller
+ * that finds its request already carried out by another returns its
+ * result; otherwise it is the leader and runs every queued request's body
+ * in ONE write transaction, commits it (LMDB's own synced commit, the
+ * crash safety unchanged: no record is acknowledged before the commit
+ * that holds it returned from its second flush) and hands each request
+ * its result. Callers that arrive while a commit syncs queue up and share
+ * the next one.
+ *
+ * All or nothing per caller: a body that fails (an invalid tag, ENOMEM,
+ * an LMDB error inside its puts) aborts the transaction, that request
+ * gets its own error, and the transaction is rebuilt with the others; a
+ * full map grows and the whole group runs again; a failed commit fails
+ * every request it held (each gets the error; the environment is
+ * poisoned, as for a single commit). A request's done() runs right after
+ * its body, so the next body sees its sequence numbers and new tags; an
+ * aborted transaction rolls those caches back (next_seq, tags, format).
+ * =================================================================== */
+
+typedef struct greq {
+	struct greq *next;
+	const char *op;
+	wbody_fn body;
+	wdone_fn done;
+	void *ctx;
+	uint64_t extra;
+	int rc;
+	int state;           /* under wmu: 0 to do, 1 in this txn, 2 finished (rc final) */
+	int fin;             /* under gmu: finished, the owner may return */
+	tbw__errsave err;    /* the message when rc != 0 */
+} greq;
+
+/* Finish r with the error just recorded in this thread. */
+static void greq_fail(greq *r, int rc)
+{
+	r->rc = rc;
+	r->state = 2;
+	tbw__error_save(&r->err);
+}
+
+/* Leader, under wmu: carry out the requests of list (linked by next). */
+static void group_run(jenv *e, greq *list)
+{
+	int growths = 0;
+	size_t limit = SIZE_MAX;   /* requests per transaction */
+
+	for (;;) {
+		greq *r, *failed = NULL;
+		MDB_txn *txn;
+		uint64_t extra = 0, seq0;
+		uint32_t tag0, fmt0;
+		size_t take = 0;
+		int rc;
+
+		for (r = list; r; r = r->next)
+			if (r->state != 2)
+				break;
+		if (!r)
+			return;
+		if (atomic_load_explicit(&e->poisoned, memory_order_acquire)) {
+			rc = poisoned_err(e, list->op);
+			goto fail_all;
+		}
+		pthread_rwlock_rdlock(&e->maplock);
+		rc = mdb_txn_begin(e->env, NULL, 0, &txn);
+		if (rc == MDB_MAP_RESIZED) {
+			pthread_rwlock_unlock(&e->maplock);
+			if ((rc = adopt_resize(e, list->op)) != 0)
+				goto fail_all;
+			if (++growths > MAX_GROWTHS)
+				goto map_full;
+			continue;
+		}
+		if (rc) {
+			pthread_rwlock_unlock(&e->maplock);
+			rc = mdb_err(rc, list->op, e->dir);
+			goto fail_all;
+		}
+		if ((rc = refresh_caches(e, txn)) != 0)
+			goto abort_fail_all;
+		/* disk room for what this transaction may write; when the
+		 * group's sum does not fit, one request alone (its own verdict) */
+		for (r = list; r; r = r->next)
+			if (r->state != 2 && take < limit) {
+				extra += r->extra;
+				take++;
+			}
+		if ((rc = ensure_room(e, list->op, extra)) != 0) {
+			if (take > 1) {
+				mdb_txn_abort(txn);
+				pthread_rwlock_unlock(&e->maplock);
+				limit = 1;
+				continue;
+			}
+			goto abort_fail_all;
+		}
+		seq0 = e->next_seq;
+		tag0 = e->tag_end;
+		fmt0 = e->format;
+		take = 0;
+		for (r = list; r; r = r->next) {
+			if (r->state == 2)
+				continue;
+			if (take == limit || !e->cache_ok)
+				break;    /* the rest in the next transaction */
+			if ((rc = r->body(e, txn, r->ctx)) != 0) {
+				failed = r;
+				break;
+			}
+			r->state = 1;
+			take++;
+			if (r->done)
+				r->done(e, r->ctx);
+		}
+		if (!failed) {
+			rc = mdb_txn_commit(txn);
+			pthread_rwlock_unlock(&e->maplock);
+			if (rc == 0) {
+				e->last_txnid = env_last_txnid(e);
+				e->g_commits++;
+				e->g_calls += take;
+				for (r = list; r; r = r->next)
+					if (r->state == 1) {
+						r->rc = 0;
+						r->state = 2;
+					}
+				continue;
+			}
+		} else {
+			mdb_txn_abort(txn);
+			pthread_rwlock_unlock(&e->maplock);
+		}
+		/* not committed: roll back the caches the done()s moved */
+		e->next_seq = seq0;
+		tag_truncate(e, tag0);
+		e->format = fmt0;
+		e->cache_ok = 0;
+		if (!failed && rc != MDB_MAP_FULL) {
+			/* the commit failed: every request it held fails; poisoned */
+			if (rc == EIO && fs_full(e->dir))
+				rc = ENOSPC;
+			for (r = list; r; r = r->next)
+				if (r->state == 1)
+					greq_fail(r, mdb_err(rc, r->op, e->dir));
+			poison(e);
+			continue;
+		}
+		for (r = list; r; r = r->next)
+			if (r->state == 1)
+				r->state = 0;
+		if (rc == MDB_MAP_FULL) {
+			if (++growths > MAX_GROWTHS)
+				goto map_full;
+			if ((rc = grow_map(e, list->op)) != 0)
+				goto fail_all;
+			continue;
+		}
+		/* failed's body failed: it alone gets the error, the others go on */
+		greq_fail(failed, rc == BODY_FAILED ? e->body_rc : mdb_err(rc, failed->op, e->dir));
+		continue;
+	map_full:
+		rc = tbw__error_set(TBW_EFULL, list->op, e->dir, "the map could not be grown enough");
+		goto fail_all;
+	abort_fail_all:
+		mdb_txn_abort(txn);
+		pthread_rwlock_unlock(&e->maplock);
+	fail_all:
+		for (r = list; r; r = r->next)
+			if (r->state != 2)
+				greq_fail(r, rc);
+		return;
+	}
+}
+
+/* How long a leader waits for the callers of the previous group to queue
+ * again before it starts a commit: a quarter of the last group commit's
+ * time, at most 2 ms, and only when the previous group had more than one
+ * caller and fewer are queued now (the calls of a group return together
+ * and come back together; without the wait the first one back commits
+ * alone and the others wait a whole commit for the next). A lone caller
+ * never waits. */
+#define GROUP_WAIT_MAX_NS 2000000u
+
+/* An append through the group commit (with synced commits) or alone. */
+static int wtxn_append(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx,
+                       uint64_t extra)
+{
+	greq r;
+
+	if (!atomic_load_explicit(&e->nsync_commit, memory_order_relaxed))
+		return wtxn_sized(e, op, body, done, ctx, extra);
+	memset(&r, 0, sizeof r);
+	r.op = op; r.body = body; r.done = done; r.ctx = ctx; r.extra = extra;
+	pthread_mutex_lock(&e->gmu);
+	*e->gtail = &r;
+	e->gtail = &r.next;
+	e->gqueued++;
+	if (e->gwaiting)
+		pthread_cond_signal(&e->gcv_lead);
+	while (!r.fin) {
+		if (e->gleader) {
+			pthread_cond_wait(&e->gcv_done, &e->gmu);
+			continue;
+		}
+		/* lead: every request queued so far (ours too) in one commit */
+		e->gleader = 1;
+		if (e->g_last > 1 && e->gqueued < e->g_last) {
+			uint64_t wait = e->g_last_ns / 4 < GROUP_WAIT_MAX_NS ? e->g_last_ns / 4 : GROUP_WAIT_MAX_NS;
+			struct timespec dl;
+			clock_gettime(CLOCK_MONOTONIC, &dl);
+			dl.tv_nsec += (long)wait;
+			if (dl.tv_nsec >= 1000000000L) {
+				dl.tv_sec++;
+				dl.tv_nsec -= 1000000000L;
+			}
+			e->gwaiting = 1;
+			while (e->gqueued < e->g_last &&
+			       pthread_cond_timedwait(&e->gcv_lead, &e->gmu, &dl) == 0)
+				;
+			e->gwaiting = 0;
+		}
+		greq *list = e->ghead;
+		size_t n = e->gqueued;
+		e->ghead = NULL;
+		e->gtail = &e->ghead;
+		e->gqueued = 0;
+		pthread_mutex_unlock(&e->gmu);
+
+		uint64_t t0 = tbw__now_ns();
+		pthread_mutex_lock(&e->wmu);
+		group_run(e, list);
+		pthread_mutex_unlock(&e->wmu);
+		uint64_t t1 = tbw__now_ns();
+
+		pthread_mutex_lock(&e->gmu);
+		for (greq *q = list, *nx; q; q = nx) {
+			nx = q->next;   /* q's owner may return once fin is set */
+			q->fin = 1;
+		}
+		e->g_last = n;
+		e->g_last_ns = t1 - t0;
+		e->gleader = 0;
+		pthread_cond_broadcast(&e->gcv_done);
+	}
+	pthread_mutex_unlock(&e->gmu);
+	if (r.rc)
+		tbw__error_restore(&r.err);
+	return r.rc;
+}
+
+/* ===================================================================
+ * 5. Open / close / info
+ * =================================================================== */
+
+static int meta_put(jenv *e, MDB_txn *txn, const char *key, const void *p, size_t n)
+{
+	uint8_t buf[4096 + 8];
+	MDB_val k = { strlen(key), (void *)key }, v;
+	if (n > sizeof buf - 4)
+		n = sizeof buf - 4;
+	memcpy(buf, p, n);
+	tbw__put_be32(buf + n, tbw__jcrc2(key, k.mv_size, buf, n));
+	v.mv_size = n + 4;
+	v.mv_data = buf;
+	return mdb_put(txn, e->d_meta, &k, &v, 0);
+}
+
+/* 0 and *p, *n (borrowed from the txn), MDB_NOTFOUND, another MDB code,
+ * or META_BAD if the entry fails its checksum. */
+#define META_BAD (-1)
+static int meta_get(jenv *e, MDB_txn *txn, MDB_dbi dbi, const char *key, const uint8_t **p, size_t *n)
+{
+	MDB_val k = { strlen(key), (void *)key }, v;
+	int rc = mdb_get(txn, dbi, &k, &v);
+	(void)e;
+	if (rc)
+		return rc;
+	if (v.mv_size < 4)
+		return META_BAD;
+	*n = v.mv_size - 4;
+	*p = v.mv_data;
+	if (tbw__get_be32(*p + *n) != tbw__jcrc2(key, k.mv_size, *p, *n))
+		return META_BAD;
+	return 0;
+}
+
+typedef struct init_ctx {
+	const tbw_jopen *cfg;
+	int created;
+} init_ctx;
+
+static int init_body(jenv *e, MDB_txn *txn, void *vctx)
+{
+	init_ctx *ctx = vctx;
+	const uint8_t *p;
+	size_t n;
+	int rc = meta_get(e, txn, e->d_meta, "format", &p, &n);
+	if (rc == 0) {
+		uint32_t f = n == 4 ? tbw__get_be32(p) : 0;
+		if (n != 4)
+			return body_fail(e, tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format is damaged"));
+		if (f > TBW_JOURNAL_FORMAT)
+			return body_fail(e, tbw__error_set(TBW_EVERSION, "journal open", e->dir,
+			              "journal format %u is newer than this build reads (%u)", f, TBW_JOURNAL_FORMAT));
+		return 0;
+	}
+	if (rc == META_BAD)
+		return body_fail(e, tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format fails its checksum"));
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	/* A new journal: write the run's metadata once. */
+	uint8_t b[16];
+	char host[256] = "";
+	const char *ld = ctx->cfg && ctx->cfg->logdir ? ctx->cfg->logdir : "";
+	if (ctx->cfg && ctx->cfg->run_id) {
+		memcpy(b, ctx->cfg->run_id, 16);
+	} else {
+		size_t got = 0;
+		while (got < 16) {
+			ssize_t r = getrandom(b + got, 16 - got, 0);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				return body_fail(e, tbw__error_errno(errno, "journal open: getrandom", e->dir));
+			got += (size_t)r;
+		}
+	}
+	if ((rc = meta_put(e, txn, "run_id", b, 16)) != 0)
+		return rc;
+	tbw__put_be64(b, tbw__f64_bits(tbw__wall_time()));
+	if ((rc = meta_put(e, txn, "created", b, 8)) != 0)
+		return rc;
+	gethostname(host, sizeof host - 1);
+	if ((rc = meta_put(e, txn, "host", host, strlen(host))) != 0)
+		return rc;
+	if ((rc = meta_put(e, txn, "logdir", ld, strlen(ld))) != 0)
+		return rc;
+	/* Format 1 until the first event record (see upgrade_format). */
+	tbw__put_be32(b, TBW_JOURNAL_FORMAT_SCALARS);
+	if ((rc = meta_put(e, txn, "format", b, 4)) != 0)
+		return rc;
+	e->format = TBW_JOURNAL_FORMAT_SCALARS;
+	ctx->created = 1;
+	return 0;
+}
+
+static int read_format(jenv *e)
+{
+	MDB_txn *txn;
+	const uint8_t *p;
+	size_t n;
+	int rc = rtxn_begin(e, &txn, "journal open");
+	if (rc)
+		return rc;
+	rc = meta_get(e, txn, e->d_meta, "format", &p, &n);
+	if (rc == MDB_NOTFOUND)
+		rc = tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "journal has no format record");
+	else if (rc == META_BAD || (rc == 0 && n != 4))
+		rc = tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format fails its checksum");
+	else if (rc)
+		rc = mdb_err(rc, "journal open", e->dir);
+	else if (tbw__get_be32(p) > TBW_JOURNAL_FORMAT)
+		rc = tbw__error_set(TBW_EVERSION, "journal open", e->dir,
+		                    "journal format %u is newer than this build reads (%u)",
+		                    tbw__get_be32(p), TBW_JOURNAL_FORMAT);
+	if (rc == 0) {
+		uint32_t next;
+		e->format = tbw__get_be32(p);
+		rc = load_tags(e, txn, 0, &next);
+	}
+	rtxn_end(e, txn);
+	return rc;
+}
+
+static void jenv_free(jenv *e)
+{
+	if (!e)
+		return;
+	if (e->env)
+		mdb_env_close(e->env);
+	for (int r = 0; r < TBW_JROLE_COUNT; r++)
+		if (e->role_fd[r] >= 0)
+			close(e->role_fd[r]);
+	for (uint32_t i = 0; i < e->cap_id; i++)
+		tbw__free(e->by_id[i].name);
+	tbw__free(e->by_id);
+	tbw__free(e->hash);
+	tbw__free(e->dir);
+	pthread_mutex_destroy(&e->wmu);
+	pthread_rwlock_destroy(&e->maplock);
+	pthread_mutex_destroy(&e->tagmu);
+	pthread_mutex_destroy(&e->rolemu);
+	pthread_cond_destroy(&e->rolecv);
+	pthread_mutex_destroy(&e->gmu);
+	pthread_cond_destroy(&e->gcv_lead);
+	pthread_cond_destroy(&e->gcv_done);
+	tbw__free(e);
+}
+
+static size_t initial_mapsize(void)
+{
+	const char *s = getenv("TBW_JOURNAL_MAPSIZE");
+	if (s && *s) {
+		unsigned long long v = strtoull(s, NULL, 0);
+		if (v >= 65536)
+			return (size_t)v;
+	}
+	return DEFAULT_MAPSIZE;
+}
+
+/* MDB_WRITEMAP for commits without sync (INTERVAL, NEVER): about ten times
+ * cheaper a call than LMDB's pwrite() path (bench/bench_add_scalar).
+ * TBW_JOURNAL_WRITEMAP=0/1 overrides (benchmarks).
+ *
+ * With MDB_WRITEMAP, LMDB commits by storing the new meta page straight
+ * into the shared map (mdb_env_write_meta): the root pages, then
+ * mm_txnid last. Upstream LMDB puts no barrier between them on x86, and
+ * Debian's liblmdb 0.9.24 build stores mm_txnid *before* the last 16
+ * bytes of the main table's record (md_entries, md_root): a SIGKILL
+ * between the two left a meta page claiming the newest txn over the main
+ * root of two txns back, losing an acknowledged commit and reusing pages
+ * that snapshot still used (tests/test_crash_writer kills a writer at
+ * every instruction of a commit and caught exactly that). The LMDB we
+ * build (third_party/lmdb, README.tbwal) has a compiler barrier there, so
+ * the store order is the one LMDB intends and x86 keeps. ALWAYS needs
+ * LMDB's synced commit, which WRITEMAP would turn into an msync of the
+ * map; it keeps the pwrite() path. */
+static int want_writemap(tbw_jsync sync)
+{
+	const char *s = getenv("TBW_JOURNAL_WRITEMAP");
+	if (s && (*s == '0' || *s == '1'))
+		return *s == '1';
+	return sync == TBW_JSYNC_NONE;
+}
+
+static int jenv_open(jenv **out, const char *dir, const struct stat *st, const tbw_jopen *cfg)
+{
+	jenv *e = tbw__calloc(1, sizeof *e);
+	char *data;
+	struct stat dst;
+	unsigned flags = MDB_NOTLS;
+	int rc, exists;
+
+	*out = NULL;
+	if (!e)
+		return tbw__error_set(TBW_ENOMEM, "journal open", dir, "out of memory");
+	for (int r = 0; r < TBW_JROLE_COUNT; r++)
+		e->role_fd[r] = -1;
+	e->data_fd = -1;
+	pthread_mutex_init(&e->wmu, NULL);
+	{
+		pthread_rwlockattr_t a;
+		pthread_rwlockattr_init(&a);
+		pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&e->maplock, &a);
+		pthread_rwlockattr_destroy(&a);
+	}
+	pthread_mutex_init(&e->tagmu, NULL);
+	pthread_mutex_init(&e->rolemu, NULL);
+	pthread_cond_init(&e->rolecv, NULL);
+	pthread_mutex_init(&e->gmu, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&e->gcv_lead, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	pthread_cond_init(&e->gcv_done, NULL);
+	e->gtail = &e->ghead;
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	e->gen = atomic_load(&fork_gen);
+	e->dir = tbw__strdup(dir);
+	e->read_only = cfg->read_only;
+	if (!e->dir) {
+		jenv_free(e);
+		return tbw__error_set(TBW_ENOMEM, "journal open", dir, "out of memory");
+	}
+	data = tbw__path_join(dir, "data.mdb");
+	if (!data) {
+		jenv_free(e);
+		return tbw__error_set(TBW_ENOMEM, "journal open", dir, "out of memory");
+	}
+	exists = stat(data, &dst) == 0;
+	tbw__free(data);
+	if (!exists && (!cfg->create || cfg->read_only)) {
+		jenv_free(e);
+		return tbw__error_set(TBW_ENOTFOUND, "journal open", dir, "no journal (data.mdb) here");
+	}
+	if (exists && (rc = tbw__journal_check_files(dir)) != TBW_OK) {
+		jenv_free(e);
+		return rc;
+	}
+	if ((rc = mdb_env_create(&e->env)) != 0) {
+		e->env = NULL;
+		jenv_free(e);
+		return mdb_err(rc, "journal open: mdb_env_create", dir);
+	}
+	mdb_env_set_maxdbs(e->env, 8);
+	mdb_env_set_maxreaders(e->env, 256);
+	if (!exists)
+		mdb_env_set_mapsize(e->env, initial_mapsize());
+	if (cfg->read_only) {
+		flags |= MDB_RDONLY;
+	} else {
+		e->writemap = want_writemap(cfg->sync);
+		if (e->writemap)
+			flags |= MDB_WRITEMAP;
+		if (cfg->sync == TBW_JSYNC_NONE)
+			flags |= MDB_NOSYNC;
+	}
+	rc = mdb_env_open(e->env, dir, flags, 0644);
+	if (rc) {
+		if (rc == MDB_INVALID || rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND)
+			rc = tbw__error_set(TBW_ECORRUPT, "journal open", dir,
+			                    "LMDB refuses the environment: %s", mdb_strerror(rc));
+		else
+			rc = mdb_err(rc, "journal open", dir);
+		jenv_free(e);
+		return rc;
+	}
+	{
+		int dead = 0;
+		mdb_reader_check(e->env, &dead); /* clear slots of dead processes */
+	}
+	if (!cfg->read_only) {
+		MDB_stat mst;
+		mdb_filehandle_t fd;
+		if (mdb_env_get_fd(e->env, &fd) == 0)
+			e->data_fd = fd;
+		if (mdb_env_stat(e->env, &mst) == 0)
+			e->psize = mst.ms_psize;
+		if ((rc = ensure_room(e, "journal open", 0)) != 0) {
+			jenv_free(e);
+			return rc;
+		}
+	}
+	/* Named databases: create them (RW) or open them (RO). */
+	{
+		MDB_txn *txn;
+		unsigned dbf = cfg->read_only ? 0 : MDB_CREATE;
+		rc = mdb_txn_begin(e->env, NULL, cfg->read_only ? MDB_RDONLY : 0, &txn);
+		if (rc == MDB_MAP_RESIZED) {
+			mdb_env_set_mapsize(e->env, 0);
+			rc = mdb_txn_begin(e->env, NULL, cfg->read_only ? MDB_RDONLY : 0, &txn);
+		}
+		if (rc) {
+			rc = mdb_err(rc, "journal open", dir);
+			jenv_free(e);
+			return rc;
+		}
+		if ((rc = mdb_dbi_open(txn, "records", dbf, &e->d_rec)) == 0 &&
+		    (rc = mdb_dbi_open(txn, "tags", dbf, &e->d_tags)) == 0 &&
+		    (rc = mdb_dbi_open(txn, "meta", dbf, &e->d_meta)) == 0 &&
+		    (rc = mdb_dbi_open(txn, "cursors", dbf, &e->d_cur)) == 0)
+			rc = mdb_txn_commit(txn);
+		else
+			mdb_txn_abort(txn);
+		if (rc) {
+			if (rc == MDB_NOTFOUND)
+				rc = tbw__error_set(TBW_ECORRUPT, "journal open", dir,
+				                    "not a tbwal journal (a table is missing)");
+			else if (rc == MDB_MAP_FULL)
+				rc = tbw__error_set(TBW_EFULL, "journal open", dir, "the map is too small to create the tables");
+			else
+				rc = mdb_err(rc, "journal open", dir);
+			jenv_free(e);
+			return rc;
+		}
+	}
+	if (cfg->read_only) {
+		rc = read_format(e);
+	} else {
+		init_ctx ictx = { cfg, 0 };
+		rc = wtxn(e, "journal open", init_body, NULL, &ictx);
+		if (rc == TBW_OK) {
+			/* Mark the creation complete (see journal_was_created);
+			 * best effort: the role lock files say it too. */
+			char *mark = tbw__path_join(dir, TBW_JOURNAL_CREATED_MARK);
+			struct stat ms;
+			if (mark && lstat(mark, &ms) != 0) {
+				int fd = open(mark, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+				if (fd >= 0)
+					close(fd);
+			}
+			tbw__free(mark);
+		}
+	}
+	if (rc) {
+		jenv_free(e);
+		return rc;
+	}
+	*out = e;
+	return TBW_OK;
+}
+
+int tbw__journal_open(tbw_journal **out, const char *dir, const tbw_jopen *cfg_in)
+{
+	tbw_jopen defcfg = TBW_JOPEN_INIT;
+	const tbw_jopen *cfg = cfg_in ? cfg_in : &defcfg;
+	struct stat st;
+	tbw_journal *j;
+	jenv *e;
+	int rc;
+	unsigned long gen;
+
+	if (!out)
+		return tbw__error_set(TBW_EINVAL, "journal open", dir, "out is NULL");
+	*out = NULL;
+	if (!dir || !*dir)
+		return tbw__error_set(TBW_EINVAL, "journal open", NULL, "no directory given");
+	pthread_once(&atfork_once, atfork_install);
+	if (cfg->create && !cfg->read_only) {
+		if ((rc = tbw__mkdir_p(dir, "journal open: mkdir")) != 0)
+			return rc;
+	}
+	if (stat(dir, &st) != 0)
+		return tbw__error_errno(errno, "journal open", dir);
+	if (!S_ISDIR(st.st_mode))
+		return tbw__error_set(TBW_EINVAL, "journal open", dir, "not a directory");
+	j = tbw__calloc(1, sizeof *j);
+	if (!j)
+		return tbw__error_set(TBW_ENOMEM, "journal open", dir, "out of memory");
+	j->read_only = cfg->read_only;
+	j->sync = cfg->sync;
+
+	pthread_mutex_lock(&reg_mu);
+	gen = atomic_load(&fork_gen);
+	for (e = reg_head; e; e = e->next)
+		if (e->dev == st.st_dev && e->ino == st.st_ino && e->gen == gen)
+			break;
+	if (e && e->read_only && !cfg->read_only) {
+		pthread_mutex_unlock(&reg_mu);
+		tbw__free(j);
+		return tbw__error_set(TBW_EBUSY, "journal open", dir,
+		                      "this process already has the journal open read-only; close it first");
+	}
+	if (!e) {
+		rc = jenv_open(&e, dir, &st, cfg);
+		if (rc) {
+			pthread_mutex_unlock(&reg_mu);
+			tbw__free(j);
+			return rc;
+		}
+		e->next = reg_head;
+		reg_head = e;
+	}
+	e->refs++;
+	if (!cfg->read_only && cfg->sync == TBW_JSYNC_COMMIT) {
+		if (e->nsync_commit++ == 0)
+			mdb_env_set_flags(e->env, MDB_NOSYNC, 0);
+	}
+	pthread_mutex_unlock(&reg_mu);
+	j->e = e;
+	j->gen = e->gen;
+	*out = j;
+	return TBW_OK;
+}
+
+void tbw__journal_close(tbw_journal *j)
+{
+	jenv *e;
+	if (!j)
+		return;
+	e = j->e;
+	if (j->gen != atomic_load(&fork_gen)) {
+		/* A child closing the parent's handle: touch nothing of LMDB
+		 * (mdb_env_close would clear the parent's reader slots). */
+		tbw__free(j);
+		return;
+	}
+	for (int r = 0; r < TBW_JROLE_COUNT; r++)
+		if (j->held[r])
+			tbw__journal_unlock(j, (tbw_jrole)r);
+	pthread_mutex_lock(&reg_mu);
+	if (!j->read_only && j->sync == TBW_JSYNC_COMMIT && --e->nsync_commit == 0 && !e->read_only)
+		mdb_env_set_flags(e->env, MDB_NOSYNC, 1);
+	if (--e->refs == 0) {
+		jenv **pp;
+		for (pp = &reg_head; *pp; pp = &(*pp)->next)
+			if (*pp == e) {
+				*pp = e->next;
+				break;
+			}
+		/* A normal close syncs what INTERVAL/NEVER left in the page cache
+		 * only if asked (tbw__journal_sync); LMDB keeps it consistent. */
+		jenv_free(e);
+	}
+	pthread_mutex_unlock(&reg_mu);
+	tbw__free(j);
+}
+
+int tbw__journal_forked(const tbw_journal *j)
+{
+	return j && j->gen != atomic_load_explicit(&fork_gen, memory_order_relaxed);
+}
+
+const char *tbw__journal_dir(const tbw_journal *j)
+{
+	return j ? j->e->dir : "";
+}
+
+int tbw__journal_info(tbw_journal *j, tbw_jinfo *out)
+{
+	MDB_txn *txn;
+	const uint8_t *p;
+	size_t n;
+	int rc = check_handle(j, "journal info");
+	jenv *e;
+
+	if (rc)
+		return rc;
+	e = j->e;
+	memset(out, 0, sizeof *out);
+	if ((rc = rtxn_begin(e, &txn, "journal info")) != 0)
+		return rc;
+	rc = meta_get(e, txn, e->d_meta, "run_id", &p, &n);
+	if (rc || n != 16) {
+		rc = tbw__error_set(TBW_ECORRUPT, "journal info", e->dir, "run id missing or damaged");
+		goto out;
+	}
+	memcpy(out->run_id, p, 16);
+	tbw__runid_hex(out->run_id_hex, out->run_id);
+	if (meta_get(e, txn, e->d_meta, "created", &p, &n) == 0 && n == 8)
+		out->created = tbw__bits_f64(tbw__get_be64(p));
+	if (meta_get(e, txn, e->d_meta, "host", &p, &n) == 0) {
+		if (n >= sizeof out->host)
+			n = sizeof out->host - 1;
+		memcpy(out->host, p, n);
+	}
+	if (meta_get(e, txn, e->d_meta, "logdir", &p, &n) == 0) {
+		if (n >= sizeof out->logdir)
+			n = sizeof out->logdir - 1;
+		memcpy(out->logdir, p, n);
+	}
+	if (meta_get(e, txn, e->d_meta, "format", &p, &n) == 0 && n == 4)
+		out->format = tbw__get_be32(p);
+	rc = TBW_OK;
+out:
+	rtxn_end(e, txn);
+	return rc;
+}
+
+int tbw__journal_file_size(tbw_journal *j, uint64_t *out)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	int rc = check_handle(j, "journal file size");
+	if (rc)
+		return rc;
+	/* Pages in use up to the high-water mark: the part of data.mdb that
+	 * holds data (with MDB_WRITEMAP the file itself is as large as the map,
+	 * sparse). */
+	mdb_env_info(j->e->env, &info);
+	mdb_env_stat(j->e->env, &st);
+	*out = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	return TBW_OK;
+}
+
+/* ===================================================================
+ * 6. Roles
+ * =================================================================== */
+
+static char *role_path(const char *dir, tbw_jrole role)
+{
+	char name[32];
+	snprintf(name, sizeof name, "%s.lock", role_names[role]);
+	return tbw__path_join(dir, name);
+}
+
+int tbw__journal_lock(tbw_journal *j, tbw_jrole role, int wait)
+{
+	int rc = check_handle(j, "journal lock");
+	jenv *e;
+	char *path;
+	int fd;
+
+	if (rc)
+		return rc;
+	if ((unsigned)role >= TBW_JROLE_COUNT)
+		return tbw__error_set(TBW_EINVAL, "journal lock", j->e->dir, "unknown role %d", (int)role);
+	e = j->e;
+	if (j->held[role] && role == TBW_JROLE_WRITER)
+		return TBW_OK;
+	if (j->held[role])   /* an exclusive role taken twice through one handle */
+		return tbw__error_set(TBW_EBUSY, "journal lock", e->dir,
+		                      "this handle already holds the %s role of this journal", role_names[role]);
+	pthread_mutex_lock(&e->rolemu);
+	/* Within this process: the writer role is shared by the handles of one
+	 * environment (the writer's shared core, and tools that append while
+	 * holding it); exporter, shipper and recovery are exclusive here too,
+	 * as across processes, so there is never a second one of each. */
+	while (role != TBW_JROLE_WRITER && e->role_refs[role] > 0) {
+		if (!wait) {
+			pthread_mutex_unlock(&e->rolemu);
+			return tbw__error_set(TBW_EBUSY, "journal lock", e->dir,
+			                      "this process already holds the %s role of this journal "
+			                      "(there is never more than one)", role_names[role]);
+		}
+		pthread_cond_wait(&e->rolecv, &e->rolemu);
+	}
+	if (e->role_refs[role] > 0) {
+		e->role_refs[role]++;
+		j->held[role] = 1;
+		pthread_mutex_unlock(&e->rolemu);
+		return TBW_OK;
+	}
+	path = role_path(e->dir, role);
+	if (!path) {
+		pthread_mutex_unlock(&e->rolemu);
+		return tbw__error_set(TBW_ENOMEM, "journal lock", e->dir, "out of memory");
+	}
+	rc = tbw__open(&fd, path, O_RDWR | O_CREAT, 0644, "journal lock");
+	if (rc == 0) {
+		while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EWOULDBLOCK)
+				rc = tbw__error_set(TBW_EBUSY, "journal lock", path,
+				                    "another process holds the %s role of this journal",
+				                    role_names[role]);
+			else
+				rc = tbw__error_errno(errno, "journal lock: flock", path);
+			close(fd);
+			break;
+		}
+	}
+	if (rc == 0) {
+		e->role_fd[role] = fd;
+		e->role_refs[role] = 1;
+		j->held[role] = 1;
+	}
+	pthread_mutex_unlock(&e->rolemu);
+	tbw__free(path);
+	return rc;
+}
+
+void tbw__journal_unlock(tbw_journal *j, tbw_jrole role)
+{
+	jenv *e;
+	if (!j || (unsigned)role >= TBW_JROLE_COUNT || !j->held[role])
+		return;
+	if (j->gen != atomic_load(&fork_gen))
+		return;
+	e = j->e;
+	pthread_mutex_lock(&e->rolemu);
+	j->held[role] = 0;
+	if (--e->role_refs[role] == 0) {
+		close(e->role_fd[role]); /* releases the flock */
+		e->role_fd[role] = -1;
+		pthread_cond_broadcast(&e->rolecv);
+	}
+	pthread_mutex_unlock(&e->rolemu);
+}
+
+int tbw__journal_role_busy(const char *dir, tbw_jrole role)
+{
+	struct stat st;
+	char *path;
+	int fd, rc;
+
+	if ((unsigned)role >= TBW_JROLE_COUNT)
+		return tbw__error_set(TBW_EINVAL, "journal role probe", dir, "unknown role %d", (int)role);
+	if (stat(dir, &st) != 0)
+		return tbw__error_errno(errno, "journal role probe", dir);
+	/* Held by this process: then no other process holds it. */
+	pthread_mutex_lock(&reg_mu);
+	for (jenv *e = reg_head; e; e = e->next)
+		if (e->dev == st.st_dev && e->ino == st.st_ino && e->gen == atomic_load(&fork_gen) &&
+		    e->role_refs[role] > 0) {
+			pthread_mutex_unlock(&reg_mu);
+			return 0;
+		}
+	pthread_mutex_unlock(&reg_mu);
+	path = role_path(dir, role);
+	if (!path)
+		return tbw__error_set(TBW_ENOMEM, "journal role probe", dir, "out of memory");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = errno == ENOENT ? 0 : tbw__error_errno(errno, "journal role probe", path);
+		tbw__free(path);
+		return rc;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		flock(fd, LOCK_UN);
+		rc = 0;
+	} else {
+		rc = errno == EWOULDBLOCK ? 1 : tbw__error_errno(errno, "journal role probe", path);
+	}
+	close(fd);
+	tbw__free(path);
+	return rc;
+}
+
+/* ===================================================================
+ * 7. Writing
+ * =================================================================== */
+
+int tbw__journal_check_tag(const char *tag, size_t len, const char *op)
+{
+	char why[128];
+
+	if (tbw__tagname_check(tag, len, why, sizeof why) != 0)
+		return tbw__error_set(TBW_EINVAL, op, NULL, "%s", why);
+	return TBW_OK;
+}
+
+/* Intern tag inside a write txn: id (fresh, when new), adding a tags row if
+ * new (the in-memory entry is added by the caller after the commit). Name ->
+ * id lookups use the in-memory table loaded from `tags`; no on-disk index
+ * (journals written before may hold an unused `tagids` table). */
+static int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t len, uint32_t fresh,
+                         uint32_t *id, int *isnew)
+{
+	uint32_t found = tag_lookup(e, tag, len);
+	uint8_t ib[4], *vb;
+	MDB_val k, v;
+	int rc;
+
+	*isnew = 0;
+	if (found != UINT32_MAX) {
+		*id = found;
+		return 0;
+	}
+	/* Only valid tags are ever interned, so a hit needs no validation. */
+	if ((rc = tbw__journal_check_tag(tag, len, "add_scalar")) != 0)
+		return body_fail(e, rc);
+	*id = fresh;
+	*isnew = 1;
+	tbw__put_be32(ib, *id);
+	vb = tbw__malloc(len + 4);
+	if (!vb)
+		return body_fail(e, tbw__error_set(TBW_ENOMEM, "journal intern tag", e->dir, "out of memory"));
+	memcpy(vb, tag, len);
+	tbw__put_be32(vb + len, tbw__jcrc2(ib, 4, tag, len));
+	k.mv_data = ib; k.mv_size = 4;
+	v.mv_data = vb; v.mv_size = len + 4;
+	rc = mdb_put(txn, e->d_tags, &k, &v, MDB_NOOVERWRITE);
+	tbw__free(vb);
+	return rc;
+}
+
+typedef struct append_ctx {
+	const char *tag;
+	size_t len;
+	uint32_t tag_id;   /* fixed id (START) or UINT32_MAX to intern */
+	int isnew;
+	double value, wall;
+	int64_t step;
+	uint64_t seq;
+} append_ctx;
+
+static int append_body(jenv *e, MDB_txn *txn, void *vctx)
+{
+	append_ctx *a = vctx;
+	uint8_t kb[8], vb[32];
+	MDB_val k = { 8, kb }, v = { 32, vb };
+	int rc;
+
+	a->isnew = 0;
+	if (a->tag) {
+		if ((rc = intern_in_txn(e, txn, a->tag, a->len, next_tag_id(e), &a->tag_id, &a->isnew)) != 0)
+			return rc;
+	}
+	a->seq = e->next_seq;
+	tbw__jrec_encode(kb, vb, a->seq, a->wall, a->step, a->value, a->tag_id);
+	return mdb_put(txn, e->d_rec, &k, &v, MDB_APPEND);
+}
+
+static void append_done(jenv *e, void *vctx)
+{
+	append_ctx *a = vctx;
+	e->next_seq = a->seq + 1;
+	if (a->isnew && tag_add(e, a->tag_id, a->tag, a->len) != 0)
+		e->cache_ok = 0; /* reload tags from the table next time */
+}
+
+int tbw__journal_append(tbw_journal *j, const char *tag, size_t tag_len,
+                        double value, int64_t step, double wall_time,
+                        uint64_t *seq_out)
+{
+	append_ctx a;
+	int rc = check_writable(j, "add_scalar");
+	if (rc)
+		return rc;
+	if (!tag || tag_len == 0 || tag_len > TBW_TAG_MAX)
+		return tbw__journal_check_tag(tag, tag_len, "add_scalar");
+	a.tag = tag; a.len = tag_len; a.tag_id = UINT32_MAX;
+	a.value = value; a.wall = wall_time; a.step = step; a.seq = 0;
+	rc = wtxn_append(j->e, "add_scalar", append_body, append_done, &a, 0);
+	if (rc == 0 && seq_out)
+		*seq_out = a.seq;
+	return rc;
+}
+
+typedef struct append_many_ctx {
+	size_t n;
+	const char *const *tags;
+	const size_t *lens;
+	const double *values;
+	double wall;
+	int64_t step;
+	uint32_t *ids;      /* per record */
+	uint8_t *isnew;     /* per record: first use of a tag new in this txn */
+	uint64_t seq;       /* of the first record */
+} append_many_ctx;
+
+static int append_many_body(jenv *e, MDB_txn *txn, void *vctx)
+{
+	append_many_ctx *a = vctx;
+	uint32_t fresh = next_tag_id(e);
+	int rc;
+
+	a->seq = e->next_seq;
+	for (size_t i = 0; i < a->n; i++) {
+		uint8_t kb[8], vb[32];
+		MDB_val k = { 8, kb }, v = { 32, vb };
+		int isnew = 0;
+		uint32_t id = UINT32_MAX;
+
+		a->isnew[i] = 0;
+		/* a tag new in this txn is not in memory yet: look among earlier ones */
+		for (size_t t = 0; t < i; t++)
+			if (a->isnew[t] && a->lens[t] == a->lens[i] &&
+			    memcmp(a->tags[t], a->tags[i], a->lens[i]) == 0) {
+				id = a->ids[t];
+				break;
+			}
+		if (id == UINT32_MAX) {
+			if ((rc = intern_in_txn(e, txn, a->tags[i], a->lens[i], fresh, &id, &isnew)) != 0)
+				return rc;
+			if (isnew) {
+				fresh++;
+				a->isnew[i] = 1;
+			}
+		}
+		a->ids[i] = id;
+		tbw__jrec_encode(kb, vb, a->seq + i, a->wall, a->step, a->values[i], id);
+		if ((rc = mdb_put(txn, e->d_rec, &k, &v, MDB_APPEND)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void append_many_done(jenv *e, void *vctx)
+{
+	append_many_ctx *a = vctx;
+	e->next_seq = a->seq + a->n;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->isnew[i] && tag_add(e, a->ids[i], a->tags[i], a->lens[i]) != 0)
+			e->cache_ok = 0; /* reload tags from the table next time */
+}
+
+int tbw__journal_append_many(tbw_journal *j, size_t n, const char *const *tags,
+                             const size_t *lens, const double *values, int64_t step,
+                             double wall_time, uint64_t *first_seq_out)
+{
+	append_many_ctx a;
+	uint32_t ids_small[16];
+	uint8_t new_small[16];
+	int rc = check_writable(j, "add_scalars");
+	if (rc)
+		return rc;
+	if (n == 0)
+		return TBW_OK;
+	/* all or nothing: every tag is checked before the transaction starts */
+	for (size_t i = 0; i < n; i++)
+		if ((rc = tbw__journal_check_tag(tags[i], lens[i], "add_scalars")) != 0)
+			return rc;
+	a.n = n; a.tags = tags; a.lens = lens; a.values = values;
+	a.wall = wall_time; a.step = step; a.seq = 0;
+	if (n <= 16) {
+		a.ids = ids_small;
+		a.isnew = new_small;
+	} else {
+		a.ids = tbw__malloc(n * sizeof *a.ids);
+		a.isnew = tbw__malloc(n);
+		if (!a.ids || !a.isnew) {
+			tbw__free(a.ids);
+			tbw__free(a.isnew);
+			return tbw__error_set(TBW_ENOMEM, "add_scalars", j->e->dir, "out of memory");
+		}
+	}
+	rc = wtxn_append(j->e, "add_scalars", append_many_body, append_many_done, &a, 0);
+	if (rc == 0 && first_seq_out)
+		*first_seq_out = a.seq;
+	if (n > 16) {
+		tbw__free(a.ids);
+		tbw__free(a.isnew);
+	}
+	return rc;
+}
+
+int tbw__journal_append_start(tbw_journal *j, int64_t step, double wall_time,
+                              uint64_t *seq_out)
+{
+	append_ctx a;
+	int rc = check_writable(j, "append start marker");
+	if (rc)
+		return rc;
+	a.tag = NULL; a.len = 0; a.tag_id = TBW_JTAG_SESSION_START;
+	a.value = 0; a.wall = wall_time; a.step = step; a.seq = 0;
+	rc = wtxn_append(j->e, "append start marker", append_body, append_done, &a, 0);
+	if (rc == 0 && seq_out)
+		*seq_out = a.seq;
+	return rc;
+}
+
+/* Inside a write txn that stores an event record: make the journal format
+ * 2 first (older builds then refuse it rather than skip event records as
+ * damage). The cache is updated by the caller after the commit. */
+static int upgrade_format(jenv *e, MDB_txn *txn)
+{
+	uint8_t b[4];
+
+	if (e->format >= TBW_JOURNAL_FORMAT)
+		return 0;
+	tbw__put_be32(b, TBW_JOURNAL_FORMAT);
+	return meta_put(e, txn, "format", b, 4);
+}
+
+/* Store an event record's value (32 + body_len bytes) under key, written in
+ * place in LMDB's page (MDB_RESERVE: no copy of the body on our side). */
+static int put_event(jenv *e, MDB_txn *txn, const uint8_t key[8], double wall, int64_t step,
+                     uint32_t tag_id, const void *body, size_t body_len, unsigned flags)
+{
+	MDB_val k = { 8, (void *)key }, v = { TBW_JREC_VAL_SIZE + body_len, NULL };
+	int rc = mdb_put(txn, e->d_rec, &k, &v, flags | MDB_RESERVE);
+
+	if (rc)
+		return rc;
+	memcpy((uint8_t *)v.mv_data + TBW_JEV_HDR, body, body_len);
+	tbw__jevent_encode(key, v.mv_data, wall, step, tag_id, body_len);
+	return 0;
+}
+
+typedef struct event_ctx {
+	append_ctx a;
+	const void *body;
+	size_t body_len;
+} event_ctx;
+
+static int event_body(jenv *e, MDB_txn *txn, void *vctx)
+{
+	event_ctx *x = vctx;
+	uint8_t kb[8];
+	int rc;
+
+	x->a.isnew = 0;
+	if (x->a.tag && (rc = intern_in_txn(e, txn, x->a.tag, x->a.len, next_tag_id(e), &x->a.tag_id, &x->a.isnew)) != 0)
+		return rc;
+	if ((rc = upgrade_format(e, txn)) != 0)
+		return rc;
+	x->a.seq = e->next_seq;
+	tbw__put_be64(kb, x->a.seq);
+	return put_event(e, txn, kb, x->a.wall, x->a.step, x->a.tag_id, x->body, x->body_len, MDB_APPEND);
+}
+
+static void event_done(jenv *e, void *vctx)
+{
+	e->format = TBW_JOURNAL_FORMAT;
+	append_done(e, &((event_ctx *)vctx)->a);
+}
+
+int tbw__journal_append_event(tbw_journal *j, const char *tag, size_t tag_len,
+                              int64_t step, double wall_time,
+                              const void *body, size_t body_len, uint64_t *seq_out)
+{
+	event_ctx x;
+	int rc = check_writable(j, "add_event");
+	if (rc)
+		return rc;
+	if (tag && (tag_len == 0 || tag_len > TBW_TAG_MAX))
+		return tbw__journal_check_tag(tag, tag_len, "add_event");
+	if (!body || body_len == 0 || body_len > TBW_JOURNAL_BODY_MAX)
+		return tbw__error_set(TBW_EINVAL, "add_event", j->e->dir,
+		                      "event body of %zu bytes: it must hold 1 to %zu bytes", body_len,
+		                      (size_t)TBW_JOURNAL_BODY_MAX);
+	memset(&x, 0, sizeof x);
+	x.a.tag = tag; x.a.len = tag ? tag_len : 0;
+	x.a.tag_id = tag ? UINT32_MAX : TBW_JTAG_NONE;
+	x.a.wall = wall_time; x.a.step = step;
+	x.body = body; x.body_len = body_len;
+	rc = wtxn_append(j->e, "add_event", event_body, event_done, &x, body_len + TBW_JREC_VAL_SIZE + 4096);
+	if (rc == 0 && seq_out)
+		*seq_out = x.a.seq;
+	return rc;
+}
+
+typedef struct insert_ctx {
+	const tbw_jrec_named *recs;
+	size_t n, ninserted;
+	uint32_t *new_ids;      /* tags interned in this txn, added after commit */
+	const tbw_jrec_named **new_src;
+	size_t nnew;
+	uint64_t max_seq;
+	int upgraded;           /* an event record made the journal format 2 */
+	uint64_t bytes;         /* event bodies in the batch (disk reserved for them) */
+} insert_ctx;
+
+static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
+{
+	insert_ctx *c = vctx;
+	int rc;
+
+	uint64_t top = 0;   /* highest key stored: above it, no lookup and MDB_APPEND */
+
+	c->ninserted = 0;
+	c->nnew = 0;
+	c->max_seq = 0;
+	c->upgraded = 0;
+	{
+		MDB_cursor *cur;
+		MDB_val lk, lv;
+		if ((rc = mdb_cursor_open(txn, e->d_rec, &cur)) != 0)
+			return rc;
+		rc = mdb_cursor_get(cur, &lk, &lv, MDB_LAST);
+		if (rc == 0 && lk.mv_size == 8)
+			top = tbw__get_be64(lk.mv_data);
+		mdb_cursor_close(cur);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return rc;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		const tbw_jrec_named *r = &c->recs[i];
+		uint8_t kb[8], vb[32];
+		MDB_val k = { 8, kb }, v;
+		uint32_t id = TBW_JTAG_SESSION_START;
+		int append = r->seq > top;
+
+		if (r->seq == 0)
+			return body_fail(e, tbw__error_set(TBW_EINVAL, "journal insert", e->dir, "sequence 0 is not valid"));
+		tbw__put_be64(kb, r->seq);
+		rc = append ? MDB_NOTFOUND : mdb_get(txn, e->d_rec, &k, &v);
+		if (rc == 0) {
+			tbw_jrec old;
+			/* Already present: keep it (deduplication), unless it fails
+			 * its checksum: then the restored copy replaces it. */
+			if (tbw__jrec_decode(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &old) == 0)
+				continue;
+		} else if (rc != MDB_NOTFOUND) {
+			return rc;
+		}
+		if (r->tag) {
+			/* a tag new in this txn is not in memory yet: look among them */
+			uint32_t found = UINT32_MAX;
+			for (size_t t = 0; t < c->nnew; t++)
+				if (c->new_src[t]->tag_len == r->tag_len &&
+				    memcmp(c->new_src[t]->tag, r->tag, r->tag_len) == 0) {
+					found = c->new_ids[t];
+					break;
+				}
+			if (found != UINT32_MAX) {
+				id = found;
+			} else {
+				/* next id must skip the ones taken in this txn */
+				uint32_t base = next_tag_id(e);
+				if (c->nnew)
+					base = c->new_ids[c->nnew - 1] + 1 > base ? c->new_ids[c->nnew - 1] + 1 : base;
+				found = tag_lookup(e, r->tag, r->tag_len);
+				if (found != UINT32_MAX) {
+					id = found;
+				} else {
+					uint8_t ib[4], *tv;
+					MDB_val tk = { 4, ib }, tvv;
+					if ((rc = tbw__journal_check_tag(r->tag, r->tag_len, "journal insert")) != 0)
+						return body_fail(e, rc);
+					id = base;
+					tbw__put_be32(ib, id);
+					tv = tbw__malloc(r->tag_len + 4);
+					if (!tv)
+						return body_fail(e, tbw__error_set(TBW_ENOMEM, "journal insert", e->dir, "out of memory"));
+					memcpy(tv, r->tag, r->tag_len);
+					tbw__put_be32(tv + r->tag_len, tbw__jcrc2(ib, 4, r->tag, r->tag_len));
+					tvv.mv_data = tv;
+					tvv.mv_size = r->tag_len + 4;
+					rc = mdb_put(txn, e->d_tags, &tk, &tvv, MDB_NOOVERWRITE);
+					tbw__free(tv);
+					if (rc)
+						return rc;
+					c->new_ids[c->nnew] = id;
+					c->new_src[c->nnew] = r;
+					c->nnew++;
+				}
+			}
+		}
+		if (r->body_len) {
+			if (!r->body || r->body_len > TBW_JOURNAL_BODY_MAX)
+				return body_fail(e, tbw__error_set(TBW_EINVAL, "journal insert", e->dir,
+				                                   "event record %llu has a body of %zu bytes",
+				                                   (unsigned long long)r->seq, r->body_len));
+			if (!r->tag)
+				id = TBW_JTAG_NONE;
+			if ((rc = upgrade_format(e, txn)) != 0)
+				return rc;
+			c->upgraded = 1;
+			if ((rc = put_event(e, txn, kb, r->wall_time, r->step, id, r->body, r->body_len,
+			                    append ? MDB_APPEND : 0)) != 0)
+				return rc;
+		} else {
+			tbw__jrec_encode(kb, vb, r->seq, r->wall_time, r->step, r->value, id);
+			v.mv_data = vb;
+			v.mv_size = 32;
+			if ((rc = mdb_put(txn, e->d_rec, &k, &v, append ? MDB_APPEND : 0)) != 0)
+				return rc;
+		}
+		if (append)
+			top = r->seq;
+		c->ninserted++;
+		if (r->seq > c->max_seq)
+			c->max_seq = r->seq;
+	}
+	return 0;
+}
+
+static void insert_done(jenv *e, void *vctx)
+{
+	insert_ctx *c = vctx;
+	if (c->upgraded)
+		e->format = TBW_JOURNAL_FORMAT;
+	if (c->max_seq >= e->next_seq)
+		e->next_seq = c->max_seq + 1;
+	for (size_t t = 0; t < c->nnew; t++)
+		if (tag_add(e, c->new_ids[t], c->new_src[t]->tag, c->new_src[t]->tag_len) != 0)
+			e->cache_ok = 0;
+}
+
+int tbw__journal_insert(tbw_journal *j, const tbw_jrec_named *recs, size_t n,
+                        size_t *ninserted)
+{
+	insert_ctx c;
+	int rc = check_writable(j, "journal insert");
+	if (ninserted)
+		*ninserted = 0;
+	if (rc)
+		return rc;
+	if (n == 0)
+		return TBW_OK;
+	memset(&c, 0, sizeof c);
+	c.recs = recs;
+	c.n = n;
+	c.new_ids = tbw__calloc(n, sizeof *c.new_ids);
+	c.new_src = tbw__calloc(n, sizeof *c.new_src);
+	if (!c.new_ids || !c.new_src) {
+		tbw__free(c.new_ids);
+		tbw__free(c.new_src);
+		return tbw__error_set(TBW_ENOMEM, "journal insert", j->e->dir, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		c.bytes += recs[i].body_len ? recs[i].body_len + TBW_JREC_VAL_SIZE : 0;
+	rc = wtxn_sized(j->e, "journal insert", insert_body, insert_done, &c, c.bytes);
+	if (rc == 0 && ninserted)
+		*ninserted = c.ninserted;
+	tbw__free(c.new_ids);
+	tbw__free(c.new_src);
+	return rc;
+}
+
+int tbw__journal_sync(tbw_journal *j)
+{
+	int rc = check_writable(j, "journal sync");
+	jenv *e;
+	if (rc)
+		return rc;
+	e = j->e;
+	pthread_rwlock_rdlock(&e->maplock);
+	rc = mdb_env_sync(e->env, 1);
+	pthread_rwlock_unlock(&e->maplock);
+	if (rc) {
+		rc = mdb_err(rc, "journal sync", e->dir);
+		poison(e);
+	}
+	return rc;
+}
+
+int tbw__journal_check_poisoned(tbw_journal *j)
+{
+	int rc = check_handle(j, "journal");
+	if (rc)
+		return rc;
+	if (!atomic_load_explicit(&j->e->poisoned, memory_order_acquire))
+		return TBW_OK;
+	return check_writable(j, "journal");
+}
+
+int tbw__journal_group_stats(tbw_journal *j, uint64_t *commits, uint64_t *calls)
+{
+	int rc = check_handle(j, "journal group stats");
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&j->e->wmu);
+	*commits = j->e->g_commits;
+	*calls = j->e->g_calls;
+	pthread_mutex_unlock(&j->e->wmu);
+	return TBW_OK;
+}
+
+/* ===================================================================
+ * 8. Reading, cursors, prune
+ * =================================================================== */
+
+int tbw__journal_read(tbw_journal *j, uint64_t after_seq, tbw_jrec *out,
+                      size_t cap, tbw_jread *info)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint8_t kb[8];
+	tbw_jread inf;
+	int rc = check_handle(j, "journal read"), op = MDB_SET_RANGE;
+	jenv *e;
+
+	memset(&inf, 0, sizeof inf);
+	inf.next_after = after_seq;
+	if (info)
+		*info = inf;
+	if (rc)
+		return rc;
+	e = j->e;
+	if (after_seq == UINT64_MAX) {
+		inf.end = 1;
+		if (info)
+			*info = inf;
+		return TBW_OK;
+	}
+	/* A read transaction pins its snapshot: every page a commit frees
+	 * while it is open stays unusable until it ends, and each append's
+	 * commit copies its path of the tree (3-4 pages). With a writer
+	 * committing a million times a second beside the compactor's reads,
+	 * that made the journal grow by megabytes per pinned millisecond and
+	 * never stop (bench_long_run: 59 -> 128 MB over 10 M scalars). So in a
+	 * process that writes, reads of records take wmu: no commit of this
+	 * process runs while one is open and freed pages are reused at once
+	 * (bench_long_run: flat). Readers in other processes (tbw_compact,
+	 * tbstat) still pin: their reads are their own. */
+	int pin = !e->read_only;
+	if (pin)
+		pthread_mutex_lock(&e->wmu);
+	if ((rc = rtxn_begin(e, &txn, "journal read")) != 0) {
+		if (pin)
+			pthread_mutex_unlock(&e->wmu);
+		return rc;
+	}
+	if ((rc = mdb_cursor_open(txn, e->d_rec, &c)) != 0) {
+		rtxn_end(e, txn);
+		if (pin)
+			pthread_mutex_unlock(&e->wmu);
+		return mdb_err(rc, "journal read", e->dir);
+	}
+	tbw__put_be64(kb, after_seq + 1);
+	k.mv_data = kb;
+	k.mv_size = 8;
+	while (inf.n < cap && (rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
+		op = MDB_NEXT;
+		if (tbw__jrec_decode(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &out[inf.n]) != 0) {
+			uint64_t s = k.mv_size == 8 ? tbw__get_be64(k.mv_data) : inf.next_after + 1;
+			if (!inf.ncorrupt)
+				inf.first_corrupt_seq = s;
+			inf.ncorrupt++;
+			if (s > inf.next_after)
+				inf.next_after = s;
+			continue;
+		}
+		inf.next_after = out[inf.n].seq;
+		inf.n++;
+	}
+	if (rc == 0 && inf.n == cap) {
+		/* is there more? */
+		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+		inf.end = rc == MDB_NOTFOUND;
+		if (rc == MDB_NOTFOUND || rc == 0)
+			rc = 0;
+	} else if (rc == MDB_NOTFOUND) {
+		inf.end = 1;
+		rc = 0;
+	} else if (cap == 0) {
+		rc = 0;
+	}
+	mdb_cursor_close(c);
+	rtxn_end(e, txn);
+	if (pin)
+		pthread_mutex_unlock(&e->wmu);
+	if (info)
+		*info = inf;
+	return rc ? mdb_err(rc, "journal read", e->dir) : TBW_OK;
+}
+
+int tbw__journal_read_body(tbw_journal *j, uint64_t seq, void *dst, size_t cap, size_t *len)
+{
+	MDB_txn *txn;
+	MDB_val k, v;
+	uint8_t kb[8];
+	tbw_jrec r;
+	int rc = check_handle(j, "journal read event body");
+	jenv *e;
+
+	if (len)
+		*len = 0;
+	if (rc)
+		return rc;
+	e = j->e;
+	if (!e->read_only)
+		pthread_mutex_lock(&e->wmu);   /* as in tbw__journal_read */
+	if ((rc = rtxn_begin(e, &txn, "journal read event body")) != 0) {
+		if (!e->read_only)
+			pthread_mutex_unlock(&e->wmu);
+		return rc;
+	}
+	tbw__put_be64(kb, seq);
+	k.mv_data = kb;
+	k.mv_size = 8;
+	rc = mdb_get(txn, e->d_rec, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		rc = tbw__error_set(TBW_ENOTFOUND, "journal read event body", e->dir,
+		                    "record %llu is not in the journal", (unsigned long long)seq);
+	} else if (rc) {
+		rc = mdb_err(rc, "journal read event body", e->dir);
+	} else if (tbw__jrec_decode(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &r) != 0) {
+		rc = tbw__error_set(TBW_ECORRUPT, "journal read event body", e->dir,
+		                    "record %llu fails its checksum", (unsigned long long)seq);
+	} else if (!r.body_len) {
+		rc = tbw__error_set(TBW_EINVAL, "journal read event body", e->dir,
+		                    "record %llu is a scalar, not an event record", (unsigned long long)seq);
+	} else {
+		if (len)
+			*len = r.body_len;
+		if (cap < r.body_len)
+			rc = tbw__error_set(TBW_EINVAL, "journal read event body", e->dir,
+			                    "record %llu holds %u bytes, more than the %zu given",
+			                    (unsigned long long)seq, r.body_len, cap);
+		else
+			memcpy(dst, (const uint8_t *)v.mv_data + TBW_JEV_HDR, r.body_len);
+	}
+	rtxn_end(e, txn);
+	if (!e->read_only)
+		pthread_mutex_unlock(&e->wmu);
+	return rc;
+}
+
+int tbw__journal_tag_name(tbw_journal *j, uint32_t id, const char **name, size_t *len)
+{
+	int rc = check_handle(j, "journal tag name");
+	jenv *e;
+	MDB_txn *txn;
+	MDB_val k, v;
+	uint8_t kb[4];
+
+	if (rc)
+		return rc;
+	e = j->e;
+	pthread_mutex_lock(&e->tagmu);
+	if (id < e->cap_id && e->by_id[id].name) {
+		*name = e->by_id[id].name;
+		if (len)
+			*len = e->by_id[id].len;
+		pthread_mutex_unlock(&e->tagmu);
+		return TBW_OK;
+	}
+	pthread_mutex_unlock(&e->tagmu);
+	if (id == TBW_JTAG_SESSION_START)
+		return tbw__error_set(TBW_ENOTFOUND, "journal tag name", e->dir, "id %u is the START marker, not a tag", id);
+	/* Written by another process since we loaded: look it up. */
+	if ((rc = rtxn_begin(e, &txn, "journal tag name")) != 0)
+		return rc;
+	tbw__put_be32(kb, id);
+	k.mv_data = kb;
+	k.mv_size = 4;
+	rc = mdb_get(txn, e->d_tags, &k, &v);
+	if (rc == 0) {
+		uint32_t gid;
+		const char *nm;
+		size_t n;
+		if (tbw__jtag_decode(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &gid, &nm, &n) != 0)
+			rc = tbw__error_set(TBW_ECORRUPT, "journal tag name", e->dir, "tag %u fails its checksum", id);
+		else
+			rc = tag_add(e, id, nm, n);
+	} else if (rc == MDB_NOTFOUND) {
+		rc = tbw__error_set(TBW_ENOTFOUND, "journal tag name", e->dir, "no tag with id %u", id);
+	} else {
+		rc = mdb_err(rc, "journal tag name", e->dir);
+	}
+	rtxn_end(e, txn);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&e->tagmu);
+	*name = e->by_id[id].name;
+	if (len)
+		*len = e->by_id[id].len;
+	pthread_mutex_unlock(&e->tagmu);
+	return TBW_OK;
+}
+
+/* first or last key of records (0 if none) and pruned_through */
+static int edge_keys(tbw_journal *j, const char *op, uint64_t *first, uint64_t *last,
+                     uint64_t *pruned, uint64_t *count)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	MDB_stat st;
+	const uint8_t *p;
+	size_t n;
+	int rc = check_handle(j, op);
+	jenv *e;
+
+	if (rc)
+		return rc;
+	e = j->e;
+	*first = *last = *pruned = *count = 0;
+	if ((rc = rtxn_begin(e, &txn, op)) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, e->d_rec, &c)) != 0)
+		goto out;
+	rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+	if (rc == 0 && k.mv_size == 8)
+		*first = tbw__get_be64(k.mv_data);
+	if (rc == 0)
+		rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	if (rc == 0 && k.mv_size == 8)
+		*last = tbw__get_be64(k.mv_data);
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc)
+		goto out;
+	if (meta_get(e, txn, e->d_meta, "pruned_through", &p, &n) == 0 && n == 8)
+		*pruned = tbw__get_be64(p);
+	if ((rc = mdb_stat(txn, e->d_rec, &st)) == 0)
+		*count = st.ms_entries;
+out:
+	rtxn_end(e, txn);
+	return rc ? mdb_err(rc, op, e->dir) : TBW_OK;
+}
+
+int tbw__journal_last_seq(tbw_journal *j, uint64_t *out)
+{
+	uint64_t f, l, p, c;
+	int rc = edge_keys(j, "journal last seq", &f, &l, &p, &c);
+	*out = rc ? 0 : (l > p ? l : p);
+	return rc;
+}
+
+int tbw__journal_first_seq(tbw_journal *j, uint64_t *out)
+{
+	uint64_t f, l, p, c;
+	int rc = edge_keys(j, "journal first seq", &f, &l, &p, &c);
+	*out = rc ? 0 : f;
+	return rc;
+}
+
+int tbw__journal_count(tbw_journal *j, uint64_t *out)
+{
+	uint64_t f, l, p, c;
+	int rc = edge_keys(j, "journal count", &f, &l, &p, &c);
+	*out = rc ? 0 : c;
+	return rc;
+}
+
+/* export cursor value: seq u64 | offset u64 | file_no u32 | name bytes | crc */
+static int get_export_txn(jenv *e, MDB_txn *txn, tbw_jexport *out)
+{
+	const uint8_t *p;
+	size_t n;
+	int rc = meta_get(e, txn, e->d_cur, "export", &p, &n);
+	memset(out, 0, sizeof *out);
+	if (rc == MDB_NOTFOUND)
+		return TBW_OK;
+	if (rc == META_BAD || (rc == 0 && (n < 20 || n - 20 >= sizeof out->file)))
+		return tbw__error_set(TBW_ECORRUPT, "journal export cursor", e->dir, "the export cursor fails its checksum");
+	if (rc)
+		return mdb_err(rc, "journal export cursor", e->dir);
+	out->seq = tbw__get_be64(p);
+	out->offset = tbw__get_be64(p + 8);
+	out->file_no = tbw__get_be32(p + 16);
+	memcpy(out->file, p + 20, n - 20);
+	out->file[n - 20] = 0;
+	return TBW_OK;
+}
+
+static int get_ship_txn(jenv *e, MDB_txn *txn, uint64_t *seq, int *present)
+{
+	const uint8_t *p;
+	size_t n;
+	int rc = meta_get(e, txn, e->d_cur, "ship", &p, &n);
+	*seq = 0;
+	*present = 0;
+	if (rc == MDB_NOTFOUND)
+		return TBW_OK;
+	if (rc == META_BAD || (rc == 0 && n != 8))
+		return tbw__error_set(TBW_ECORRUPT, "journal ship cursor", e->dir, "the ship cursor fails its checksum");
+	if (rc)
+		return mdb_err(rc, "journal ship cursor", e->dir);
+	*seq = tbw__get_be64(p);
+	*present = 1;
+	return TBW_OK;
+}
+
+int tbw__journal_get_export(tbw_journal *j, tbw_jexport *out)
+{
+	MDB_txn *txn;
+	int rc = check_handle(j, "journal export cursor");
+	if (rc)
+		return rc;
+	if ((rc = rtxn_begin(j->e, &txn, "journal export cursor")) != 0)
+		return rc;
+	rc = get_export_txn(j->e, txn, out);
+	rtxn_end(j->e, txn);
+	return rc;
+}
+
+int tbw__journal_get_ship(tbw_journal *j, uint64_t *seq, int *present)
+{
+	MDB_txn *txn;
+	int rc = check_handle(j, "journal ship cursor");
+	if (rc)
+		return rc;
+	if ((rc = rtxn_begin(j->e, &txn, "journal ship cursor")) != 0)
+		return rc;
+	rc = get_ship_txn(j->e, txn, seq, present);
+	rtxn_end(j->e, txn);
+	return rc;
+}
+
+typedef struct cur_ctx {
+	const char *key;
+	uint8_t buf[300];
+	size_t n;
+} cur_ctx;
+
+static int cur_body(jenv *e, MDB_txn *txn, void *vctx)
+{
+	cur_ctx *c = vctx;
+	uint8_t b[320];
+	MDB_val k = { strlen(c->key), (void *)c->key }, v = { c->n + 4, b };
+	memcpy(b, c->buf, c->n);
+	tbw__put_be32(b + c->n, tbw__jcrc2(c->key, k.mv_size, c->buf, c->n));
+	return mdb_put(txn, e->d_cur, &k, &v, 0);
+}
+
+int tbw__journal_set_export(tbw_journal *j, const tbw_jexport *x)
+{
+	cur_ctx c;
+	size_t fl;
+	int rc = check_writable(j, "journal set export cursor");
+	if (rc)
+		return rc;
+	fl = strnlen(x->file, sizeof x->file);
+	if (fl >= sizeof x->file)
+		return tbw__error_set(TBW_EINVAL, "journal set export cursor", j->e->dir, "file name too long");
+	c.key = "export";
+	tbw__put_be64(c.buf, x->seq);
+	tbw__put_be64(c.buf + 8, x->offset);
+	tbw__put_be32(c.buf + 16, x->file_no);
+	memcpy(c.buf + 20, x->file, fl);
+	c.n = 20 + fl;
+	return wtxn(j->e, "journal set export cursor", cur_body, NULL, &c);
+}
+
+int tbw__journal_set_ship(tbw_journal *j, uint64_t seq)
+{
+	cur_ctx c;
+	int rc = check_writable(j, "journal set ship cursor");
+	if (rc)
+		return rc;
+	c.key = "ship";
+	tbw__put_be64(c.buf, seq);
+	c.n = 8;
+	return wtxn(j->e, "journal set ship cursor", cur_body, NULL, &c);
+}
+
+typedef struct prune_ctx {
+	uint64_t through;
+	size_t batch;
+	uint64_t n;      /* this batch */
+	int more;
+} prune_ctx;
+
+static int prune_body(jenv *e, MDB_txn *txn, void *vctx)
+{
+	prune_ctx *p = vctx;
+	tbw_jexport x;
+	uint64_t ship, limit, lastdel = 0, pt = e->pruned_through;
+	int present, rc;
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint8_t b[8];
+
+	p->n = 0;
+	p->more = 0;
+	if ((rc = get_export_txn(e, txn, &x)) != 0 || (rc = get_ship_txn(e, txn, &ship, &present)) != 0)
+		return body_fail(e, rc);
+	limit = p->through < x.seq ? p->through : x.seq;
+	if (present && ship < limit)
+		limit = ship;
+	if (limit == 0)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, e->d_rec, &c)) != 0)
+		return rc;
+	while (p->n < p->batch && (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+		uint64_t s = k.mv_size == 8 ? tbw__get_be64(k.mv_data) : UINT64_MAX;
+		if (s > limit)
+			break;
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+		lastdel = s;
+		p->n++;
+	}
+	mdb_cursor_close(c);
+	if (rc && rc != MDB_NOTFOUND)
+		return rc;
+	if (rc == 0 && p->n == p->batch)
+		p->more = 1;
+	if (lastdel > pt) {
+		tbw__put_be64(b, lastdel);
+		if ((rc = meta_put(e, txn, "pruned_through", b, 8)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void prune_done(jenv *e, void *vctx)
+{
+	(void)vctx;
+	e->cache_ok = 0; /* reread pruned_through next time (cheap, rare) */
+}
+
+int tbw__journal_prune(tbw_journal *j, uint64_t through, size_t batch,
+                       uint64_t *npruned)
+{
+	prune_ctx p;
+	uint64_t total = 0;
+	int rc = check_writable(j, "journal prune");
+	if (npruned)
+		*npruned = 0;
+	if (rc)
+		return rc;
+	if (batch == 0)
+		batch = 1000;
+	p.through = through;
+	p.batch = batch;
+	do {
+		rc = wtxn(j->e, "journal prune", prune_body, prune_done, &p);
+		if (rc)
+			break;
+		total += p.n;
+	} while (p.more);
+	if (npruned)
+		*npruned = total;
+	return rc;
+}
+
+/* ===================================================================
+ * 9. Verification
+ * =================================================================== */
+
+/* Tests only: begin a read transaction and never end it (a reader slot that
+ * stays taken, as when a process dies inside a read). */
+int tbw__journal_test_hold_reader(tbw_journal *j)
+{
+	MDB_txn *txn;
+	int rc = check_handle(j, "journal test reader");
+	if (rc)
+		return rc;
+	rc = mdb_txn_begin(j->e->env, NULL, MDB_RDONLY, &txn);
+	return rc ? mdb_err(rc, "journal test reader", j->e->dir) : TBW_OK;
+}
+
+/* ---- Verification (tbrecover's probe) ----
+ * Walk every table with LMDB, the free list (FREE_DBI = 0) and the main
+ * table (MAIN_DBI = 1) included: every branch and leaf page LMDB follows
+ * when it reads or allocates. LMDB reports some damage (MDB_CORRUPTED,
+ * MDB_PAGE_NOTFOUND); other damage makes it crash, which is why tbrecover
+ * runs this in a child process. */
+int tbw__journal_verify(tbw_journal *j, uint64_t *nentries)
+{
+	int rc = check_handle(j, "journal verify");
+	jenv *e;
+	MDB_txn *txn;
+	uint64_t n = 0;
+
+	if (nentries)
+		*nentries = 0;
+	if (rc)
+		return rc;
+	e = j->e;
+	if ((rc = rtxn_begin(e, &txn, "journal verify")) != 0)
+		return rc;
+	{
+		MDB_dbi dbis[6] = { 0, 1, e->d_rec, e->d_tags, e->d_meta, e->d_cur };
+		for (int d = 0; d < 6 && rc == 0; d++) {
+			MDB_cursor *cur;
+			MDB_val k, v;
+			int op = MDB_FIRST;
+
+			if ((rc = mdb_cursor_open(txn, dbis[d], &cur)) != 0)
+				break;
+			while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+				n++;
+				op = MDB_NEXT;
+			}
+			mdb_cursor_close(cur);
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+		}
+	}
+	rtxn_end(e, txn);
+	if (rc)
+		return mdb_err(rc, "journal verify", e->dir);
+	if (nentries)
+		*nentries = n;
+	return TBW_OK;
+}
+
+/* ===================================================================
+ * 10. Per-tag history (tbwal stat): cumulative figures per tag of every
+ *     record the compactor exported, merged in the transaction that
+ *     advances the export cursor, so they count each record exactly once
+ *     and survive pruning (doc/journal-format.md, "meta: tag history").
+ * =================================================================== */
+
+#define TAGSTAT_PREFIX "tagstat:"
+#define TAGSTAT_VLEN 64
+
+static void tagstat_key(char key[20], uint32_t id)
+{
+	snprintf(key, 20, TAGSTAT_PREFIX "%08" PRIx32, id);
+}
+
+static void tagstat_enc(uint8_t b[TAGSTAT_VLEN], const tbw_jtagstat *s)
+{
+	tbw__put_be64(b, s->count);
+	tbw__put_be64(b + 8, (uint64_t)s->first_step);
+	tbw__put_be64(b + 16, (uint64_t)s->last_step);
+	tbw__put_be64(b + 24, (uint64_t)s->min_step);
+	tbw__put_be64(b + 32, (uint64_t)s->max_step);
+	tbw__put_be64(b + 40, tbw__f64_bits(s->first_wall));
+	tbw__put_be64(b + 48, tbw__f64_bits(s->last_wall));
+	tbw__put_be64(b + 56, tbw__f64_bits(s->last_value));
+}
+
+static void tagstat_dec(const uint8_t *b, uint32_t id, tbw_jtagstat *s)
+{
+	s->tag_id = id;
+	s->count = tbw__get_be64(b);
+	s->first_step = (int64_t)tbw__get_be64(b + 8);
+	s->last_step = (int64_t)tbw__get_be64(b + 16);
+	s->min_step = (int64_t)tbw__get_be64(b + 24);
+	s->max_step = (int64_t)tbw__get_be64(b + 32);
+	s->first_wall = tbw__bits_f64(tbw__get_be64(b + 40));
+	s->last_wall = tbw__bits_f64(tbw__get_be64(b + 48));
+	s->last_value = tbw__bits_f64(tbw__get_be64(b + 56));
+}
+
+void tbw__jtagstat_merge(tbw_jtagstat *into, const tbw_jtagstat *later)
+{
+	if (later->count == 0)
+		return;
+	if (into->count == 0) {
+		*into = *later;
+		return;
+	}
+	into->count += later->count;
+	into->last_step = later->last_step;
+	into->last_wall = later->last_wall;
+	into->last_value = later->last_value;
+	if (later->min_step < into->min_step)
+		into->min_step = later->min_step;
+	if (later->max_step > into->max_step)
+		into->max_step = later->max_step;
+}
+
+typedef struct xstat_ctx {
+	cur_ctx cur;
+	const tbw_jtagstat *d;
+	size_t n;
+} xstat_ctx;
+
+static int xstat_body(jenv *e, MDB_txn *txn, void *vctx)
+{
+	xstat_ctx *x = vctx;
+	const uint8_t *p;
+	size_t n;
+	int rc = meta_get(e, txn, e->d_meta, "tagstats_from", &p, &n);
+
+	if (rc == MDB_NOTFOUND) {
+		/* first merge into this journal: what the cursor covered before
+		 * it is not in the figures (a journal older than tag history) */
+		tbw_jexport old;
+		uint8_t b[8];
+		if ((rc = get_export_txn(e, txn, &old)) != 0)
+			return body_fail(e, rc);
+		tbw__put_be64(b, old.seq);
+		if ((rc = meta_put(e, txn, "tagstats_from", b, 8)) != 0)
+			return rc;
+	} else if (rc) {
+		return rc == META_BAD ? body_fail(e, tbw__error_set(TBW_ECORRUPT, "journal tag history", e->dir,
+		                                              "tagstats_from fails its checksum")) : rc;
+	}
+	for (size_t i = 0; i < x->n; i++) {
+		char key[20];
+		tbw_jtagstat s;
+		uint8_t b[TAGSTAT_VLEN];
+		tagstat_key(key, x->d[i].tag_id);
+		memset(&s, 0, sizeof s);
+		rc = meta_get(e, txn, e->d_meta, key, &p, &n);
+		if (rc == 0 && n == TAGSTAT_VLEN)
+			tagstat_dec(p, x->d[i].tag_id, &s);
+		else if (rc != 0 && rc != MDB_NOTFOUND && rc != META_BAD)
+			return rc;
+		/* a damaged entry starts again from this batch: figures are a
+		 * summary, never what export depends on */
+		tbw__jtagstat_merge(&s, &x->d[i]);
+		tagstat_enc(b, &s);
+		if ((rc = meta_put(e, txn, key, b, TAGSTAT_VLEN)) != 0)
+			return rc;
+	}
+	return cur_body(e, txn, &x->cur);
+}
+
+int tbw__journal_set_export_stats(tbw_journal *j, const tbw_jexport *c, const tbw_jtagstat *d, size_t n)
+{
+	xstat_ctx x;
+	size_t fl;
+	int rc;
+
+	if (n == 0)
+		return tbw__journal_set_export(j, c);
+	if ((rc = check_writable(j, "journal set export cursor")) != 0)
+		return rc;
+	fl = strnlen(c->file, sizeof c->file);
+	if (fl >= sizeof c->file)
+		return tbw__error_set(TBW_EINVAL, "journal set export cursor", j->e->dir, "file name too long");
+	x.cur.key = "export";
+	tbw__put_be64(x.cur.buf, c->seq);
+	tbw__put_be64(x.cur.buf + 8, c->offset);
+	tbw__put_be32(x.cur.buf + 16, c->file_no);
+	memcpy(x.cur.buf + 20, c->file, fl);
+	x.cur.n = 20 + fl;
+	x.d = d;
+	x.n = n;
+	return wtxn(j->e, "journal set export cursor", xstat_body, NULL, &x);
+}
+
+int tbw__journal_get_tagstats(tbw_journal *j, tbw_jtagstat **out, size_t *nout,
+                              uint64_t *from_seq, int *present)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	const uint8_t *p;
+	size_t n, cap = 0, cnt = 0, plen = strlen(TAGSTAT_PREFIX);
+	tbw_jtagstat *arr = NULL;
+	int rc = check_handle(j, "journal tag history"), op = MDB_SET_RANGE;
+
+	*out = NULL;
+	*nout = 0;
+	*from_seq = 0;
+	*present = 0;
+	if (rc)
+		return rc;
+	if ((rc = rtxn_begin(j->e, &txn, "journal tag history")) != 0)
+		return rc;
+	rc = meta_get(j->e, txn, j->e->d_meta, "tagstats_from", &p, &n);
+	if (rc == 0 && n == 8) {
+		*present = 1;
+		*from_seq = tbw__get_be64(p);
+	}
+	rc = mdb_cursor_open(txn, j->e->d_meta, &cur);
+	k.mv_size = plen;
+	k.mv_data = (void *)TAGSTAT_PREFIX;
+	while (rc == 0 && (rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		char key[20];
+		unsigned int id;
+		op = MDB_NEXT;
+		if (k.mv_size < plen || memcmp(k.mv_data, TAGSTAT_PREFIX, plen) != 0)
+			break;
+		if (k.mv_size >= sizeof key || v.mv_size != TAGSTAT_VLEN + 4)
+			continue;
+		memcpy(key, k.mv_data, k.mv_size);
+		key[k.mv_size] = 0;
+		if (sscanf(key + plen, "%8x", &id) != 1 ||
+		    tbw__get_be32((const uint8_t *)v.mv_data + TAGSTAT_VLEN) != tbw__jcrc2(key, k.mv_size, v.mv_data, TAGSTAT_VLEN))
+			continue;   /* damaged: that tag's figures are skipped */
+		if (cnt == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			tbw_jtagstat *na = tbw__realloc(arr, nc * sizeof *na);
+			if (!na) {
+				rc = ENOMEM;
+				break;
+			}
+			arr = na;
+			cap = nc;
+		}
+		tagstat_dec(v.mv_data, id, &arr[cnt++]);
+	}
+	if (cur)
+		mdb_cursor_close(cur);
+	rtxn_end(j->e, txn);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc) {
+		tbw__free(arr);
+		if (rc == ENOMEM)
+			return tbw__error_set(TBW_ENOMEM, "journal tag history", j->e->dir, "out of memory");
+		return mdb_err(rc, "journal tag history", j->e->dir);
+	}
+	*out = arr;
+	*nout = cnt;
+	return TBW_OK;
+}

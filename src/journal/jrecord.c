@@ -1,0 +1,76 @@
+/* jrecord.c -- encode and decode the journal's records and tag entries
+ * (doc/journal-format.md; see jrecord.h).
+ */
+#include "config.h"
+#include "base/bytes.h"
+#include "format/crc32c.h"
+#include "journal/jrecord.h"
+
+uint32_t tbw__jcrc2(const void *a, size_t na, const void *b, size_t nb)
+{
+	uint32_t c = tbw__crc32c_extend(0, a, na);
+	return tbw__crc32c_mask(tbw__crc32c_extend(c, b, nb));
+}
+
+void tbw__jrec_encode(uint8_t key[8], uint8_t val[32], uint64_t seq, double wall,
+                      int64_t step, double value, uint32_t tag_id)
+{
+	tbw__put_be64(key, seq);
+	tbw__put_be64(val, tbw__f64_bits(wall));
+	tbw__put_be64(val + 8, (uint64_t)step);
+	tbw__put_be64(val + 16, tbw__f64_bits(value));
+	tbw__put_be32(val + 24, tag_id);
+	tbw__put_be32(val + 28, tbw__jcrc2(key, 8, val, 28));
+}
+
+void tbw__jevent_encode(const uint8_t key[8], uint8_t *val, double wall, int64_t step,
+                        uint32_t tag_id, size_t body_len)
+{
+	tbw__put_be64(val, tbw__f64_bits(wall));
+	tbw__put_be64(val + 8, (uint64_t)step);
+	tbw__put_be32(val + 16, (uint32_t)body_len);
+	tbw__put_be32(val + 20, TBW_JEV_KIND_EVENT);
+	tbw__put_be32(val + 24, tag_id);
+	tbw__put_be32(val + TBW_JEV_HDR + body_len, tbw__jcrc2(key, 8, val, TBW_JEV_HDR + body_len));
+}
+
+int tbw__jrec_decode(const void *k, size_t nk, const void *v, size_t nv, tbw_jrec *r)
+{
+	const uint8_t *key = k, *val = v;
+	if (nk != TBW_JREC_KEY_SIZE || nv < TBW_JREC_VAL_SIZE)
+		return -1;
+	if (nv == TBW_JREC_VAL_SIZE) {
+		if (tbw__get_be32(val + 28) != tbw__jcrc2(key, 8, val, 28))
+			return -1;
+		r->value = tbw__bits_f64(tbw__get_be64(val + 16));
+		r->body_len = 0;
+	} else {
+		size_t bl = nv - TBW_JREC_VAL_SIZE;
+		if (bl > TBW_JOURNAL_BODY_MAX || tbw__get_be32(val + 16) != bl ||
+		    tbw__get_be32(val + 20) != TBW_JEV_KIND_EVENT ||
+		    tbw__get_be32(val + TBW_JEV_HDR + bl) != tbw__jcrc2(key, 8, val, TBW_JEV_HDR + bl))
+			return -1;
+		r->value = 0;
+		r->body_len = (uint32_t)bl;
+	}
+	r->seq = tbw__get_be64(key);
+	r->wall_time = tbw__bits_f64(tbw__get_be64(val));
+	r->step = (int64_t)tbw__get_be64(val + 8);
+	r->tag_id = tbw__get_be32(val + 24);
+	return 0;
+}
+
+int tbw__jtag_decode(const void *kp, size_t nk, const void *vp, size_t nv, uint32_t *id,
+                     const char **name, size_t *len)
+{
+	if (nk != 4 || nv < 5)
+		return -1;
+	const uint8_t *kk = kp, *vv = vp;
+	size_t n = nv - 4;
+	if (tbw__get_be32(vv + n) != tbw__jcrc2(kk, 4, vv, n))
+		return -1;
+	*id = tbw__get_be32(kk);
+	*name = (const char *)vv;
+	*len = n;
+	return 0;
+}
