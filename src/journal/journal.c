@@ -2470,6 +2470,30 @@ static int prune_body(jenv *e, MDB_txn *txn, void *vctx)
 		return 0;
 	if ((rc = mdb_cursor_open(txn, e->d_rec, &c)) != 0)
 		return rc;
+	/* Every record stored is prunable (restore and tbrecover export each
+	 * batch whole, a compactor that caught up with an idle writer): empty
+	 * the table at once. mdb_drop frees its pages without visiting each
+	 * record; deleting records one by one from the front shifts the rest
+	 * of each page and rebalances the tree (a third of tbrecover's time). */
+	{
+		MDB_val fk, lk;
+		MDB_stat ms;
+		if (mdb_cursor_get(c, &fk, &v, MDB_FIRST) == 0 && mdb_cursor_get(c, &lk, &v, MDB_LAST) == 0 &&
+		    fk.mv_size == 8 && lk.mv_size == 8 && tbw__get_be64(lk.mv_data) <= limit &&
+		    mdb_stat(txn, e->d_rec, &ms) == 0) {
+			uint64_t last = tbw__get_be64(lk.mv_data);
+			mdb_cursor_close(c);
+			if ((rc = mdb_drop(txn, e->d_rec, 0)) != 0)
+				return rc;
+			p->n = ms.ms_entries;
+			if (last > pt) {
+				tbw__put_be64(b, last);
+				if ((rc = meta_put(e, txn, "pruned_through", b, 8)) != 0)
+					return rc;
+			}
+			return 0;
+		}
+	}
 	while (p->n < p->batch && (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
 		uint64_t s = k.mv_size == 8 ? tbw__get_be64(k.mv_data) : UINT64_MAX;
 		if (s > limit)

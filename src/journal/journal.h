@@ -261,7 +261,8 @@ int tbw__journal_get_ship(tbw_journal *j, uint64_t *seq, int *present);
 int tbw__journal_set_ship(tbw_journal *j, uint64_t seq);
 
 /* Delete records with seq <= through in transactions of at most batch
- * records each. Never deletes past the export cursor, nor past the ship
+ * records each (or, when every record stored is prunable, in one
+ * transaction that empties the table). Never deletes past the export cursor, nor past the ship
  * cursor when one is present. *npruned (may be NULL) counts deletions. */
 int tbw__journal_prune(tbw_journal *j, uint64_t through, size_t batch,
                        uint64_t *npruned);
