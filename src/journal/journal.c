@@ -112,6 +112,7 @@ typedef struct jenv {
 	int data_fd;                /* LMDB's descriptor of data.mdb (borrowed) */
 	size_t psize;               /* LMDB page size */
 	uint64_t room_end;          /* data.mdb is allocated on disk up to here */
+	uint64_t room_slack;        /* under wmu: room past the headroom at the last check (ensure_room) */
 	int room_off;               /* the filesystem cannot preallocate */
 
 	pthread_mutex_t wmu;        /* write transactions + caches */
@@ -143,6 +144,7 @@ typedef struct jenv {
 	uint32_t ntags, cap_id;
 	uint32_t tag_end;           /* next id to hand out: past every id loaded, added or seen damaged */
 	uint64_t *hash;             /* (crc32 << 32) | (id + 1); 0 = empty */
+	struct { const char *p; uint32_t id; } memo[16]; /* under wmu: last ids by the caller's pointer */
 	uint32_t hcap;
 
 	atomic_int poisoned;
@@ -352,6 +354,7 @@ static void tag_truncate(jenv *e, uint32_t from)
 			}
 		}
 		e->tag_end = from;
+		memset(e->memo, 0, sizeof e->memo);
 	}
 	pthread_mutex_unlock(&e->tagmu);
 }
@@ -408,13 +411,6 @@ static size_t env_mapsize(jenv *e)
 	return info.me_mapsize;
 }
 
-static size_t env_last_txnid(jenv *e)
-{
-	MDB_envinfo info;
-	mdb_env_info(e->env, &info);
-	return info.me_last_txnid;
-}
-
 /* Grow the map (no txn of ours is open: caller released maplock rd). */
 static int grow_map(jenv *e, const char *op)
 {
@@ -461,20 +457,42 @@ static int adopt_resize(jenv *e, const char *op)
 #define ROOM_MIN   ((uint64_t)512 << 10)
 #define ROOM_ROUND ((uint64_t)64 << 10)
 
-static int ensure_room(jenv *e, const char *op, uint64_t extra)
+/* An append of n small records (no event body) grows data.mdb past its
+ * high-water mark by at most this much (its path through the records
+ * tree, a split, the main table, a tag row, the free list's records: a
+ * few pages; this allows 8 and more per call; one that took more would
+ * still find most of the at least 512 KiB of headroom: fewer than 16
+ * calls run between two checks). */
+#define ROOM_APPEND_BOUND(n) (((uint64_t)32 << 10) + (uint64_t)(n) * 64)
+
+/* small: the caller's transaction is an append of that many records (no
+ * event body), bounded by ROOM_APPEND_BOUND. Such appends skip the check
+ * (and its mdb_env_info) while the room found at the last check covers
+ * their bound on top of the headroom: the reserve ahead of every
+ * transaction is then at least the headroom, as with a check each time.
+ * Any other transaction checks, and makes the next one check too. */
+static int ensure_room_n(jenv *e, const char *op, uint64_t extra, size_t small)
 {
 	MDB_envinfo info;
 	uint64_t used, want, end;
 
 	if (e->read_only || e->room_off || e->data_fd < 0 || !e->psize)
 		return TBW_OK;
+	if (small && extra == 0 && e->room_slack >= ROOM_APPEND_BOUND(small)) {
+		e->room_slack -= ROOM_APPEND_BOUND(small);
+		return TBW_OK;
+	}
+	e->room_slack = 0;
 	mdb_env_info(e->env, &info);
 	used = ((uint64_t)info.me_last_pgno + 1) * e->psize;
 	want = used + (used / 8 > ROOM_MIN ? used / 8 : ROOM_MIN) + extra;
 	if (want > info.me_mapsize)
 		want = info.me_mapsize;
-	if (want <= e->room_end)
+	if (want <= e->room_end) {
+		if (small && extra == 0 && want < info.me_mapsize)
+			e->room_slack = e->room_end - want;
 		return TBW_OK;
+	}
 	/* Reserve twice the headroom (fewer calls); on a nearly full disk,
 	 * settle for the headroom itself. */
 	end = (used + 2 * (want - used) + ROOM_ROUND - 1) / ROOM_ROUND * ROOM_ROUND;
@@ -493,7 +511,14 @@ static int ensure_room(jenv *e, const char *op, uint64_t extra)
 		                      (unsigned long long)e->room_end, (unsigned long long)end, strerror(err));
 	}
 	e->room_end = end;
+	if (small && extra == 0 && want < info.me_mapsize)
+		e->room_slack = e->room_end - want;
 	return TBW_OK;
+}
+
+static int ensure_room(jenv *e, const char *op, uint64_t extra)
+{
+	return ensure_room_n(e, op, extra, 0);
 }
 
 /* A failed LMDB write on a filesystem with no room left: LMDB turns a
@@ -544,8 +569,10 @@ static int refresh_caches(jenv *e, MDB_txn *txn)
 	uint32_t next_tag;
 	int rc;
 
-	if (e->cache_ok && env_last_txnid(e) == e->last_txnid)
+	/* a write txn's id is the last committed one + 1: no mdb_env_info */
+	if (e->cache_ok && mdb_txn_id(txn) == e->last_txnid + 1)
 		return TBW_OK;
+	e->room_slack = 0;   /* another process may have grown the file */
 	if ((rc = mdb_cursor_open(txn, e->d_rec, &c)) != 0)
 		return mdb_err(rc, "journal", e->dir);
 	rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
@@ -591,7 +618,7 @@ static int body_fail(jenv *e, int rc)
 /* extra: bytes the body will add beyond a small transaction (an event
  * record's value), reserved on disk before it runs. */
 static int wtxn_sized(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx,
-                      uint64_t extra)
+                      uint64_t extra, size_t nrec)
 {
 	int rc = 0;
 
@@ -613,16 +640,17 @@ static int wtxn_sized(jenv *e, const char *op, wbody_fn body, wdone_fn done, voi
 			rc = mdb_err(rc, op, e->dir);
 			goto out;
 		}
-		if ((rc = refresh_caches(e, txn)) != 0 || (rc = ensure_room(e, op, extra)) != 0) {
+		if ((rc = refresh_caches(e, txn)) != 0 || (rc = ensure_room_n(e, op, extra, nrec)) != 0) {
 			mdb_txn_abort(txn);
 			pthread_rwlock_unlock(&e->maplock);
 			goto out;
 		}
 		rc = body(e, txn, ctx);
 		if (rc == 0) {
+			size_t id = mdb_txn_id(txn);
 			rc = mdb_txn_commit(txn);
 			if (rc == 0) {
-				e->last_txnid = env_last_txnid(e);
+				e->last_txnid = id;
 				pthread_rwlock_unlock(&e->maplock);
 				if (done)
 					done(e, ctx);
@@ -662,7 +690,7 @@ out:
 
 static int wtxn(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx)
 {
-	return wtxn_sized(e, op, body, done, ctx, 0);
+	return wtxn_sized(e, op, body, done, ctx, 0, 0);
 }
 
 /* ===================================================================
@@ -697,6 +725,7 @@ typedef struct greq {
 	wdone_fn done;
 	void *ctx;
 	uint64_t extra;
+	size_t nrec;         /* small records appended (no event body): ensure_room_n */
 	int rc;
 	int state;           /* under wmu: 0 to do, 1 in this txn, 2 finished (rc final) */
 	int fin;             /* under gmu: finished, the owner may return */
@@ -753,12 +782,14 @@ static void group_run(jenv *e, greq *list)
 			goto abort_fail_all;
 		/* disk room for what this transaction may write; when the
 		 * group's sum does not fit, one request alone (its own verdict) */
+		size_t nrec = 0;
 		for (r = list; r; r = r->next)
 			if (r->state != 2 && take < limit) {
 				extra += r->extra;
+				nrec += r->nrec;
 				take++;
 			}
-		if ((rc = ensure_room(e, list->op, extra)) != 0) {
+		if ((rc = ensure_room_n(e, list->op, extra, nrec)) != 0) {
 			if (take > 1) {
 				mdb_txn_abort(txn);
 				pthread_rwlock_unlock(&e->maplock);
@@ -786,10 +817,11 @@ static void group_run(jenv *e, greq *list)
 				r->done(e, r->ctx);
 		}
 		if (!failed) {
+			size_t id = mdb_txn_id(txn);
 			rc = mdb_txn_commit(txn);
 			pthread_rwlock_unlock(&e->maplock);
 			if (rc == 0) {
-				e->last_txnid = env_last_txnid(e);
+				e->last_txnid = id;
 				e->g_commits++;
 				e->g_calls += take;
 				for (r = list; r; r = r->next)
@@ -856,14 +888,14 @@ static void group_run(jenv *e, greq *list)
 
 /* An append through the group commit (with synced commits) or alone. */
 static int wtxn_append(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx,
-                       uint64_t extra)
+                       uint64_t extra, size_t nrec)
 {
 	greq r;
 
 	if (!atomic_load_explicit(&e->nsync_commit, memory_order_relaxed))
-		return wtxn_sized(e, op, body, done, ctx, extra);
+		return wtxn_sized(e, op, body, done, ctx, extra, nrec);
 	memset(&r, 0, sizeof r);
-	r.op = op; r.body = body; r.done = done; r.ctx = ctx; r.extra = extra;
+	r.op = op; r.body = body; r.done = done; r.ctx = ctx; r.extra = extra; r.nrec = nrec;
 	pthread_mutex_lock(&e->gmu);
 	*e->gtail = &r;
 	e->gtail = &r.next;
@@ -1586,13 +1618,25 @@ int tbw__journal_check_tag(const char *tag, size_t len, const char *op)
 static int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t len, uint32_t fresh,
                          uint32_t *id, int *isnew)
 {
-	uint32_t found = tag_lookup(e, tag, len);
+	/* Callers log a few tags over and over from the same strings: a
+	 * memo keyed by the caller's pointer skips the hash (a CRC of the
+	 * name); the name is still compared. */
+	unsigned slot = (unsigned)(((uint64_t)(uintptr_t)tag * 0x9E3779B97F4A7C15ull) >> 60);
+	uint32_t found = e->memo[slot].id;
 	uint8_t ib[4], *vb;
 	MDB_val k, v;
 	int rc;
 
 	*isnew = 0;
+	if (e->memo[slot].p == tag && found < e->cap_id && e->by_id[found].len == len &&
+	    memcmp(e->by_id[found].name, tag, len) == 0) {
+		*id = found;
+		return 0;
+	}
+	found = tag_lookup(e, tag, len);
 	if (found != UINT32_MAX) {
+		e->memo[slot].p = tag;
+		e->memo[slot].id = found;
 		*id = found;
 		return 0;
 	}
@@ -1661,7 +1705,7 @@ int tbw__journal_append(tbw_journal *j, const char *tag, size_t tag_len,
 		return tbw__journal_check_tag(tag, tag_len, "add_scalar");
 	a.tag = tag; a.len = tag_len; a.tag_id = UINT32_MAX;
 	a.value = value; a.wall = wall_time; a.step = step; a.seq = 0;
-	rc = wtxn_append(j->e, "add_scalar", append_body, append_done, &a, 0);
+	rc = wtxn_append(j->e, "add_scalar", append_body, append_done, &a, 0, 1);
 	if (rc == 0 && seq_out)
 		*seq_out = a.seq;
 	return rc;
@@ -1755,7 +1799,7 @@ int tbw__journal_append_many(tbw_journal *j, size_t n, const char *const *tags,
 			return tbw__error_set(TBW_ENOMEM, "add_scalars", j->e->dir, "out of memory");
 		}
 	}
-	rc = wtxn_append(j->e, "add_scalars", append_many_body, append_many_done, &a, 0);
+	rc = wtxn_append(j->e, "add_scalars", append_many_body, append_many_done, &a, 0, n);
 	if (rc == 0 && first_seq_out)
 		*first_seq_out = a.seq;
 	if (n > 16) {
@@ -1774,7 +1818,7 @@ int tbw__journal_append_start(tbw_journal *j, int64_t step, double wall_time,
 		return rc;
 	a.tag = NULL; a.len = 0; a.tag_id = TBW_JTAG_SESSION_START;
 	a.value = 0; a.wall = wall_time; a.step = step; a.seq = 0;
-	rc = wtxn_append(j->e, "append start marker", append_body, append_done, &a, 0);
+	rc = wtxn_append(j->e, "append start marker", append_body, append_done, &a, 0, 1);
 	if (rc == 0 && seq_out)
 		*seq_out = a.seq;
 	return rc;
@@ -1855,7 +1899,7 @@ int tbw__journal_append_event(tbw_journal *j, const char *tag, size_t tag_len,
 	x.a.tag_id = tag ? UINT32_MAX : TBW_JTAG_NONE;
 	x.a.wall = wall_time; x.a.step = step;
 	x.body = body; x.body_len = body_len;
-	rc = wtxn_append(j->e, "add_event", event_body, event_done, &x, body_len + TBW_JREC_VAL_SIZE + 4096);
+	rc = wtxn_append(j->e, "add_event", event_body, event_done, &x, body_len + TBW_JREC_VAL_SIZE + 4096, 0);
 	if (rc == 0 && seq_out)
 		*seq_out = x.a.seq;
 	return rc;
@@ -2022,7 +2066,7 @@ int tbw__journal_insert(tbw_journal *j, const tbw_jrec_named *recs, size_t n,
 	}
 	for (size_t i = 0; i < n; i++)
 		c.bytes += recs[i].body_len ? recs[i].body_len + TBW_JREC_VAL_SIZE : 0;
-	rc = wtxn_sized(j->e, "journal insert", insert_body, insert_done, &c, c.bytes);
+	rc = wtxn_sized(j->e, "journal insert", insert_body, insert_done, &c, c.bytes, 0);
 	if (rc == 0 && ninserted)
 		*ninserted = c.ninserted;
 	tbw__free(c.new_ids);
