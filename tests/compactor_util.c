@@ -123,20 +123,6 @@ void cu_scan_free(cu_scan *s)
 	memset(s, 0, sizeof *s);
 }
 
-int cu_mkdtemp(char *buf, size_t cap, const char *name)
-{
-	snprintf(buf, cap, "/tmp/tbw_%s.XXXXXX", name);
-	return mkdtemp(buf) ? 0 : -1;
-}
-
-void cu_rmrf(const char *dir)
-{
-	char cmd[4200];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
-}
-
 long long cu_file_size(const char *path)
 {
 	struct stat st;

@@ -34,10 +34,6 @@ typedef struct cu_scan {
 int cu_scan_logdir(const char *logdir, cu_scan *out);
 void cu_scan_free(cu_scan *s);
 
-/* Make a fresh temporary directory "/tmp/tbw_<name>.XXXXXX" into buf. */
-int cu_mkdtemp(char *buf, size_t cap, const char *name);
-/* rm -rf dir. */
-void cu_rmrf(const char *dir);
 /* Size of a file (or -1). */
 long long cu_file_size(const char *path);
 

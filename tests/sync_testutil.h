@@ -139,12 +139,4 @@ static inline uint64_t tu_count_seen(const tu_check *c)
 	return n;
 }
 
-static inline void tu_rm_rf(const char *dir)
-{
-	char cmd[1200];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", dir);
-}
-
 #endif

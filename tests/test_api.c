@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "test_util.h"
 #include "api/api.h"
 #include "base/error.h"
 #include "api/writer.h"
@@ -29,8 +30,7 @@ static char logdir[300], syncdir[300], syncdir2[300];
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/tbw_test_api.XXXXXX");
-	if (!mkdtemp(tmpdir))
+	if (tbw_test_mkdtemp(tmpdir, sizeof tmpdir, "test_api") != 0)
 		return -1;
 	snprintf(logdir, sizeof logdir, "%s/run", tmpdir);
 	snprintf(syncdir, sizeof syncdir, "%s/drive", tmpdir);
@@ -40,11 +40,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[300];
 	(void)state;
 	unsetenv("TBW_LOCAL_DIR");
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd);
+	return tbw_test_rmtree(tmpdir);
 }
 
 static tbw_writer *open_ok(const char *dir, const tbw_options *o)
@@ -398,11 +396,7 @@ static void test_api_close_racing_8_logging_threads(void **state)
 			assert_true(found || r[i].acked == 0);
 		}
 		tbw_recovery_free(rep);
-		{
-			char cmd[400];
-			snprintf(cmd, sizeof cmd, "rm -rf '%s'", logdir);
-			assert_int_equal(system(cmd), 0);
-		}
+		assert_int_equal(tbw_test_rmtree(logdir), 0);
 	}
 }
 
@@ -502,10 +496,9 @@ static void test_api_stat_compact_sync_recover_round_trip(void **state)
 	assert_int_equal(shipped_records(syncdir), 101);
 	/* lose the machine; recover from the sync folder */
 	{
-		char cmd[400], rd[700];
+		char rd[700];
 		const char *from[1];
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", logdir);
-		assert_int_equal(system(cmd), 0);
+		assert_int_equal(tbw_test_rmtree(logdir), 0);
 		run_dir_of(syncdir, rd, sizeof rd);
 		from[0] = rd;
 		ro.from = from;
@@ -584,25 +577,6 @@ static void test_api_second_exporter_or_shipper_in_this_process_refused(void **s
 
 /* ---- every tool on a bindfs-mounted logdir (a FUSE mount, as Drive) ---- */
 
-static int tool(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int tool(const char *fmt, ...)
-{
-	char cmd[2400];
-	va_list ap;
-	int st;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	if (st == -1 || !WIFEXITED(st)) {
-		fprintf(stderr, "%s: did not exit\n", cmd);
-		return -1;
-	}
-	if (WEXITSTATUS(st))
-		fprintf(stderr, "exit %d: %s\n", WEXITSTATUS(st), cmd);
-	return WEXITSTATUS(st);
-}
-
 static void test_api_every_tool_on_a_bindfs_logdir(void **state)
 {
 	const char *b = getenv("TBW_BUILDDIR");
@@ -623,17 +597,17 @@ static void test_api_every_tool_on_a_bindfs_logdir(void **state)
 	snprintf(out, sizeof out, "%s/out", tmpdir);
 	mkdir(src, 0755);
 	mkdir(mnt, 0755);
-	assert_int_equal(tool("bindfs '%s' '%s'", src, mnt), 0);
+	assert_int_equal(sh_run("bindfs '%s' '%s'", src, mnt), 0);
 	setenv("TBW_LOCAL_DIR", local, 1);
 	crashed_writer(ld, 64, NULL);   /* journal on local disk, named in run/.tbwal-journal */
 	/* every tool finds that journal with no --journal */
-	rc[0] = tool("'%s/tools/tbstat' '%s' > '%s' && grep -q '64 stored' '%s'", b, ld, out, out);
-	rc[1] = tool("'%s/tools/tbstat' --json '%s' | grep -q '\"journal\":\"%s'", b, ld, local);
-	rc[2] = tool("'%s/tools/tbsync' --quiet '%s' '%s'", b, ld, syncdir);
-	rc[3] = tool("'%s/tools/tbcompact' --quiet '%s'", b, ld);
-	rc[4] = tool("'%s/tools/tbrecover' '%s' > '%s' && grep -q 'total: 64 scalars' '%s'", b, ld, out, out);
-	rc[5] = tool("ls '%s' | grep -c tfevents | grep -qx 1", ld);
-	tool("fusermount -u '%s' || umount '%s'", mnt, mnt);
+	rc[0] = sh_run("'%s/tools/tbstat' '%s' > '%s' && grep -q '64 stored' '%s'", b, ld, out, out);
+	rc[1] = sh_run("'%s/tools/tbstat' --json '%s' | grep -q '\"journal\":\"%s'", b, ld, local);
+	rc[2] = sh_run("'%s/tools/tbsync' --quiet '%s' '%s'", b, ld, syncdir);
+	rc[3] = sh_run("'%s/tools/tbcompact' --quiet '%s'", b, ld);
+	rc[4] = sh_run("'%s/tools/tbrecover' '%s' > '%s' && grep -q 'total: 64 scalars' '%s'", b, ld, out, out);
+	rc[5] = sh_run("ls '%s' | grep -c tfevents | grep -qx 1", ld);
+	sh_run("fusermount -u '%s' || umount '%s'", mnt, mnt);
 	for (int i = 0; i < 6; i++)
 		assert_int_equal(rc[i], 0);
 	assert_int_equal(shipped_records(syncdir), 64);

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "test_util.h"
 #include "base/alloc.h"
 #include "export/compactor.h"
 #include "compactor_util.h"
@@ -54,7 +55,7 @@ static int setup(void **state)
 {
 	(void)state;
 	memset(&F, 0, sizeof F);
-	if (cu_mkdtemp(F.tmp, sizeof F.tmp, "test_compactor") < 0)
+	if (tbw_test_mkdtemp(F.tmp, sizeof F.tmp, "test_compactor") < 0)
 		return -1;
 	snprintf(F.logdir, sizeof F.logdir, "%s/logs", F.tmp);
 	snprintf(F.jdir, sizeof F.jdir, "%s/.tbwal", F.logdir);
@@ -70,7 +71,7 @@ static int teardown(void **state)
 		tbw__journal_close(F.j);
 	F.j = NULL;
 	free(F.t);
-	cu_rmrf(F.tmp);
+	(void)tbw_test_rmtree(F.tmp);
 	return 0;
 }
 

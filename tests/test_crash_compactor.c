@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "test_util.h"
 #include "compactor_util.h"
 #include "format/event.h"
 #include "journal/journal.h"
@@ -238,7 +239,7 @@ static int setup(void **state)
 		fprintf(stderr, "cannot run %s: %s\n", child, strerror(errno));
 		return -1;
 	}
-	if (cu_mkdtemp(tmp, sizeof tmp, "crash_compactor") < 0)
+	if (tbw_test_mkdtemp(tmp, sizeof tmp, "crash_compactor") < 0)
 		return -1;
 	snprintf(logdir, sizeof logdir, "%s/logs", tmp);
 	snprintf(jdir, sizeof jdir, "%s/journal", tmp);
@@ -249,7 +250,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	free(T);
-	cu_rmrf(tmp);
+	(void)tbw_test_rmtree(tmp);
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "test_util.h"
 #include "base/alloc.h"
 #include "base/os.h"
 #include "sync_testutil.h"
@@ -35,9 +36,7 @@ static int setup(void **state)
 		fprintf(stderr, "tbsync not built at %s\n", tbsync);
 		return -1;
 	}
-	snprintf(base, sizeof base, "%s/tbw_crash_sync.XXXXXX",
-	         access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	if (!mkdtemp(base))
+	if (tbw_test_mkdtemp_shm(base, sizeof base, "crash_sync") != 0)
 		return -1;
 	snprintf(logdir, sizeof logdir, "%s/logs", base);
 	snprintf(jdir, sizeof jdir, "%s/journal", base);
@@ -49,7 +48,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	tu_rm_rf(base);
+	if (tbw_test_rmtree(base) != 0)
+		fprintf(stderr, "cannot remove %s\n", base);
 	return 0;
 }
 

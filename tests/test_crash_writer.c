@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "test_util.h"
 #include "journal/journal.h"
 #include "base/os.h"
 #include "tbwal.h"
@@ -250,7 +251,7 @@ static void check_cycle(const char *logdir, uint64_t acked[MAXT], const cycle_ct
 
 static void test_crash_writer_sigkill_loses_nothing(void **state)
 {
-	char root[] = "/tmp/tbw_crash_writer.XXXXXX";
+	char root[200];
 	const char *slow = getenv("TBW_SLOW_TESTS"), *cyc = getenv("TBW_CRASH_CYCLES");
 	int cycles = slow && *slow == '1' ? 1000 : 100;
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
@@ -265,9 +266,9 @@ static void test_crash_writer_sigkill_loses_nothing(void **state)
 	printf("crash writer: %d cycles, seed %u (TBW_CRASH_SEED to repeat)\n", cycles, seed);
 	fflush(stdout);
 	srand(seed);
-	assert_non_null(mkdtemp(root));
+	assert_int_equal(tbw_test_mkdtemp(root, sizeof root, "crash_writer"), 0);
 	for (int c = 0; c < cycles; c++) {
-		char logdir[256], nt[8], md[8];
+		char logdir[300], nt[8], md[8];
 		int p[2], st;
 		pid_t pid;
 		uint64_t acked[MAXT] = {0};
@@ -337,20 +338,12 @@ static void test_crash_writer_sigkill_loses_nothing(void **state)
 			cycle_ctx x = { seed, c, nthreads, mode, c % 2 == 0, delay_us };
 			check_cycle(logdir, acked, &x, &missing);
 		}
-		{
-			char cmd[300];
-			snprintf(cmd, sizeof cmd, "rm -rf '%s'", logdir);
-			assert_int_equal(system(cmd), 0);
-		}
+		assert_int_equal(tbw_test_rmtree(logdir), 0);
 	}
 	printf("crash writer: %llu acknowledged scalars checked; %d kills came before the journal existed\n",
 	       (unsigned long long)total_acked, missing);
 	assert_true(total_acked > 0);
-	{
-		char cmd[300];
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-		assert_int_equal(system(cmd), 0);
-	}
+	assert_int_equal(tbw_test_rmtree(root), 0);
 }
 
 /* ---- kill at every instruction: single-step a writer with ptrace ---- */
@@ -625,17 +618,15 @@ static void step_writer(const char *root, int mode)
 
 static void test_crash_writer_kill_at_every_instruction_of_a_commit(void **state)
 {
-	char root[] = "/tmp/tbw_crash_step.XXXXXX";
-	char cmd[300];
+	char root[200];
 	(void)state;
 
-	assert_non_null(mkdtemp(root));
+	assert_int_equal(tbw_test_mkdtemp(root, sizeof root, "crash_step"), 0);
 	/* INTERVAL opens the journal exactly as NEVER does (it adds a sync
 	 * thread, which single-stepping one thread would not see through) */
 	step_writer(root, TBW_DURABILITY_NEVER);
 	step_writer(root, TBW_DURABILITY_ALWAYS);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(tbw_test_rmtree(root), 0);
 }
 
 int main(int argc, char **argv)

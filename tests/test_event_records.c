@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "test_util.h"
 #include "base/alloc.h"
 #include "export/compactor.h"
 #include "compactor_util.h"
@@ -34,7 +35,7 @@ static char tmp[256], jdir[300], logdir[300];
 static int setup(void **state)
 {
 	(void)state;
-	if (cu_mkdtemp(tmp, sizeof tmp, "test_event_records") < 0)
+	if (tbw_test_mkdtemp(tmp, sizeof tmp, "test_event_records") < 0)
 		return -1;
 	snprintf(jdir, sizeof jdir, "%s/j", tmp);
 	snprintf(logdir, sizeof logdir, "%s/logs", tmp);
@@ -45,7 +46,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	unsetenv("TBW_JOURNAL_MAPSIZE");
-	cu_rmrf(tmp);
+	(void)tbw_test_rmtree(tmp);
 	return 0;
 }
 

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "test_util.h"
 #include "base/alloc.h"
 #include "compactor_util.h"
 #include "base/error.h"
@@ -39,7 +40,7 @@ static char tmp[256], logdir[300], syncdir[300];
 static int setup(void **state)
 {
 	(void)state;
-	if (cu_mkdtemp(tmp, sizeof tmp, "test_event_records_recover") < 0)
+	if (tbw_test_mkdtemp(tmp, sizeof tmp, "test_event_records_recover") < 0)
 		return -1;
 	snprintf(logdir, sizeof logdir, "%s/logs", tmp);
 	snprintf(syncdir, sizeof syncdir, "%s/sync", tmp);
@@ -49,7 +50,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	cu_rmrf(tmp);
+	(void)tbw_test_rmtree(tmp);
 	return 0;
 }
 
@@ -337,7 +338,7 @@ static void test_event_records_are_shipped_and_restored_from_the_sync_folder(voi
 		tbw__journal_close(j);
 	}
 	/* the machine is lost: everything comes back from the segments */
-	cu_rmrf(logdir);
+	(void)tbw_test_rmtree(logdir);
 	assert_int_equal(recover(run_dir()), TBW_OK);
 	assert_int_equal(read_back(logdir), (long)n);
 	/* a second run changes nothing */
@@ -425,8 +426,8 @@ static void test_event_records_survive_sigkill_locally_and_from_the_sync_folder(
 		long got;
 		pid_t pid;
 
-		cu_rmrf(logdir);
-		cu_rmrf(syncdir);
+		(void)tbw_test_rmtree(logdir);
+		(void)tbw_test_rmtree(syncdir);
 		assert_int_equal(pipe(pfd), 0);
 		pid = fork();
 		assert_true(pid >= 0);
@@ -471,7 +472,7 @@ static void test_event_records_survive_sigkill_locally_and_from_the_sync_folder(
 			         (unsigned long long)acked);
 		/* The machine is lost: from the sync folder alone. */
 		if (run_dir()[0]) {
-			cu_rmrf(logdir);
+			(void)tbw_test_rmtree(logdir);
 			if (recover(run_dir()) != TBW_OK) {
 				/* nothing shipped yet (the folder holds no segment) */
 				if (flushed != 0)

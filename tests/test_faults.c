@@ -36,7 +36,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <cmocka.h>
-#include "shell_util.h"
+#include "test_util.h"
 #include "tbwal.h"
 #include "base/alloc.h"
 #include "export/compactor.h"
@@ -960,19 +960,13 @@ int main(void)
 
 	/* tmpfs when there is one: thousands of runs, each fsyncing. A small
 	 * map keeps the copied journals small (it grows as needed). */
-	snprintf(root, sizeof root, "%s/tbw_test_faults.XXXXXX",
-	         access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	if (!mkdtemp(root)) {
+	if (tbw_test_mkdtemp_shm(root, sizeof root, "test_faults") != 0) {
 		perror("mkdtemp");
 		return 1;
 	}
 	setenv("TBW_JOURNAL_MAPSIZE", "1048576", 1);
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	if (rc == 0) {
-		char cmd[400];
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cannot remove %s\n", root);
-	}
+	if (rc == 0 && tbw_test_rmtree(root) != 0)
+		fprintf(stderr, "cannot remove %s\n", root);
 	return rc;
 }

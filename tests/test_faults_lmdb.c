@@ -33,7 +33,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
-#include "shell_util.h"
+#include "test_util.h"
 #include "tbwal.h"
 #include "recover/recover.h"
 #include "faults_util.h"
@@ -545,19 +545,14 @@ int main(void)
 	if (!builddir)
 		builddir = ".";
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	snprintf(root, sizeof root, "/tmp/tbw_test_faults_lmdb.XXXXXX");
-	if (!mkdtemp(root)) {
+	if (tbw_test_mkdtemp(root, sizeof root, "test_faults_lmdb") != 0) {
 		perror("mkdtemp");
 		return 1;
 	}
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
 	for (int i = 0; i < nmounted; i++)
 		umount2(mounted[i], MNT_DETACH);   /* no-op if the case unmounted it */
-	if (rc == 0) {
-		char cmd[400];
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cannot remove %s\n", root);
-	}
+	if (rc == 0 && tbw_test_rmtree(root) != 0)
+		fprintf(stderr, "cannot remove %s\n", root);
 	return rc;
 }

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "test_util.h"
 #include "base/alloc.h"
 #include "format/crc32c.h"
 #include "base/error.h"
@@ -28,8 +29,7 @@ static char jdir[300];
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/tbw_test_journal.XXXXXX");
-	if (!mkdtemp(tmpdir))
+	if (tbw_test_mkdtemp(tmpdir, sizeof tmpdir, "test_journal") != 0)
 		return -1;
 	snprintf(jdir, sizeof jdir, "%s/j", tmpdir);
 	return 0;
@@ -37,11 +37,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[300];
 	(void)state;
 	unsetenv("TBW_JOURNAL_MAPSIZE");
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd);
+	return tbw_test_rmtree(tmpdir);
 }
 
 static tbw_journal *open_rw(const char *dir)

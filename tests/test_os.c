@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "test_util.h"
 #include "base/alloc.h"
 #include "base/error.h"
 #include "base/os.h"
@@ -19,17 +20,14 @@ static char tmpdir[256];
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/tbw_test_os.XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
+	return tbw_test_mkdtemp(tmpdir, sizeof tmpdir, "test_os");
 }
 
 static int teardown(void **state)
 {
-	char cmd[300];
 	(void)state;
 	tbw__os_fault_clear();
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd);
+	return tbw_test_rmtree(tmpdir);
 }
 
 static void test_replace_file_writes_whole_content(void **state)

@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
-#include "shell_util.h"
+#include "test_util.h"
 #include "tbwal.h"
 #include "base/alloc.h"
 #include "export/compactor.h"
@@ -34,19 +34,6 @@
 #include "sync/syncer.h"
 #include "format/tfrecord.h"
 
-/* Exit status of a shell command (0 = success). */
-static int sh_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh_status(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	int rc;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
 
 static char root[256];
 static char logdir[512], syncdir[512];
@@ -1380,18 +1367,13 @@ int main(void)
 	};
 	int rc;
 
-	snprintf(root, sizeof root, "/tmp/tbw_test_recover.XXXXXX");
-	if (!mkdtemp(root))
+	if (tbw_test_mkdtemp(root, sizeof root, "test_recover") != 0)
 		return 1;
 	/* TBW_TEST_FILTER=test_recover_x runs one case (loops of a flaky one) */
 	if (getenv("TBW_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TBW_TEST_FILTER"));
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	if (rc == 0) {
-		char cmd[300];
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-		if (system(cmd) != 0)
-			rc = 1;
-	}
+	if (rc == 0 && tbw_test_rmtree(root) != 0)
+		rc = 1;
 	return rc;
 }

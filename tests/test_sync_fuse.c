@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "test_util.h"
 #include "base/alloc.h"
 #include "base/os.h"
 #include "sync_testutil.h"
@@ -52,8 +53,7 @@ static int setup(void **state)
 	char bindfs[256];
 	(void)state;
 	snprintf(bindfs, sizeof bindfs, "%s", find_tool("bindfs"));
-	snprintf(base, sizeof base, "/tmp/tbw_test_fuse.XXXXXX");
-	if (!mkdtemp(base))
+	if (tbw_test_mkdtemp(base, sizeof base, "test_fuse") != 0)
 		return -1;
 	snprintf(src, sizeof src, "%s/backing", base);
 	snprintf(mnt, sizeof mnt, "%s/drive", base);
@@ -79,7 +79,8 @@ static int teardown(void **state)
 			fprintf(stderr, "fusermount3 -u %s failed\n", mnt);
 		mounted = 0;
 	}
-	tu_rm_rf(base);
+	if (tbw_test_rmtree(base) != 0)
+		fprintf(stderr, "cannot remove %s\n", base);
 	return 0;
 }
 

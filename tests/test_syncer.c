@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "test_util.h"
 #include "base/alloc.h"
 #include "base/error.h"
 #include "base/os.h"
@@ -24,9 +25,7 @@ static int setup(void **state)
 {
 	(void)state;
 	/* tmpfs when there is one: the 24-hour simulation fsyncs ~50000 times. */
-	snprintf(base, sizeof base, "%s/tbw_test_syncer.XXXXXX",
-	         access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	if (!mkdtemp(base))
+	if (tbw_test_mkdtemp_shm(base, sizeof base, "test_syncer") != 0)
 		return -1;
 	snprintf(jdir, sizeof jdir, "%s/journal", base);
 	snprintf(sdir, sizeof sdir, "%s/drive", base);
@@ -38,7 +37,8 @@ static int teardown(void **state)
 	(void)state;
 	tbw__os_fault_clear();
 	tbw__os_fault_hook(NULL);
-	tu_rm_rf(base);
+	if (tbw_test_rmtree(base) != 0)
+		fprintf(stderr, "cannot remove %s\n", base);
 	return 0;
 }
 

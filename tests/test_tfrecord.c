@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "test_util.h"
 #include "base/alloc.h"
 #include "format/crc32c.h"
 #include "base/error.h"
@@ -25,8 +26,7 @@ static char fpath[300];
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/tbw_test_tfrecord.XXXXXX");
-	if (!mkdtemp(tmpdir))
+	if (tbw_test_mkdtemp(tmpdir, sizeof tmpdir, "test_tfrecord") != 0)
 		return -1;
 	snprintf(fpath, sizeof fpath, "%s/events.tfrecord", tmpdir);
 	return 0;

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "test_util.h"
 #include "base/alloc.h"
 #include "base/error.h"
 #include "journal/journal.h"
@@ -29,8 +30,7 @@ static char logdir[300];
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/tbw_test_writer.XXXXXX");
-	if (!mkdtemp(tmpdir))
+	if (tbw_test_mkdtemp(tmpdir, sizeof tmpdir, "test_writer") != 0)
 		return -1;
 	snprintf(logdir, sizeof logdir, "%s/run1", tmpdir);
 	return 0;
@@ -38,14 +38,12 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[300];
 	(void)state;
 	tbw__writer_fs_is_remote_hook = NULL;
 	unsetenv("TBW_LOCAL_DIR");
 	unsetenv("TBW_JOURNAL_WRITEMAP");
 	unsetenv("TBW_JOURNAL_MAPSIZE");
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd);
+	return tbw_test_rmtree(tmpdir);
 }
 
 static tbw_writer *open_w(const char *dir, const tbw_options *o)

@@ -360,29 +360,46 @@ int tbw__mkdir_p(const char *path, const char *op)
 	return rc;
 }
 
+int tbw__write_durable(const char *tmp, const char *path, const void *data, size_t n,
+                       int oflags, int *fd_out, const char *op)
+{
+	int fd = -1, rc;
+
+	rc = tbw__open(&fd, tmp, (fd_out ? O_RDWR : O_WRONLY) | O_CREAT | O_TRUNC | oflags, 0666, op);
+	if (rc != TBW_OK)
+		return rc;
+	rc = tbw__write_all(fd, data, n, op, tmp);
+	if (rc == TBW_OK)
+		rc = tbw__fsync(fd, 0, op, tmp);
+	if (!fd_out || rc != TBW_OK) {
+		int crc = tbw__close(fd, op, tmp);
+		if (rc == TBW_OK)
+			rc = crc;
+		fd = -1;
+	}
+	if (rc == TBW_OK)
+		rc = tbw__rename_durable(tmp, path, op);
+	if (rc != TBW_OK) {
+		if (fd >= 0)
+			tbw__os.close(fd);
+		tbw__os.unlink(tmp);
+		return rc;
+	}
+	if (fd_out)
+		*fd_out = fd;
+	return TBW_OK;
+}
+
 int tbw__replace_file(const char *path, const void *data, size_t n, const char *op)
 {
 	size_t len = strlen(path) + 32;
 	char *tmp = tbw__malloc(len);
-	int fd = -1, rc;
+	int rc;
 
 	if (!tmp)
 		return tbw__error_set(TBW_ENOMEM, op, path, "out of memory");
 	snprintf(tmp, len, "%s.tmp-%ld", path, (long)getpid());
-	rc = tbw__open(&fd, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666, op);
-	if (rc == TBW_OK)
-		rc = tbw__write_all(fd, data, n, op, tmp);
-	if (rc == TBW_OK)
-		rc = tbw__fsync(fd, 0, op, tmp);
-	if (fd >= 0) {
-		int crc = tbw__close(fd, op, tmp);
-		if (rc == TBW_OK)
-			rc = crc;
-	}
-	if (rc == TBW_OK)
-		rc = tbw__rename_durable(tmp, path, op);
-	if (rc != TBW_OK)
-		tbw__os.unlink(tmp);
+	rc = tbw__write_durable(tmp, path, data, n, 0, NULL, op);
 	tbw__free(tmp);
 	return rc;
 }

@@ -97,6 +97,13 @@ int tbw__rename_durable(const char *from, const char *to, const char *op);
 int tbw__unlink(const char *path, const char *op);
 /* mkdir -p with mode 0777 & ~umask; existing directories are fine. */
 int tbw__mkdir_p(const char *path, const char *op);
+/* The one write-temp-fsync-rename routine: create tmp (a name in path's
+ * directory; open flags O_CREAT|O_TRUNC|oflags), write data, fsync, rename
+ * to path, fsync the directory. On failure tmp is removed and nothing is
+ * kept open. With fd_out, the descriptor stays open (read-write, at offset
+ * n) and is returned there; else it is closed before the rename. */
+int tbw__write_durable(const char *tmp, const char *path, const void *data, size_t n,
+                       int oflags, int *fd_out, const char *op);
 /* Atomically create or replace path with data: write path.tmp-<pid>, fsync,
  * rename, fsync the directory. Readers see the old file or the new one. */
 int tbw__replace_file(const char *path, const void *data, size_t n, const char *op);

@@ -419,17 +419,9 @@ static int new_file(tbw_compactor *c, uint64_t base, int with_start)
 	}
 	n = tbw__event_encode_file_version(hdr + TBW_TFR_HEADER + 64, tbw__wall_time());
 	n = tbw__tfrecord_frame(hdr, hdr + TBW_TFR_HEADER + 64, n);
-	rc = tbw__open(&fd, tmp, O_RDWR | O_CREAT | O_TRUNC, 0666, "compactor new file");
-	if (rc == TBW_OK)
-		rc = tbw__pwrite_all(fd, hdr, n, 0, "compactor new file", tmp);
-	if (rc == TBW_OK)
-		rc = tbw__fsync(fd, 0, "compactor new file", tmp);
-	if (rc == TBW_OK)
-		rc = tbw__rename_durable(tmp, path, "compactor new file");
-	if (rc != TBW_OK) {
-		tbw__unlink(tmp, "compactor new file");
+	rc = tbw__write_durable(tmp, path, hdr, n, 0, &fd, "compactor new file");
+	if (rc != TBW_OK)
 		goto out;
-	}
 	nc = c->cur;
 	nc.offset = n;
 	nc.file_no = no;

@@ -135,11 +135,11 @@ int tbw__sync_read_file_bounded(const char *path, uint64_t max, uint8_t **out, s
 
 /* Write a file into the folder: temp name, fsync, rename, fsync dir. */
 int tbw__sync_write_durable(tbw_syncer *s, const char *name, const uint8_t *buf, size_t len,
-                         const char *op)
+                            const char *op)
 {
 	char tmpname[TBW_SEG_NAME_MAX + 32];
 	char *tmp, *dst;
-	int fd, rc;
+	int rc;
 
 	snprintf(tmpname, sizeof tmpname, ".tmp-%s-%ld", name, (long)getpid());
 	tmp = tbw__path_join(s->run_dir, tmpname);
@@ -149,19 +149,7 @@ int tbw__sync_write_durable(tbw_syncer *s, const char *name, const uint8_t *buf,
 		tbw__free(dst);
 		return tbw__error_set(TBW_ENOMEM, op, s->run_dir, "out of memory");
 	}
-	rc = tbw__open(&fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0666, op);
-	if (rc == TBW_OK) {
-		rc = tbw__write_all(fd, buf, len, op, tmp);
-		if (rc == TBW_OK)
-			rc = tbw__fsync(fd, 0, op, tmp);
-		int crc = tbw__close(fd, op, tmp);
-		if (rc == TBW_OK)
-			rc = crc;
-		if (rc == TBW_OK)
-			rc = tbw__rename_durable(tmp, dst, op);
-		if (rc != TBW_OK)
-			tbw__os.unlink(tmp);
-	}
+	rc = tbw__write_durable(tmp, dst, buf, len, O_NOFOLLOW, NULL, op);
 	if (rc == TBW_OK)
 		s->st.bytes_written += len;
 	tbw__free(tmp);

@@ -1,0 +1,117 @@
+/* test_util.h -- the C tests' one copy of their shell and temp-dir helpers.
+ * Header-only; include after <cmocka.h>.
+ *   sh(fmt, ...)              run a shell command; the test fails (printing
+ *                             the command) unless it exits 0
+ *   sh_status(fmt, ...)       run one and return its exit status
+ *   sh_run(fmt, ...)          the same, printing the command if it fails
+ *   tbw_test_mkdtemp(b, n, name)  a new directory $TMPDIR/tbw_<name>.XXXXXX
+ *                             (TMPDIR unset: /tmp); 0, or -1 with errno
+ *   tbw_test_mkdtemp_shm(...)  the same on /dev/shm when TMPDIR is unset
+ *   tbw_test_rmtree(path)     remove path and everything below it (no
+ *                             shell, links not followed); 0 or -1
+ */
+#ifndef TBW_TEST_UTIL_H
+#define TBW_TEST_UTIL_H
+
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int tbw_test_vsh(int quiet, const char *fmt, va_list ap)
+{
+	char cmd[4096];
+	int rc;
+
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	rc = system(cmd);
+	if (rc != 0 && !quiet)
+		fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
+	return rc == -1 || !WIFEXITED(rc) ? -1 : WEXITSTATUS(rc);
+}
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2), unused));
+
+static void sh(const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = tbw_test_vsh(0, fmt, ap);
+	va_end(ap);
+	assert_int_equal(rc, 0);
+}
+
+/* The exit status of a shell command (-1 if it did not exit); sh_run also
+ * prints the command when it fails. */
+static int sh_run(const char *fmt, ...) __attribute__((format(printf, 1, 2), unused));
+
+static int sh_run(const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = tbw_test_vsh(0, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int sh_status(const char *fmt, ...) __attribute__((format(printf, 1, 2), unused));
+
+static int sh_status(const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = tbw_test_vsh(1, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int tbw_test_mkdtemp(char *buf, size_t cap, const char *name) __attribute__((unused));
+
+static int tbw_test_mkdtemp(char *buf, size_t cap, const char *name)
+{
+	const char *t = getenv("TMPDIR");
+	int n = snprintf(buf, cap, "%s/tbw_%s.XXXXXX", t && *t ? t : "/tmp", name);
+	if (n < 0 || (size_t)n >= cap)
+		return -1;
+	return mkdtemp(buf) ? 0 : -1;
+}
+
+/* As tbw_test_mkdtemp, on tmpfs (/dev/shm) when TMPDIR is unset and there
+ * is one: for tests that fsync thousands of times. */
+static int tbw_test_mkdtemp_shm(char *buf, size_t cap, const char *name) __attribute__((unused));
+
+static int tbw_test_mkdtemp_shm(char *buf, size_t cap, const char *name)
+{
+	const char *t = getenv("TMPDIR");
+	const char *d = t && *t ? t : access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	int n = snprintf(buf, cap, "%s/tbw_%s.XXXXXX", d, name);
+	if (n < 0 || (size_t)n >= cap)
+		return -1;
+	return mkdtemp(buf) ? 0 : -1;
+}
+
+static int tbw_test_rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)f;
+	return flag == FTW_DP ? rmdir(p) : unlink(p);
+}
+
+static int tbw_test_rmtree(const char *path) __attribute__((unused));
+
+static int tbw_test_rmtree(const char *path)
+{
+	if (access(path, F_OK) != 0)
+		return 0;
+	return nftw(path, tbw_test_rm_one, 32, FTW_DEPTH | FTW_PHYS);
+}
+
+#endif
