@@ -12,7 +12,8 @@
  *   mode & 4       (modes 1-3) also restore into a journal: the header's run
  *                  id is set to the journal's before the CRCs are fixed
  * Checks: tbw__seg_read_header and tbw__seg_decode agree; a decoded segment
- * keeps every promise of doc/segment-format.md and re-encodes to a segment
+ * keeps every promise of doc/segment-format.md (with an intact header: every
+ * record it counts is decoded or reported lost) and re-encodes to a segment
  * that decodes to the same records, bit for bit; tbw__sync_restore over a
  * folder holding the file as a segment reports it intact exactly when it
  * decodes, and hands over exactly its records.
@@ -178,6 +179,19 @@ static void check_decoded(const tbw_seg *s)
 	for (size_t l = 0; l < s->nlost; l++)
 		FUZZ_CHECK(s->lost[l].first_seq <= s->lost[l].last_seq && s->lost[l].reason[0],
 		           "lost range %zu", l);
+	if (!s->header_damaged) {
+		/* Every record an intact header counts is decoded or named as
+		 * lost (unless damaged bytes left a lost count unknown). */
+		uint64_t named = s->n;
+		int unknown = 0;
+		for (size_t l = 0; l < s->nlost; l++) {
+			named += s->lost[l].records;
+			if (s->lost[l].first_seq && !s->lost[l].records)
+				unknown = 1;
+		}
+		FUZZ_CHECK(unknown || named >= s->h.count, "%llu of the header's %llu records decoded or reported lost",
+		           (unsigned long long)named, (unsigned long long)s->h.count);
+	}
 	if (s->n == 0)
 		return;   /* every block lost: nothing to re-encode */
 	for (size_t i = 0; i < s->n; i++) {

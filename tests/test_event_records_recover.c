@@ -346,6 +346,40 @@ static void test_event_records_are_shipped_and_restored_from_the_sync_folder(voi
 	assert_int_equal(read_back(logdir), (long)n);
 }
 
+/* The Colab re-run pattern with event records: a writer without a sync
+ * folder exported and pruned everything; a shipper attached later (tbw_sync
+ * with backfill, or a second open with sync_dir) puts every pruned record
+ * back from the event files, event records included, and ships them all, so
+ * losing the machine then loses nothing. */
+static void test_event_records_sync_attached_late_ships_every_record(void **state)
+{
+	tbw_options o = TBW_OPTIONS_INIT;
+	tbw_sync_options so = TBW_SYNC_OPTIONS_INIT;
+	tbw_sync_result sr;
+	tbw_writer *w = NULL;
+	const uint64_t n = 300;
+	(void)state;
+
+	o.run_name = "run";
+	o.compact_interval_ms = 20;
+	assert_int_equal(tbw_open(&w, logdir, &o), TBW_OK);
+	for (uint64_t i = 0; i < n; i++)
+		assert_int_equal(log_record(w, i), TBW_OK);
+	assert_int_equal(tbw_close(w), TBW_OK);     /* exported, and pruned: no shipper */
+	assert_int_equal(read_back(logdir), (long)n);
+	memset(&sr, 0, sizeof sr);
+	sr.version = TBW_SYNC_RESULT_VERSION;
+	so.backfill = 1;
+	so.run_name = "run";
+	assert_int_equal(tbw_sync(logdir, syncdir, &so, &sr), TBW_OK);
+	assert_int_equal(sr.unshippable, 0);
+	assert_int_equal(sr.records_shipped, n);
+	/* the machine is lost: everything comes back from the segments */
+	(void)tbw_test_rmtree(logdir);
+	assert_int_equal(recover(run_dir()), TBW_OK);
+	assert_int_equal(read_back(logdir), (long)n);
+}
+
 static void test_event_records_come_back_from_event_files_read_back(void **state)
 {
 	const uint64_t n = 120;
@@ -581,6 +615,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_event_records_segment_round_trip_beside_scalars, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_records_are_shipped_and_restored_from_the_sync_folder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_records_sync_attached_late_ships_every_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_records_come_back_from_event_files_read_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_records_survive_sigkill_locally_and_from_the_sync_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_records_tbrecover_memory_bounded_over_segments_of_images, setup, teardown),

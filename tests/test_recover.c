@@ -279,6 +279,41 @@ static void test_recover_intact_journal_finishes_export(void **state)
 	assert_exactly(1000);
 }
 
+/* The report's tag table over 20,000 tags first seen in descending order
+ * (each new tag sorts before every earlier one, the worst case for a table
+ * kept sorted by insertion): each tag once, sorted by name, its count and
+ * last value right. */
+static void test_recover_report_of_20000_tags_seen_in_reverse_order_is_sorted(void **state)
+{
+	enum { N = 20000 };
+	tbw_options o = TBW_OPTIONS_INIT;
+	tbw_recover_report rep;
+	tbw_writer *w = NULL;
+	(void)state;
+
+	assert_int_equal(tbw_open(&w, logdir, &o), TBW_OK);
+	for (int i = 0; i < N; i++) {
+		char tag[32];
+		snprintf(tag, sizeof tag, "t/%05d", N - 1 - i);
+		assert_int_equal(tbw_add_scalar(w, tag, (double)i, i, 0), TBW_OK);
+		if (i % 7 == 0)   /* some tags twice */
+			assert_int_equal(tbw_add_scalar(w, tag, (double)i + 0.5, i + 1, 0), TBW_OK);
+	}
+	assert_int_equal(tbw_close(w), TBW_OK);
+	assert_int_equal(recover(NULL, 0, 0, &rep), TBW_OK);
+	assert_int_equal(rep.ntags, N);
+	for (int k = 0; k < N; k++) {
+		char tag[32];
+		int i = N - 1 - k;                 /* the record that logged t/<k> */
+		snprintf(tag, sizeof tag, "t/%05d", k);
+		assert_string_equal(rep.tags[k].tag, tag);
+		assert_int_equal(rep.tags[k].count, i % 7 == 0 ? 2 : 1);
+		assert_true(rep.tags[k].last_value == (i % 7 == 0 ? i + 0.5 : (double)i));
+	}
+	assert_int_equal(rep.total_scalars, N + (N + 6) / 7);
+	tbw__recover_report_free(&rep);
+}
+
 /* ---- Case 2: the machine is lost: only the sync folder is left ---- */
 
 static void test_recover_lost_machine_from_segments_alone(void **state)
@@ -727,6 +762,33 @@ static tbw_writer *open_writer_at(const char *dir)
 	return w;
 }
 
+/* Split brain, the start: the new VM's LOGDIR and the final one are
+ * named, LOGDIR saved; the old VM logs and ships 0..600 and keeps running
+ * (its writer is returned). */
+static tbw_writer *split_brain_old_vm(char newvm[512], char final_dir[512], char saved[512])
+{
+	tbw_writer *old;
+	snprintf(newvm, 512, "%s/c%d/newvm", root, case_no);
+	snprintf(final_dir, 512, "%s/c%d/final", root, case_no);
+	snprintf(saved, 512, "%s", logdir);
+	old = open_writer_at(logdir);
+	log_range(old, 0, 600);
+	assert_int_equal(tbw_flush(old), TBW_OK);
+	return old;
+}
+
+/* Split brain, the end: everything lost, the run restored from the folder
+ * alone into final_dir: the new VM's 1,000 scalars, none lost. */
+static void split_brain_final_restore(const char *const *from, const char *final_dir,
+                                      tbw_recover_report *rep)
+{
+	snprintf(logdir, sizeof logdir, "%s", final_dir);
+	sh("mkdir -p '%s'", final_dir);
+	assert_int_equal(recover(from, 1, 0, rep), TBW_OK);
+	assert_int_equal(rep->total_scalars, 1000);
+	assert_int_equal(rep->lost, 0);
+}
+
 static void test_recover_split_brain_restores_one_history_and_reports_the_rest(void **state)
 {
 	tbw_recover_report rep;
@@ -735,13 +797,8 @@ static void test_recover_split_brain_restores_one_history_and_reports_the_rest(v
 	tbw_writer *old;
 	(void)state;
 
-	snprintf(newvm, sizeof newvm, "%s/c%d/newvm", root, case_no);
-	snprintf(final_dir, sizeof final_dir, "%s/c%d/final", root, case_no);
-	snprintf(saved, sizeof saved, "%s", logdir);
 	/* The old VM ships 0..600 and keeps running. */
-	old = open_writer_at(logdir);
-	log_range(old, 0, 600);
-	assert_int_equal(tbw_flush(old), TBW_OK);
+	old = split_brain_old_vm(newvm, final_dir, saved);
 	from[0] = run_dir();
 	/* The old VM ships 600..900 more (other values: tag "old/loss")
 	 * before the new VM's writer starts: this cannot be prevented. */
@@ -779,11 +836,7 @@ static void test_recover_split_brain_restores_one_history_and_reports_the_rest(v
 	/* Everything lost again: restore from the folder alone. One history
 	 * (the new VM's, 1000 scalars in order, no "old/loss"), and what was
 	 * set aside is said: where and why. */
-	snprintf(logdir, sizeof logdir, "%s", final_dir);
-	sh("mkdir -p '%s'", final_dir);
-	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
-	assert_int_equal(rep.total_scalars, 1000);
-	assert_int_equal(rep.lost, 0);
+	split_brain_final_restore(from, final_dir, &rep);
 	{
 		uint64_t aside = 0;
 		int n = 0;
@@ -807,15 +860,116 @@ static void test_recover_split_brain_restores_one_history_and_reports_the_rest(v
 	snprintf(logdir, sizeof logdir, "%s", saved);
 }
 
-/* ---- Issue 17: a 0-byte or truncated data.mdb is damage, never a new run ---- */
-
-static void test_recover_zero_byte_journal_is_damage_and_salvaged_from_the_folder(void **state)
+/* Split brain where both machines logged the same records: the old VM,
+ * still alive, logs and ships 600..700 exactly as the resumed new VM does
+ * (a deterministic run resumed from the same point), then `conflicting`
+ * records of its own. The records both have in common (same seq, same
+ * content) are one history: restored once and never reported as set
+ * aside; only the conflicting ones are, with their exact range, where and
+ * why. With no conflict, nothing is set aside at all. */
+static void split_brain_with_shared_history(uint64_t conflicting)
 {
 	tbw_recover_report rep;
 	const char *from[1];
-	char id[33];
+	char newvm[512], final_dir[512], saved[512];
+	tbw_writer *old;
+
+	old = split_brain_old_vm(newvm, final_dir, saved);
+	from[0] = run_dir();
+	/* The new VM restores the 600 shipped so far. */
+	snprintf(logdir, sizeof logdir, "%s", newvm);
+	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
+	assert_int_equal(rep.total_scalars, 600);
+	tbw__recover_report_free(&rep);
+	/* The old VM ships seq 601..700 as the new VM will log them, and
+	 * 701.. of its own, before the new VM's writer starts. */
+	log_range(old, 600, 700);
+	for (uint64_t i = 700; i < 700 + conflicting; i++)
+		assert_int_equal(tbw_add_scalar(old, "old/loss", -1.0, (int64_t)i, 1.8e9 + (double)i), TBW_OK);
+	assert_int_equal(tbw_flush(old), TBW_OK);
+	{
+		tbw_writer *w = open_writer_at(newvm);
+		log_range(w, 600, 1000);
+		assert_int_equal(tbw_close(w), TBW_OK);
+	}
+	tbw_close(old);
+	/* Everything lost: restore from the folder alone. */
+	split_brain_final_restore(from, final_dir, &rep);
+	{
+		int n = 0;
+		for (size_t i = 0; i < rep.ndamage; i++) {
+			const char *p = strstr(rep.damage[i].what, "records seq ");
+			unsigned long long a, b, c;
+			if (!strstr(rep.damage[i].what, "set aside"))
+				continue;
+			n++;
+			assert_non_null(strstr(rep.damage[i].what, "superseded"));
+			assert_non_null(strstr(rep.damage[i].what, "moved to .tbwal-set-aside/seg-"));
+			assert_non_null(strstr(rep.damage[i].what, "100 below it or identical used"));
+			assert_non_null(p);
+			assert_int_equal(sscanf(p, "records seq %llu..%llu (%llu records)", &a, &b, &c), 3);
+			assert_int_equal(a, 701);                  /* not 601: 601..700 are shared */
+			assert_int_equal(b, 700 + conflicting);
+			assert_int_equal(c, conflicting);
+		}
+		assert_int_equal(n, conflicting ? 1 : 0);
+	}
+	for (size_t i = 0; i < rep.ntags; i++)
+		assert_string_not_equal(rep.tags[i].tag, "old/loss");
+	tbw__recover_report_free(&rep);
+	assert_exactly(1000);
+	snprintf(logdir, sizeof logdir, "%s", saved);
+}
+
+static void test_recover_split_brain_shared_history_is_one_history_not_set_aside(void **state)
+{
+	(void)state;
+	split_brain_with_shared_history(50);
+	setup_case(NULL);
+	split_brain_with_shared_history(0);
+}
+
+/* ---- Issue 17: a 0-byte or truncated data.mdb is damage, never a new run ---- */
+
+/* The journal of the run in the sync folder from0 (id) is damaged: the
+ * writer refuses it, naming data.mdb and what `says` (no new run over it);
+ * tbrecover reports it as damage and restores the run's n scalars from
+ * the folder under its own id; no second run folder appears. */
+static void assert_damaged_journal_restored_from(const char *from0, const char *id, uint64_t n,
+                                                 const char *says)
+{
+	tbw_recover_report rep;
+	const char *from[1] = { from0 };
 	tbw_writer *w = NULL;
 	tbw_options o = TBW_OPTIONS_INIT;
+
+	o.compact_interval_ms = 0;
+	o.sync_dir = syncdir;
+	o.run_name = "run";
+	assert_int_equal(tbw_open(&w, logdir, &o), TBW_ECORRUPT);
+	assert_null(w);
+	assert_non_null(strstr(tbw_errmsg(), "data.mdb"));
+	assert_non_null(strstr(tbw_errmsg(), says));
+	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
+	assert_string_equal(rep.run_id, id);
+	assert_true(rep.journal_salvaged);
+	assert_int_equal(rep.total_scalars, n);
+	assert_true(count_damage_with(&rep, says) >= 1);
+	tbw__recover_report_free(&rep);
+	assert_exactly(n);
+	assert_int_equal(sh_status("test $(ls -d '%s'/run-* | wc -l) -eq 1", syncdir), 0);
+}
+
+/* The folder's id, from its name. */
+static void folder_id(const char *dir, char id[33])
+{
+	memcpy(id, dir + strlen(dir) - 32, 32);
+	id[32] = '\0';
+}
+
+static void test_recover_zero_byte_journal_is_damage_and_salvaged_from_the_folder(void **state)
+{
+	char id[33], from[1024];
 	(void)state;
 
 	{
@@ -823,26 +977,99 @@ static void test_recover_zero_byte_journal_is_damage_and_salvaged_from_the_folde
 		log_range(w0, 0, 500);
 		assert_int_equal(tbw_close(w0), TBW_OK);
 	}
-	from[0] = run_dir();
-	memcpy(id, from[0] + strlen(from[0]) - 32, 32);
-	id[32] = '\0';
+	snprintf(from, sizeof from, "%s", run_dir());
+	folder_id(from, id);
 	sh("rm -f '%s'/events.out.tfevents.* && : > '%s/.tbwal/data.mdb'", logdir, logdir);
-	/* The writer refuses it, naming the path: no new run over it. */
-	o.compact_interval_ms = 0;
-	assert_int_equal(tbw_open(&w, logdir, &o), TBW_ECORRUPT);
-	assert_null(w);
-	assert_non_null(strstr(tbw_errmsg(), "data.mdb"));
-	assert_non_null(strstr(tbw_errmsg(), "0 bytes"));
-	/* tbrecover reports it as damage and restores the run from the folder. */
-	assert_int_equal(recover(from, 1, 0, &rep), TBW_OK);
-	assert_string_equal(rep.run_id, id);
+	assert_damaged_journal_restored_from(from, id, 500, "0 bytes");
+}
+
+/* The bytes of data.mdb its newest meta page says are in use (LMDB 0.9's
+ * MDB_meta: page size at 40, mm_last_pg at 136, mm_txnid at 144 of each of
+ * the two meta pages); the file itself is preallocated to the map size. */
+static uint64_t journal_used_bytes(void)
+{
+	char path[700];
+	uint8_t m[152];
+	uint64_t used = 0, best = 0;
+	uint32_t ps = 4096;
+	int fd;
+	snprintf(path, sizeof path, "%s/.tbwal/data.mdb", logdir);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	for (int i = 0; i < 2; i++) {
+		uint64_t last, txn;
+		assert_int_equal(pread(fd, m, sizeof m, (off_t)i * ps), (ssize_t)sizeof m);
+		memcpy(&ps, m + 40, 4);
+		memcpy(&last, m + 136, 8);
+		memcpy(&txn, m + 144, 8);
+		if (i == 0 || txn >= best) {
+			best = txn;
+			used = (last + 1) * ps;
+		}
+	}
+	close(fd);
+	return used;
+}
+
+/* Cut data.mdb to `keep` bytes. */
+static void cut_journal(uint64_t keep)
+{
+	char path[700];
+	snprintf(path, sizeof path, "%s/.tbwal/data.mdb", logdir);
+	assert_int_equal(truncate(path, (off_t)keep), 0);
+}
+
+/* A SIGKILL and a truncation leave data.mdb cut short, not empty: half of
+ * the pages in use, three pages (both meta pages and one more), one page
+ * (the file is preallocated to the map size: half of the file may lose
+ * nothing). Each is damage
+ * tbrecover names, the run comes back whole from the sync folder under its
+ * own id, the writer refuses the file (no new run over it), and no second
+ * run folder appears. */
+static void test_recover_truncated_journal_is_damage_and_salvaged_from_the_folder(void **state)
+{
+	static const uint64_t cuts[] = { 0, 3 * 4096, 4096 };   /* 0: half the pages in use */
+	(void)state;
+
+	for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+		char id[33], from[1024];
+		uint64_t used;
+
+		if (c)
+			setup_case(NULL);
+		child_logs_and_dies(1, 0, 3000, 3000);   /* 3,000 shipped, then a SIGKILL */
+		snprintf(from, sizeof from, "%s", run_dir());
+		folder_id(from, id);
+		sh("rm -f '%s'/events.out.tfevents.*", logdir);
+		used = journal_used_bytes();
+		assert_true(used > 4 * 4096);
+		cut_journal(cuts[c] ? cuts[c] : used / 2);
+		assert_damaged_journal_restored_from(from, id, 3000, "truncated");
+	}
+}
+
+/* The same cut with no sync folder: the damage is reported and what the
+ * remaining pages hold is salvaged; never a new, empty run reported as
+ * recovered. */
+static void test_recover_truncated_journal_without_a_folder_is_reported_as_damage(void **state)
+{
+	tbw_recover_report rep;
+	readback rb;
+	int rc;
+	(void)state;
+
+	child_logs_and_dies(0, 0, 0, 3000);      /* 3,000 in the journal only, then a SIGKILL */
+	cut_journal(journal_used_bytes() / 2);
+	rc = recover(NULL, 0, 0, &rep);
+	assert_int_equal(rc, TBW_ECORRUPT);
 	assert_true(rep.journal_salvaged);
-	assert_int_equal(rep.total_scalars, 500);
-	assert_true(count_damage_with(&rep, "0 bytes") >= 1);
+	assert_true(count_damage_with(&rep, "truncated") >= 1);
+	rb = read_back(logdir);
+	assert_int_equal(rb.phantoms, 0);
+	assert_true(rb.increasing);
+	assert_true(rb.n < 3000);
+	assert_int_equal(rep.total_scalars, rb.n);
 	tbw__recover_report_free(&rep);
-	assert_exactly(500);
-	/* only the one run folder: no new run was started */
-	assert_int_equal(sh_status("test $(ls -d '%s'/run-* | wc -l) -eq 1", syncdir), 0);
 }
 
 /* ---- Issue 17: --dry-run reports exactly what the real run then does ---- */
@@ -863,6 +1090,7 @@ static void dry_then_real(const char *const *from, size_t nfrom, uint64_t want_t
 	assert_int_equal(d.exported, r.exported);
 	assert_int_equal(d.lost, r.lost);
 	assert_int_equal(d.last_seq, r.last_seq);
+	assert_int_equal(d.event_files, r.event_files);
 	tbw__recover_report_free(&d);
 	tbw__recover_report_free(&r);
 }
@@ -1339,6 +1567,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_recover_intact_journal_finishes_export, setup_case),
+		cmocka_unit_test_setup(test_recover_report_of_20000_tags_seen_in_reverse_order_is_sorted, setup_case),
 		cmocka_unit_test_setup(test_recover_lost_machine_from_segments_alone, setup_case),
 		cmocka_unit_test_setup(test_recover_merges_journal_and_segments, setup_case),
 		cmocka_unit_test_setup(test_recover_damaged_journal_salvages_and_uses_segments, setup_case),
@@ -1355,7 +1584,10 @@ int main(void)
 		cmocka_unit_test_setup(test_recover_ignores_segments_of_another_run, setup_case),
 		cmocka_unit_test_setup(test_recover_run_identity_from_the_folder_not_the_first_segment, setup_case),
 		cmocka_unit_test_setup(test_recover_split_brain_restores_one_history_and_reports_the_rest, setup_case),
+		cmocka_unit_test_setup(test_recover_split_brain_shared_history_is_one_history_not_set_aside, setup_case),
 		cmocka_unit_test_setup(test_recover_zero_byte_journal_is_damage_and_salvaged_from_the_folder, setup_case),
+		cmocka_unit_test_setup(test_recover_truncated_journal_is_damage_and_salvaged_from_the_folder, setup_case),
+		cmocka_unit_test_setup(test_recover_truncated_journal_without_a_folder_is_reported_as_damage, setup_case),
 		cmocka_unit_test_setup(test_recover_bit_flips_in_merged_segments_lose_one_block_at_most, setup_case),
 		cmocka_unit_test_setup(test_recover_names_every_source_and_creates_nothing_when_it_fails, setup_case),
 		cmocka_unit_test_setup(test_recover_dry_run_numbers_equal_the_real_run, setup_case),

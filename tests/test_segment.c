@@ -793,6 +793,92 @@ static void test_segment_one_flipped_bit_loses_at_most_one_block(void **state)
 	free(r);
 }
 
+/* An intact header (its CRC holds) that promises other than its blocks
+ * hold is damage the decoder names, never a silent difference: more
+ * records than the blocks hold are lost records (within the header's
+ * range, seqs unknown), a first block starting after the header's
+ * first_seq loses that exact range, and other fields (tags, blocks, raw
+ * bytes) are one entry that loses nothing. The blocks' records are still
+ * read. A merged segment's header counts every block's own tag table (the
+ * sum, not the distinct names), so an intact one agrees.
+ * (fuzz_segment, tests/fuzz-regress/segment/counts-differ-from-the-header-without-a-lost-block) */
+static void test_segment_header_disagreeing_with_its_blocks_is_reported(void **state)
+{
+	const size_t n = 9000;
+	tbw_seg_rec *r = calloc(n, sizeof *r);
+	uint8_t *f = NULL, *g;
+	size_t len;
+	tbw_seg s;
+	char why[400];
+	(void)state;
+	make_many(r, n);
+	assert_int_equal(tbw__seg_encode(RUN_ID, 1, r, n, TAGS, NTAGS, &f, &len), TBW_OK);
+	assert_int_equal(tbw__seg_decode(f, len, &s, NULL), TBW_OK);
+	assert_int_equal(s.nlost, 0);
+	assert_int_equal(s.n, n);
+	assert_int_equal(s.h.nblocks, 3);
+	assert_int_equal(s.ntags, 9);          /* 3 tags in each of 3 blocks */
+	assert_int_equal(s.ntags, s.h.ntags);
+	tbw__seg_release(&s);
+	g = malloc(len);
+
+	static const struct { size_t off, width; uint64_t v; const char *says; } lie[] = {
+		{ 48, 8, 9005, "9000 records, not 9005" },
+		{ 48, 8, 8999, "9000 records, not 8999" },
+		{ 56, 4, 10, "9 tags, not 10" },
+		{ 80, 4, 2, "3 blocks, not 2" },
+		{ 72, 8, 0, "raw bytes, not" },     /* raw_size + 1, below */
+	};
+	for (size_t k = 0; k < sizeof lie / sizeof lie[0]; k++) {
+		memcpy(g, f, len);
+		if (lie[k].off == 72) {
+			uint64_t raw = 0;
+			for (int b = 0; b < 8; b++)
+				raw |= (uint64_t)g[72 + b] << (8 * b);
+			put64le(g + 72, raw + 1);
+		} else if (lie[k].width == 8) {
+			put64le(g + lie[k].off, lie[k].v);
+		} else {
+			put32le(g + lie[k].off, (uint32_t)lie[k].v);
+		}
+		fix_header_crc(g);
+		assert_int_equal(tbw__seg_decode(g, len, &s, NULL), TBW_OK);
+		assert_false(s.header_damaged);
+		assert_int_equal(s.n, n);
+		assert_int_equal(s.nlost, 1);
+		assert_non_null(strstr(s.lost[0].reason, lie[k].says));
+		assert_int_equal(s.lost[0].code, TBW_ECORRUPT);
+		tbw__seg_lost_describe(&s.lost[0], why, sizeof why);
+		if (lie[k].v == 9005) {
+			assert_int_equal(s.lost[0].records, 5);
+			assert_int_equal(s.lost[0].first_seq, r[0].seq);
+			assert_int_equal(s.lost[0].last_seq, r[n - 1].seq);
+			assert_false(s.lost[0].steps_known);
+			assert_non_null(strstr(why, "5 records at unknown seqs within 100..9106 lost"));
+		} else {
+			assert_int_equal(s.lost[0].first_seq, 0);
+			assert_int_equal(s.lost[0].records, 0);
+			assert_non_null(strstr(why, "no records lost"));
+		}
+		tbw__seg_release(&s);
+	}
+
+	/* The header's range starts ten seqs before the first block. */
+	memcpy(g, f, len);
+	put64le(g + 32, 90);
+	fix_header_crc(g);
+	assert_int_equal(tbw__seg_decode(g, len, &s, NULL), TBW_OK);
+	assert_int_equal(s.n, n);
+	assert_int_equal(s.nlost, 1);
+	assert_int_equal(s.lost[0].first_seq, 90);
+	assert_int_equal(s.lost[0].last_seq, 99);
+	assert_non_null(strstr(s.lost[0].reason, "the first block starts at seq 100"));
+	tbw__seg_release(&s);
+	free(g);
+	tbw__free(f);
+	free(r);
+}
+
 /* A segment written by version 1 (before blocks; tests/data/seg-v1-golden.tbws
  * was made by the v1 encoder, see the generator below) still reads. */
 static void test_segment_version_1_golden_file_still_reads(void **state)
@@ -863,6 +949,7 @@ int main(void)
 		cmocka_unit_test(test_segment_names_parse_strictly),
 		cmocka_unit_test(test_segment_tag_names_must_be_utf8_without_controls),
 		cmocka_unit_test(test_segment_one_flipped_bit_loses_at_most_one_block),
+		cmocka_unit_test(test_segment_header_disagreeing_with_its_blocks_is_reported),
 		cmocka_unit_test(test_segment_names_carry_a_generation),
 		cmocka_unit_test(test_segment_version_1_golden_file_still_reads),
 	};

@@ -80,6 +80,40 @@ assert any('seg-' in d['path'] for d in r['damage'])
 print('losses reported:', r['lost'])
 "; check "losses counted exactly" 0 $?
 
+# A truncated (not empty) data.mdb after a crash: damage, named in the
+# report, and the run restored whole from its folder under its own id
+"$LOGN" "$T/f" 3000 --sync "$T/drive4" || exit 1
+RUN4=$(ls -d "$T"/drive4/run-*)
+rm -f "$T"/f/events.out.tfevents.*
+truncate -s 12288 "$T/f/.tbwal/data.mdb"
+"$REC" --json --from "$RUN4" "$T/f" >"$T/json" 2>&1; check "truncated journal, full folder: exits 0" 0 $?
+"$PY" -c "
+import json
+r=json.load(open('$T/json'))
+assert r['status']=='recovered', r['status']
+assert r['total_scalars']==3000, r['total_scalars']
+assert r['run_id']=='$RUN4'[-32:], r['run_id']
+assert any('truncated' in d['what'] and 'data.mdb' in d['what'] for d in r['damage']), r['damage']
+print('truncated journal reported and restored')
+"; check "truncated journal reported as damage, not a new run" 0 $?
+check "no second run folder" 1 "$(ls -d "$T"/drive4/run-* | wc -l)"
+
+# --dry-run --from says what the real run then does: with the local journal
+# present (600 shipped, 300 more only in the journal) and with the VM lost
+"$LOGN" "$T/g" 600 --sync "$T/drive5" || exit 1
+"$LOGN" "$T/g" 300 --sync "$T/drive5" --start 600 --no-export --die || exit 1
+RUN5=$(ls -d "$T"/drive5/run-*)
+for where in journal lost; do
+	[ "$where" = lost ] && rm -rf "$T/g"
+	"$REC" --dry-run --from "$RUN5" "$T/g" >"$T/dry" 2>&1; dcode=$?
+	"$REC" --from "$RUN5" "$T/g" >"$T/real" 2>&1; rcode=$?
+	check "dry run exits as the real run ($where)" "$rcode" "$dcode"
+	check "dry run's total is the real run's ($where)" "$(grep '^total:' "$T/real")" "$(grep '^total:' "$T/dry")"
+	want=900; [ "$where" = lost ] && want=600   # the last 300 never shipped
+	grep -q "^total: $want scalars" "$T/real"; check "real run restores $want ($where)" 0 $?
+	rm -rf "$T/g"/events.out.tfevents.* "$T/g/.tbwal-recovered"
+done
+
 # tbsync attached late: it says what it cannot ship
 "$LOGN" "$T/e" 90 || exit 1
 "$B/tools/tbsync" --once "$T/e" "$T/drive3" >"$T/out" 2>"$T/err"; check "late tbsync exits 0" 0 $?

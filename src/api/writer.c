@@ -331,19 +331,6 @@ static void core_free_listed(wcore *c)
 
 /* ---- open ---- */
 
-static char *abs_path(const char *p)
-{
-	char *r = realpath(p, NULL); /* libc-allocated */
-	char *out;
-	if (!r)
-		return NULL;
-	out = tbw__strdup(r);
-	free(r);
-	if (!out)
-		errno = ENOMEM;   /* callers report errno */
-	return out;
-}
-
 static int core_open(wcore **out, const char *logdir, const char *jdir, int redirected,
                      const tbw_options *o)
 {
@@ -597,7 +584,7 @@ int tbw_open(tbw_writer **out, const char *logdir, const tbw_options *opts)
 		return rc;
 	if ((rc = tbw__mkdir_p(logdir, "open: mkdir logdir")) != 0)
 		return rc;
-	alog = abs_path(logdir);
+	alog = tbw__realpath(logdir);
 	if (!alog)
 		return tbw__error_errno(errno, "open: realpath", logdir);
 	if ((rc = tbw__location_for_writer(alog, o->journal_dir, &jdir, &redirected)) != 0)

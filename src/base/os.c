@@ -429,6 +429,19 @@ int tbw__fs_is_remote(const char *path)
 	}
 }
 
+char *tbw__realpath(const char *p)
+{
+	char *r = realpath(p, NULL); /* libc-allocated */
+	char *out;
+	if (!r)
+		return NULL;
+	out = tbw__strdup(r);
+	free(r);
+	if (!out)
+		errno = ENOMEM;
+	return out;
+}
+
 char *tbw__path_join(const char *a, const char *b)
 {
 	size_t na = strlen(a), nb = strlen(b);

@@ -115,6 +115,8 @@ int tbw__fs_is_remote(const char *path);
 
 /* Join a and b with one '/' into a new string (tbw__free it); NULL on ENOMEM. */
 char *tbw__path_join(const char *a, const char *b);
+/* realpath(3) in our allocator (tbw__free it); NULL with errno set. */
+char *tbw__realpath(const char *p);
 
 /* Monotonic clock in nanoseconds, and wall-clock time in seconds. */
 uint64_t tbw__now_ns(void);

@@ -14,19 +14,23 @@
 #include "base/alloc.h"
 #include "export/backfill.h"
 #include "export/compactor.h"
+#include "export/evscan.h"
 #include "base/error.h"
 #include "format/event.h"
 #include "base/os.h"
 #include "format/tfrecord.h"
 
 #define BATCH 4096
+#define BATCH_BYTES ((size_t)32 << 20)   /* event bodies: memory stays bounded */
+#define BF_DONE 1                         /* past `through`: stop the file */
 
 typedef struct bf {
 	tbw_journal *j;
 	uint64_t through;
 	tbw_jrec_named recs[BATCH];
-	char *tags[BATCH];          /* owned copies of the tag bytes */
+	char *tags[BATCH];          /* owned copies of each record's tag and body */
 	size_t n;
+	size_t bytes;               /* of those copies */
 	uint64_t inserted;
 } bf;
 
@@ -45,72 +49,46 @@ static int bf_flush(bf *b)
 		rc = tbw__journal_insert(b->j, b->recs, b->n, &ins);
 	b->inserted += ins;
 	bf_drop(b);
+	b->bytes = 0;
 	return rc;
 }
 
-static int bf_add(bf *b, uint64_t seq, const tbw_event *ev)
+/* One record read back (tbw__evscan_record), its tag and body copied: the
+ * event it came from lives only for the callback. */
+static int bf_add(void *ctx, uint64_t seq, const tbw_event *ev)
 {
+	bf *b = ctx;
 	tbw_jrec_named *r = &b->recs[b->n];
-	memset(r, 0, sizeof *r);
-	r->seq = seq;
-	r->wall_time = ev->wall_time;
-	r->step = ev->step;
-	if (ev->kind == TBW_EVENT_SCALAR) {
-		char *t = tbw__malloc(ev->tag_len ? ev->tag_len : 1);
-		if (!t)
+
+	if (seq > b->through)
+		return BF_DONE;
+	if (tbw__evscan_record(seq, ev, r) != 0)
+		return TBW_OK;       /* a purge tombstone: nothing to put back */
+	b->tags[b->n] = NULL;
+	if (r->tag_len || r->body_len) {
+		char *copy = tbw__malloc(r->tag_len + r->body_len + 1);
+		if (!copy)
 			return tbw__error_set(TBW_ENOMEM, "backfill", NULL, "out of memory");
-		memcpy(t, ev->tag, ev->tag_len);
-		b->tags[b->n] = t;
-		r->tag = t;
-		r->tag_len = ev->tag_len;
-		r->value = (double)ev->value;
-	} else {
-		b->tags[b->n] = NULL;   /* SessionLog START marker */
+		memcpy(copy, r->tag, r->tag_len);
+		if (r->body_len)
+			memcpy(copy + r->tag_len, r->body, r->body_len);
+		r->tag = r->tag ? copy : NULL;
+		r->body = r->body_len ? copy + r->tag_len : NULL;
+		b->tags[b->n] = copy;
+		b->bytes += r->tag_len + r->body_len;
 	}
-	if (++b->n == BATCH)
+	if (++b->n == BATCH || b->bytes >= BATCH_BYTES)
 		return bf_flush(b);
 	return TBW_OK;
 }
 
-/* One event file: file_version, the sacrificial START in an "S" file, then
- * one event per record from base+1. Damage ends the file quietly. */
+/* One event file: what evscan reads back up to `through`; damage ends the
+ * file quietly (the records after it are not put back: recovery's job). */
 static int bf_file(bf *b, const char *path, uint64_t base, int with_start)
 {
-	tbw_tfr_reader *r = NULL;
-	uint64_t nev = 0, seq = base;
-	struct stat st;
-	int fd = -1, rc;
-
-	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
-		return TBW_OK;
-	if (tbw__open(&fd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0, "backfill: read event file") != TBW_OK)
-		return TBW_OK;
-	if ((rc = tbw__tfr_reader_open(&r, fd, 0, path)) != TBW_OK) {
-		tbw__os.close(fd);
-		return rc;
-	}
-	for (;;) {
-		const uint8_t *data;
-		size_t len;
-		tbw_event ev;
-		if (tbw__tfr_reader_next(r, &data, &len, NULL) != TBW_TFR_RECORD ||
-		    tbw__event_decode(data, len, &ev) != TBW_OK)
-			break;
-		nev++;
-		if (ev.kind == TBW_EVENT_FILE_VERSION)
-			continue;
-		if (with_start && nev == 2 && ev.kind == TBW_EVENT_SESSION_START)
-			continue;
-		if (ev.kind != TBW_EVENT_SCALAR && ev.kind != TBW_EVENT_SESSION_START)
-			break;
-		if (++seq > b->through)
-			break;
-		if ((rc = bf_add(b, seq, &ev)) != TBW_OK)
-			break;
-	}
-	tbw__tfr_reader_close(r);
-	tbw__os.close(fd);
-	return rc;
+	tbw_evscan res;
+	int rc = tbw__evscan_file(path, base, with_start, bf_add, b, &res);
+	return rc == BF_DONE ? TBW_OK : rc;
 }
 
 typedef struct evname {

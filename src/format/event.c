@@ -288,40 +288,44 @@ static float to_float(uint32_t b)
 
 #define EXPECT(c, wt, want) do { if ((wt) != (want)) return bad((c), "wrong wire type"); } while (0)
 
-/* PluginData / SummaryMetadata: is_scalars is set to 1 or 0 when a
- * plugin_name is present. */
-static int decode_metadata(cur *c, int *is_scalars)
+/* The next length-delimited field number `field` of c into *sub, skipping
+ * every other field: 1 found, 0 at the end of c, or a negative code (a
+ * damaged key, or that field with another wire type). */
+static int next_sub(cur *c, uint32_t field, cur *sub)
 {
 	while (c->p < c->end) {
-		uint32_t f; int wt, rc;
-		cur pd;
+		uint32_t f;
+		int wt, rc;
 		if ((rc = get_key(c, &f, &wt)))
 			return rc;
-		if (f != 1) {
+		if (f != field) {
 			if ((rc = skip(c, wt)))
 				return rc;
 			continue;
 		}
 		EXPECT(c, wt, WT_LEN);
-		if ((rc = get_sub(c, &pd)))
+		if ((rc = get_sub(c, sub)))
 			return rc;
-		while (pd.p < pd.end) {
-			cur name;
-			if ((rc = get_key(&pd, &f, &wt)))
-				return rc;
-			if (f != 1) {
-				if ((rc = skip(&pd, wt)))
-					return rc;
-				continue;
-			}
-			EXPECT(&pd, wt, WT_LEN);
-			if ((rc = get_sub(&pd, &name)))
-				return rc;
-			*is_scalars = (size_t)(name.end - name.p) == sizeof plugin_scalars - 1 &&
-			              !memcmp(name.p, plugin_scalars, sizeof plugin_scalars - 1);
-		}
+		return 1;
 	}
 	return 0;
+}
+
+/* PluginData / SummaryMetadata: is_scalars is set to 1 or 0 when a
+ * plugin_name is present. */
+static int decode_metadata(cur *c, int *is_scalars)
+{
+	cur pd, name;
+	int rc;
+
+	while ((rc = next_sub(c, 1, &pd)) == 1) {              /* plugin_data */
+		while ((rc = next_sub(&pd, 1, &name)) == 1)      /* plugin_name */
+			*is_scalars = (size_t)(name.end - name.p) == sizeof plugin_scalars - 1 &&
+			              !memcmp(name.p, plugin_scalars, sizeof plugin_scalars - 1);
+		if (rc < 0)
+			return rc;
+	}
+	return rc;
 }
 
 /* TensorProto: *ok when it is DT_FLOAT with exactly one value and no
@@ -349,18 +353,8 @@ static int decode_tensor(cur *c, int *ok, float *value)
 			EXPECT(c, wt, WT_LEN);
 			if ((rc = get_sub(c, &sub)))
 				return rc;
-			while (sub.p < sub.end) {
-				cur dim;
-				if ((rc = get_key(&sub, &f, &wt)))
-					return rc;
-				if (f != 2) {
-					if ((rc = skip(&sub, wt)))
-						return rc;
-					continue;
-				}
-				EXPECT(&sub, wt, WT_LEN);
-				if ((rc = get_sub(&sub, &dim)))
-					return rc;
+			cur dim;
+			while ((rc = next_sub(&sub, 2, &dim)) == 1) {
 				uint64_t size = 0;
 				while (dim.p < dim.end) {
 					if ((rc = get_key(&dim, &f, &wt)))
@@ -376,6 +370,8 @@ static int decode_tensor(cur *c, int *ok, float *value)
 				if (size != 1)
 					big_dim = 1;
 			}
+			if (rc < 0)
+				return rc;
 			break;
 		case 4:         /* tensor_content: raw little-endian values */
 			EXPECT(c, wt, WT_LEN);
@@ -494,22 +490,15 @@ static int decode_summary(cur *c, tbw_event *ev)
 	ev->kind = TBW_EVENT_OTHER;
 	ev->tag = NULL;
 	ev->tag_len = 0;
-	while (c->p < c->end) {
-		uint32_t f; int wt, rc;
-		cur sub;
-		if ((rc = get_key(c, &f, &wt)))
-			return rc;
-		if (f != 1) {
-			if ((rc = skip(c, wt)))
-				return rc;
-			continue;
-		}
-		EXPECT(c, wt, WT_LEN);
-		if ((rc = get_sub(c, &sub)) || (rc = decode_value(&sub, ev, first)))
+	cur sub;
+	int rc;
+
+	while ((rc = next_sub(c, 1, &sub)) == 1) {             /* value */
+		if ((rc = decode_value(&sub, ev, first)))
 			return rc;
 		first = 0;
 	}
-	return 0;
+	return rc;
 }
 
 static int decode_session_log(cur *c, tbw_event *ev)

@@ -986,6 +986,69 @@ static size_t next_magic(const uint8_t *buf, size_t from, size_t end)
 	return end;
 }
 
+/* An intact segment header promises what its blocks hold (the encoder,
+ * merges included, writes the sums): records from first_seq on, count
+ * records, ntags tag-table entries, nblocks blocks, raw_size bytes. A
+ * block range that starts after first_seq is a lost range of its own (the
+ * first record, at least, is missing); any other disagreement is one entry
+ * naming the fields, which loses count - held records when the blocks hold
+ * fewer than the header counts. Damaged bytes where a block header was
+ * expected (a span without a block) leave the counts unknown: their entry
+ * already reports the loss. Both CRCs held, so such a header was made so
+ * on purpose or by a bug; the blocks' records are still the ones used. */
+static void check_against_header(tbw_seg *s, const tbw_seg_header *fh, const spans *sp)
+{
+	uint64_t held = 0, tags = 0, raw = 0, blocks = 0;
+	char what[128] = "";
+	size_t w = 0;
+	tbw_seg_lost *l;
+
+	if (sp->n && sp->v[0].b.first > fh->first_seq) {
+		memmove(s->lost + 1, s->lost, s->nlost * sizeof *s->lost);
+		l = &s->lost[0];
+		memset(l, 0, sizeof *l);
+		l->first_seq = fh->first_seq;
+		l->last_seq = sp->v[0].b.first - 1;
+		lost_set(l, TBW_ECORRUPT, 32, 0, "the first block starts at seq %llu, the segment header at %llu",
+		         (unsigned long long)sp->v[0].b.first, (unsigned long long)fh->first_seq);
+		s->nlost++;
+	}
+	for (size_t i = 0; i < sp->n; i++) {
+		if (sp->v[i].b.first == 0) {
+			if (sp->v[i].lost.first_seq)
+				return;     /* damaged bytes that may have held records */
+			continue;           /* bytes that cannot hold any (no seq room) */
+		}
+		held += sp->v[i].b.count;
+		tags += sp->v[i].b.ntags;
+		raw += sp->v[i].b.raw;
+		blocks++;
+	}
+	if (held != fh->count)
+		w += (size_t)snprintf(what + w, sizeof what - w, "%s%llu records, not %llu", w ? "; " : "",
+		                      (unsigned long long)held, (unsigned long long)fh->count);
+	if (tags != fh->ntags && w < sizeof what)
+		w += (size_t)snprintf(what + w, sizeof what - w, "%s%llu tags, not %u", w ? "; " : "",
+		                      (unsigned long long)tags, (unsigned)fh->ntags);
+	if (blocks != fh->nblocks && w < sizeof what)
+		w += (size_t)snprintf(what + w, sizeof what - w, "%s%llu blocks, not %u", w ? "; " : "",
+		                      (unsigned long long)blocks, (unsigned)fh->nblocks);
+	if (raw != fh->raw_size && w < sizeof what)
+		w += (size_t)snprintf(what + w, sizeof what - w, "%s%llu raw bytes, not %llu", w ? "; " : "",
+		                      (unsigned long long)raw, (unsigned long long)fh->raw_size);
+	if (!w)
+		return;
+	l = &s->lost[s->nlost++];
+	memset(l, 0, sizeof *l);
+	if (held < fh->count) {
+		/* Where the missing records were is unknown: within the range. */
+		l->first_seq = fh->first_seq;
+		l->last_seq = fh->last_seq;
+		l->records = fh->count - held;
+	}
+	lost_set(l, TBW_ECORRUPT, 48, 0, "the segment header disagrees with its blocks: they hold %s", what);
+}
+
 static int decode_v2(const uint8_t *buf, size_t len, int hdr_ok, const tbw_seg_header *fh,
                      tbw_seg *out, tbw_seg_damage *d, int hdr_rc, const tbw_seg_damage *hdr_d)
 {
@@ -1108,7 +1171,9 @@ static int decode_v2(const uint8_t *buf, size_t len, int hdr_ok, const tbw_seg_h
 	s.raw = tbw__malloc(rawtot ? (size_t)rawtot : 1);
 	pstep = tbw__calloc((size_t)maxtags + 1, sizeof *pstep);
 	pval = tbw__calloc((size_t)maxtags + 1, sizeof *pval);
-	s.lost = tbw__calloc(sp.n + 1, sizeof *s.lost);  /* + the header's own entry */
+	/* + the header's own entry, or (header intact) a missing head and
+	 * the header's disagreement with its blocks */
+	s.lost = tbw__calloc(sp.n + 2, sizeof *s.lost);
 	if (!s.recs || !s.tags || !s.raw || !pstep || !pval || !s.lost)
 		goto nomem;
 	{
@@ -1164,6 +1229,8 @@ static int decode_v2(const uint8_t *buf, size_t len, int hdr_ok, const tbw_seg_h
 		s.n = no;
 		s.ntags = to;
 	}
+	if (hdr_ok)
+		check_against_header(&s, fh, &sp);
 	if (!hdr_ok) {
 		s.header_damaged = 1;
 		s.h.version = TBW_SEG_VERSION;
@@ -1240,13 +1307,16 @@ void tbw__seg_lost_describe(const tbw_seg_lost *l, char *buf, size_t cap)
 	else if (l->last_seq == UINT64_MAX)
 		snprintf(buf, cap, "records from seq %llu to the end of the segment lost at offset %llu: %s",
 		         (unsigned long long)l->first_seq, (unsigned long long)l->offset, l->reason);
+	else if (l->records && !l->steps_known)
+		snprintf(buf, cap, "%llu records at unknown seqs within %llu..%llu lost at offset %llu: %s",
+		         (unsigned long long)l->records, (unsigned long long)l->first_seq,
+		         (unsigned long long)l->last_seq, (unsigned long long)l->offset, l->reason);
 	else if (l->records)
 		snprintf(buf, cap, "records seq %llu..%llu (%llu records%s) lost at offset %llu: %s",
 		         (unsigned long long)l->first_seq, (unsigned long long)l->last_seq,
 		         (unsigned long long)l->records, steps, (unsigned long long)l->offset, l->reason);
 	else
-		snprintf(buf, cap, "records seq %llu..%llu (steps unknown: the block header is damaged) "
-		         "lost at offset %llu: %s",
+		snprintf(buf, cap, "records seq %llu..%llu (count and steps unknown) lost at offset %llu: %s",
 		         (unsigned long long)l->first_seq, (unsigned long long)l->last_seq,
 		         (unsigned long long)l->offset, l->reason);
 }

@@ -62,20 +62,6 @@ char *tbw__location_local_dir(const char *abs_logdir)
 	return out;
 }
 
-/* realpath(), in our allocator; NULL with errno set. */
-static char *abs_path(const char *p)
-{
-	char *r = realpath(p, NULL); /* libc-allocated */
-	char *out;
-	if (!r)
-		return NULL;
-	out = tbw__strdup(r);
-	free(r);
-	if (!out)
-		errno = ENOMEM;
-	return out;
-}
-
 char *tbw__location_find(const char *logdir)
 {
 	char *ptr = tbw__path_join(logdir, TBW_JOURNAL_POINTER);
@@ -100,7 +86,7 @@ char *tbw__location_find(const char *logdir)
 	/* No pointer (lost, or never written): a remote logdir's journal is
 	 * still where a writer would have put it. */
 	if (tbw__location_is_remote(logdir) == 1) {
-		char *alog = abs_path(logdir), *local;
+		char *alog = tbw__realpath(logdir), *local;
 		if (alog) {
 			local = tbw__location_local_dir(alog);
 			tbw__free(alog);
@@ -124,7 +110,7 @@ int tbw__location_for_writer(const char *logdir, const char *journal_dir, char *
 		if (rc == 1)
 			return tbw__error_set(TBW_EINVAL, "open", journal_dir,
 			                      "journal_dir is on a FUSE or network filesystem, where LMDB must not live");
-		*out = abs_path(journal_dir);
+		*out = tbw__realpath(journal_dir);
 		if (!*out)
 			return tbw__error_errno(errno, "open: realpath", journal_dir);
 		return TBW_OK;

@@ -107,7 +107,14 @@ int tbw__journal_check_files(const char *dir)
 		metas++;
 		off = ps;
 	}
-	if (rc == TBW_OK && metas == 2 && (uint64_t)st.st_size < need)
+	if (rc == TBW_OK && metas < 2 && st.st_size > 0 &&
+	    (uint64_t)st.st_size < 2 * (metas ? off : 4096) && journal_was_created(dir))
+		/* Cut inside its two meta pages (LMDB alone would say "not an
+		 * LMDB file"): damage, as for 0 bytes. */
+		rc = tbw__error_set(TBW_ECORRUPT, "journal open", path,
+		                    "data.mdb is %lld bytes, shorter than its two meta pages: the journal "
+		                    "is truncated; run tbrecover on its logdir", (long long)st.st_size);
+	else if (rc == TBW_OK && metas == 2 && (uint64_t)st.st_size < need)
 		rc = tbw__error_set(TBW_ECORRUPT, "journal open", path,
 		                    "data.mdb is %lld bytes but its newest meta page needs %llu: the "
 		                    "journal is truncated; run tbrecover on its logdir",

@@ -16,6 +16,7 @@
 #include "base/bytes.h"
 #include "base/error.h"
 #include "base/os.h"
+#include "base/strmap.h"
 #include "format/segment.h"
 #include "sync/sync_folder.h"
 #include "sync/syncer.h"
@@ -372,17 +373,9 @@ int tbw__sync_check_superseded(tbw_syncer *s, const char *op)
 
 /* ---- Tag names of merged and restored segments ---- */
 
-static uint64_t hash_name(const char *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)p[i]) * 1099511628211ull;
-	return h;
-}
-
 void tbw__sync_namemap_free(namemap *m)
 {
-	tbw__free(m->slot);
+	tbw__strmap_free(&m->map);
 	tbw__free(m->tags);
 	memset(m, 0, sizeof *m);
 }
@@ -390,31 +383,10 @@ void tbw__sync_namemap_free(namemap *m)
 /* Index (0-based) of name, adding it if new; -1 on ENOMEM. */
 long tbw__sync_namemap_get(namemap *m, const char *p, size_t n)
 {
-	if ((m->n + 1) * 2 > m->cap) {
-		size_t nc = m->cap ? m->cap * 2 : 64;
-		uint32_t *ns = tbw__calloc(nc, sizeof *ns);
-		if (!ns)
-			return -1;
-		for (size_t i = 0; i < m->cap; i++) {
-			if (!m->slot[i])
-				continue;
-			const tbw_seg_tag *t = &m->tags[m->slot[i] - 1];
-			size_t h = (size_t)hash_name(t->name, t->len) & (nc - 1);
-			while (ns[h])
-				h = (h + 1) & (nc - 1);
-			ns[h] = m->slot[i];
-		}
-		tbw__free(m->slot);
-		m->slot = ns;
-		m->cap = nc;
-	}
-	size_t h = (size_t)hash_name(p, n) & (m->cap - 1);
-	while (m->slot[h]) {
-		const tbw_seg_tag *t = &m->tags[m->slot[h] - 1];
-		if (t->len == n && memcmp(t->name, p, n) == 0)
-			return (long)m->slot[h] - 1;
-		h = (h + 1) & (m->cap - 1);
-	}
+	uint32_t idx;
+
+	if (tbw__strmap_find(&m->map, p, n, &idx))
+		return (long)idx;
 	if (m->n == m->tcap) {
 		size_t nc = m->tcap ? m->tcap * 2 : 32;
 		tbw_seg_tag *nt = tbw__realloc(m->tags, nc * sizeof *nt);
@@ -423,8 +395,15 @@ long tbw__sync_namemap_get(namemap *m, const char *p, size_t n)
 		m->tags = nt;
 		m->tcap = nc;
 	}
+	if (tbw__strmap_put(&m->map, p, n, (uint32_t)m->n) != TBW_OK)
+		return -1;
 	m->tags[m->n].name = p;
 	m->tags[m->n].len = n;
-	m->slot[h] = (uint32_t)++m->n;
-	return (long)m->n - 1;
+	return (long)m->n++;
+}
+
+void tbw__sync_namemap_move(namemap *m, size_t idx, const char *name)
+{
+	m->tags[idx].name = name;
+	(void)tbw__strmap_put(&m->map, name, m->tags[idx].len, (uint32_t)idx);   /* found: no allocation */
 }

@@ -170,7 +170,7 @@ static int tag_note(rstate *st, const char *name, size_t len, const tbw_seg_rec 
 		memset(&rep->tags[rep->ntags], 0, sizeof rep->tags[0]);
 		rep->tags[rep->ntags].tag = copy;
 		rep->ntags++;
-		st->tagmap.tags[idx].name = copy;
+		tbw__sync_namemap_move(&st->tagmap, (size_t)idx, copy);
 	}
 	tbw_sync_tag_last *t = &rep->tags[idx];
 	if (!dup)
@@ -354,6 +354,136 @@ out:
 	return rc;
 }
 
+/* An older generation's segment, wholly above the newest generation's
+ * first record, that does not read: set aside whole (its record count from
+ * its header, if that reads). */
+static void set_aside_superseded(rstate *st, const char *name, uint64_t nfirst, uint64_t nlast,
+                                 uint32_t ngen, uint32_t gmax, uint64_t gfirst)
+{
+	char why[200];
+	tbw_seg_header sh;
+	uint64_t recs = 0;
+	char *p = tbw__path_join(st->run_dir, name);
+	int fd;
+
+	if (p && tbw__open(&fd, p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0, OP_RESTORE) == TBW_OK) {
+		uint8_t hb[TBW_SEG_HEADER_SIZE];
+		size_t got = 0;
+		if (tbw__pread_full(fd, hb, sizeof hb, 0, &got, OP_RESTORE, p) == TBW_OK &&
+		    tbw__seg_read_header(hb, got, &sh, NULL) == TBW_OK)
+			recs = sh.count;
+		tbw__os.close(fd);
+	}
+	tbw__error_clear();
+	tbw__free(p);
+	snprintf(why, sizeof why, "generation %u superseded: generation %u holds this run "
+	         "from seq %llu on (resumed or recovered elsewhere)", (unsigned)ngen,
+	         (unsigned)gmax, (unsigned long long)gfirst);
+	st->rep->segments_superseded++;
+	set_aside(st, name, nfirst, nlast, recs, why);
+}
+
+/* ---- Split brain: one history ---- */
+
+/* Is record x of segment a the same as record y of segment b (tag, step,
+ * value, wall time and body, bit for bit)? */
+static int same_record(const tbw_seg *a, const tbw_seg_rec *x, const tbw_seg *b, const tbw_seg_rec *y)
+{
+	if (y->step != x->step || tbw__f64_bits(y->value) != tbw__f64_bits(x->value) ||
+	    tbw__f64_bits(y->wall_time) != tbw__f64_bits(x->wall_time) || (y->tag == 0) != (x->tag == 0) ||
+	    y->body_len != x->body_len || (x->body_len && memcmp(x->body, y->body, x->body_len) != 0))
+		return 0;
+	return x->tag == 0 ||
+	       (a->tags[x->tag - 1].len == b->tags[y->tag - 1].len &&
+	        memcmp(a->tags[x->tag - 1].name, b->tags[y->tag - 1].name, a->tags[x->tag - 1].len) == 0);
+}
+
+/* Mark (same[i] = 1) the records of seg at or above gfirst that generation
+ * gmax holds identically at the same seq. Its segments are decoded one at
+ * a time (memory: one more segment); one that does not read is skipped
+ * (its own pass reports it). */
+static int mark_identical(const char *run_dir, char **names, size_t nn, uint32_t gmax,
+                          uint64_t gfirst, const tbw_seg *seg, uint8_t *same)
+{
+	uint64_t lo = gfirst > seg->recs[0].seq ? gfirst : seg->recs[0].seq, hi = seg->recs[seg->n - 1].seq;
+
+	for (size_t i = 0; i < nn; i++) {
+		uint64_t f, l;
+		uint32_t lv, g;
+		uint8_t *buf = NULL;
+		size_t len = 0, k = 0;
+		const char *why;
+		char *path;
+		tbw_seg b;
+		int rc;
+		if (!tbw__seg_parse_name_gen(names[i], &f, &l, &lv, &g) || g != gmax || l < lo || f > hi)
+			continue;
+		if (!(path = tbw__path_join(run_dir, names[i])))
+			return tbw__error_set(TBW_ENOMEM, OP_RESTORE, run_dir, "out of memory");
+		rc = tbw__sync_read_file_bounded(path, FILE_MAX, &buf, &len, &why, OP_RESTORE);
+		tbw__free(path);
+		if (rc == TBW_OK)
+			rc = tbw__seg_decode(buf, len, &b, NULL);
+		tbw__free(buf);
+		if (rc == TBW_ENOMEM)
+			return rc;
+		if (rc) {
+			tbw__error_clear();
+			continue;
+		}
+		/* Both sorted by seq: one merge walk. */
+		for (size_t j = 0; j < seg->n; j++) {
+			const tbw_seg_rec *x = &seg->recs[j];
+			if (x->seq < lo)
+				continue;
+			while (k < b.n && b.recs[k].seq < x->seq)
+				k++;
+			if (k == b.n)
+				break;
+			if (b.recs[k].seq == x->seq && same_record(seg, x, &b, &b.recs[k]))
+				same[j] = 1;
+		}
+		tbw__seg_release(&b);
+	}
+	return TBW_OK;
+}
+
+/* An older generation's segment reaching gfirst: keep its records below
+ * gfirst and those identical to the newest generation's at the same seq
+ * (one history); the rest conflict. Compacts seg->recs to the kept ones;
+ * *conflicts, *cfirst, *clast: how many conflict and their seq range. */
+static int split_superseded(const char *run_dir, char **names, size_t nn, uint32_t gmax,
+                            uint64_t gfirst, tbw_seg *seg, uint64_t *conflicts,
+                            uint64_t *cfirst, uint64_t *clast)
+{
+	uint8_t *same = tbw__calloc(seg->n, 1);
+	size_t keep = 0;
+	int rc;
+
+	*conflicts = *cfirst = *clast = 0;
+	if (!same)
+		return tbw__error_set(TBW_ENOMEM, OP_RESTORE, run_dir, "out of memory");
+	rc = mark_identical(run_dir, names, nn, gmax, gfirst, seg, same);
+	if (rc) {
+		tbw__free(same);
+		return rc;
+	}
+	for (size_t i = 0; i < seg->n; i++) {
+		const tbw_seg_rec *r = &seg->recs[i];
+		if (r->seq < gfirst || same[i]) {
+			seg->recs[keep++] = *r;
+			continue;
+		}
+		if (!*conflicts)
+			*cfirst = r->seq;
+		*clast = r->seq;
+		++*conflicts;
+	}
+	seg->n = keep;
+	tbw__free(same);
+	return TBW_OK;
+}
+
 int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
                       const tbw_sync_restore_opts *opts, tbw_sync_report *rep)
 {
@@ -411,32 +541,10 @@ int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
 		uint64_t nfirst = 0, nlast = 0;
 		uint32_t nlevel = 0, ngen = 0;
 		tbw__seg_parse_name_gen(names[i], &nfirst, &nlast, &nlevel, &ngen);
-		if (ngen < gmax && nfirst >= gfirst) {
-			char why[200];
-			tbw_seg_header sh;
-			uint64_t recs = 0;
-			{
-				/* Its record count, from the header, if it reads. */
-				char *p = tbw__path_join(run_dir, names[i]);
-				int fd;
-				if (p && tbw__open(&fd, p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0, OP_RESTORE) == TBW_OK) {
-					uint8_t hb[TBW_SEG_HEADER_SIZE];
-					size_t got = 0;
-					if (tbw__pread_full(fd, hb, sizeof hb, 0, &got, OP_RESTORE, p) == TBW_OK &&
-					    tbw__seg_read_header(hb, got, &sh, NULL) == TBW_OK)
-						recs = sh.count;
-					tbw__os.close(fd);
-				}
-				tbw__error_clear();
-				tbw__free(p);
-			}
-			snprintf(why, sizeof why, "generation %u superseded: generation %u holds this run "
-			         "from seq %llu on (resumed or recovered elsewhere)", (unsigned)ngen,
-			         (unsigned)gmax, (unsigned long long)gfirst);
-			rep->segments_superseded++;
-			set_aside(&st, names[i], nfirst, nlast, recs, why);
-			continue;
-		}
+		/* Wholly above the newest generation's first record: set aside
+		 * whole if it does not read (its records are the newest's to
+		 * give); if it reads, its conflicting records only (below). */
+		int whole = ngen < gmax && nfirst >= gfirst;
 		char *path = tbw__path_join(run_dir, names[i]);
 		uint8_t *buf = NULL;
 		size_t len = 0;
@@ -453,6 +561,10 @@ int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
 			rc = frc;
 			break;
 		}
+		if (frc && whole) {
+			set_aside_superseded(&st, names[i], nfirst, nlast, ngen, gmax, gfirst);
+			continue;
+		}
 		if (frc) {
 			report_damage(&st, names[i], 0, 0, frc, why ? why : "unreadable");
 			continue;
@@ -463,6 +575,15 @@ int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
 		if (frc == TBW_ENOMEM) {
 			rc = frc;
 			break;
+		}
+		if (whole && (frc || seg.nlost || seg.n == 0)) {
+			/* Damaged: which of its records were the newest
+			 * generation's cannot be told. */
+			if (frc == TBW_OK)
+				tbw__seg_release(&seg);
+			tbw__error_clear();
+			set_aside_superseded(&st, names[i], nfirst, nlast, ngen, gmax, gfirst);
+			continue;
 		}
 		if (frc) {
 			report_damage(&st, names[i], dmg.offset, dmg.in_payload, frc, dmg.reason);
@@ -484,23 +605,31 @@ int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
 			continue;
 		}
 		if (ngen < gmax && seg.n && seg.recs[seg.n - 1].seq >= gfirst) {
-			/* Partly superseded: keep what lies below the newest
-			 * generation's first record, report the rest. */
-			size_t keep = 0;
-			char why2[200];
-			while (keep < seg.n && seg.recs[keep].seq < gfirst)
-				keep++;
-			snprintf(why2, sizeof why2, "generation %u superseded from seq %llu on by generation "
-			         "%u; the segment's records below it are used", (unsigned)ngen,
-			         (unsigned long long)gfirst, (unsigned)gmax);
-			{
-				tbw_sync_aside_fn f = st.o->on_aside;
-				st.rep->records_set_aside += seg.n - keep;
-				if (f)
-					f(st.o->ctx, names[i], seg.recs[keep].seq, seg.recs[seg.n - 1].seq,
-					  seg.n - keep, NULL, why2);
+			/* Superseded from gfirst on: what lies below it, and what
+			 * is identical to the newest generation's record at the
+			 * same seq (one history), is used; only the rest is set
+			 * aside, and said. */
+			uint64_t nc, cf, cl, held = seg.n;
+			char why2[300];
+			rc = split_superseded(run_dir, names, nn, gmax, gfirst, &seg, &nc, &cf, &cl);
+			if (rc) {
+				tbw__seg_release(&seg);
+				break;
 			}
-			seg.n = keep;
+			if (nc) {
+				snprintf(why2, sizeof why2, "generation %u superseded by generation %u from seq %llu "
+				         "(resumed elsewhere), these differ from it; %llu below it or identical used",
+				         (unsigned)ngen, (unsigned)gmax, (unsigned long long)gfirst,
+				         (unsigned long long)(held - nc));
+				if (whole) {
+					rep->segments_superseded++;
+					set_aside(&st, names[i], cf, cl, nc, why2);
+				} else {
+					st.rep->records_set_aside += nc;
+					if (st.o->on_aside)
+						st.o->on_aside(st.o->ctx, names[i], cf, cl, nc, NULL, why2);
+				}
+			}
 		}
 		/* Names sort by first sequence number: the next one's bounds
 		 * what later segments can still add (see tbw_sync_batch_fn). */

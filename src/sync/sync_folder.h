@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "base/strmap.h"
 #include "format/segment.h"
 #include "sync/syncer.h"
 
@@ -57,12 +58,12 @@ typedef struct runmeta {
 	char     ident[700];   /* "host" and "created" as written, for comparison */
 } runmeta;
 
-/* Open-addressing map from tag name to index in a tag array. */
+/* Tag names numbered in order of first sight (merged and restored
+ * segments); the names are borrowed. */
 typedef struct namemap {
-	uint32_t *slot;      /* 0 empty, else index + 1 */
-	size_t    cap;
+	tbw_strmap   map;    /* name -> index in tags */
 	tbw_seg_tag *tags;
-	size_t    n, tcap;
+	size_t       n, tcap;
 } namemap;
 
 const char *tbw__sync_base_name(const char *path);
@@ -75,6 +76,8 @@ void tbw__sync_json_str(char *out, size_t cap, const char *in);
 uint32_t tbw__sync_max_generation(const char *run_dir, int *any);
 void tbw__sync_namemap_free(namemap *m);
 long tbw__sync_namemap_get(namemap *m, const char *p, size_t n);
+/* The name at idx now lives at name (same bytes, new storage). */
+void tbw__sync_namemap_move(namemap *m, size_t idx, const char *name);
 int tbw__sync_read_file_bounded(const char *path, uint64_t max, uint8_t **out, size_t *len,
                                 const char **why, const char *op);
 int tbw__sync_read_meta(const char *run_dir, runmeta *m);

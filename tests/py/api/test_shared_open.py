@@ -67,6 +67,59 @@ def test_colab_rerun_with_sync_dir_then_vm_lost_restores_every_scalar(tmp_path, 
     assert got["acc"] == [(i, i * 0.25) for i in range(700, 1000)]
 
 
+CHILD_EVENTS = r"""
+import sys, time
+import numpy as np
+import tbwal
+d, drive = sys.argv[1], sys.argv[2]
+w = tbwal.SummaryWriter(d)                       # cell 1: no sync folder yet
+for i in range(300):
+    w.add_scalar("loss", i * 0.5, i)
+    if i % 10 == 0:
+        w.add_histogram("weights", np.arange(i, i + 50, dtype=np.float64), i)
+        w.add_text("note", "step %d" % i, i)
+w.flush()                                        # exported (and pruned) with no shipper
+w2 = tbwal.SummaryWriter(d, sync_dir=drive)      # cell re-run with the Drive folder
+for i in range(300, 400):
+    w2.add_scalar("loss", i * 0.5, i)
+w2.flush()
+print("flushed", flush=True)
+time.sleep(600)                                  # the VM goes away meanwhile
+"""
+
+
+def test_colab_rerun_with_histograms_and_text_then_vm_lost_restores_every_record(tmp_path, tools):
+    """The re-run pattern over non-scalar records: the records pruned before
+    the sync folder was given are put back from the event files, histograms
+    and text included, so every one of them (and every scalar after them)
+    comes back from the folder alone."""
+    d, drive = tmp_path / "run", tmp_path / "drive"
+    p = subprocess.Popen([sys.executable, "-c", CHILD_EVENTS, str(d), str(drive)],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "flushed"
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    shutil.rmtree(d)                                 # the local disk is gone
+    runs = glob.glob(str(drive / "run-*"))
+    assert len(runs) == 1, runs
+    r = subprocess.run([str(tools["tbrecover"]), "--from", runs[0], str(d)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    acc = event_accumulator.EventAccumulator(str(d), size_guidance={"scalars": 0, "histograms": 0,
+                                                                   "tensors": 0})
+    acc.Reload()
+    assert [(e.step, e.value) for e in acc.Scalars("loss")] == [(i, i * 0.5) for i in range(400)]
+    hist = acc.Histograms("weights")
+    assert [h.step for h in hist] == list(range(0, 300, 10))
+    assert [h.histogram_value.num for h in hist] == [50.0] * 30
+    assert [h.histogram_value.min for h in hist] == [float(i) for i in range(0, 300, 10)]
+    texts = acc.Tensors("note/text_summary")
+    assert [t.step for t in texts] == list(range(0, 300, 10))
+    assert [t.tensor_proto.string_val[0].decode() for t in texts] == ["step %d" % i for i in range(0, 300, 10)]
+
+
 def test_second_writer_conflicting_options_raise_naming_the_option(tmp_path):
     d = tmp_path / "run"
     w = tbwal.SummaryWriter(d, sync_dir=tmp_path / "drive")
