@@ -1,7 +1,9 @@
 /* bench_recover.c -- recover N scalars (default 10 million) from a sync
  * folder into event files with tbrecover, on a fresh logdir, as after a lost
- * runtime. Prints the time, scalars per second and tbrecover's peak RSS
- * against the targets (<= 10 s, <= 64 MB for 10 million).
+ * runtime. Prints the time, scalars per second, tbrecover's CPU time and
+ * peak RSS against the targets (issue 18: >= 3 M scalars/s, so 10 million
+ * in <= 3.5 s; <= 64 MB), and the floor from the same run: reading and
+ * decoding the segments alone.
  *
  *   bench_recover [N] [TMPDIR]       (tbrecover is found next to this binary's
  *                                     build dir, or via $TBRECOVER)
@@ -23,13 +25,52 @@
 #include <sys/wait.h>
 #include "journal/journal.h"
 #include "base/os.h"
+#include <dirent.h>
+#include "base/alloc.h"
+#include "format/segment.h"
+#include "sync/sync_folder.h"
 #include "sync/syncer.h"
+
 
 static double now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The floor of a restore from segments: read and decode every segment of
+ * the run folder (checksums, zlib, columns), nothing written. */
+static double decode_only(const char *rundir, uint64_t *nrec)
+{
+	DIR *d = opendir(rundir);
+	struct dirent *de;
+	double t0 = now_s();
+	*nrec = 0;
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		char p[2 * PATH_MAX];
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		const char *why = NULL;
+		tbw_seg seg;
+		tbw_seg_damage dmg;
+		if (!strstr(de->d_name, ".tbws"))
+			continue;
+		if ((size_t)snprintf(p, sizeof p, "%s/%.255s", rundir, de->d_name) >= sizeof p)
+			continue;
+		if (tbw__sync_read_file_bounded(p, (uint64_t)1 << 32, &buf, &len, &why, "bench") != 0)
+			continue;
+		memset(&dmg, 0, sizeof dmg);
+		if (tbw__seg_decode(buf, len, &seg, &dmg) == 0) {
+			*nrec += seg.n;
+			tbw__seg_release(&seg);
+		}
+		tbw__free(buf);
+	}
+	closedir(d);
+	return now_s() - t0;
 }
 
 int main(int argc, char **argv)
@@ -137,11 +178,19 @@ int main(int argc, char **argv)
 	}
 	{
 		double secs = t1 - t0, rss_mb = (double)ru.ru_maxrss / 1024.0;
-		double target_s = 10.0 * (double)n / 1e7;
-		printf("tbrecover: %.2f s, %.2f million scalars/s, peak RSS %.1f MB\n",
-		       secs, (double)n / secs / 1e6, rss_mb);
-		printf("targets: time <= %.1f s (%s), peak RSS <= 64 MB (%s)\n", target_s,
-		       secs <= target_s ? "met" : "MISSED", rss_mb <= 64.0 ? "met" : "MISSED");
+		double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+		             (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+		double target_s = 10.0 * (double)n / 1e7 * 0.35;   /* issue 18: 10 M in 3.5 s */
+		uint64_t nd = 0;
+		double dsecs = decode_only(rundir, &nd);
+		printf("tbrecover: %.2f s, %.2f million scalars/s, CPU %.2f s (user+sys), peak RSS %.1f MB\n",
+		       secs, (double)n / secs / 1e6, cpu, rss_mb);
+		printf("baseline, same run: reading and decoding the segments alone: %.2f s (%" PRIu64
+		       " records, %.2f M/s); tbrecover takes %.1fx that\n", dsecs, nd,
+		       (double)nd / dsecs / 1e6, secs / dsecs);
+		printf("targets: >= 3 M scalars/s, time <= %.2f s (%s; CPU alone %s), peak RSS <= 64 MB (%s)\n",
+		       target_s, secs <= target_s ? "met" : "MISSED", cpu <= target_s ? "would meet" : "would miss too",
+		       rss_mb <= 64.0 ? "met" : "MISSED");
 	}
 	if (getenv("TBW_BENCH_KEEP")) {
 		printf("kept: sync run folder %s\n", rundir);

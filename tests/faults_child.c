@@ -10,9 +10,17 @@
  *   DONE                   every scalar logged
  * Scalar i is fu_scalar(i) (tests/faults_util.h).
  *
- * usage: faults_child LOGDIR always|interval COUNT FLUSH_EVERY
+ * Mode always-mt: four threads log at once through one writer (ALWAYS:
+ * their calls share commits, src/journal.c "group commit"); thread t logs
+ * tag "mt<t>" at steps 0, 1, ... (value: the step) until a call fails:
+ *   TACK t step            returned 0
+ *   TFAIL t step rc msg    failed (the thread stops)
+ *   CLOSE rc
+ *
+ * usage: faults_child LOGDIR always|always-mt|interval COUNT FLUSH_EVERY
  */
 #include "config.h"
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +37,60 @@ static int log_one(tbw_writer *w, uint64_t i)
 	return tbw_add_scalar(w, tag, v, st, wt);
 }
 
+typedef struct mt_arg {
+	tbw_writer *w;
+	int t;
+	uint64_t count;
+} mt_arg;
+
+static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void *mt_main(void *p)
+{
+	mt_arg *a = p;
+	char tag[16];
+	snprintf(tag, sizeof tag, "mt%d", a->t);
+	for (uint64_t i = 0; i < a->count; i++) {
+		int rc = tbw_add_scalar(a->w, tag, (double)i, (int64_t)i, 1.0 + (double)i);
+		pthread_mutex_lock(&out_mu);
+		if (rc == TBW_OK)
+			printf("TACK %d %llu\n", a->t, (unsigned long long)i);
+		else
+			printf("TFAIL %d %llu %d %s\n", a->t, (unsigned long long)i, rc, tbw_errmsg());
+		pthread_mutex_unlock(&out_mu);
+		if (rc != TBW_OK)
+			break;
+	}
+	return NULL;
+}
+
+static int main_mt(const char *logdir, uint64_t count)
+{
+	tbw_options o = TBW_OPTIONS_INIT;
+	tbw_writer *w = NULL;
+	pthread_t th[4];
+	mt_arg a[4];
+	int rc;
+
+	o.durability = TBW_DURABILITY_ALWAYS;
+	o.compact_interval_ms = 0;
+	rc = tbw_open(&w, logdir, &o);
+	if (rc != TBW_OK) {
+		printf("OPENFAIL %d %s\n", rc, tbw_errmsg());
+		return 0;
+	}
+	for (int t = 0; t < 4; t++) {
+		a[t].w = w;
+		a[t].t = t;
+		a[t].count = count / 4;
+		pthread_create(&th[t], NULL, mt_main, &a[t]);
+	}
+	for (int t = 0; t < 4; t++)
+		pthread_join(th[t], NULL);
+	printf("CLOSE %d\n", tbw_close(w));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	tbw_options o = TBW_OPTIONS_INIT;
@@ -41,6 +103,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (strcmp(argv[2], "always-mt") == 0)
+		return main_mt(argv[1], strtoull(argv[3], NULL, 10));
 	o.durability = strcmp(argv[2], "always") == 0 ? TBW_DURABILITY_ALWAYS : TBW_DURABILITY_INTERVAL;
 	o.durability_interval_ms = 3600 * 1000;   /* journal syncs only in tbw_flush */
 	o.compact_interval_ms = 0;                /* export only in flush and close */

@@ -130,6 +130,10 @@ typedef struct child_out {
 	int next_add, next_flush, have_next;
 	int close_rc, done;
 	unsigned long matched, failed;
+	/* always-mt: per thread */
+	uint64_t tacked[4];
+	int tfail_rc[4];
+	char tfail_msg[4][600];
 } child_out;
 
 static void parse_line(child_out *o, char *line)
@@ -137,7 +141,14 @@ static void parse_line(child_out *o, char *line)
 	unsigned long long i;
 	int rc, a, f, off = 0;
 
-	if (sscanf(line, "ACK %llu", &i) == 1) {
+	if (sscanf(line, "TACK %d %llu", &a, &i) == 2 && a >= 0 && a < 4) {
+		assert_int_equal(i, o->tacked[a]);   /* per thread in order */
+		o->tacked[a]++;
+	} else if (sscanf(line, "TFAIL %d %llu %d %n", &a, &i, &rc, &off) == 3 && off && a >= 0 && a < 4) {
+		assert_int_equal(i, o->tacked[a]);
+		o->tfail_rc[a] = rc;
+		snprintf(o->tfail_msg[a], sizeof o->tfail_msg[a], "%s", line + off);
+	} else if (sscanf(line, "ACK %llu", &i) == 1) {
 		assert_int_equal(i, o->acked);    /* in order, none skipped */
 		o->acked++;
 	} else if (sscanf(line, "FAIL %llu %d %n", &i, &rc, &off) == 2 && off) {
@@ -266,6 +277,111 @@ static void test_faults_lmdb_writes_fail_always(void **state)
 	(void)state;
 	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
 		shim_case_run(&cases[k], (int)k);
+}
+
+/* Four threads share commits (group commit) when LMDB's writes or syncs
+ * fail: a call returns 0 only if its record is in the journal afterwards
+ * (per thread: steps 0..acknowledged-1, nothing of a failed call), the
+ * commit's failure reaches every call it held (TBW_EIO/TBW_EFULL naming
+ * the journal, or TBW_EPANIC once the journal is poisoned), and the
+ * journal opens and takes writes again. */
+static void mt_case_run(const shim_case *c, int k)
+{
+	char logdir[600], report[600], jdir[700];
+	child_out o;
+	int want = c->err == ENOSPC ? TBW_EFULL : TBW_EIO, nwant = 0;
+	tbw_jopen cfg = TBW_JOPEN_INIT;
+	tbw_journal *j = NULL;
+	uint64_t stored[4] = {0}, after = 0, acked = 0;
+	tbw_jrec *recs = calloc(1024, sizeof *recs);
+
+	snprintf(logdir, sizeof logdir, "%s/mt%d/logs", root, k);
+	snprintf(report, sizeof report, "%s/mt%d/report", root, k);
+	snprintf(jdir, sizeof jdir, "%s/.tbwal", logdir);
+	sh("mkdir -p '%s/mt%d'", root, k);
+	run_child(logdir, c, report, &o);
+	if (o.matched < c->from || o.failed == 0)
+		fail_msg("always-mt %s from %u: the shim saw %lu matching calls and failed %lu: not intercepted",
+		         c->call, c->from, o.matched, o.failed);
+	for (int t = 0; t < 4; t++) {
+		acked += o.tacked[t];
+		if (o.tfail_rc[t] == 0)
+			fail_msg("always-mt %s from %u: thread %d saw no failure", c->call, c->from, t);
+		if (o.tfail_rc[t] == want) {
+			nwant++;
+			if (!strstr(o.tfail_msg[t], logdir))
+				fail_msg("always-mt: thread %d: \"%s\" does not name %s", t, o.tfail_msg[t], logdir);
+		} else if (o.tfail_rc[t] != TBW_EPANIC) {
+			fail_msg("always-mt %s from %u: thread %d failed with %d \"%s\", want %d or TBW_EPANIC",
+			         c->call, c->from, t, o.tfail_rc[t], o.tfail_msg[t], want);
+		}
+	}
+	assert_true(nwant >= 1);
+	/* the journal: exactly the acknowledged calls */
+	assert_int_equal(tbw__journal_open(&j, jdir, &cfg), TBW_OK);
+	for (;;) {
+		tbw_jread info;
+		memset(&info, 0, sizeof info);
+		assert_int_equal(tbw__journal_read(j, after, recs, 1024, &info), TBW_OK);
+		assert_int_equal(info.ncorrupt, 0);
+		for (size_t i = 0; i < info.n; i++) {
+			const char *name;
+			size_t len;
+			int t;
+			if (recs[i].tag_id == TBW_JTAG_SESSION_START)
+				continue;
+			assert_int_equal(tbw__journal_tag_name(j, recs[i].tag_id, &name, &len), TBW_OK);
+			assert_true(len == 3 && name[0] == 'm' && name[1] == 't');
+			t = name[2] - '0';
+			assert_true(t >= 0 && t < 4);
+			assert_int_equal(recs[i].step, (int64_t)stored[t]);   /* in order, once */
+			stored[t]++;
+		}
+		if (info.n == 0 || info.next_after <= after)
+			break;
+		after = info.next_after;
+	}
+	tbw__journal_close(j);
+	free(recs);
+	for (int t = 0; t < 4; t++) {
+		if (stored[t] != o.tacked[t])
+			fprintf(stderr, "always-mt %s from %u: thread %d: %" PRIu64 " acknowledged, %" PRIu64
+			        " in the journal\n", c->call, c->from, t, o.tacked[t], stored[t]);
+		if (stored[t] < o.tacked[t])
+			t_lost += o.tacked[t] - stored[t];
+		assert_int_equal(stored[t], o.tacked[t]);
+	}
+	printf("lmdb always-mt %s from %u (%s): %" PRIu64 " acknowledged over 4 threads, then "
+	       "%d of them got the failure, the others TBW_EPANIC\n", c->call, c->from,
+	       c->err == ENOSPC ? "ENOSPC" : "EIO", acked, nwant);
+	/* the journal takes writes again */
+	{
+		tbw_writer *w = NULL;
+		tbw_options wo = TBW_OPTIONS_INIT;
+		wo.compact_interval_ms = 0;
+		wo.durability = TBW_DURABILITY_ALWAYS;
+		if (tbw_open(&w, logdir, &wo) != TBW_OK)
+			fail_msg("reopen %s: %s", logdir, tbw_errmsg());
+		assert_int_equal(tbw_add_scalar(w, "mt0", 0, (int64_t)stored[0], 0), TBW_OK);
+		assert_int_equal(tbw_close(w), TBW_OK);
+	}
+	t_faults += o.failed;
+	t_acked += acked;
+	t_ops++;
+}
+
+static void test_faults_lmdb_writes_fail_always_threads(void **state)
+{
+	static const shim_case cases[] = {
+		{ "always-mt", "pwrite", 40, EIO },
+		{ "always-mt", "pwrite", 41, ENOSPC },
+		{ "always-mt", "writev", 12, EIO },
+		{ "always-mt", "fdatasync", 25, EIO },
+		{ "always-mt", "fdatasync", 26, ENOSPC },
+	};
+	(void)state;
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+		mt_case_run(&cases[k], (int)k);
 }
 
 static void test_faults_lmdb_writes_and_syncs_fail_interval(void **state)
@@ -417,6 +533,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_faults_lmdb_writes_fail_always),
+		cmocka_unit_test(test_faults_lmdb_writes_fail_always_threads),
 		cmocka_unit_test(test_faults_lmdb_writes_and_syncs_fail_interval),
 		cmocka_unit_test(test_faults_full_disk_always),
 		cmocka_unit_test(test_faults_full_disk_interval),

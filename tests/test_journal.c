@@ -252,6 +252,26 @@ static void test_journal_prune_bounded_by_cursors(void **state)
 	j = open_rw(jdir);
 	assert_int_equal(tbw__journal_append(j, "t", 1, 1.0, 1, 1.0, &seq), TBW_OK);
 	assert_int_equal(seq, 101);
+	/* emptied at once (one drop) with event records on overflow pages:
+	 * the tree and the free list still verify, and appends go on */
+	{
+		static uint8_t body[20000];
+		uint64_t nv = 0;
+		memset(body, 0x11, sizeof body);
+		body[0] = 0x3a;   /* field 7 (file_version is not needed: the journal takes any bytes) */
+		for (int i = 0; i < 5; i++)
+			assert_int_equal(tbw__journal_append_event(j, "ev", 2, i, 1.0, body, sizeof body, &seq), TBW_OK);
+		x.seq = seq;
+		assert_int_equal(tbw__journal_set_export(j, &x), TBW_OK);
+		assert_int_equal(tbw__journal_set_ship(j, seq), TBW_OK);
+		assert_int_equal(tbw__journal_prune(j, UINT64_MAX, 2, &n), TBW_OK);
+		assert_int_equal(n, 6);
+		assert_int_equal(tbw__journal_count(j, &count), TBW_OK);
+		assert_int_equal(count, 0);
+		assert_int_equal(tbw__journal_verify(j, &nv), TBW_OK);
+		assert_int_equal(tbw__journal_append(j, "t", 1, 1.0, 1, 1.0, &seq), TBW_OK);
+		assert_int_equal(seq, 107);
+	}
 	tbw__journal_close(j);
 }
 
@@ -439,6 +459,161 @@ static void test_journal_many_threads_append(void **state)
 		next[tid]++;
 	}
 	free(r);
+	tbw__journal_close(j);
+}
+
+/* Group commit (synced commits): four threads append at once; thread 3
+ * makes every third call with an invalid tag, threads 0 and 1 log the same
+ * new tag in the same round, thread 2 logs three scalars per call. Each
+ * call gets its own result (the invalid ones TBW_EINVAL, the others 0,
+ * also when they shared a commit with an invalid one), the journal holds
+ * exactly the calls that returned 0, per thread in order, and commits were
+ * shared. With alloc_fail the round runs again with the Nth allocation
+ * failing (a tag's copy, a body's buffer): whatever call it hits fails
+ * alone and leaves nothing. */
+#define GC_THREADS 4
+#define GC_CALLS 40
+
+typedef struct gc_arg {
+	tbw_journal *j;
+	int id, round;
+	int rc[GC_CALLS];
+} gc_arg;
+
+static void *gc_main(void *p)
+{
+	gc_arg *a = p;
+	char tag[64], t2[3][64];
+	for (int i = 0; i < GC_CALLS; i++) {
+		if (a->id == 3 && i % 3 == 1)
+			snprintf(tag, sizeof tag, "bad\001%d", i);
+		else if (a->id <= 1 && i % 4 == 0)
+			snprintf(tag, sizeof tag, "r%d/shared%d", a->round, i);
+		else
+			snprintf(tag, sizeof tag, "r%d/t%d/%d", a->round, a->id, i % 5);
+		if (a->id == 2) {
+			const char *tags[3] = { t2[0], t2[1], t2[2] };
+			size_t lens[3];
+			double v[3] = { i, i, i };
+			for (int k = 0; k < 3; k++) {
+				snprintf(t2[k], sizeof t2[k], "r%d/t2/%d/%d", a->round, k, i % 7);
+				lens[k] = strlen(t2[k]);
+			}
+			a->rc[i] = tbw__journal_append_many(a->j, 3, tags, lens, v, i, 1.0, NULL);
+		} else {
+			a->rc[i] = tbw__journal_append(a->j, tag, strlen(tag), (double)(a->id * 1000 + i), i, 1.0, NULL);
+		}
+		if (a->rc[i] != 0 && a->rc[i] != TBW_EINVAL && a->rc[i] != TBW_ENOMEM)
+			fprintf(stderr, "thread %d call %d: %s\n", a->id, i, tbw_errmsg());
+		if (a->rc[i] == TBW_EINVAL && !strstr(tbw_errmsg(), "control"))
+			fprintf(stderr, "thread %d call %d: unexpected message %s\n", a->id, i, tbw_errmsg());
+	}
+	return NULL;
+}
+
+/* One round; returns how many calls failed with TBW_ENOMEM. */
+static int gc_round(tbw_journal *j, int round, unsigned long alloc_fail)
+{
+	pthread_t t[GC_THREADS];
+	gc_arg a[GC_THREADS];
+	uint64_t after;
+	size_t cap = GC_THREADS * GC_CALLS * 3 + 8;
+	tbw_jrec *r = calloc(cap, sizeof *r);
+	tbw_jread inf;
+	int next[GC_THREADS] = {0}, nomem = 0;
+
+	assert_int_equal(tbw__journal_last_seq(j, &after), TBW_OK);
+	if (alloc_fail)
+		tbw__alloc_fail_at(alloc_fail, 0);
+	for (int i = 0; i < GC_THREADS; i++) {
+		memset(&a[i], 0, sizeof a[i]);
+		a[i].j = j;
+		a[i].id = i;
+		a[i].round = round;
+		assert_int_equal(pthread_create(&t[i], NULL, gc_main, &a[i]), 0);
+	}
+	for (int i = 0; i < GC_THREADS; i++)
+		pthread_join(t[i], NULL);
+	tbw__alloc_fail_at(0, 0);
+	for (int i = 0; i < GC_THREADS; i++)
+		for (int c = 0; c < GC_CALLS; c++) {
+			int bad = i == 3 && c % 3 == 1;
+			if (a[i].rc[c] == TBW_ENOMEM && alloc_fail) {
+				nomem++;
+				continue;
+			}
+			assert_int_equal(a[i].rc[c], bad ? TBW_EINVAL : TBW_OK);
+		}
+	assert_int_equal(tbw__journal_read(j, after, r, cap, &inf), TBW_OK);
+	for (size_t k = 0; k < inf.n; k++) {
+		const char *name;
+		size_t len;
+		int tid, call;
+		char want[64];
+		assert_int_equal(r[k].seq, after + k + 1);
+		assert_int_equal(tbw__journal_tag_name(j, r[k].tag_id, &name, &len), TBW_OK);
+		call = (int)r[k].step;
+		if (strstr(name, "/t2/")) {
+			tid = 2;
+		} else if (strstr(name, "/shared")) {
+			tid = r[k].value >= 1000 ? 1 : 0;
+		} else {
+			tid = atoi(strstr(name, "/t") + 2);
+		}
+		/* per thread, calls in order; the failed ones are absent */
+		while (next[tid] < call) {
+			assert_int_not_equal(a[tid].rc[next[tid]], TBW_OK);
+			next[tid]++;
+		}
+		assert_int_equal(next[tid], call);
+		assert_int_equal(a[tid].rc[call], TBW_OK);
+		if (tid == 2) {
+			/* three records, tags k = 0, 1, 2 */
+			for (int q = 0; q < 3; q++) {
+				snprintf(want, sizeof want, "r%d/t2/%d/%d", round, q, call % 7);
+				assert_true(k + (size_t)q < inf.n);
+				assert_int_equal(tbw__journal_tag_name(j, r[k + q].tag_id, &name, &len), TBW_OK);
+				assert_int_equal(len, strlen(want));
+				assert_memory_equal(name, want, len);
+				assert_int_equal(r[k + q].step, call);
+			}
+			k += 2;
+		} else {
+			assert_true(r[k].value == (double)(tid * 1000 + call));
+		}
+		next[tid]++;
+	}
+	for (int i = 0; i < GC_THREADS; i++)
+		for (; next[i] < GC_CALLS; next[i]++)
+			assert_int_not_equal(a[i].rc[next[i]], TBW_OK);
+	free(r);
+	return nomem;
+}
+
+static void test_journal_group_commit_each_call_its_own_result(void **state)
+{
+	tbw_jopen cfg = TBW_JOPEN_INIT;
+	tbw_journal *j = NULL;
+	uint64_t commits, calls;
+	int nomem = 0;
+	(void)state;
+
+	cfg.create = 1;
+	cfg.sync = TBW_JSYNC_COMMIT;
+	assert_int_equal(tbw__journal_open(&j, jdir, &cfg), TBW_OK);
+	gc_round(j, 0, 0);
+	assert_int_equal(tbw__journal_group_stats(j, &commits, &calls), TBW_OK);
+	printf("group commit: %llu calls in %llu commits\n", (unsigned long long)calls,
+	       (unsigned long long)commits);
+	assert_true(calls > 0);
+	assert_true(commits < calls);   /* some commits were shared */
+	/* allocation failures inside groups: each hits one call */
+	for (unsigned long n = 1; n <= 24; n++)
+		nomem += gc_round(j, (int)n, n);
+	printf("group commit under allocation failures: %d calls failed with TBW_ENOMEM\n", nomem);
+	assert_true(nomem > 0);
+	/* and the journal goes on */
+	gc_round(j, 99, 0);
 	tbw__journal_close(j);
 }
 
@@ -740,6 +915,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_role_busy_in_other_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_fork_child_gets_efork, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_many_threads_append, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_group_commit_each_call_its_own_result, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_stale_reader_cleared_on_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_insert_dedups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_poisoned_after_failed_sync, setup, teardown),

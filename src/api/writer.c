@@ -79,6 +79,8 @@ typedef struct wcore {
 	pthread_t t_dur, t_comp, t_sync;
 	int has_dur, has_comp, has_sync;
 	pthread_mutex_t comp_mu; /* one compactor pass at a time */
+	atomic_uint_fast64_t kick_at; /* an append reaching this seq wakes the compactor */
+	int comp_kicked;         /* under mu: the compactor's wait ends early */
 	pthread_mutex_t sync_mu; /* one syncer pass at a time */
 } wcore;
 
@@ -143,8 +145,9 @@ static int check_options(const tbw_options *o)
 
 /* ---- threads ---- */
 
-/* Wait up to ms on the core's cv; 1 if stopping. */
-static int wait_ms(wcore *c, unsigned ms)
+/* Wait up to ms on the core's cv; 1 if stopping. With kick, also end
+ * early (returning 0) once *kick is set, and clear it. */
+static int wait_ms_kick(wcore *c, unsigned ms, int *kick)
 {
 	struct timespec ts;
 	int stop;
@@ -157,13 +160,41 @@ static int wait_ms(wcore *c, unsigned ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&c->mu);
-	while (!c->stopping) {
+	while (!c->stopping && !(kick && *kick)) {
 		if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT)
 			break;
 	}
+	if (kick)
+		*kick = 0;
 	stop = c->stopping;
 	pthread_mutex_unlock(&c->mu);
 	return stop;
+}
+
+static int wait_ms(wcore *c, unsigned ms)
+{
+	return wait_ms_kick(c, ms, NULL);
+}
+
+/* A bounded journal (issue 18): the journal's disk use is set by the most
+ * records it ever held (LMDB files do not shrink; pruned pages are reused).
+ * Waiting a whole compact_interval_ms with a fast writer lets a second of
+ * appends pile up (1.6 M records, ~150 MB of pages at 0.6 us a call);
+ * so every KICK_RECORDS appends wake the background compactor early. At
+ * the default interval and a slow writer nothing changes. */
+#define KICK_RECORDS 131072u
+
+static void kick_check(wcore *c, uint64_t seq)
+{
+	uint64_t at = atomic_load_explicit(&c->kick_at, memory_order_relaxed);
+	if (seq < at)
+		return;
+	if (!atomic_compare_exchange_strong(&c->kick_at, &at, seq + KICK_RECORDS))
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->comp_kicked = 1;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
 }
 
 static int comp_pass(wcore *c)
@@ -213,7 +244,7 @@ static void *comp_main(void *p)
 	/* first pass at once: export what an earlier writer left */
 	do {
 		comp_pass(c); /* errors are retried next time; tbw_flush reports them */
-	} while (!wait_ms(c, interval_of(c, &c->opts.compact_interval_ms)));
+	} while (!wait_ms_kick(c, interval_of(c, &c->opts.compact_interval_ms), &c->comp_kicked));
 	return NULL;
 }
 
@@ -635,7 +666,10 @@ int tbw_add_scalar(tbw_writer *w, const char *tag, double value, int64_t step, d
 	len = strnlen(tag, TBW_TAG_MAX + 1);
 	if (!(wall_time > 0)) /* <= 0 or NaN: now */
 		wall_time = tbw__wall_time();
-	rc = tbw__journal_append(w->c->j, tag, len, value, step, wall_time, NULL);
+	uint64_t seq = 0;
+	rc = tbw__journal_append(w->c->j, tag, len, value, step, wall_time, &seq);
+	if (rc == TBW_OK)
+		kick_check(w->c, seq);
 	leave(w);
 	return rc;
 }
@@ -697,7 +731,10 @@ int tbw_add_scalars(tbw_writer *w, size_t n, const char *const *tags,
 		lens[i] = tags[i] ? strnlen(tags[i], TBW_TAG_MAX + 1) : 0;
 	if (!(wall_time > 0)) /* <= 0 or NaN: now */
 		wall_time = tbw__wall_time();
-	rc = tbw__journal_append_many(w->c->j, n, tags, lens, values, step, wall_time, NULL);
+	uint64_t seq = 0;
+	rc = tbw__journal_append_many(w->c->j, n, tags, lens, values, step, wall_time, &seq);
+	if (rc == TBW_OK)
+		kick_check(w->c, seq + n - 1);
 	leave(w);
 	if (lens != small)
 		tbw__free(lens);

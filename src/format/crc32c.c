@@ -15,6 +15,7 @@
  */
 #include "config.h"
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include "format/crc32c.h"
 
@@ -142,9 +143,19 @@ static void init(void)
 #endif
 }
 
+static atomic_int inited;
+
+static void init_once(void)
+{
+	init();
+	atomic_store_explicit(&inited, 1, memory_order_release);
+}
+
 static inline void ensure_init(void)
 {
-	pthread_once(&once, init);
+	/* pthread_once on every call cost more than a short CRC itself */
+	if (!atomic_load_explicit(&inited, memory_order_acquire))
+		pthread_once(&once, init_once);
 }
 
 /* ---- Table path ---- */

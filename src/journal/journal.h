@@ -130,7 +130,12 @@ int tbw__journal_check_tag(const char *tag, size_t len, const char *op);
 
 /* Append one scalar in its own write transaction, interning tag on first use.
  * Returns after the commit (and, with TBW_JSYNC_COMMIT, the sync). On error
- * nothing was written. *seq_out (may be NULL) gets the record's sequence. */
+ * nothing was written. *seq_out (may be NULL) gets the record's sequence.
+ * With TBW_JSYNC_COMMIT the appends of threads that wait while a commit
+ * syncs share the next transaction (group commit, see
+ * tbw__journal_group_stats): each still returns after the synced commit
+ * holding its record, with its own result, all or nothing (the same holds
+ * for the other appends below). */
 int tbw__journal_append(tbw_journal *j, const char *tag, size_t tag_len,
                         double value, int64_t step, double wall_time,
                         uint64_t *seq_out);
@@ -174,6 +179,14 @@ typedef struct tbw_jrec_named {
 int tbw__journal_insert(tbw_journal *j, const tbw_jrec_named *recs, size_t n,
                         size_t *ninserted);
 
+/* Group commit (synced commits only: TBW_JSYNC_COMMIT): appends made by
+ * threads that wait while a commit syncs share the next commit; each call
+ * still returns after the commit holding its records (and its two device
+ * flushes), with its own result. *commits counts the commits made this way
+ * since the environment opened, *calls the appends they carried
+ * (benchmarks and tests). */
+int tbw__journal_group_stats(tbw_journal *j, uint64_t *commits, uint64_t *calls);
+
 /* fsync the environment (mdb_env_sync force). A failure poisons the env. */
 int tbw__journal_sync(tbw_journal *j);
 
@@ -191,7 +204,10 @@ typedef struct tbw_jread {
 } tbw_jread;
 
 /* Read up to cap records with seq > after_seq, in order, in one short read
- * transaction. Damaged records are skipped and counted in info. */
+ * transaction. Damaged records are skipped and counted in info. In a
+ * process with the journal open for writing, no commit of this process
+ * runs meanwhile (so the pages commits free are reused: a bounded
+ * journal); keep cap moderate (the compactor reads 4096). */
 int tbw__journal_read(tbw_journal *j, uint64_t after_seq, tbw_jrec *out,
                       size_t cap, tbw_jread *info);
 
@@ -245,7 +261,8 @@ int tbw__journal_get_ship(tbw_journal *j, uint64_t *seq, int *present);
 int tbw__journal_set_ship(tbw_journal *j, uint64_t seq);
 
 /* Delete records with seq <= through in transactions of at most batch
- * records each. Never deletes past the export cursor, nor past the ship
+ * records each (or, when every record stored is prunable, in one
+ * transaction that empties the table). Never deletes past the export cursor, nor past the ship
  * cursor when one is present. *npruned (may be NULL) counts deletions. */
 int tbw__journal_prune(tbw_journal *j, uint64_t through, size_t batch,
                        uint64_t *npruned);
