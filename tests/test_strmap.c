@@ -104,6 +104,32 @@ static void test_strmap_out_of_memory_while_growing_changes_nothing(void **state
 	tbw__strmap_free(&m);
 }
 
+static void test_strmap_clear_keeps_the_slots_so_puts_again_need_no_memory(void **state)
+{
+	tbw_strmap m = TBW_STRMAP_INIT;
+	char keys[100][8];
+	uint32_t v;
+	(void)state;
+	for (int i = 0; i < 100; i++) {
+		snprintf(keys[i], sizeof keys[i], "k%d", i);
+		assert_int_equal(tbw__strmap_put(&m, keys[i], strlen(keys[i]), (uint32_t)i), TBW_OK);
+	}
+	size_t cap = m.cap;
+	tbw__strmap_clear(&m);
+	assert_int_equal(m.n, 0);
+	assert_int_equal(m.cap, cap);
+	assert_int_equal(tbw__strmap_find(&m, keys[5], strlen(keys[5]), &v), 0);
+	tbw__alloc_fail_at(1, 1);            /* every allocation fails */
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(tbw__strmap_put(&m, keys[i], strlen(keys[i]), (uint32_t)i + 1), TBW_OK);
+	tbw__alloc_fail_at(0, 0);
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(tbw__strmap_find(&m, keys[i], strlen(keys[i]), &v), 1);
+		assert_int_equal(v, (uint32_t)i + 1);
+	}
+	tbw__strmap_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -111,6 +137,7 @@ int main(void)
 		cmocka_unit_test(test_strmap_prefixes_empty_key_and_embedded_nul_are_distinct),
 		cmocka_unit_test(test_strmap_put_again_replaces_the_value_and_borrows_the_new_bytes),
 		cmocka_unit_test(test_strmap_out_of_memory_while_growing_changes_nothing),
+		cmocka_unit_test(test_strmap_clear_keeps_the_slots_so_puts_again_need_no_memory),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

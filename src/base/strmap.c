@@ -77,6 +77,13 @@ int tbw__strmap_put(tbw_strmap *m, const char *key, size_t n, uint32_t value)
 	return TBW_OK;
 }
 
+void tbw__strmap_clear(tbw_strmap *m)
+{
+	if (m->cap)
+		memset(m->slot, 0, m->cap * sizeof *m->slot);
+	m->n = 0;
+}
+
 void tbw__strmap_free(tbw_strmap *m)
 {
 	tbw__free(m->slot);

@@ -31,6 +31,10 @@ int tbw__strmap_find(const tbw_strmap *m, const char *key, size_t n, uint32_t *v
  * or TBW_ENOMEM (the map is unchanged); keys over 4 GiB: TBW_EINVAL. */
 int tbw__strmap_put(tbw_strmap *m, const char *key, size_t n, uint32_t value);
 
+/* Empty m, keeping its slots: puts of up to as many keys as it held never
+ * allocate. */
+void tbw__strmap_clear(tbw_strmap *m);
+
 /* Free the slots (not the keys); m is empty and usable again. */
 void tbw__strmap_free(tbw_strmap *m);
 

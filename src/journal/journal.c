@@ -54,6 +54,7 @@
 #include "journal/jrecord.h"
 #include "base/tagname.h"
 #include "base/os.h"
+#include "base/strmap.h"
 
 /* ===================================================================
  * 1. Encoding and error mapping
@@ -139,13 +140,12 @@ typedef struct jenv {
 	uint64_t pruned_through;
 	uint32_t format;            /* meta/format as last read or written */
 
-	/* tags: by_id[id] for id < ntags; hash of (crc, id+1) */
+	/* tags: by_id[id] for id < ntags; byname: name (by_id's copy) -> id */
 	jtag *by_id;
 	uint32_t ntags, cap_id;
 	uint32_t tag_end;           /* next id to hand out: past every id loaded, added or seen damaged */
-	uint64_t *hash;             /* (crc32 << 32) | (id + 1); 0 = empty */
+	tbw_strmap byname;
 	struct { const char *p; uint32_t id; } memo[16]; /* under wmu: last ids by the caller's pointer */
-	uint32_t hcap;
 
 	atomic_int poisoned;
 	char poison_msg[512];
@@ -237,27 +237,11 @@ static void poison(jenv *e)
  * 3. Tag table
  * =================================================================== */
 
-static uint32_t tag_hash(const char *s, size_t n)
-{
-	return tbw__crc32c_value(s, n);
-}
-
 /* id or UINT32_MAX. Caller holds wmu (writers) or tagmu. */
 static uint32_t tag_lookup(const jenv *e, const char *s, size_t n)
 {
-	if (!e->hcap)
-		return UINT32_MAX;
-	uint32_t h = tag_hash(s, n), mask = e->hcap - 1;
-	for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-		uint64_t x = e->hash[i];
-		if (!x)
-			return UINT32_MAX;
-		if ((uint32_t)(x >> 32) == h) {
-			uint32_t id = (uint32_t)x - 1;
-			if (e->by_id[id].len == n && memcmp(e->by_id[id].name, s, n) == 0)
-				return id;
-		}
-	}
+	uint32_t id;
+	return tbw__strmap_find(&e->byname, s, n, &id) ? id : UINT32_MAX;
 }
 
 /* Add tag id (ids may arrive in any order; holes stay NULL). Takes tagmu. */
@@ -289,35 +273,13 @@ static int tag_add(jenv *e, uint32_t id, const char *s, size_t n)
 		rc = TBW_OK;
 		goto out;
 	}
-	if ((e->ntags + 1) * 2 > e->hcap) {
-		uint32_t nh = e->hcap ? e->hcap * 2 : 64;
-		uint64_t *t = tbw__calloc(nh, sizeof *t);
-		if (!t)
-			goto out;
-		for (uint32_t i = 0; i < e->hcap; i++) {
-			uint64_t x = e->hash[i];
-			if (!x)
-				continue;
-			uint32_t k = (uint32_t)(x >> 32) & (nh - 1);
-			while (t[k])
-				k = (k + 1) & (nh - 1);
-			t[k] = x;
-		}
-		tbw__free(e->hash);
-		e->hash = t;
-		e->hcap = nh;
-	}
+	if (tbw__strmap_put(&e->byname, copy, n, id) != TBW_OK)
+		goto out;
 	e->by_id[id].name = copy;
 	e->by_id[id].len = n;
 	if (id + 1 > e->tag_end)
 		e->tag_end = id + 1;
 	copy = NULL;
-	{
-		uint32_t h = tag_hash(s, n), k = h & (e->hcap - 1);
-		while (e->hash[k])
-			k = (k + 1) & (e->hcap - 1);
-		e->hash[k] = ((uint64_t)h << 32) | (id + 1);
-	}
 	e->ntags++;
 	rc = TBW_OK;
 out:
@@ -330,7 +292,7 @@ out:
 
 /* Forget the tags with id >= from (added in memory by a group commit's
  * transaction that was then aborted: none of them is in the table). Rare:
- * the hash is rebuilt. Takes tagmu. */
+ * the name map is rebuilt. Takes tagmu. */
 static void tag_truncate(jenv *e, uint32_t from)
 {
 	pthread_mutex_lock(&e->tagmu);
@@ -342,17 +304,11 @@ static void tag_truncate(jenv *e, uint32_t from)
 				e->by_id[id].len = 0;
 				e->ntags--;
 			}
-		if (e->hcap) {
-			memset(e->hash, 0, e->hcap * sizeof *e->hash);
-			for (uint32_t id = 0; id < from && id < e->cap_id; id++) {
-				if (!e->by_id[id].name)
-					continue;
-				uint32_t h = tag_hash(e->by_id[id].name, e->by_id[id].len), k = h & (e->hcap - 1);
-				while (e->hash[k])
-					k = (k + 1) & (e->hcap - 1);
-				e->hash[k] = ((uint64_t)h << 32) | (id + 1);
-			}
-		}
+		/* fewer names than the map held: the puts never allocate */
+		tbw__strmap_clear(&e->byname);
+		for (uint32_t id = 0; id < from && id < e->cap_id; id++)
+			if (e->by_id[id].name)
+				(void)tbw__strmap_put(&e->byname, e->by_id[id].name, e->by_id[id].len, id);
 		e->tag_end = from;
 		memset(e->memo, 0, sizeof e->memo);
 	}
@@ -1089,7 +1045,7 @@ static void jenv_free(jenv *e)
 	for (uint32_t i = 0; i < e->cap_id; i++)
 		tbw__free(e->by_id[i].name);
 	tbw__free(e->by_id);
-	tbw__free(e->hash);
+	tbw__strmap_free(&e->byname);
 	tbw__free(e->dir);
 	pthread_mutex_destroy(&e->wmu);
 	pthread_rwlock_destroy(&e->maplock);
@@ -1619,7 +1575,7 @@ static int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t len, uin
                          uint32_t *id, int *isnew)
 {
 	/* Callers log a few tags over and over from the same strings: a
-	 * memo keyed by the caller's pointer skips the hash (a CRC of the
+	 * memo keyed by the caller's pointer skips the name map (a hash of the
 	 * name); the name is still compared. */
 	unsigned slot = (unsigned)(((uint64_t)(uintptr_t)tag * 0x9E3779B97F4A7C15ull) >> 60);
 	uint32_t found = e->memo[slot].id;
