@@ -902,6 +902,87 @@ static void test_journal_missing_is_enotfound(void **state)
 	assert_int_equal(tbw__journal_salvage(tmpdir, salv_cb, NULL, NULL, NULL, NULL), TBW_ENOTFOUND);
 }
 
+/* Tags written by another process meanwhile: one thread of this process
+ * appends (reading the tag table under the write mutex) while another asks
+ * for the new tags' names (which adds them to the table, growing it). The
+ * table grew under the tag mutex alone, so the appender could read a freed
+ * table (ASan: heap-use-after-free). Now it grows under the write mutex. */
+typedef struct tagrace {
+	tbw_journal *j;
+	volatile int stop;
+	uint32_t found;
+} tagrace;
+
+static void *tagrace_append(void *arg)
+{
+	tagrace *r = arg;
+	char buf[2][16] = { "seed", "seed" };
+	for (int i = 0; !r->stop && i < 200000; i++)
+		if (tbw__journal_append(r->j, buf[i & 1], 4, (double)i, i, 1.0, NULL) != TBW_OK)
+			return (void *)1;
+	return NULL;
+}
+
+static void test_journal_tag_names_of_another_process_while_this_one_appends(void **state)
+{
+	enum { NEW = 6000 };
+	tbw_journal *j = open_rw(jdir);
+	tagrace r = { j, 0, 0 };
+	pthread_t t;
+	pid_t pid;
+	int st;
+	void *ret;
+	(void)state;
+
+	assert_int_equal(tbw__journal_append(j, "seed", 4, 0, 0, 1.0, NULL), TBW_OK);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		tbw_journal *cj = NULL;
+		tbw_jopen cfg = TBW_JOPEN_INIT;
+		if (tbw__journal_open(&cj, jdir, &cfg) != 0)
+			_exit(2);
+		for (int i = 0; i < NEW; i++) {
+			char tag[32];
+			int n = snprintf(tag, sizeof tag, "other/%05d", i);
+			if (tbw__journal_append(cj, tag, (size_t)n, 1.0, i, 1.0, NULL) != 0)
+				_exit(3);
+		}
+		tbw__journal_close(cj);
+		_exit(0);
+	}
+	assert_int_equal(pthread_create(&t, NULL, tagrace_append, &r), 0);
+	/* ids 1.. are the other process's tags (0 is "seed"), as they appear */
+	for (uint32_t id = 1; id <= NEW;) {
+		const char *name;
+		size_t len;
+		int rc = tbw__journal_tag_name(j, id, &name, &len);
+		if (rc == TBW_ENOTFOUND) {
+			if (waitpid(pid, &st, WNOHANG) == pid) {
+				pid = -1;
+				assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+			} else if (pid < 0) {
+				fail_msg("tag id %u never appeared", (unsigned)id);
+			}
+			continue;
+		}
+		assert_int_equal(rc, TBW_OK);
+		char want[32];
+		snprintf(want, sizeof want, "other/%05u", (unsigned)(id - 1));
+		assert_int_equal(len, strlen(want));
+		assert_memory_equal(name, want, len);
+		id++;
+	}
+	r.stop = 1;
+	assert_int_equal(pthread_join(t, &ret), 0);
+	assert_null(ret);
+	if (pid > 0) {
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	tbw__journal_close(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -922,6 +1003,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_salvage_reads_intact_and_raw_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_missing_is_enotfound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_new_tag_after_damaged_highest_tag_row, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_tag_names_of_another_process_while_this_one_appends, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

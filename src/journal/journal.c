@@ -2233,9 +2233,14 @@ int tbw__journal_tag_name(tbw_journal *j, uint32_t id, const char **name, size_t
 	pthread_mutex_unlock(&e->tagmu);
 	if (id == TBW_JTAG_SESSION_START)
 		return tbw__error_set(TBW_ENOTFOUND, "journal tag name", e->dir, "id %u is the START marker, not a tag", id);
-	/* Written by another process since we loaded: look it up. */
-	if ((rc = rtxn_begin(e, &txn, "journal tag name")) != 0)
+	/* Written by another process since we loaded: look it up. The table
+	 * grows under wmu too (lock order: wmu, maplock, tagmu), as every other
+	 * addition does: this process's writers read it under wmu alone. */
+	pthread_mutex_lock(&e->wmu);
+	if ((rc = rtxn_begin(e, &txn, "journal tag name")) != 0) {
+		pthread_mutex_unlock(&e->wmu);
 		return rc;
+	}
 	tbw__put_be32(kb, id);
 	k.mv_data = kb;
 	k.mv_size = 4;
@@ -2254,6 +2259,7 @@ int tbw__journal_tag_name(tbw_journal *j, uint32_t id, const char **name, size_t
 		rc = mdb_err(rc, "journal tag name", e->dir);
 	}
 	rtxn_end(e, txn);
+	pthread_mutex_unlock(&e->wmu);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&e->tagmu);
