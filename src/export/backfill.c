@@ -88,7 +88,10 @@ static int bf_file(bf *b, const char *path, uint64_t base, int with_start)
 {
 	tbw_evscan res;
 	int rc = tbw__evscan_file(path, base, with_start, bf_add, b, &res);
-	return rc == BF_DONE ? TBW_OK : rc;
+	/* BF_DONE: past `through`. ENOTFOUND: the file went between the listing
+	 * and the scan (a rotation or purge rewrite): what it held is found in
+	 * its replacement or counted unshippable, as for damage. */
+	return rc == BF_DONE || rc == TBW_ENOTFOUND ? TBW_OK : rc;
 }
 
 typedef struct evname {
