@@ -99,9 +99,11 @@ print('truncated journal reported and restored')
 check "no second run folder" 1 "$(ls -d "$T"/drive4/run-* | wc -l)"
 
 # --dry-run --from says what the real run then does: with the local journal
-# present (600 shipped, 300 more only in the journal) and with the VM lost
+# present (600 shipped, 300 more only in the journal) and with the VM lost.
+# The second writer has no sync folder, so none of its 300 can ship (with
+# one, its background pass could ship some before it dies: seen under ASan).
 "$LOGN" "$T/g" 600 --sync "$T/drive5" || exit 1
-"$LOGN" "$T/g" 300 --sync "$T/drive5" --start 600 --no-export --die || exit 1
+"$LOGN" "$T/g" 300 --start 600 --no-export --die || exit 1
 RUN5=$(ls -d "$T"/drive5/run-*)
 for where in journal lost; do
 	[ "$where" = lost ] && rm -rf "$T/g"
