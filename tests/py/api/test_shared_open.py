@@ -47,9 +47,10 @@ time.sleep(600)                                  # the VM goes away meanwhile
 """
 
 
-def test_colab_rerun_with_sync_dir_then_vm_lost_restores_every_scalar(tmp_path, tools):
-    d, drive = tmp_path / "run", tmp_path / "drive"
-    p = subprocess.Popen([sys.executable, "-c", CHILD, str(d), str(drive)],
+def run_then_lose_the_vm(child, d, drive, tools):
+    """Run child (logdir d, sync folder drive) until it says "flushed",
+    SIGKILL it, lose d, and restore d with tbrecover --from the folder."""
+    p = subprocess.Popen([sys.executable, "-c", child, str(d), str(drive)],
                          stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "flushed"
@@ -62,6 +63,11 @@ def test_colab_rerun_with_sync_dir_then_vm_lost_restores_every_scalar(tmp_path, 
     r = subprocess.run([str(tools["tbrecover"]), "--from", runs[0], str(d)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_colab_rerun_with_sync_dir_then_vm_lost_restores_every_scalar(tmp_path, tools):
+    d, drive = tmp_path / "run", tmp_path / "drive"
+    run_then_lose_the_vm(CHILD, d, drive, tools)
     got = read_scalars(d)
     assert got["loss"] == [(i, i * 0.5) for i in range(1000)]
     assert got["acc"] == [(i, i * 0.25) for i in range(700, 1000)]
@@ -94,19 +100,7 @@ def test_colab_rerun_with_histograms_and_text_then_vm_lost_restores_every_record
     and text included, so every one of them (and every scalar after them)
     comes back from the folder alone."""
     d, drive = tmp_path / "run", tmp_path / "drive"
-    p = subprocess.Popen([sys.executable, "-c", CHILD_EVENTS, str(d), str(drive)],
-                         stdout=subprocess.PIPE, text=True)
-    try:
-        assert p.stdout.readline().strip() == "flushed"
-    finally:
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-    shutil.rmtree(d)                                 # the local disk is gone
-    runs = glob.glob(str(drive / "run-*"))
-    assert len(runs) == 1, runs
-    r = subprocess.run([str(tools["tbrecover"]), "--from", runs[0], str(d)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
+    run_then_lose_the_vm(CHILD_EVENTS, d, drive, tools)
     acc = event_accumulator.EventAccumulator(str(d), size_guidance={"scalars": 0, "histograms": 0,
                                                                    "tensors": 0})
     acc.Reload()
