@@ -24,8 +24,11 @@ bdir=$top/build${san:+-asan}
 cd "$bdir"
 if ! make -j"$(nproc)" check; then
 	for f in $(find . -name '*.log' ! -name 'test-suite.log' ! -name 'config.log'); do
-		if grep -q '^FAIL\|^ERROR' "${f%.log}.trs" 2>/dev/null; then
-			echo "==== $f"; tail -n 60 "$f"
+		if grep -q '^:test-result: \(FAIL\|ERROR\)' "${f%.log}.trs" 2>/dev/null; then
+			# the failing checks (cmocka, sanitizers), then the log's end
+			echo "==== $f"
+			grep -n -A6 '^\[   LINE   \]\|^\[  FAILED  \]\|^\[  ERROR   \]\|^ERROR\|FAIL\|runtime error\|AddressSanitizer' "$f" | head -n 60
+			echo "---- its last lines"; tail -n 30 "$f"
 		fi
 	done
 	exit 1

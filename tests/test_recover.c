@@ -142,22 +142,23 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Read every tbwal event file of logdir in name order. Checks scalar k is
- * scalar_at(k): exactly once, in order, bit for bit (as float32). */
-static readback read_back(const char *dir)
+/* Call fn for every event of every tbwal event file of dir (of the run whose
+ * id starts with run8, or of any run: NULL) in name order. Returns how many
+ * files end in a damaged or torn record. */
+static uint64_t each_event(const char *dir, const char *run8, void (*fn)(void *, const tbw_event *), void *ctx)
 {
-	readback rb = { 0, 0, 1, 0, 0, 1, 0 };
-	int64_t last_index = -1;
 	char *names[4096];
 	size_t n = 0;
+	uint64_t corrupt = 0;
 	DIR *d = opendir(dir);
 	struct dirent *e;
 
 	assert_non_null(d);
 	while ((e = readdir(d)) != NULL) {
-		char run8[9];
+		char r8[9];
 		uint64_t base;
-		if (strstr(e->d_name, "tfevents") && tbw__compactor_parse_name(e->d_name, run8, &base, NULL)) {
+		if (strstr(e->d_name, "tfevents") && tbw__compactor_parse_name(e->d_name, r8, &base, NULL) &&
+		    (!run8 || strncmp(r8, run8, 8) == 0)) {
 			assert_true(n < 4096);
 			names[n++] = strdup(e->d_name);
 		}
@@ -180,60 +181,135 @@ static readback read_back(const char *dir)
 			int st = tbw__tfr_reader_next(r, &data, &len, NULL);
 			if (st != TBW_TFR_RECORD) {
 				if (st != TBW_TFR_END)
-					rb.corrupt++;
+					corrupt++;
 				break;
 			}
 			assert_int_equal(tbw__event_decode(data, len, &ev), TBW_OK);
-			if (ev.kind == TBW_EVENT_SESSION_START)
-				rb.starts++;
-			if (ev.kind != TBW_EVENT_SCALAR)
-				continue;
-			{
-				const char *tag;
-				int64_t step;
-				double v;
-				scalar_at(rb.n, &tag, &step, &v);
-				if (ev.tag_len != strlen(tag) || memcmp(ev.tag, tag, ev.tag_len) ||
-				    ev.step != step || ev.value != (float)v)
-					rb.in_order = 0;
-				if (ev.step < 0 || ev.tag_len == 0)
-					rb.bad++;
-				/* Which logged scalar is it? (tag, step) names one. */
-				{
-					int64_t idx = -1;
-					for (int t = 0; t < NTAGS; t++)
-						if (ev.tag_len == strlen(tags[t]) && !memcmp(ev.tag, tags[t], ev.tag_len))
-							idx = ev.step * NTAGS + t;
-					if (idx < 0) {
-						rb.phantoms++;
-					} else {
-						scalar_at((uint64_t)idx, &tag, &step, &v);
-						if (ev.value != (float)v)
-							rb.phantoms++;
-						if (idx <= last_index)
-							rb.increasing = 0;
-						last_index = idx;
-					}
-				}
-			}
-			rb.n++;
+			fn(ctx, &ev);
 		}
 		tbw__tfr_reader_close(r);
 		close(fd);
 		free(names[f]);
 	}
-	return rb;
+	return corrupt;
+}
+
+typedef struct readback_ctx {
+	readback rb;
+	int64_t last_index;
+} readback_ctx;
+
+/* Checks scalar k is scalar_at(k): exactly once, in order, bit for bit (as
+ * float32). */
+static void readback_event(void *vctx, const tbw_event *ev)
+{
+	readback_ctx *c = vctx;
+	readback *rb = &c->rb;
+	const char *tag;
+	int64_t step, idx = -1;
+	double v;
+
+	if (ev->kind == TBW_EVENT_SESSION_START)
+		rb->starts++;
+	if (ev->kind != TBW_EVENT_SCALAR)
+		return;
+	scalar_at(rb->n, &tag, &step, &v);
+	if (ev->tag_len != strlen(tag) || memcmp(ev->tag, tag, ev->tag_len) ||
+	    ev->step != step || ev->value != (float)v)
+		rb->in_order = 0;
+	if (ev->step < 0 || ev->tag_len == 0)
+		rb->bad++;
+	/* Which logged scalar is it? (tag, step) names one. */
+	for (int t = 0; t < NTAGS; t++)
+		if (ev->tag_len == strlen(tags[t]) && !memcmp(ev->tag, tags[t], ev->tag_len))
+			idx = ev->step * NTAGS + t;
+	if (idx < 0) {
+		rb->phantoms++;
+	} else {
+		scalar_at((uint64_t)idx, &tag, &step, &v);
+		if (ev->value != (float)v)
+			rb->phantoms++;
+		if (idx <= c->last_index)
+			rb->increasing = 0;
+		c->last_index = idx;
+	}
+	rb->n++;
+}
+
+/* Read every tbwal event file of dir in name order. */
+static readback read_back(const char *dir)
+{
+	readback_ctx c = { { 0, 0, 1, 0, 0, 1, 0 }, -1 };
+	c.rb.corrupt = each_event(dir, NULL, readback_event, &c);
+	return c.rb;
+}
+
+typedef struct figures_ctx {
+	const tbw_recover_report *rep;
+	tbw_recover_tag *t;
+	uint64_t total;
+} figures_ctx;
+
+static void figures_event(void *vctx, const tbw_event *ev)
+{
+	figures_ctx *c = vctx;
+	size_t k;
+
+	if (ev->kind != TBW_EVENT_SCALAR)
+		return;
+	for (k = 0; k < c->rep->ntags; k++)
+		if (strlen(c->rep->tags[k].tag) == ev->tag_len && !memcmp(c->rep->tags[k].tag, ev->tag, ev->tag_len))
+			break;
+	assert_true(k < c->rep->ntags);   /* a tag the report does not name */
+	if (c->t[k].count == 0)
+		c->t[k].first_step = c->t[k].min_step = c->t[k].max_step = ev->step;
+	if (ev->step < c->t[k].min_step)
+		c->t[k].min_step = ev->step;
+	if (ev->step > c->t[k].max_step)
+		c->t[k].max_step = ev->step;
+	c->t[k].last_step = ev->step;
+	c->t[k].last_value = ev->value;
+	c->t[k].last_wall_time = ev->wall_time;
+	c->t[k].count++;
+	c->total++;
+}
+
+/* A recovery's report takes the figures of what it exported as it writes
+ * them and reads back only the files that were there before. They must be
+ * what the files say: per tag (count, steps, last value and wall time) and
+ * in all, read here with the TFRecord and event decoders alone. */
+static void assert_report_as_files_say(const tbw_recover_report *rep)
+{
+	figures_ctx c = { rep, calloc(rep->ntags + 1, sizeof *c.t), 0 };
+
+	assert_non_null(c.t);
+	each_event(logdir, rep->run_id, figures_event, &c);
+	assert_int_equal(rep->total_scalars, c.total);
+	for (size_t k = 0; k < rep->ntags; k++) {
+		assert_int_equal(rep->tags[k].count, c.t[k].count);
+		assert_int_equal(rep->tags[k].first_step, c.t[k].first_step);
+		assert_int_equal(rep->tags[k].min_step, c.t[k].min_step);
+		assert_int_equal(rep->tags[k].max_step, c.t[k].max_step);
+		assert_int_equal(rep->tags[k].last_step, c.t[k].last_step);
+		assert_true(rep->tags[k].last_value == c.t[k].last_value);
+		assert_true(rep->tags[k].last_wall_time == c.t[k].last_wall_time);
+	}
+	free(c.t);
 }
 
 static int recover(const char *const *from, size_t nfrom, int dry, tbw_recover_report *rep)
 {
 	tbw_recover_cfg cfg = TBW_RECOVER_CFG_INIT;
+	int rc;
 
 	cfg.logdir = logdir;
 	cfg.from = from;
 	cfg.nfrom = nfrom;
 	cfg.dry_run = dry;
-	return tbw__recover_run(&cfg, rep);
+	rc = tbw__recover_run(&cfg, rep);
+	if (!dry && (rc == TBW_OK || rc == TBW_ECORRUPT) && rep->exported > 0)
+		assert_report_as_files_say(rep);
+	return rc;
 }
 
 static void assert_exactly(uint64_t n)

@@ -103,6 +103,9 @@ struct tbw_compactor {
 	tbw_jtagstat *hist;     /* indexed by tag id */
 	uint32_t *hist_touched; /* ids with a nonzero count, in first-touch order */
 	size_t hist_cap, hist_n;
+
+	tbw_compact_on_export on_export;   /* tbrecover's report, or NULL */
+	void *on_export_ctx;
 };
 
 /* One exporter per journal: the journal's compactor role, exclusive across
@@ -602,6 +605,8 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 	c->pend_count++;
 	c->file_last_seq = r->seq;
 	hist_note(c, r);
+	if (c->on_export)
+		c->on_export(c->on_export_ctx, r, tag, tag_len);
 	return TBW_OK;
 }
 
@@ -1223,6 +1228,12 @@ static int repair(tbw_compactor *c, int on_open)
 }
 
 /* ---- API ---- */
+
+void tbw__compactor_set_on_export(tbw_compactor *c, tbw_compact_on_export fn, void *ctx)
+{
+	c->on_export = fn;
+	c->on_export_ctx = ctx;
+}
 
 void tbw__compactor_set_repair(tbw_compactor *c, const char *sort_after, int with_start, int64_t step)
 {

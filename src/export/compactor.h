@@ -79,6 +79,15 @@ int tbw__compactor_parse_name(const char *name, char run8[9], uint64_t *base, in
  * that START stands in for the sacrificial one). Call before the export. */
 void tbw__compactor_set_repair(tbw_compactor *c, const char *sort_after, int with_start, int64_t step);
 
+/* tbrecover's report: from now on fn is called for every record this
+ * compactor writes (a scalar with its tag; an event record or a START with
+ * tag NULL), in sequence order, as it is encoded into the write buffer. A
+ * failed export is an error of the pass that fails the whole recovery, so
+ * nothing is taken back. Not called by a purge rewrite's copies. fn NULL:
+ * no more calls. */
+typedef void (*tbw_compact_on_export)(void *ctx, const tbw_jrec *r, const char *tag, size_t tag_len);
+void tbw__compactor_set_on_export(tbw_compactor *c, tbw_compact_on_export fn, void *ctx);
+
 /* Release the role and the file. NULL is a no-op. */
 void tbw__compactor_close(tbw_compactor *c);
 

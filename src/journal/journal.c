@@ -1867,10 +1867,14 @@ typedef struct insert_ctx {
 	uint32_t *new_ids;      /* tags interned in this txn, added after commit */
 	const tbw_jrec_named **new_src;
 	size_t nnew;
+	tbw_strmap new_index;   /* tag name -> index in new_ids (keys: the records') */
 	uint64_t max_seq;
 	int upgraded;           /* an event record made the journal format 2 */
 	uint64_t bytes;         /* event bodies in the batch (disk reserved for them) */
 } insert_ctx;
+
+static int insert_loop(jenv *e, MDB_txn *txn, insert_ctx *c, MDB_cursor *cur, uint64_t top,
+                       const char **memo_tag, size_t *memo_len, uint32_t *memo_id);
 
 static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 {
@@ -1879,22 +1883,42 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 
 	uint64_t top = 0;   /* highest key stored: above it, no lookup and MDB_APPEND */
 
+	/* the last record's tag and id: restored records point into their
+	 * segment's one tag table, so runs of a tag repeat the pointer */
+	const char *memo_tag = NULL;
+	size_t memo_len = 0;
+	uint32_t memo_id = 0;
+	MDB_cursor *cur;
+
 	c->ninserted = 0;
 	c->nnew = 0;
 	c->max_seq = 0;
 	c->upgraded = 0;
+	tbw__strmap_clear(&c->new_index);
 	{
-		MDB_cursor *cur;
 		MDB_val lk, lv;
 		if ((rc = mdb_cursor_open(txn, e->d_rec, &cur)) != 0)
 			return rc;
 		rc = mdb_cursor_get(cur, &lk, &lv, MDB_LAST);
 		if (rc == 0 && lk.mv_size == 8)
 			top = tbw__get_be64(lk.mv_data);
-		mdb_cursor_close(cur);
-		if (rc != 0 && rc != MDB_NOTFOUND)
+		if (rc != 0 && rc != MDB_NOTFOUND) {
+			mdb_cursor_close(cur);
 			return rc;
+		}
 	}
+	/* Scalar records go in through the one cursor (appends above top stay
+	 * on the last leaf page without a search from the root each). */
+	rc = insert_loop(e, txn, c, cur, top, &memo_tag, &memo_len, &memo_id);
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+static int insert_loop(jenv *e, MDB_txn *txn, insert_ctx *c, MDB_cursor *cur, uint64_t top,
+                       const char **memo_tag, size_t *memo_len, uint32_t *memo_id)
+{
+	int rc;
+
 	for (size_t i = 0; i < c->n; i++) {
 		const tbw_jrec_named *r = &c->recs[i];
 		uint8_t kb[8], vb[32];
@@ -1915,15 +1939,13 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 		} else if (rc != MDB_NOTFOUND) {
 			return rc;
 		}
-		if (r->tag) {
+		if (r->tag && r->tag == *memo_tag && r->tag_len == *memo_len) {
+			id = *memo_id;
+		} else if (r->tag) {
 			/* a tag new in this txn is not in memory yet: look among them */
-			uint32_t found = UINT32_MAX;
-			for (size_t t = 0; t < c->nnew; t++)
-				if (c->new_src[t]->tag_len == r->tag_len &&
-				    memcmp(c->new_src[t]->tag, r->tag, r->tag_len) == 0) {
-					found = c->new_ids[t];
-					break;
-				}
+			uint32_t found = UINT32_MAX, idx;
+			if (c->nnew && tbw__strmap_find(&c->new_index, r->tag, r->tag_len, &idx))
+				found = c->new_ids[idx];
 			if (found != UINT32_MAX) {
 				id = found;
 			} else {
@@ -1952,11 +1974,16 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 					tbw__free(tv);
 					if (rc)
 						return rc;
+					if (tbw__strmap_put(&c->new_index, r->tag, r->tag_len, (uint32_t)c->nnew) != 0)
+						return body_fail(e, tbw__error_set(TBW_ENOMEM, "journal insert", e->dir, "out of memory"));
 					c->new_ids[c->nnew] = id;
 					c->new_src[c->nnew] = r;
 					c->nnew++;
 				}
 			}
+			*memo_tag = r->tag;
+			*memo_len = r->tag_len;
+			*memo_id = id;
 		}
 		if (r->body_len) {
 			if (!r->body || r->body_len > TBW_JOURNAL_BODY_MAX)
@@ -1975,7 +2002,7 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 			tbw__jrec_encode(kb, vb, r->seq, r->wall_time, r->step, r->value, id);
 			v.mv_data = vb;
 			v.mv_size = 32;
-			if ((rc = mdb_put(txn, e->d_rec, &k, &v, append ? MDB_APPEND : 0)) != 0)
+			if ((rc = mdb_cursor_put(cur, &k, &v, append ? MDB_APPEND : 0)) != 0)
 				return rc;
 		}
 		if (append)
@@ -2027,6 +2054,7 @@ int tbw__journal_insert(tbw_journal *j, const tbw_jrec_named *recs, size_t n,
 		*ninserted = c.ninserted;
 	tbw__free(c.new_ids);
 	tbw__free(c.new_src);
+	tbw__strmap_free(&c.new_index);
 	return rc;
 }
 

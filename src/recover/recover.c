@@ -30,9 +30,11 @@
  *     and the compactor exports them batch by batch as they are restored.
  *  6. --purge-step: append a SessionLog START marker.
  *  7. Export the rest with the compactor (it cuts a torn tail back to the
- *     cursor and exports everything after it, exactly once), then scan the
- *     final event files to report what TensorBoard will show: per tag count,
- *     step range, last value; and the sequence numbers no source held (lost).
+ *     cursor and exports everything after it, exactly once), then report
+ *     what TensorBoard will show: per tag count, step range, last value; and
+ *     the sequence numbers no source held (lost). The files that were there
+ *     before the export are scanned; what this run exported is counted as
+ *     the compactor writes it (export_cb), unless a purge rewrote the files.
  * The numbers are those of the driver's comments (tbw__recover_run).
  * A second run finds a clean prefix covering everything and changes nothing.
  *
@@ -333,6 +335,20 @@ typedef struct recover_ctx {
 	struct seqrange { uint64_t lo, hi; } *unsure; /* (lo, hi]: seqs a loader may have read */
 	size_t nunsure;        /* from a replaced file, whose steps no source showed us */
 	uint64_t unsure_below; /* re-exported records among those with a step < repair_step */
+	/* The report's figures of what this run's compactor exports, noted as
+	 * it writes them (export_cb), so the final scan reads only the files
+	 * that were there before (doc/recover.md, step 7). */
+	int noted;             /* export_cb is on (not in a dry run, nor with a purge) */
+	uint64_t noted_from;   /* the export cursor when the compactor opened */
+	struct seqrange *exported; /* (lo-1, hi]: runs of consecutive exported seqs */
+	size_t nexported, exported_cap;
+	tbw_recover_tag *noted_tags; /* their per-tag figures, merged after the scan's */
+	size_t nnoted_tags, noted_tags_cap;
+	uint32_t *tag_slot_of; /* journal tag id -> 1 + index in noted_tags (0: none yet) */
+	size_t tag_slot_cap;
+	tbw_strmap byname;     /* tag name -> index in rep->tags (keys: the report's copies) */
+	size_t tags_cap;       /* of rep->tags */
+	int noted_rc;          /* out of memory while noting */
 } recover_ctx;
 
 /* Records per export chunk of step 6 (progress between chunks). */
@@ -1483,8 +1499,6 @@ out:
 typedef struct stats_ctx {
 	recover_ctx *x;
 	tbw_recover_tag *last;  /* cache: most records repeat a few tags */
-	tbw_strmap byname;      /* tag -> index in rep->tags (keys: the report's copies) */
-	size_t cap;             /* of rep->tags */
 } stats_ctx;
 
 static int tag_cmp_key(const char *a, size_t alen, const char *b)
@@ -1501,21 +1515,21 @@ static int tag_order(const void *a, const void *b)
 
 /* The report's entry for tag, added if new (in order of first sight; sorted
  * by name once the scan is done). NULL on ENOMEM. */
-static tbw_recover_tag *tag_slot(stats_ctx *s, const char *tag, size_t len)
+static tbw_recover_tag *tag_slot(recover_ctx *x, const char *tag, size_t len)
 {
-	tbw_recover_report *rep = s->x->rep;
+	tbw_recover_report *rep = x->rep;
 	tbw_recover_tag *t;
 	uint32_t idx;
 
-	if (tbw__strmap_find(&s->byname, tag, len, &idx))
+	if (tbw__strmap_find(&x->byname, tag, len, &idx))
 		return &rep->tags[idx];
-	if (rep->ntags == s->cap) {
-		size_t nc = s->cap ? s->cap * 2 : 64;
+	if (rep->ntags == x->tags_cap) {
+		size_t nc = x->tags_cap ? x->tags_cap * 2 : 64;
 		tbw_recover_tag *a = tbw__realloc(rep->tags, nc * sizeof *a);
 		if (!a)
 			return NULL;
 		rep->tags = a;
-		s->cap = nc;
+		x->tags_cap = nc;
 	}
 	t = &rep->tags[rep->ntags];
 	memset(t, 0, sizeof *t);
@@ -1523,7 +1537,7 @@ static tbw_recover_tag *tag_slot(stats_ctx *s, const char *tag, size_t len)
 		return NULL;
 	memcpy(t->tag, tag, len);
 	t->tag[len] = '\0';
-	if (tbw__strmap_put(&s->byname, t->tag, len, (uint32_t)rep->ntags) != TBW_OK) {
+	if (tbw__strmap_put(&x->byname, t->tag, len, (uint32_t)rep->ntags) != TBW_OK) {
 		tbw__free(t->tag);
 		t->tag = NULL;
 		return NULL;
@@ -1532,12 +1546,48 @@ static tbw_recover_tag *tag_slot(stats_ctx *s, const char *tag, size_t len)
 	return t;
 }
 
+/* One scalar into its tag's figures. */
+static void tag_count(tbw_recover_tag *t, int64_t step, double value, double wall)
+{
+	if (t->count == 0)
+		t->first_step = t->min_step = t->max_step = step;
+	if (step < t->min_step)
+		t->min_step = step;
+	if (step > t->max_step)
+		t->max_step = step;
+	t->last_step = step;
+	t->last_value = value;
+	t->last_wall_time = wall;
+	t->count++;
+}
+
+/* later's figures (of records after all of into's) into into. */
+static void tag_merge(tbw_recover_tag *into, const tbw_recover_tag *later)
+{
+	if (later->count == 0)
+		return;
+	if (into->count == 0) {
+		into->first_step = later->first_step;
+		into->min_step = later->min_step;
+		into->max_step = later->max_step;
+	}
+	if (later->min_step < into->min_step)
+		into->min_step = later->min_step;
+	if (later->max_step > into->max_step)
+		into->max_step = later->max_step;
+	into->last_step = later->last_step;
+	into->last_value = later->last_value;
+	into->last_wall_time = later->last_wall_time;
+	into->count += later->count;
+}
+
 static int stats_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 {
 	stats_ctx *s = ctx;
-	tbw_recover_report *rep = s->x->rep;
 	tbw_recover_tag *t;
 
+	if (s->x->noted && seq > s->x->noted_from)
+		return TBW_OK;   /* exported by this run: export_cb counted it */
 	if (s->x->repair_start && seq > s->x->repair_base && ev->step < s->x->repair_step &&
 	    !tbw__evscan_is_tombstone(ev) && is_unsure(s->x, seq))
 		s->x->unsure_below++;
@@ -1545,26 +1595,87 @@ static int stats_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 		return TBW_OK;
 	t = s->last;
 	if (!t || tag_cmp_key(ev->tag, ev->tag_len, t->tag) != 0) {
-		t = tag_slot(s, ev->tag, ev->tag_len);
+		t = tag_slot(s->x, ev->tag, ev->tag_len);
 		if (!t)
 			return tbw__error_set(TBW_ENOMEM, "recover", NULL, "out of memory");
 	}
-	if (t->count == 0) {
-		t->first_step = t->min_step = t->max_step = ev->step;
-	}
-	if (ev->step < t->min_step)
-		t->min_step = ev->step;
-	if (ev->step > t->max_step)
-		t->max_step = ev->step;
-	t->last_step = ev->step;
-	t->last_value = ev->value;
-	t->last_wall_time = ev->wall_time;
-	t->count++;
-	rep->total_scalars++;
+	tag_count(t, ev->step, ev->value, ev->wall_time);
+	s->x->rep->total_scalars++;
 	/* t is an element of the array as it is now; an append that moves
 	 * the array goes through tag_slot, whose result replaces this. */
 	s->last = t;
 	return TBW_OK;
+}
+
+/* Every record this run's compactor writes (tbw__compactor_set_on_export):
+ * the same figures stats_cb takes from a file, without reading it back. A
+ * scalar's value is counted as the file holds it (float32). */
+static void export_cb(void *ctx, const tbw_jrec *r, const char *tag, size_t tag_len)
+{
+	recover_ctx *x = ctx;
+	tbw_recover_tag *t;
+	struct seqrange *last = x->nexported ? &x->exported[x->nexported - 1] : NULL;
+
+	if (r->seq <= x->noted_from || (last && r->seq <= last->hi) || x->noted_rc)
+		return;
+	if (last && r->seq == last->hi + 1) {
+		last->hi = r->seq;
+	} else {
+		if (x->nexported == x->exported_cap) {
+			size_t nc = x->exported_cap ? x->exported_cap * 2 : 16;
+			struct seqrange *a = tbw__realloc(x->exported, nc * sizeof *a);
+			if (!a) {
+				x->noted_rc = TBW_ENOMEM;
+				return;
+			}
+			x->exported = a;
+			x->exported_cap = nc;
+		}
+		x->exported[x->nexported].lo = r->seq - 1;
+		x->exported[x->nexported].hi = r->seq;
+		x->nexported++;
+	}
+	if (x->repair_start && r->seq > x->repair_base && r->step < x->repair_step && is_unsure(x, r->seq))
+		x->unsure_below++;
+	if (!tag || r->body_len || r->tag_id == TBW_JTAG_SESSION_START)
+		return;   /* an event record or a START: not a scalar */
+	if (r->tag_id >= x->tag_slot_cap) {
+		size_t nc = x->tag_slot_cap ? x->tag_slot_cap : 64;
+		uint32_t *a;
+		while (nc <= r->tag_id)
+			nc *= 2;
+		if (!(a = tbw__realloc(x->tag_slot_of, nc * sizeof *a))) {
+			x->noted_rc = TBW_ENOMEM;
+			return;
+		}
+		memset(a + x->tag_slot_cap, 0, (nc - x->tag_slot_cap) * sizeof *a);
+		x->tag_slot_of = a;
+		x->tag_slot_cap = nc;
+	}
+	if (x->tag_slot_of[r->tag_id]) {
+		t = &x->noted_tags[x->tag_slot_of[r->tag_id] - 1];
+	} else {
+		if (x->nnoted_tags == x->noted_tags_cap) {
+			size_t nc = x->noted_tags_cap ? x->noted_tags_cap * 2 : 64;
+			tbw_recover_tag *a = tbw__realloc(x->noted_tags, nc * sizeof *a);
+			if (!a) {
+				x->noted_rc = TBW_ENOMEM;
+				return;
+			}
+			x->noted_tags = a;
+			x->noted_tags_cap = nc;
+		}
+		t = &x->noted_tags[x->nnoted_tags];
+		memset(t, 0, sizeof *t);
+		if (!(t->tag = tbw__malloc(tag_len + 1))) {
+			x->noted_rc = TBW_ENOMEM;
+			return;
+		}
+		memcpy(t->tag, tag, tag_len);
+		t->tag[tag_len] = '\0';
+		x->tag_slot_of[r->tag_id] = (uint32_t)++x->nnoted_tags;
+	}
+	tag_count(t, r->step, (double)(float)r->value, r->wall_time);
 }
 
 static int final_scan(recover_ctx *x)
@@ -1573,9 +1684,11 @@ static int final_scan(recover_ctx *x)
 	evfile *files = NULL;
 	size_t nfiles = 0;
 	uint64_t prev_end = 0;
-	stats_ctx sc = { x, NULL, TBW_STRMAP_INIT, 0 };
+	stats_ctx sc = { x, NULL };
 	int rc;
 
+	if (x->noted_rc)
+		return tbw__error_set(x->noted_rc, "recover", x->logdir, "out of memory");
 	rc = list_run_files(x, &files, &nfiles);
 	if (rc != TBW_OK)
 		return rc;
@@ -1587,9 +1700,12 @@ static int final_scan(recover_ctx *x)
 	}
 	rep->event_files = nfiles;
 	for (size_t i = 0; i < nfiles; i++) {
-		char *p = tbw__path_join(x->logdir, files[i].name);
+		char *p;
 		tbw_evscan sr;
 
+		if (x->noted && files[i].base >= x->noted_from)
+			continue;   /* written by this run: export_cb has its figures */
+		p = tbw__path_join(x->logdir, files[i].name);
 		if (!p) {
 			rc = tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
 			break;
@@ -1606,12 +1722,42 @@ static int final_scan(recover_ctx *x)
 		tbw__free(p);
 		if (rc != TBW_OK)
 			break;
+		if (x->noted && sr.last_seq > x->noted_from)
+			sr.last_seq = x->noted_from;   /* the rest: this run's export, below */
 		if (sr.last_seq > prev_end)
 			prev_end = sr.last_seq;
 		progress(x, "checking event files", i + 1, nfiles);
 	}
+	/* What this run exported: a new file starts at every gap (doc/compactor.md),
+	 * so a gap is named by the file that follows it. */
+	for (size_t k = 0; rc == TBW_OK && x->noted && k < x->nexported; k++) {
+		const struct seqrange *g = &x->exported[k];
+		if (g->lo > prev_end) {
+			const char *name = NULL;
+			char *p;
+			for (size_t i = 0; i < nfiles && !name; i++)
+				if (files[i].base == g->lo)
+					name = files[i].name;
+			p = name ? tbw__path_join(x->logdir, name) : NULL;
+			rep->lost += g->lo - prev_end;
+			add_damage(rep, p ? p : x->logdir, 0, g->lo - prev_end,
+			           "sequence numbers %" PRIu64 "..%" PRIu64 " are in no source; lost",
+			           prev_end + 1, g->lo);
+			tbw__free(p);
+		}
+		if (g->hi > prev_end)
+			prev_end = g->hi;
+	}
+	for (size_t k = 0; rc == TBW_OK && k < x->nnoted_tags; k++) {
+		tbw_recover_tag *t = tag_slot(x, x->noted_tags[k].tag, strlen(x->noted_tags[k].tag));
+		if (!t) {
+			rc = tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
+			break;
+		}
+		tag_merge(t, &x->noted_tags[k]);
+		rep->total_scalars += x->noted_tags[k].count;
+	}
 	rep->last_seq = prev_end;
-	tbw__strmap_free(&sc.byname);
 	if (rep->ntags > 1)
 		qsort(rep->tags, rep->ntags, sizeof *rep->tags, tag_order);
 	free_files(files, nfiles);
@@ -1725,6 +1871,14 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 			goto out;
 		if (x.repair)
 			tbw__compactor_set_repair(x.comp, x.repair_after, x.repair_start, x.repair_step);
+		if (cfg->purge_step == TBW_NO_PURGE) {
+			/* (a purge rewrites the files: then the final scan reads them all) */
+			tbw_compact_stats cs;
+			tbw__compactor_stats(x.comp, &cs);
+			x.noted = 1;
+			x.noted_from = cs.cursor.seq;
+			tbw__compactor_set_on_export(x.comp, export_cb, &x);
+		}
 	}
 	/* 5. Segments, exported as they are restored. */
 	rc = segments_phase(&x);
@@ -1834,5 +1988,11 @@ out:
 	tbw__free(x.dry_all.iv);
 	tbw__free(x.dry_starts.iv);
 	tbw__free(x.unsure);
+	tbw__free(x.exported);
+	for (size_t k = 0; k < x.nnoted_tags; k++)
+		tbw__free(x.noted_tags[k].tag);
+	tbw__free(x.noted_tags);
+	tbw__free(x.tag_slot_of);
+	tbw__strmap_free(&x.byname);
 	return rc;
 }

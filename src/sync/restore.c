@@ -142,12 +142,19 @@ static void report_lost(rstate *st, const char *file, const tbw_seg *seg)
 }
 
 /* Per-tag "newest record" bookkeeping; the report owns NUL-terminated copies. */
-static int tag_note(rstate *st, const char *name, size_t len, const tbw_seg_rec *r, int dup)
+/* *slot: the tag's index in the report once known (1 + index; 0: look it
+ * up), so a segment looks each of its tags up once. */
+static int tag_note(rstate *st, const char *name, size_t len, const tbw_seg_rec *r, int dup, long *slot)
 {
 	tbw_sync_report *rep = st->rep;
 	long idx;
-	/* The map's keys point at the report's own copies. */
 	size_t before = st->tagmap.n;
+
+	if (*slot) {
+		idx = *slot - 1;
+		goto count;
+	}
+	/* The map's keys point at the report's own copies. */
 	idx = tbw__sync_namemap_get(&st->tagmap, name, len);
 	if (idx < 0)
 		return TBW_ENOMEM;
@@ -172,6 +179,8 @@ static int tag_note(rstate *st, const char *name, size_t len, const tbw_seg_rec 
 		rep->ntags++;
 		tbw__sync_namemap_move(&st->tagmap, (size_t)idx, copy);
 	}
+	*slot = idx + 1;
+count:;
 	tbw_sync_tag_last *t = &rep->tags[idx];
 	if (!dup)
 		t->records++;
@@ -265,12 +274,14 @@ static int restore_seg(rstate *st, const char *fname, const tbw_seg *seg, tbw_jo
 	uint64_t (*runs)[2] = NULL;
 	size_t nruns = 0;
 	tbw_jrec_named *named = NULL;
+	long *slot = NULL;   /* segment tag -> 1 + index in the report's tags */
 	int rc = TBW_OK;
 	size_t rejected = 0;
 
 	runs = tbw__malloc(seg->n * sizeof *runs);
 	named = tbw__malloc((seg->n < TBW_SYNC_BATCH ? seg->n : TBW_SYNC_BATCH) * sizeof *named);
-	if (!runs || !named) {
+	slot = tbw__calloc(seg->ntags + 1, sizeof *slot);
+	if (!runs || !named || !slot) {
 		rc = tbw__error_set(TBW_ENOMEM, OP_RESTORE, fname, "out of memory");
 		goto out;
 	}
@@ -306,7 +317,7 @@ static int restore_seg(rstate *st, const char *fname, const tbw_seg *seg, tbw_jo
 		} else {
 			jn->tag = seg->tags[r->tag - 1].name;
 			jn->tag_len = seg->tags[r->tag - 1].len;
-			rc = tag_note(st, jn->tag, jn->tag_len, r, dup);
+			rc = tag_note(st, jn->tag, jn->tag_len, r, dup, &slot[r->tag - 1]);
 			if (rc) {
 				rc = tbw__error_set(TBW_ENOMEM, OP_RESTORE, fname, "out of memory");
 				goto out;
@@ -351,6 +362,7 @@ static int restore_seg(rstate *st, const char *fname, const tbw_seg *seg, tbw_jo
 out:
 	tbw__free(runs);
 	tbw__free(named);
+	tbw__free(slot);
 	return rc;
 }
 
