@@ -1427,19 +1427,25 @@ static void test_recover_sigkilled_syncing_writer_lost_machine(void **state)
 			o.sync_interval_ms = 20;
 			o.compact_interval_ms = 20;
 			o.run_name = "run";
-			if (tbw_open(&w, logdir, &o) != TBW_OK)
+			if (tbw_open(&w, logdir, &o) != TBW_OK) {
+				fprintf(stderr, "writer child: %s\n", tbw_errmsg());
 				_exit(2);
+			}
 			for (uint64_t i = 0; ; i++) {
 				const char *tag;
 				int64_t step;
 				double val;
 				scalar_at(i, &tag, &step, &val);
-				if (tbw_add_scalar(w, tag, val, step, 1700000000.0 + (double)i) != TBW_OK)
+				if (tbw_add_scalar(w, tag, val, step, 1700000000.0 + (double)i) != TBW_OK) {
+					fprintf(stderr, "writer child: %s\n", tbw_errmsg());
 					_exit(3);
+				}
 				v = i + 1;
 				if (i % 97 == 0) {
-					if (tbw_flush(w) != TBW_OK)
+					if (tbw_flush(w) != TBW_OK) {
+						fprintf(stderr, "writer child: %s\n", tbw_errmsg());
 						_exit(4);
+					}
 					v |= 1ull << 63;   /* flushed: shipped for sure */
 				}
 				if (write(pfd[1], &v, sizeof v) != sizeof v)
@@ -1452,9 +1458,12 @@ static void test_recover_sigkilled_syncing_writer_lost_machine(void **state)
 		 * recover from. Killed earlier, under load (make -j16 check), the
 		 * child could die before creating it and the round failed. */
 		if (read(pfd[0], &v, sizeof v) != sizeof v || !(v >> 63)) {
+			int cst = 0;
 			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			fail_msg("writer child died before its first flush");
+			waitpid(pid, &cst, 0);
+			fail_msg("round %d: writer child died before its first flush (%s %d: 2 open, 3 add, "
+			         "4 flush failed)", round, WIFEXITED(cst) ? "exit" : "signal",
+			         WIFEXITED(cst) ? WEXITSTATUS(cst) : WTERMSIG(cst));
 		}
 		acked = flushed = v & ~(1ull << 63);
 		usleep(20000 + (useconds_t)(rand() % 200000));

@@ -626,6 +626,28 @@ void tbw__seg_release(tbw_seg *s)
 	memset(s, 0, sizeof *s);
 }
 
+/* s's record array (n, zeroed) and payload buffer (raw bytes): old's when
+ * they are big enough (old gives them up), else new. 0 or TBW_ENOMEM. */
+static int take_arrays(tbw_seg *s, tbw_seg *old, size_t n, size_t raw)
+{
+	if (old && old->recs && old->recs_cap >= n) {
+		s->recs = old->recs;
+		s->recs_cap = old->recs_cap;
+		old->recs = NULL;
+		memset(s->recs, 0, n * sizeof *s->recs);
+	} else if ((s->recs = tbw__calloc(n, sizeof *s->recs)) != NULL) {
+		s->recs_cap = n;
+	}
+	if (old && old->raw && old->raw_cap >= raw) {
+		s->raw = old->raw;
+		s->raw_cap = old->raw_cap;
+		old->raw = NULL;
+	} else if ((s->raw = tbw__malloc(raw)) != NULL) {
+		s->raw_cap = raw;
+	}
+	return s->recs && s->raw ? TBW_OK : TBW_ENOMEM;
+}
+
 /* base: file offset of src, for damage reports. */
 static int inflate_payload(const uint8_t *src, size_t comp, uint8_t *dst, size_t raw,
                            uint64_t base, tbw_seg_damage *d)
@@ -813,7 +835,7 @@ static int decode_events(rd *r, uint64_t first_seq, uint64_t last_seq, size_t n,
 }
 
 /* Version 1: one payload; any damage fails the whole segment. */
-static int decode_v1(const uint8_t *buf, size_t len, tbw_seg *out, tbw_seg_damage *d)
+static int decode_v1(const uint8_t *buf, size_t len, tbw_seg *out, tbw_seg_damage *d, tbw_seg *old)
 {
 	tbw_seg s;
 	rd r;
@@ -837,8 +859,7 @@ static int decode_v1(const uint8_t *buf, size_t len, tbw_seg *out, tbw_seg_damag
 		return damage(d, TBW_ECORRUPT, TBW_SEG_HEADER_SIZE, 0, "payload checksum mismatch");
 
 	n = (size_t)s.h.count;
-	s.raw = tbw__malloc((size_t)s.h.raw_size);
-	s.recs = tbw__calloc(n, sizeof *s.recs);
+	take_arrays(&s, old, n, (size_t)s.h.raw_size);
 	s.tags = tbw__calloc(s.h.ntags ? s.h.ntags : 1, sizeof *s.tags);
 	pstep = tbw__calloc((size_t)s.h.ntags + 1, sizeof *pstep);
 	pval = tbw__calloc((size_t)s.h.ntags + 1, sizeof *pval);
@@ -1050,7 +1071,8 @@ static void check_against_header(tbw_seg *s, const tbw_seg_header *fh, const spa
 }
 
 static int decode_v2(const uint8_t *buf, size_t len, int hdr_ok, const tbw_seg_header *fh,
-                     tbw_seg *out, tbw_seg_damage *d, int hdr_rc, const tbw_seg_damage *hdr_d)
+                     tbw_seg *out, tbw_seg_damage *d, int hdr_rc, const tbw_seg_damage *hdr_d,
+                     tbw_seg *old)
 {
 	tbw_seg s;
 	spans sp = { NULL, 0, 0 };
@@ -1166,9 +1188,8 @@ static int decode_v2(const uint8_t *buf, size_t len, int hdr_ok, const tbw_seg_h
 	}
 
 	/* Pass 2: inflate and decode the intact blocks. */
-	s.recs = tbw__calloc(total ? (size_t)total : 1, sizeof *s.recs);
+	take_arrays(&s, old, total ? (size_t)total : 1, rawtot ? (size_t)rawtot : 1);
 	s.tags = tbw__calloc(tagtot ? (size_t)tagtot : 1, sizeof *s.tags);
-	s.raw = tbw__malloc(rawtot ? (size_t)rawtot : 1);
 	pstep = tbw__calloc((size_t)maxtags + 1, sizeof *pstep);
 	pval = tbw__calloc((size_t)maxtags + 1, sizeof *pval);
 	/* + the header's own entry, or (header intact) a missing head and
@@ -1275,6 +1296,12 @@ fail:
 
 int tbw__seg_decode(const uint8_t *buf, size_t len, tbw_seg *out, tbw_seg_damage *d)
 {
+	return tbw__seg_decode_reusing(buf, len, out, d, NULL);
+}
+
+int tbw__seg_decode_reusing(const uint8_t *buf, size_t len, tbw_seg *out, tbw_seg_damage *d,
+                            tbw_seg *old)
+{
 	tbw_seg_header h;
 	tbw_seg_damage hd;
 	int rc;
@@ -1283,16 +1310,16 @@ int tbw__seg_decode(const uint8_t *buf, size_t len, tbw_seg *out, tbw_seg_damage
 	memset(&hd, 0, sizeof hd);
 	rc = tbw__seg_read_header(buf, len, &h, &hd);
 	if (rc == TBW_OK && h.version == 1)
-		return decode_v1(buf, len, out, d);
+		return decode_v1(buf, len, out, d, old);
 	if (rc == TBW_OK)
-		return decode_v2(buf, len, 1, &h, out, d, 0, NULL);
+		return decode_v2(buf, len, 1, &h, out, d, 0, NULL, old);
 	if (rc == TBW_ENOMEM || rc == TBW_EVERSION || len < TBW_SEG_HEADER_SIZE + TBW_SEG_BLOCK_HEADER_SIZE) {
 		if (d)
 			*d = hd;
 		return rc;
 	}
 	/* The header is damaged: the blocks may still read on their own. */
-	return decode_v2(buf, len, 0, &h, out, d, rc, &hd);
+	return decode_v2(buf, len, 0, &h, out, d, rc, &hd, old);
 }
 
 void tbw__seg_lost_describe(const tbw_seg_lost *l, char *buf, size_t cap)

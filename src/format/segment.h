@@ -134,6 +134,7 @@ typedef struct tbw_seg {
 	tbw_seg_lost  *lost;
 	size_t         nlost;
 	int            header_damaged;
+	size_t         recs_cap, raw_cap;   /* allocated sizes of recs and raw */
 } tbw_seg;
 
 /* Encode n records (strictly increasing seq >= 1, 1 <= n <=
@@ -165,6 +166,13 @@ int tbw__seg_read_header(const uint8_t *buf, size_t len, tbw_seg_header *h,
  * says where and why) or TBW_ENOMEM. On error out holds nothing to release. */
 int tbw__seg_decode(const uint8_t *buf, size_t len, tbw_seg *out,
                     tbw_seg_damage *d);
+
+/* The same, taking old's record and payload arrays for out's when they are
+ * big enough (old keeps what it does not give up; release it after). A
+ * reader of many segments pays for its big arrays once instead of having
+ * fresh pages faulted in and cleared for every segment. old may be NULL. */
+int tbw__seg_decode_reusing(const uint8_t *buf, size_t len, tbw_seg *out,
+                            tbw_seg_damage *d, tbw_seg *old);
 
 void tbw__seg_release(tbw_seg *s);
 

@@ -81,6 +81,10 @@ typedef struct rstate {
 	size_t tagcap;
 	ivset seen;
 	uint64_t next_first; /* first seq of the next segment by name, or UINT64_MAX */
+	/* restore_seg's arrays, kept from segment to segment */
+	uint64_t (*runs)[2];
+	size_t runs_cap;
+	tbw_jrec_named *named;
 } rstate;
 
 static void report_damage(rstate *st, const char *file, uint64_t off, int in_payload,
@@ -271,15 +275,22 @@ static int list_segments(const char *run_dir, char ***out, size_t *nout, uint32_
 static int restore_seg(rstate *st, const char *fname, const tbw_seg *seg, tbw_journal *dst)
 {
 	tbw_sync_report *rep = st->rep;
-	uint64_t (*runs)[2] = NULL;
+	uint64_t (*runs)[2];
 	size_t nruns = 0;
-	tbw_jrec_named *named = NULL;
+	tbw_jrec_named *named;
 	long *slot = NULL;   /* segment tag -> 1 + index in the report's tags */
 	int rc = TBW_OK;
 	size_t rejected = 0;
 
-	runs = tbw__malloc(seg->n * sizeof *runs);
-	named = tbw__malloc((seg->n < TBW_SYNC_BATCH ? seg->n : TBW_SYNC_BATCH) * sizeof *named);
+	if (st->runs_cap < seg->n) {
+		tbw__free(st->runs);
+		st->runs = tbw__malloc(seg->n * sizeof *st->runs);
+		st->runs_cap = st->runs ? seg->n : 0;
+	}
+	if (!st->named)
+		st->named = tbw__malloc(TBW_SYNC_BATCH * sizeof *st->named);
+	runs = st->runs;
+	named = st->named;
 	slot = tbw__calloc(seg->ntags + 1, sizeof *slot);
 	if (!runs || !named || !slot) {
 		rc = tbw__error_set(TBW_ENOMEM, OP_RESTORE, fname, "out of memory");
@@ -360,8 +371,6 @@ static int restore_seg(rstate *st, const char *fname, const tbw_seg *seg, tbw_jo
 		rc = tbw__error_set(TBW_ENOMEM, OP_RESTORE, fname, "out of memory");
 	rep->segments_ok++;
 out:
-	tbw__free(runs);
-	tbw__free(named);
 	tbw__free(slot);
 	return rc;
 }
@@ -549,6 +558,8 @@ int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
 	}
 	rep->generation = gmax;
 
+	tbw_seg prev;   /* the last segment restored: its big arrays are reused */
+	memset(&prev, 0, sizeof prev);
 	for (size_t i = 0; i < nn && rc == TBW_OK && !rep->stopped; i++) {
 		uint64_t nfirst = 0, nlast = 0;
 		uint32_t nlevel = 0, ngen = 0;
@@ -582,7 +593,8 @@ int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
 			continue;
 		}
 		memset(&dmg, 0, sizeof dmg);
-		frc = tbw__seg_decode(buf, len, &seg, &dmg);
+		frc = tbw__seg_decode_reusing(buf, len, &seg, &dmg, &prev);
+		tbw__seg_release(&prev);   /* what the decode did not take over */
 		tbw__free(buf);
 		if (frc == TBW_ENOMEM) {
 			rc = frc;
@@ -654,8 +666,9 @@ int tbw__sync_restore(const char *run_dir, tbw_journal *dst,
 		}
 		if (seg.n)
 			rc = restore_seg(&st, names[i], &seg, dst);
-		tbw__seg_release(&seg);
+		prev = seg;   /* its arrays serve the next segment */
 	}
+	tbw__seg_release(&prev);
 	if (st.seen.n) {
 		uint64_t have = 0;
 		rep->first_seq = st.seen.iv[0][0];
@@ -671,6 +684,8 @@ out:
 	free_names(names, nn);
 	tbw__sync_namemap_free(&st.tagmap);
 	tbw__free(st.seen.iv);
+	tbw__free(st.runs);
+	tbw__free(st.named);
 	return rc;
 }
 
