@@ -717,6 +717,78 @@ static void test_journal_insert_dedups(void **state)
 	tbw__journal_close(j);
 }
 
+/* A batch's tags are resolved through a memo keyed by the name's pointer
+ * and a hash of the tags new in the batch: records sharing a pointer with a
+ * different length are different tags ("val" inside "val/loss"), 300 tags
+ * new in one batch round robin each get one id, and a second batch naming
+ * them again (other pointers) gets the same ids. */
+static void test_journal_insert_batch_tags_by_pointer_and_name(void **state)
+{
+	enum { NT = 300, N = 3000 };
+	static char names[NT][16];
+	static char again[NT][16];
+	const char *shared = "val/loss";
+	tbw_jrec_named *recs = calloc(N + 2, sizeof *recs);
+	tbw_jrec *r = calloc(N + 2, sizeof *r);
+	tbw_journal *j = open_rw(jdir);
+	size_t n, got = 0;
+	(void)state;
+
+	assert_non_null(recs);
+	assert_non_null(r);
+	for (int t = 0; t < NT; t++) {
+		snprintf(names[t], sizeof names[t], "tag/%03d", t);
+		snprintf(again[t], sizeof again[t], "tag/%03d", t);
+	}
+	for (size_t i = 0; i < N; i++) {
+		recs[i].seq = i + 1;
+		recs[i].step = (int64_t)i;
+		recs[i].value = (double)i;
+		recs[i].tag = names[i % NT];
+		recs[i].tag_len = strlen(names[i % NT]);
+	}
+	recs[N].seq = N + 1;
+	recs[N].tag = shared;
+	recs[N].tag_len = 8;
+	recs[N + 1].seq = N + 2;
+	recs[N + 1].tag = shared;
+	recs[N + 1].tag_len = 3;
+	assert_int_equal(tbw__journal_insert(j, recs, N + 2, &n), TBW_OK);
+	assert_int_equal(n, N + 2);
+	for (size_t i = 0; i < N; i++) {      /* again, through other pointers */
+		recs[i].seq = N + 3 + i;
+		recs[i].tag = again[(i * 7) % NT];
+		recs[i].tag_len = strlen(again[(i * 7) % NT]);
+	}
+	assert_int_equal(tbw__journal_insert(j, recs, N, &n), TBW_OK);
+	assert_int_equal(n, N);
+	while (got < 2 * N + 2) {
+		tbw_jread inf;
+		assert_int_equal(tbw__journal_read(j, got, r, N + 2, &inf), TBW_OK);
+		assert_true(inf.n > 0);
+		for (size_t k = 0; k < inf.n; k++) {
+			uint64_t i = r[k].seq - 1;
+			const char *want, *name;
+			size_t len;
+			if (i < N)
+				want = names[i % NT];
+			else if (i == N)
+				want = "val/loss";
+			else if (i == N + 1)
+				want = "val";
+			else
+				want = again[((i - N - 2) * 7) % NT];
+			assert_int_equal(tbw__journal_tag_name(j, r[k].tag_id, &name, &len), TBW_OK);
+			assert_int_equal(len, strlen(want));
+			assert_memory_equal(name, want, len);
+		}
+		got += inf.n;
+	}
+	tbw__journal_close(j);
+	free(recs);
+	free(r);
+}
+
 static void test_journal_poisoned_after_failed_sync(void **state)
 {
 	tbw_journal *j;
@@ -999,6 +1071,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_group_commit_each_call_its_own_result, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_stale_reader_cleared_on_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_insert_dedups, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_insert_batch_tags_by_pointer_and_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_poisoned_after_failed_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_salvage_reads_intact_and_raw_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_missing_is_enotfound, setup, teardown),

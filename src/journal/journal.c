@@ -1873,8 +1873,18 @@ typedef struct insert_ctx {
 	uint64_t bytes;         /* event bodies in the batch (disk reserved for them) */
 } insert_ctx;
 
+/* Tag ids of the batch's tag pointers, by pointer: restored records point
+ * into their segment's one tag table, so a segment's few tags hit here
+ * instead of hashing each record's name. */
+#define TAG_MEMO 16
+typedef struct tag_memo {
+	const char *tag;
+	size_t len;
+	uint32_t id;
+} tag_memo;
+
 static int insert_loop(jenv *e, MDB_txn *txn, insert_ctx *c, MDB_cursor *cur, uint64_t top,
-                       const char **memo_tag, size_t *memo_len, uint32_t *memo_id);
+                       tag_memo *memo);
 
 static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 {
@@ -1883,17 +1893,14 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 
 	uint64_t top = 0;   /* highest key stored: above it, no lookup and MDB_APPEND */
 
-	/* the last record's tag and id: restored records point into their
-	 * segment's one tag table, so runs of a tag repeat the pointer */
-	const char *memo_tag = NULL;
-	size_t memo_len = 0;
-	uint32_t memo_id = 0;
+	tag_memo memo[TAG_MEMO];
 	MDB_cursor *cur;
 
 	c->ninserted = 0;
 	c->nnew = 0;
 	c->max_seq = 0;
 	c->upgraded = 0;
+	memset(memo, 0, sizeof memo);
 	tbw__strmap_clear(&c->new_index);
 	{
 		MDB_val lk, lv;
@@ -1909,13 +1916,13 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 	}
 	/* Scalar records go in through the one cursor (appends above top stay
 	 * on the last leaf page without a search from the root each). */
-	rc = insert_loop(e, txn, c, cur, top, &memo_tag, &memo_len, &memo_id);
+	rc = insert_loop(e, txn, c, cur, top, memo);
 	mdb_cursor_close(cur);
 	return rc;
 }
 
 static int insert_loop(jenv *e, MDB_txn *txn, insert_ctx *c, MDB_cursor *cur, uint64_t top,
-                       const char **memo_tag, size_t *memo_len, uint32_t *memo_id)
+                       tag_memo *memo)
 {
 	int rc;
 
@@ -1939,8 +1946,9 @@ static int insert_loop(jenv *e, MDB_txn *txn, insert_ctx *c, MDB_cursor *cur, ui
 		} else if (rc != MDB_NOTFOUND) {
 			return rc;
 		}
-		if (r->tag && r->tag == *memo_tag && r->tag_len == *memo_len) {
-			id = *memo_id;
+		tag_memo *m = &memo[(uint64_t)(uintptr_t)r->tag * 0x9E3779B97F4A7C15ull >> 60];   /* 16 slots */
+		if (r->tag && r->tag == m->tag && r->tag_len == m->len) {
+			id = m->id;
 		} else if (r->tag) {
 			/* a tag new in this txn is not in memory yet: look among them */
 			uint32_t found = UINT32_MAX, idx;
@@ -1981,9 +1989,9 @@ static int insert_loop(jenv *e, MDB_txn *txn, insert_ctx *c, MDB_cursor *cur, ui
 					c->nnew++;
 				}
 			}
-			*memo_tag = r->tag;
-			*memo_len = r->tag_len;
-			*memo_id = id;
+			m->tag = r->tag;
+			m->len = r->tag_len;
+			m->id = id;
 		}
 		if (r->body_len) {
 			if (!r->body || r->body_len > TBW_JOURNAL_BODY_MAX)
