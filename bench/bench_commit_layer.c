@@ -192,7 +192,8 @@ int main(int argc, char **argv)
 			double m = (double)med[k][rounds / 2];
 			if (k == 0)
 				base = m;
-			printf("  %-8s %12.0f   %.2fx\n", names[k], m, m / base);
+			printf("  %-8s %12.0f   %.2fx%s\n", names[k], m, m / base,
+			       k == 0 ? "" : m / base <= 1.10 ? "   target <= 1.10x: met" : "   target <= 1.10x: MISSED");
 			free(med[k]);
 		}
 	}

@@ -902,6 +902,30 @@ static void test_journal_missing_is_enotfound(void **state)
 	assert_int_equal(tbw__journal_salvage(tmpdir, salv_cb, NULL, NULL, NULL, NULL), TBW_ENOTFOUND);
 }
 
+/* Fork a child that opens jdir itself and appends n scalars, record i
+ * under the tag prefix followed by i % mod in 5 digits, then exits 0 (2:
+ * open failed, 3: an append failed). Returns its pid. */
+static pid_t fork_appender(const char *prefix, int n, int mod)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		tbw_journal *cj = NULL;
+		tbw_jopen cfg = TBW_JOPEN_INIT;
+		if (tbw__journal_open(&cj, jdir, &cfg) != 0)
+			_exit(2);
+		for (int i = 0; i < n; i++) {
+			char tag[32];
+			int len = snprintf(tag, sizeof tag, "%s%05d", prefix, i % mod);
+			if (tbw__journal_append(cj, tag, (size_t)len, 1.0, i, 1.0, NULL) != 0)
+				_exit(3);
+		}
+		tbw__journal_close(cj);
+		_exit(0);
+	}
+	return pid;
+}
+
 /* Tags written by another process meanwhile: one thread of this process
  * appends (reading the tag table under the write mutex) while another asks
  * for the new tags' names (which adds them to the table, growing it). The
@@ -935,22 +959,7 @@ static void test_journal_tag_names_of_another_process_while_this_one_appends(voi
 	(void)state;
 
 	assert_int_equal(tbw__journal_append(j, "seed", 4, 0, 0, 1.0, NULL), TBW_OK);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		tbw_journal *cj = NULL;
-		tbw_jopen cfg = TBW_JOPEN_INIT;
-		if (tbw__journal_open(&cj, jdir, &cfg) != 0)
-			_exit(2);
-		for (int i = 0; i < NEW; i++) {
-			char tag[32];
-			int n = snprintf(tag, sizeof tag, "other/%05d", i);
-			if (tbw__journal_append(cj, tag, (size_t)n, 1.0, i, 1.0, NULL) != 0)
-				_exit(3);
-		}
-		tbw__journal_close(cj);
-		_exit(0);
-	}
+	pid = fork_appender("other/", NEW, NEW);
 	assert_int_equal(pthread_create(&t, NULL, tagrace_append, &r), 0);
 	/* ids 1.. are the other process's tags (0 is "seed"), as they appear */
 	for (uint32_t id = 1; id <= NEW;) {
@@ -983,6 +992,88 @@ static void test_journal_tag_names_of_another_process_while_this_one_appends(voi
 	tbw__journal_close(j);
 }
 
+/* Map growth with readers and writers racing it: a writer thread here and
+ * a writer in another process grow a small map over and over while a
+ * reader thread here reads (with and without the write mutex). Writes do
+ * not hold maplock: a resize (growth here, or adopting the other
+ * process's, MDB_MAP_RESIZED) takes the write mutex and then maplock for
+ * writing, so no transaction of this process is open when the map moves
+ * (one that was would read unmapped memory: a crash, under ASan too). */
+typedef struct growrace {
+	tbw_journal *j;
+	volatile int stop;
+	int err;
+	long reads;
+} growrace;
+
+static void *growrace_append(void *arg)
+{
+	growrace *r = arg;
+	for (int i = 0; i < 20000; i++) {
+		char tag[32];
+		int n = snprintf(tag, sizeof tag, "here/%d", i % 300);
+		if (tbw__journal_append(r->j, tag, (size_t)n, (double)i, i, 1.0, NULL) != TBW_OK) {
+			fprintf(stderr, "append: %s\n", tbw_errmsg());
+			r->err = 1;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void *growrace_read(void *arg)
+{
+	growrace *r = arg;
+	tbw_jrec recs[16];
+	while (!r->stop) {
+		uint64_t last, first;
+		tbw_jexport x;
+		tbw_jread inf;
+		if (tbw__journal_last_seq(r->j, &last) != TBW_OK ||
+		    tbw__journal_first_seq(r->j, &first) != TBW_OK ||
+		    tbw__journal_get_export(r->j, &x) != TBW_OK ||
+		    tbw__journal_read(r->j, last > 16 ? last - 16 : 0, recs, 16, &inf) != TBW_OK) {
+			fprintf(stderr, "read: %s\n", tbw_errmsg());
+			r->err = 1;
+			break;
+		}
+		r->reads++;
+	}
+	return NULL;
+}
+
+static void test_journal_map_grows_under_readers_and_another_process(void **state)
+{
+	tbw_journal *j;
+	growrace r = { 0 };
+	pthread_t tw, tr;
+	uint64_t count;
+	pid_t pid;
+	int st;
+	(void)state;
+
+	setenv("TBW_JOURNAL_MAPSIZE", "65536", 1);
+	j = open_rw(jdir);
+	r.j = j;
+	pid = fork_appender("there/", 20000, 300);
+	unsetenv("TBW_JOURNAL_MAPSIZE");
+	assert_int_equal(pthread_create(&tr, NULL, growrace_read, &r), 0);
+	assert_int_equal(pthread_create(&tw, NULL, growrace_append, &r), 0);
+	assert_int_equal(pthread_join(tw, NULL), 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	r.stop = 1;
+	assert_int_equal(pthread_join(tr, NULL), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(r.err, 0);
+	assert_true(r.reads > 0);
+	/* one more append here adopts the child's last size if it had not yet */
+	assert_int_equal(tbw__journal_append(j, "last", 4, 0, 0, 1.0, NULL), TBW_OK);
+	assert_int_equal(tbw__journal_count(j, &count), TBW_OK);
+	assert_int_equal(count, 40001);
+	assert_int_equal(tbw__journal_verify(j, NULL), TBW_OK);
+	tbw__journal_close(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -992,6 +1083,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_cursors_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_prune_bounded_by_cursors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_map_grows_without_losing_scalars, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_map_grows_under_readers_and_another_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_same_dir_twice_shares_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_role_busy_in_other_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_fork_child_gets_efork, setup, teardown),

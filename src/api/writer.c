@@ -638,7 +638,7 @@ out:
 /* ---- logging ---- */
 
 /* Enter a call on w: 0, or TBW_ECLOSED (message set) when it is shut. */
-static int enter(tbw_writer *w, const char *op)
+static inline int enter(tbw_writer *w, const char *op)
 {
 	atomic_fetch_add(&w->inflight, 1);
 	if (atomic_load(&w->closed)) {
@@ -648,7 +648,7 @@ static int enter(tbw_writer *w, const char *op)
 	return TBW_OK;
 }
 
-static void leave(tbw_writer *w)
+static inline void leave(tbw_writer *w)
 {
 	atomic_fetch_sub(&w->inflight, 1);
 }
