@@ -912,13 +912,17 @@ static pid_t fork_appender(const char *prefix, int n, int mod)
 	if (pid == 0) {
 		tbw_journal *cj = NULL;
 		tbw_jopen cfg = TBW_JOPEN_INIT;
-		if (tbw__journal_open(&cj, jdir, &cfg) != 0)
+		if (tbw__journal_open(&cj, jdir, &cfg) != 0) {
+			fprintf(stderr, "child: open: %s\n", tbw_errmsg());
 			_exit(2);
+		}
 		for (int i = 0; i < n; i++) {
 			char tag[32];
 			int len = snprintf(tag, sizeof tag, "%s%05d", prefix, i % mod);
-			if (tbw__journal_append(cj, tag, (size_t)len, 1.0, i, 1.0, NULL) != 0)
+			if (tbw__journal_append(cj, tag, (size_t)len, 1.0, i, 1.0, NULL) != 0) {
+				fprintf(stderr, "child: append %d: %s\n", i, tbw_errmsg());
 				_exit(3);
+			}
 		}
 		tbw__journal_close(cj);
 		_exit(0);
@@ -992,13 +996,59 @@ static void test_journal_tag_names_of_another_process_while_this_one_appends(voi
 	tbw__journal_close(j);
 }
 
-/* Map growth with readers and writers racing it: a writer thread here and
- * a writer in another process grow a small map over and over while a
- * reader thread here reads (with and without the write mutex). Writes do
- * not hold maplock: a resize (growth here, or adopting the other
- * process's, MDB_MAP_RESIZED) takes the write mutex and then maplock for
- * writing, so no transaction of this process is open when the map moves
- * (one that was would read unmapped memory: a crash, under ASan too). */
+/* Another process commits exactly once between this process's empty
+ * write transaction (the open of an existing journal writes nothing) and
+ * its next append. LMDB commits an empty transaction without using its id,
+ * so the other process's commit takes that id and the append's id is the
+ * empty one's + 1, as if nothing had happened in between: the append
+ * trusted its stale next sequence and failed with MDB_KEYEXIST (seen under
+ * ASan in the test below about tag names, once in about 12 runs). */
+static void test_journal_append_after_empty_txn_and_one_foreign_commit(void **state)
+{
+	tbw_journal *j = open_rw(jdir);
+	int ready[2], go[2], st;
+	uint64_t count;
+	pid_t pid;
+	char c = 0;
+	(void)state;
+
+	assert_int_equal(tbw__journal_append(j, "a", 1, 1.0, 1, 1.0, NULL), TBW_OK);
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(go), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		tbw_journal *cj = NULL;
+		tbw_jopen cfg = TBW_JOPEN_INIT;
+		if (tbw__journal_open(&cj, jdir, &cfg) != 0)
+			_exit(2);
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(4);
+		if (tbw__journal_append(cj, "b", 1, 2.0, 2, 1.0, NULL) != 0) {
+			fprintf(stderr, "child: append: %s\n", tbw_errmsg());
+			_exit(3);
+		}
+		tbw__journal_close(cj);
+		_exit(0);
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(tbw__journal_append(j, "a", 1, 3.0, 3, 1.0, NULL), TBW_OK);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(tbw__journal_count(j, &count), TBW_OK);
+	assert_int_equal(count, 3);
+	close(ready[0]); close(ready[1]); close(go[0]); close(go[1]);
+	tbw__journal_close(j);
+}
+
+/* Map growth with readers racing it: two writer threads grow a 64 KiB
+ * map over and over while a reader thread reads (with and without the
+ * write mutex). Writes do not hold maplock: a resize takes the write mutex
+ * and then maplock for writing, so no transaction of this process is open
+ * when the map moves (one that was would read unmapped memory: a crash,
+ * under ASan too). */
 typedef struct growrace {
 	tbw_journal *j;
 	volatile int stop;
@@ -1042,34 +1092,31 @@ static void *growrace_read(void *arg)
 	return NULL;
 }
 
-static void test_journal_map_grows_under_readers_and_another_process(void **state)
+static void test_journal_map_grows_under_readers(void **state)
 {
 	tbw_journal *j;
 	growrace r = { 0 };
-	pthread_t tw, tr;
-	uint64_t count;
-	pid_t pid;
-	int st;
+	pthread_t tw[2], tr;
+	uint64_t count, size;
 	(void)state;
 
 	setenv("TBW_JOURNAL_MAPSIZE", "65536", 1);
 	j = open_rw(jdir);
-	r.j = j;
-	pid = fork_appender("there/", 20000, 300);
 	unsetenv("TBW_JOURNAL_MAPSIZE");
+	r.j = j;
 	assert_int_equal(pthread_create(&tr, NULL, growrace_read, &r), 0);
-	assert_int_equal(pthread_create(&tw, NULL, growrace_append, &r), 0);
-	assert_int_equal(pthread_join(tw, NULL), 0);
-	assert_int_equal(waitpid(pid, &st, 0), pid);
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(pthread_create(&tw[k], NULL, growrace_append, &r), 0);
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(pthread_join(tw[k], NULL), 0);
 	r.stop = 1;
 	assert_int_equal(pthread_join(tr, NULL), 0);
-	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	assert_int_equal(r.err, 0);
 	assert_true(r.reads > 0);
-	/* one more append here adopts the child's last size if it had not yet */
-	assert_int_equal(tbw__journal_append(j, "last", 4, 0, 0, 1.0, NULL), TBW_OK);
+	assert_int_equal(tbw__journal_file_size(j, &size), TBW_OK);
+	assert_true(size > 65536);
 	assert_int_equal(tbw__journal_count(j, &count), TBW_OK);
-	assert_int_equal(count, 40001);
+	assert_int_equal(count, 40000);
 	assert_int_equal(tbw__journal_verify(j, NULL), TBW_OK);
 	tbw__journal_close(j);
 }
@@ -1083,7 +1130,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_cursors_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_prune_bounded_by_cursors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_map_grows_without_losing_scalars, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_journal_map_grows_under_readers_and_another_process, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_map_grows_under_readers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_append_after_empty_txn_and_one_foreign_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_same_dir_twice_shares_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_role_busy_in_other_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_fork_child_gets_efork, setup, teardown),

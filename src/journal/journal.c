@@ -443,8 +443,8 @@ static int adopt_resize(jenv *e, const char *op, int held)
  * calls run between two checks). */
 #define ROOM_APPEND_BOUND(n) (((uint64_t)32 << 10) + (uint64_t)(n) * 64)
 
-/* small: the caller's transaction is an append of that many records (no
- * event body), bounded by ROOM_APPEND_BOUND. Such appends skip the check
+/* small with extra 0: the caller's transaction is an append of that many
+ * records (no event body), bounded by ROOM_APPEND_BOUND. Such appends skip the check
  * (and its mdb_env_info) while the room found at the last check covers
  * their bound on top of the headroom: the reserve ahead of every
  * transaction is then at least the headroom, as with a check each time.
@@ -616,7 +616,9 @@ static int body_fail(jenv *e, int rc)
  * disk room, body, commit, done; a full map grows and the whole runs
  * again. No maplock: every resize takes wmu first (section 4 above).
  * extra: bytes the body will add beyond a small transaction (an event
- * record's value), reserved on disk before it runs. Inlined into its two
+ * record's value), reserved on disk before it runs. nrec: records the
+ * body appends (0: it may write nothing, and the caches are reloaded by
+ * the next transaction). Inlined into its two
  * callers: wtxn_sized (every body) and append_one (the one-scalar append,
  * where body and done are known and inlined in turn). */
 static inline __attribute__((always_inline)) int
@@ -649,7 +651,15 @@ wtxn_run(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx, uint6
 			size_t id = mdb_txn_id(txn);
 			rc = mdb_txn_commit(txn);
 			if (__builtin_expect(rc == 0, 1)) {
+				/* LMDB commits a transaction that wrote nothing
+				 * without using its id: the next one gets the same
+				 * id, and one another process commits meanwhile would
+				 * pass for ours (refresh_caches), its records unseen
+				 * (an append then failed with MDB_KEYEXIST). Only a
+				 * transaction that appended records surely wrote. */
 				e->last_txnid = id;
+				if (nrec == 0)
+					e->cache_ok = 0;
 				if (done)
 					done(e, ctx);
 				goto out;
@@ -727,7 +737,7 @@ typedef struct greq {
 	wdone_fn done;
 	void *ctx;
 	uint64_t extra;
-	size_t nrec;         /* small records appended (no event body): ensure_room_n */
+	size_t nrec;         /* records appended (each request appends at least one); small when extra is 0 (ensure_room_n) */
 	int rc;
 	int state;           /* under wmu: 0 to do, 1 in this txn, 2 finished (rc final) */
 	int fin;             /* under gmu: finished, the owner may return */
@@ -1941,7 +1951,7 @@ int tbw__journal_append_event(tbw_journal *j, const char *tag, size_t tag_len,
 	x.a.tag_id = tag ? UINT32_MAX : TBW_JTAG_NONE;
 	x.a.wall = wall_time; x.a.step = step;
 	x.body = body; x.body_len = body_len;
-	rc = wtxn_append(j->e, "add_event", event_body, event_done, &x, body_len + TBW_JREC_VAL_SIZE + 4096, 0);
+	rc = wtxn_append(j->e, "add_event", event_body, event_done, &x, body_len + TBW_JREC_VAL_SIZE + 4096, 1);
 	if (rc == 0 && seq_out)
 		*seq_out = x.a.seq;
 	return rc;
