@@ -148,7 +148,7 @@ typedef struct jenv {
 	uint32_t ntags, cap_id;
 	uint32_t tag_end;           /* next id to hand out: past every id loaded, added or seen damaged */
 	tbw_strmap byname;
-	struct { const char *p; uint32_t id; } memo[16]; /* under wmu: last ids by the caller's pointer */
+	struct { const char *p; uint32_t id; } memo[256]; /* under wmu: last ids by the caller's pointer */
 
 	atomic_int poisoned;
 	char poison_msg[512];
@@ -1621,14 +1621,15 @@ int tbw__journal_check_tag(const char *tag, size_t len, const char *op)
  * id lookups use the in-memory table loaded from `tags`; no on-disk index
  * (journals written before may hold an unused `tagids` table). */
 static int intern_lookup(jenv *e, MDB_txn *txn, const char *tag, size_t len, uint32_t fresh,
-                         uint32_t *id, int *isnew, unsigned slot);
+                         uint32_t *id, int *isnew, unsigned slot, const char *op);
 
 /* Callers log a few tags over and over from the same strings: a memo
  * keyed by the caller's pointer skips the name map (a hash of the name);
  * the name is still compared. */
 static inline unsigned memo_slot(const char *tag)
 {
-	return (unsigned)(((uint64_t)(uintptr_t)tag * 0x9E3779B97F4A7C15ull) >> 60);
+	/* 256 slots: the 8-odd tags of a training step rarely share one */
+	return (unsigned)(((uint64_t)(uintptr_t)tag * 0x9E3779B97F4A7C15ull) >> 56);
 }
 
 /* a and b hold len bytes each: equal? Tags are mostly short: 8-byte
@@ -1652,7 +1653,7 @@ static inline int name_eq(const char *a, const char *b, size_t len)
 }
 
 static inline int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t len, uint32_t fresh,
-                                uint32_t *id, int *isnew)
+                                uint32_t *id, int *isnew, const char *op)
 {
 	unsigned slot = memo_slot(tag);
 	uint32_t found = e->memo[slot].id;
@@ -1663,12 +1664,12 @@ static inline int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t l
 		*id = found;
 		return 0;
 	}
-	return intern_lookup(e, txn, tag, len, fresh, id, isnew, slot);
+	return intern_lookup(e, txn, tag, len, fresh, id, isnew, slot, op);
 }
 
 /* intern_in_txn past the memo: the name map, else a new tag. */
 static int intern_lookup(jenv *e, MDB_txn *txn, const char *tag, size_t len, uint32_t fresh,
-                         uint32_t *id, int *isnew, unsigned slot)
+                         uint32_t *id, int *isnew, unsigned slot, const char *op)
 {
 	uint32_t found;
 	uint8_t ib[4], *vb;
@@ -1683,7 +1684,7 @@ static int intern_lookup(jenv *e, MDB_txn *txn, const char *tag, size_t len, uin
 		return 0;
 	}
 	/* Only valid tags are ever interned, so a hit needs no validation. */
-	if ((rc = tbw__journal_check_tag(tag, len, "add_scalar")) != 0)
+	if ((rc = tbw__journal_check_tag(tag, len, op)) != 0)
 		return body_fail(e, rc);
 	*id = fresh;
 	*isnew = 1;
@@ -1701,6 +1702,7 @@ static int intern_lookup(jenv *e, MDB_txn *txn, const char *tag, size_t len, uin
 }
 
 typedef struct append_ctx {
+	const char *op;    /* the call, for the message of a bad new tag */
 	const char *tag;
 	size_t len;
 	uint32_t tag_id;   /* fixed id (START) or UINT32_MAX to intern */
@@ -1719,7 +1721,7 @@ static inline __attribute__((always_inline)) int append_body(jenv *e, MDB_txn *t
 
 	a->isnew = 0;
 	if (a->tag) {
-		if ((rc = intern_in_txn(e, txn, a->tag, a->len, next_tag_id(e), &a->tag_id, &a->isnew)) != 0)
+		if ((rc = intern_in_txn(e, txn, a->tag, a->len, next_tag_id(e), &a->tag_id, &a->isnew, a->op)) != 0)
 			return rc;
 	}
 	a->seq = e->next_seq;
@@ -1755,7 +1757,7 @@ int tbw__journal_append(tbw_journal *j, const char *tag, size_t tag_len,
 		return rc;
 	if (!tag || tag_len == 0 || tag_len > TBW_TAG_MAX)
 		return tbw__journal_check_tag(tag, tag_len, "add_scalar");
-	a.tag = tag; a.len = tag_len; a.tag_id = UINT32_MAX;
+	a.op = "add_scalar"; a.tag = tag; a.len = tag_len; a.tag_id = UINT32_MAX;
 	a.value = value; a.wall = wall_time; a.step = step; a.seq = 0;
 	rc = append_one(j->e, "add_scalar", &a);
 	if (rc == 0 && seq_out)
@@ -1779,8 +1781,14 @@ static int append_many_body(jenv *e, MDB_txn *txn, void *vctx)
 {
 	append_many_ctx *a = vctx;
 	uint32_t fresh = next_tag_id(e);
+	size_t nnew = 0;
+	MDB_cursor *c;
 	int rc;
 
+	/* one cursor for the n appends: it stays on the last leaf, so each
+	 * MDB_APPEND put after the first skips the descent from the root */
+	if ((rc = mdb_cursor_open(txn, e->d_rec, &c)) != 0)
+		return rc;
 	a->seq = e->next_seq;
 	for (size_t i = 0; i < a->n; i++) {
 		uint8_t kb[8], vb[32];
@@ -1790,26 +1798,31 @@ static int append_many_body(jenv *e, MDB_txn *txn, void *vctx)
 
 		a->isnew[i] = 0;
 		/* a tag new in this txn is not in memory yet: look among earlier ones */
-		for (size_t t = 0; t < i; t++)
+		for (size_t t = 0; nnew && t < i; t++)
 			if (a->isnew[t] && a->lens[t] == a->lens[i] &&
 			    memcmp(a->tags[t], a->tags[i], a->lens[i]) == 0) {
 				id = a->ids[t];
 				break;
 			}
 		if (id == UINT32_MAX) {
-			if ((rc = intern_in_txn(e, txn, a->tags[i], a->lens[i], fresh, &id, &isnew)) != 0)
-				return rc;
+			/* a new tag is validated here (a known one was when it
+			 * was new); a bad one fails the body: the transaction is
+			 * aborted, nothing written */
+			if ((rc = intern_in_txn(e, txn, a->tags[i], a->lens[i], fresh, &id, &isnew, "add_scalars")) != 0)
+				break;
 			if (isnew) {
 				fresh++;
+				nnew++;
 				a->isnew[i] = 1;
 			}
 		}
 		a->ids[i] = id;
 		tbw__jrec_encode(kb, vb, a->seq + i, a->wall, a->step, a->values[i], id);
-		if ((rc = mdb_put(txn, e->d_rec, &k, &v, MDB_APPEND)) != 0)
-			return rc;
+		if ((rc = mdb_cursor_put(c, &k, &v, MDB_APPEND)) != 0)
+			break;
 	}
-	return 0;
+	mdb_cursor_close(c);
+	return rc;
 }
 
 static void append_many_done(jenv *e, void *vctx)
@@ -1833,10 +1846,21 @@ int tbw__journal_append_many(tbw_journal *j, size_t n, const char *const *tags,
 		return rc;
 	if (n == 0)
 		return TBW_OK;
-	/* all or nothing: every tag is checked before the transaction starts */
+	/* all or nothing: a tag new to the journal is validated inside the
+	 * transaction (intern_in_txn), whose abort then writes nothing; the
+	 * ones that cannot be a name are refused here */
 	for (size_t i = 0; i < n; i++)
-		if ((rc = tbw__journal_check_tag(tags[i], lens[i], "add_scalars")) != 0)
-			return rc;
+		if (!tags[i] || lens[i] == 0 || lens[i] > TBW_TAG_MAX)
+			return tbw__journal_check_tag(tags[i], lens[i], "add_scalars");
+	if (n == 1) {   /* one scalar: the path of tbw__journal_append */
+		append_ctx one;
+		one.op = "add_scalars"; one.tag = tags[0]; one.len = lens[0]; one.tag_id = UINT32_MAX;
+		one.value = values[0]; one.wall = wall_time; one.step = step; one.seq = 0;
+		rc = append_one(j->e, "add_scalars", &one);
+		if (rc == 0 && first_seq_out)
+			*first_seq_out = one.seq;
+		return rc;
+	}
 	a.n = n; a.tags = tags; a.lens = lens; a.values = values;
 	a.wall = wall_time; a.step = step; a.seq = 0;
 	if (n <= 16) {
@@ -1868,7 +1892,7 @@ int tbw__journal_append_start(tbw_journal *j, int64_t step, double wall_time,
 	int rc = check_writable(j, "append start marker");
 	if (rc)
 		return rc;
-	a.tag = NULL; a.len = 0; a.tag_id = TBW_JTAG_SESSION_START;
+	a.op = "append start marker"; a.tag = NULL; a.len = 0; a.tag_id = TBW_JTAG_SESSION_START;
 	a.value = 0; a.wall = wall_time; a.step = step; a.seq = 0;
 	rc = append_one(j->e, "append start marker", &a);
 	if (rc == 0 && seq_out)
@@ -1917,7 +1941,7 @@ static int event_body(jenv *e, MDB_txn *txn, void *vctx)
 	int rc;
 
 	x->a.isnew = 0;
-	if (x->a.tag && (rc = intern_in_txn(e, txn, x->a.tag, x->a.len, next_tag_id(e), &x->a.tag_id, &x->a.isnew)) != 0)
+	if (x->a.tag && (rc = intern_in_txn(e, txn, x->a.tag, x->a.len, next_tag_id(e), &x->a.tag_id, &x->a.isnew, x->a.op)) != 0)
 		return rc;
 	if ((rc = upgrade_format(e, txn)) != 0)
 		return rc;
@@ -1947,7 +1971,7 @@ int tbw__journal_append_event(tbw_journal *j, const char *tag, size_t tag_len,
 		                      "event body of %zu bytes: it must hold 1 to %zu bytes", body_len,
 		                      (size_t)TBW_JOURNAL_BODY_MAX);
 	memset(&x, 0, sizeof x);
-	x.a.tag = tag; x.a.len = tag ? tag_len : 0;
+	x.a.op = "add_event"; x.a.tag = tag; x.a.len = tag ? tag_len : 0;
 	x.a.tag_id = tag ? UINT32_MAX : TBW_JTAG_NONE;
 	x.a.wall = wall_time; x.a.step = step;
 	x.body = body; x.body_len = body_len;
