@@ -1689,16 +1689,24 @@ static int intern_lookup(jenv *e, MDB_txn *txn, const char *tag, size_t len, uin
 	*id = fresh;
 	*isnew = 1;
 	tbw__put_be32(ib, *id);
-	vb = tbw__malloc(len + 4);
-	if (!vb)
-		return body_fail(e, tbw__error_set(TBW_ENOMEM, "journal intern tag", e->dir, "out of memory"));
+	k.mv_data = ib; k.mv_size = 4;
+	v.mv_size = len + 4;
+	/* fresh is past every id in the table (tag_end), so the row goes last:
+	 * MDB_APPEND skips the search and fills pages instead of splitting
+	 * them in halves. A table whose last key is not a plain id (damage)
+	 * refuses the append: then an ordinary put. MDB_RESERVE: the row is
+	 * written in LMDB's page, no buffer of ours. */
+	rc = mdb_put(txn, e->d_tags, &k, &v, MDB_APPEND | MDB_RESERVE);
+	if (rc == MDB_KEYEXIST) {
+		v.mv_size = len + 4;
+		rc = mdb_put(txn, e->d_tags, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE);
+	}
+	if (rc)
+		return rc;
+	vb = v.mv_data;
 	memcpy(vb, tag, len);
 	tbw__put_be32(vb + len, tbw__jcrc2(ib, 4, tag, len));
-	k.mv_data = ib; k.mv_size = 4;
-	v.mv_data = vb; v.mv_size = len + 4;
-	rc = mdb_put(txn, e->d_tags, &k, &v, MDB_NOOVERWRITE);
-	tbw__free(vb);
-	return rc;
+	return 0;
 }
 
 typedef struct append_ctx {
