@@ -19,8 +19,8 @@
  * (scripts/bench-layer.sh does that and prints instructions per call).
  *
  *   bench_commit_layer [DIR] [ROUNDS]
- *   bench_commit_layer --only raw|journal|api|many N DIR
- * (many: tbw_add_scalars of 8 scalars per call, for callgrind only)
+ *   bench_commit_layer --only raw|journal|api|many|one N DIR
+ * (many, one: tbw_add_scalars of 8 or 1 scalars per call, for callgrind only)
  */
 #include "config.h"
 #include <stdio.h>
@@ -143,6 +143,15 @@ static void call_many(variant *v, size_t i)
 		die("add_scalars", tbw_errmsg());
 }
 
+/* --only one: tbw_add_scalars() of 1 scalar per call, the tags and values
+ * of call_api (its n = 1 target: no slower than tbw_add_scalar). */
+static void call_one(variant *v, size_t i)
+{
+	double val = 1.0 / (double)(i + 1);
+	if (tbw_add_scalars(v->w, 1, &tags[i % 4], &val, (int64_t)i, 1.7e9))
+		die("add_scalars", tbw_errmsg());
+}
+
 typedef void (*call_fn)(variant *, size_t);
 
 int main(int argc, char **argv)
@@ -157,7 +166,7 @@ int main(int argc, char **argv)
 	if (argc == 5 && strcmp(argv[1], "--only") == 0) {
 		size_t n = strtoul(argv[3], NULL, 10);
 		int k = !strcmp(argv[2], "raw") ? 0 : !strcmp(argv[2], "journal") ? 1 : 2;
-		call_fn fn = !strcmp(argv[2], "many") ? call_many : fns[k];
+		call_fn fn = !strcmp(argv[2], "many") ? call_many : !strcmp(argv[2], "one") ? call_one : fns[k];
 		snprintf(dir, sizeof dir, "%s/bench_layer_only", argv[4]);
 		snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
 		if (system(cmd) != 0)

@@ -1854,13 +1854,9 @@ int tbw__journal_append_many(tbw_journal *j, size_t n, const char *const *tags,
 		return rc;
 	if (n == 0)
 		return TBW_OK;
-	/* all or nothing: a tag new to the journal is validated inside the
-	 * transaction (intern_in_txn), whose abort then writes nothing; the
-	 * ones that cannot be a name are refused here */
-	for (size_t i = 0; i < n; i++)
-		if (!tags[i] || lens[i] == 0 || lens[i] > TBW_TAG_MAX)
-			return tbw__journal_check_tag(tags[i], lens[i], "add_scalars");
 	if (n == 1) {   /* one scalar: the path of tbw__journal_append */
+		if (!tags[0] || lens[0] == 0 || lens[0] > TBW_TAG_MAX)
+			return tbw__journal_check_tag(tags[0], lens[0], "add_scalars");
 		append_ctx one;
 		one.op = "add_scalars"; one.tag = tags[0]; one.len = lens[0]; one.tag_id = UINT32_MAX;
 		one.value = values[0]; one.wall = wall_time; one.step = step; one.seq = 0;
@@ -1869,6 +1865,12 @@ int tbw__journal_append_many(tbw_journal *j, size_t n, const char *const *tags,
 			*first_seq_out = one.seq;
 		return rc;
 	}
+	/* all or nothing: a tag new to the journal is validated inside the
+	 * transaction (intern_in_txn), whose abort then writes nothing; the
+	 * ones that cannot be a name are refused here */
+	for (size_t i = 0; i < n; i++)
+		if (!tags[i] || lens[i] == 0 || lens[i] > TBW_TAG_MAX)
+			return tbw__journal_check_tag(tags[i], lens[i], "add_scalars");
 	a.n = n; a.tags = tags; a.lens = lens; a.values = values;
 	a.wall = wall_time; a.step = step; a.seq = 0;
 	if (n <= 16) {
