@@ -20,5 +20,9 @@ for v in raw journal api; do
 	z=$(count "$v" $hi)
 	per=$(( (z - a) / (hi - lo) ))
 	[ -z "$raw" ] && raw=$per
-	echo "$v: $per instructions per call ($(awk "BEGIN{printf \"%.3f\", $per/$raw}")x raw)"
+	r=$(awk "BEGIN{printf \"%.3f\", $per/$raw}")
+	if [ "$v" = raw ]; then verdict=""
+	elif awk "BEGIN{exit !($per <= 1.10 * $raw)}"; then verdict="; target <= 1.10x: met"
+	else verdict="; target <= 1.10x: MISSED"; fi
+	echo "$v: $per instructions per call (${r}x raw$verdict)"
 done

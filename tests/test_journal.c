@@ -22,6 +22,7 @@
 #include "base/error.h"
 #include "journal/journal.h"
 #include "base/os.h"
+#include "../third_party/lmdb/lmdb.h"
 
 static char tmpdir[256];
 static char jdir[300];
@@ -607,11 +608,15 @@ static void test_journal_group_commit_each_call_its_own_result(void **state)
 	       (unsigned long long)commits);
 	assert_true(calls > 0);
 	assert_true(commits < calls);   /* some commits were shared */
-	/* allocation failures inside groups: each hits one call */
+	/* allocation failures while groups run: no allocation of ours runs
+	 * inside a body any more (a new tag's row is written in LMDB's page,
+	 * MDB_RESERVE); the one left, the in-memory copy of a new tag after
+	 * the commit, fails no call (the table is reloaded), and every
+	 * record of every call that returned 0 is there (gc_round) */
 	for (unsigned long n = 1; n <= 24; n++)
 		nomem += gc_round(j, (int)n, n);
 	printf("group commit under allocation failures: %d calls failed with TBW_ENOMEM\n", nomem);
-	assert_true(nomem > 0);
+	assert_int_equal(nomem, 0);
 	/* and the journal goes on */
 	gc_round(j, 99, 0);
 	tbw__journal_close(j);
@@ -964,6 +969,43 @@ static void test_journal_new_tag_after_damaged_highest_tag_row(void **state)
 	tbw__journal_close(j);
 }
 
+/* A new tag's row is put with MDB_APPEND (its id is past every id in the
+ * table); a table whose last key is not a 4-byte id (damage: here a 5-byte
+ * key written with LMDB directly) refuses that, and the row goes in with
+ * an ordinary put: logging under new tags goes on. */
+static void test_journal_new_tag_after_a_damaged_key_sorting_last(void **state)
+{
+	tbw_journal *j = open_rw(jdir);
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { 5, (void *)"\xff\xff\xff\xff\xff" }, v = { 3, (void *)"bad" };
+	const char *name;
+	size_t len;
+	(void)state;
+
+	append_n(j, 1, "alpha");
+	tbw__journal_close(j);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, jdir, 0, 0644), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "tags", 0, &dbi), 0);
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	j = open_rw(jdir);
+	assert_int_equal(tbw__journal_append(j, "beta", 4, 1.0, 2, 1.0, NULL), TBW_OK);
+	assert_int_equal(tbw__journal_append(j, "gamma", 5, 1.0, 3, 1.0, NULL), TBW_OK);
+	assert_int_equal(tbw__journal_tag_name(j, 1, &name, &len), TBW_OK);
+	assert_int_equal(len, 4);
+	assert_memory_equal(name, "beta", 4);
+	assert_int_equal(tbw__journal_tag_name(j, 2, &name, &len), TBW_OK);
+	assert_memory_equal(name, "gamma", 5);
+	tbw__journal_close(j);
+}
+
 static void test_journal_missing_is_enotfound(void **state)
 {
 	tbw_journal *j = NULL;
@@ -972,6 +1014,34 @@ static void test_journal_missing_is_enotfound(void **state)
 	assert_int_equal(tbw__journal_open(&j, tmpdir, &cfg), TBW_ENOTFOUND);
 	assert_null(j);
 	assert_int_equal(tbw__journal_salvage(tmpdir, salv_cb, NULL, NULL, NULL, NULL), TBW_ENOTFOUND);
+}
+
+/* Fork a child that opens jdir itself and appends n scalars, record i
+ * under the tag prefix followed by i % mod in 5 digits, then exits 0 (2:
+ * open failed, 3: an append failed). Returns its pid. */
+static pid_t fork_appender(const char *prefix, int n, int mod)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		tbw_journal *cj = NULL;
+		tbw_jopen cfg = TBW_JOPEN_INIT;
+		if (tbw__journal_open(&cj, jdir, &cfg) != 0) {
+			fprintf(stderr, "child: open: %s\n", tbw_errmsg());
+			_exit(2);
+		}
+		for (int i = 0; i < n; i++) {
+			char tag[32];
+			int len = snprintf(tag, sizeof tag, "%s%05d", prefix, i % mod);
+			if (tbw__journal_append(cj, tag, (size_t)len, 1.0, i, 1.0, NULL) != 0) {
+				fprintf(stderr, "child: append %d: %s\n", i, tbw_errmsg());
+				_exit(3);
+			}
+		}
+		tbw__journal_close(cj);
+		_exit(0);
+	}
+	return pid;
 }
 
 /* Tags written by another process meanwhile: one thread of this process
@@ -1007,22 +1077,7 @@ static void test_journal_tag_names_of_another_process_while_this_one_appends(voi
 	(void)state;
 
 	assert_int_equal(tbw__journal_append(j, "seed", 4, 0, 0, 1.0, NULL), TBW_OK);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		tbw_journal *cj = NULL;
-		tbw_jopen cfg = TBW_JOPEN_INIT;
-		if (tbw__journal_open(&cj, jdir, &cfg) != 0)
-			_exit(2);
-		for (int i = 0; i < NEW; i++) {
-			char tag[32];
-			int n = snprintf(tag, sizeof tag, "other/%05d", i);
-			if (tbw__journal_append(cj, tag, (size_t)n, 1.0, i, 1.0, NULL) != 0)
-				_exit(3);
-		}
-		tbw__journal_close(cj);
-		_exit(0);
-	}
+	pid = fork_appender("other/", NEW, NEW);
 	assert_int_equal(pthread_create(&t, NULL, tagrace_append, &r), 0);
 	/* ids 1.. are the other process's tags (0 is "seed"), as they appear */
 	for (uint32_t id = 1; id <= NEW;) {
@@ -1055,6 +1110,131 @@ static void test_journal_tag_names_of_another_process_while_this_one_appends(voi
 	tbw__journal_close(j);
 }
 
+/* Another process commits exactly once between this process's empty
+ * write transaction (the open of an existing journal writes nothing) and
+ * its next append. LMDB commits an empty transaction without using its id,
+ * so the other process's commit takes that id and the append's id is the
+ * empty one's + 1, as if nothing had happened in between: the append
+ * trusted its stale next sequence and failed with MDB_KEYEXIST (seen under
+ * ASan in the test below about tag names, once in about 12 runs). */
+static void test_journal_append_after_empty_txn_and_one_foreign_commit(void **state)
+{
+	tbw_journal *j = open_rw(jdir);
+	int ready[2], go[2], st;
+	uint64_t count;
+	pid_t pid;
+	char c = 0;
+	(void)state;
+
+	assert_int_equal(tbw__journal_append(j, "a", 1, 1.0, 1, 1.0, NULL), TBW_OK);
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(go), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		tbw_journal *cj = NULL;
+		tbw_jopen cfg = TBW_JOPEN_INIT;
+		if (tbw__journal_open(&cj, jdir, &cfg) != 0)
+			_exit(2);
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(4);
+		if (tbw__journal_append(cj, "b", 1, 2.0, 2, 1.0, NULL) != 0) {
+			fprintf(stderr, "child: append: %s\n", tbw_errmsg());
+			_exit(3);
+		}
+		tbw__journal_close(cj);
+		_exit(0);
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(tbw__journal_append(j, "a", 1, 3.0, 3, 1.0, NULL), TBW_OK);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(tbw__journal_count(j, &count), TBW_OK);
+	assert_int_equal(count, 3);
+	close(ready[0]); close(ready[1]); close(go[0]); close(go[1]);
+	tbw__journal_close(j);
+}
+
+/* Map growth with readers racing it: two writer threads grow a 64 KiB
+ * map over and over while a reader thread reads (with and without the
+ * write mutex). Writes do not hold maplock: a resize takes the write mutex
+ * and then maplock for writing, so no transaction of this process is open
+ * when the map moves (one that was would read unmapped memory: a crash,
+ * under ASan too). */
+typedef struct growrace {
+	tbw_journal *j;
+	volatile int stop;
+	int err;
+	long reads;
+} growrace;
+
+static void *growrace_append(void *arg)
+{
+	growrace *r = arg;
+	for (int i = 0; i < 20000; i++) {
+		char tag[32];
+		int n = snprintf(tag, sizeof tag, "here/%d", i % 300);
+		if (tbw__journal_append(r->j, tag, (size_t)n, (double)i, i, 1.0, NULL) != TBW_OK) {
+			fprintf(stderr, "append: %s\n", tbw_errmsg());
+			r->err = 1;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void *growrace_read(void *arg)
+{
+	growrace *r = arg;
+	tbw_jrec recs[16];
+	while (!r->stop) {
+		uint64_t last, first;
+		tbw_jexport x;
+		tbw_jread inf;
+		if (tbw__journal_last_seq(r->j, &last) != TBW_OK ||
+		    tbw__journal_first_seq(r->j, &first) != TBW_OK ||
+		    tbw__journal_get_export(r->j, &x) != TBW_OK ||
+		    tbw__journal_read(r->j, last > 16 ? last - 16 : 0, recs, 16, &inf) != TBW_OK) {
+			fprintf(stderr, "read: %s\n", tbw_errmsg());
+			r->err = 1;
+			break;
+		}
+		r->reads++;
+	}
+	return NULL;
+}
+
+static void test_journal_map_grows_under_readers(void **state)
+{
+	tbw_journal *j;
+	growrace r = { 0 };
+	pthread_t tw[2], tr;
+	uint64_t count, size;
+	(void)state;
+
+	setenv("TBW_JOURNAL_MAPSIZE", "65536", 1);
+	j = open_rw(jdir);
+	unsetenv("TBW_JOURNAL_MAPSIZE");
+	r.j = j;
+	assert_int_equal(pthread_create(&tr, NULL, growrace_read, &r), 0);
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(pthread_create(&tw[k], NULL, growrace_append, &r), 0);
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(pthread_join(tw[k], NULL), 0);
+	r.stop = 1;
+	assert_int_equal(pthread_join(tr, NULL), 0);
+	assert_int_equal(r.err, 0);
+	assert_true(r.reads > 0);
+	assert_int_equal(tbw__journal_file_size(j, &size), TBW_OK);
+	assert_true(size > 65536);
+	assert_int_equal(tbw__journal_count(j, &count), TBW_OK);
+	assert_int_equal(count, 40000);
+	assert_int_equal(tbw__journal_verify(j, NULL), TBW_OK);
+	tbw__journal_close(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1064,6 +1244,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_cursors_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_prune_bounded_by_cursors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_map_grows_without_losing_scalars, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_map_grows_under_readers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_append_after_empty_txn_and_one_foreign_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_same_dir_twice_shares_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_role_busy_in_other_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_fork_child_gets_efork, setup, teardown),
@@ -1076,6 +1258,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_salvage_reads_intact_and_raw_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_missing_is_enotfound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_new_tag_after_damaged_highest_tag_row, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_new_tag_after_a_damaged_key_sorting_last, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_tag_names_of_another_process_while_this_one_appends, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -631,6 +631,9 @@ static void test_writer_add_scalars_one_step_all_or_nothing(void **state)
 	assert_int_equal(tbw_add_scalars(w, 4, step1, v1, 7, 100.25), TBW_OK);
 	assert_int_equal(tbw_add_scalars(w, 3, bad, vb, 8, 0), TBW_EINVAL);
 	assert_non_null(strstr(tbw_errmsg(), "add_scalars"));
+	/* one scalar takes tbw_add_scalar's path, with its own name in the message */
+	assert_int_equal(tbw_add_scalars(w, 1, bad + 2, vb, 8, 0), TBW_EINVAL);
+	assert_non_null(strstr(tbw_errmsg(), "add_scalars"));
 	assert_int_equal(tbw_add_scalars(w, 3, step2, v2, 9, 0), TBW_OK);
 	assert_int_equal(tbw_add_scalars(w, 0, NULL, NULL, 10, 0), TBW_OK);
 	assert_int_equal(tbw_add_scalars(w, 1, NULL, v1, 10, 0), TBW_EINVAL);

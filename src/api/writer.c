@@ -638,7 +638,7 @@ out:
 /* ---- logging ---- */
 
 /* Enter a call on w: 0, or TBW_ECLOSED (message set) when it is shut. */
-static int enter(tbw_writer *w, const char *op)
+static inline int enter(tbw_writer *w, const char *op)
 {
 	atomic_fetch_add(&w->inflight, 1);
 	if (atomic_load(&w->closed)) {
@@ -648,7 +648,7 @@ static int enter(tbw_writer *w, const char *op)
 	return TBW_OK;
 }
 
-static void leave(tbw_writer *w)
+static inline void leave(tbw_writer *w)
 {
 	atomic_fetch_sub(&w->inflight, 1);
 }
@@ -719,6 +719,17 @@ int tbw_add_scalars(tbw_writer *w, size_t n, const char *const *tags,
 		return tbw__error_set(TBW_EINVAL, "add_scalars", NULL, "tags or values is NULL");
 	if ((rc = enter(w, "add_scalars")) != TBW_OK)
 		return rc;
+	if (n == 1) {   /* tbw_add_scalar's work, no length array */
+		size_t len = tags[0] ? strnlen(tags[0], TBW_TAG_MAX + 1) : 0;
+		uint64_t seq = 0;
+		if (!(wall_time > 0))
+			wall_time = tbw__wall_time();
+		rc = tbw__journal_append_many(w->c->j, 1, tags, &len, values, step, wall_time, &seq);
+		if (rc == TBW_OK)
+			kick_check(w->c, seq);
+		leave(w);
+		return rc;
+	}
 	if (n > sizeof small / sizeof small[0]) {
 		if (n > SIZE_MAX / sizeof *lens ||
 		    !(lens = tbw__malloc(n * sizeof *lens))) {

@@ -24,6 +24,10 @@ static inline uint32_t tbw__crc32c_value(const void *p, size_t n)
 	return tbw__crc32c_extend(0, p, n);
 }
 
+/* tbw__crc32c_value(p, 36), unrolled: a journal record's key and fields
+ * (one per scalar logged). */
+uint32_t tbw__crc32c_36(const void *p);
+
 #define TBW_CRC32C_MASK_DELTA 0xa282ead8u
 
 static inline uint32_t tbw__crc32c_mask(uint32_t crc)

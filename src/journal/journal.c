@@ -18,12 +18,15 @@
  * by every handle (registry keyed by st_dev/st_ino). Write transactions are
  * serialised by env->wmu (a process mutex taken before LMDB's own write
  * lock), which also guards the caches (next sequence, next tag id) and
- * tag-table insertions. env->maplock is a rwlock every transaction holds for
- * reading; map growth takes it for writing, so mdb_env_set_mapsize() runs
- * with no transaction open in this process. Reads of records hold wmu too
+ * tag-table insertions. env->maplock is a rwlock every read transaction
+ * holds for reading; a map resize (growth, or adopting another process's)
+ * takes wmu and then maplock for writing, so mdb_env_set_mapsize() runs
+ * with no transaction open in this process: write transactions, which run
+ * under wmu, need not take maplock (one rwlock round trip less per
+ * commit). Reads of records hold wmu too
  * in a process that writes (tbw__journal_read: a read open beside commits
  * keeps the pages they free from reuse). Lock order: gmu alone; wmu, then
- * maplock, then tagmu.
+ * maplock, then tagmu; no thread holding maplock takes wmu.
  *
  * CACHES AND OTHER PROCESSES. After each commit we note LMDB's last txn id
  * (mdb_env_info). A write txn that finds another id knows another process
@@ -117,7 +120,7 @@ typedef struct jenv {
 	int room_off;               /* the filesystem cannot preallocate */
 
 	pthread_mutex_t wmu;        /* write transactions + caches */
-	pthread_rwlock_t maplock;   /* every txn: rd; map resize: wr */
+	pthread_rwlock_t maplock;   /* every read txn and env sync: rd; map resize (under wmu): wr */
 	pthread_mutex_t tagmu;      /* tag table */
 	pthread_mutex_t rolemu;     /* role fds */
 	pthread_cond_t rolecv;      /* an exclusive role was released here */
@@ -145,7 +148,7 @@ typedef struct jenv {
 	uint32_t ntags, cap_id;
 	uint32_t tag_end;           /* next id to hand out: past every id loaded, added or seen damaged */
 	tbw_strmap byname;
-	struct { const char *p; uint32_t id; } memo[16]; /* under wmu: last ids by the caller's pointer */
+	struct { const char *p; uint32_t id; } memo[256]; /* under wmu: last ids by the caller's pointer */
 
 	atomic_int poisoned;
 	char poison_msg[512];
@@ -212,7 +215,7 @@ static int poisoned_err(jenv *e, const char *op)
 	                      "refusing writes after an earlier failure (%s); close and reopen", msg);
 }
 
-static int check_writable(const tbw_journal *j, const char *op)
+static int check_writable_slow(const tbw_journal *j, const char *op)
 {
 	int rc = check_handle(j, op);
 	if (rc)
@@ -222,6 +225,17 @@ static int check_writable(const tbw_journal *j, const char *op)
 	if (atomic_load_explicit(&j->e->poisoned, memory_order_acquire))
 		return poisoned_err(j->e, op);
 	return TBW_OK;
+}
+
+/* Checks every write starts with: fork, closed, read-only, poisoned (one
+ * test of each on the hot path; the messages out of line). */
+static inline int check_writable(const tbw_journal *j, const char *op)
+{
+	if (__builtin_expect(j && j->gen == atomic_load_explicit(&fork_gen, memory_order_relaxed) &&
+	                     !j->read_only && !j->e->read_only &&
+	                     !atomic_load_explicit(&j->e->poisoned, memory_order_acquire), 1))
+		return TBW_OK;
+	return check_writable_slow(j, op);
 }
 
 static void poison(jenv *e)
@@ -367,7 +381,8 @@ static size_t env_mapsize(jenv *e)
 	return info.me_mapsize;
 }
 
-/* Grow the map (no txn of ours is open: caller released maplock rd). */
+/* Grow the map. Caller holds wmu (a writer, its transaction ended): no
+ * write txn of ours is open, and maplock for writing waits out the reads. */
 static int grow_map(jenv *e, const char *op)
 {
 	int rc;
@@ -383,12 +398,19 @@ static int grow_map(jenv *e, const char *op)
 	return TBW_OK;
 }
 
-static int adopt_resize(jenv *e, const char *op)
+/* Adopt the map size another process set (MDB_MAP_RESIZED). held: the
+ * caller holds wmu already (a writer, or a pinned read); else it is taken
+ * here, so that no write transaction of this process is open either. */
+static int adopt_resize(jenv *e, const char *op, int held)
 {
 	int rc;
+	if (!held)
+		pthread_mutex_lock(&e->wmu);
 	pthread_rwlock_wrlock(&e->maplock);
 	rc = mdb_env_set_mapsize(e->env, 0);
 	pthread_rwlock_unlock(&e->maplock);
+	if (!held)
+		pthread_mutex_unlock(&e->wmu);
 	return rc ? mdb_err(rc, op, e->dir) : TBW_OK;
 }
 
@@ -421,24 +443,20 @@ static int adopt_resize(jenv *e, const char *op)
  * calls run between two checks). */
 #define ROOM_APPEND_BOUND(n) (((uint64_t)32 << 10) + (uint64_t)(n) * 64)
 
-/* small: the caller's transaction is an append of that many records (no
- * event body), bounded by ROOM_APPEND_BOUND. Such appends skip the check
+/* small with extra 0: the caller's transaction is an append of that many
+ * records (no event body), bounded by ROOM_APPEND_BOUND. Such appends skip the check
  * (and its mdb_env_info) while the room found at the last check covers
  * their bound on top of the headroom: the reserve ahead of every
  * transaction is then at least the headroom, as with a check each time.
  * Any other transaction checks, and makes the next one check too. */
-static int ensure_room_n(jenv *e, const char *op, uint64_t extra, size_t small)
+static int ensure_room_check(jenv *e, const char *op, uint64_t extra, size_t small)
 {
 	MDB_envinfo info;
 	uint64_t used, want, end;
 
+	e->room_slack = 0;
 	if (e->read_only || e->room_off || e->data_fd < 0 || !e->psize)
 		return TBW_OK;
-	if (small && extra == 0 && e->room_slack >= ROOM_APPEND_BOUND(small)) {
-		e->room_slack -= ROOM_APPEND_BOUND(small);
-		return TBW_OK;
-	}
-	e->room_slack = 0;
 	mdb_env_info(e->env, &info);
 	used = ((uint64_t)info.me_last_pgno + 1) * e->psize;
 	want = used + (used / 8 > ROOM_MIN ? used / 8 : ROOM_MIN) + extra;
@@ -472,6 +490,17 @@ static int ensure_room_n(jenv *e, const char *op, uint64_t extra, size_t small)
 	return TBW_OK;
 }
 
+/* The slack is only ever set by a check that found room (so never when
+ * nothing is reserved: read-only, no preallocation). */
+static inline int ensure_room_n(jenv *e, const char *op, uint64_t extra, size_t small)
+{
+	if (small && extra == 0 && e->room_slack >= ROOM_APPEND_BOUND(small)) {
+		e->room_slack -= ROOM_APPEND_BOUND(small);
+		return TBW_OK;
+	}
+	return ensure_room_check(e, op, extra, small);
+}
+
 static int ensure_room(jenv *e, const char *op, uint64_t extra)
 {
 	return ensure_room_n(e, op, extra, 0);
@@ -486,8 +515,8 @@ static int fs_full(const char *dir)
 	return statvfs(dir, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < ((uint64_t)64 << 10);
 }
 
-/* Begin a read txn holding maplock rd. */
-static int rtxn_begin(jenv *e, MDB_txn **txn, const char *op)
+/* Begin a read txn holding maplock rd. held: the caller holds wmu. */
+static int rtxn_begin_h(jenv *e, MDB_txn **txn, const char *op, int held)
 {
 	for (int tries = 0;; tries++) {
 		pthread_rwlock_rdlock(&e->maplock);
@@ -496,12 +525,17 @@ static int rtxn_begin(jenv *e, MDB_txn **txn, const char *op)
 			return TBW_OK;
 		pthread_rwlock_unlock(&e->maplock);
 		if (rc == MDB_MAP_RESIZED && tries < 8) {
-			if ((rc = adopt_resize(e, op)) != 0)
+			if ((rc = adopt_resize(e, op, held)) != 0)
 				return rc;
 			continue;
 		}
 		return mdb_err(rc, op, e->dir);
 	}
+}
+
+static int rtxn_begin(jenv *e, MDB_txn **txn, const char *op)
+{
+	return rtxn_begin_h(e, txn, op, 0);
 }
 
 static void rtxn_end(jenv *e, MDB_txn *txn)
@@ -516,8 +550,9 @@ static uint32_t next_tag_id(const jenv *e)
 	return e->tag_end;
 }
 
-/* Reload the caches if another process committed since our last commit. */
-static int refresh_caches(jenv *e, MDB_txn *txn)
+/* Reload the caches (another process committed since our last commit, or
+ * they were invalidated). */
+static int reload_caches(jenv *e, MDB_txn *txn)
 {
 	MDB_cursor *c;
 	MDB_val k, v;
@@ -525,9 +560,6 @@ static int refresh_caches(jenv *e, MDB_txn *txn)
 	uint32_t next_tag;
 	int rc;
 
-	/* a write txn's id is the last committed one + 1: no mdb_env_info */
-	if (e->cache_ok && mdb_txn_id(txn) == e->last_txnid + 1)
-		return TBW_OK;
 	e->room_slack = 0;   /* another process may have grown the file */
 	if ((rc = mdb_cursor_open(txn, e->d_rec, &c)) != 0)
 		return mdb_err(rc, "journal", e->dir);
@@ -553,6 +585,15 @@ static int refresh_caches(jenv *e, MDB_txn *txn)
 	return TBW_OK;
 }
 
+/* Reload the caches if another process committed since our last commit. */
+static inline int refresh_caches(jenv *e, MDB_txn *txn)
+{
+	/* a write txn's id is the last committed one + 1: no mdb_env_info */
+	if (__builtin_expect(e->cache_ok && mdb_txn_id(txn) == e->last_txnid + 1, 1))
+		return TBW_OK;
+	return reload_caches(e, txn);
+}
+
 /* A write body: fills the txn; returns 0, an MDB code (an errno > 0 or
  * MDB_*), or BODY_FAILED after body_fail() stored a TBW_E* code (message
  * recorded) in e->body_rc. Two channels, each of its own type: an LMDB
@@ -571,48 +612,58 @@ static int body_fail(jenv *e, int rc)
 	return BODY_FAILED;
 }
 
-/* extra: bytes the body will add beyond a small transaction (an event
- * record's value), reserved on disk before it runs. */
-static int wtxn_sized(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx,
-                      uint64_t extra, size_t nrec)
+/* One write transaction under wmu: begin, refresh the caches, reserve
+ * disk room, body, commit, done; a full map grows and the whole runs
+ * again. No maplock: every resize takes wmu first (section 4 above).
+ * extra: bytes the body will add beyond a small transaction (an event
+ * record's value), reserved on disk before it runs. nrec: records the
+ * body appends (0: it may write nothing, and the caches are reloaded by
+ * the next transaction). Inlined into its two
+ * callers: wtxn_sized (every body) and append_one (the one-scalar append,
+ * where body and done are known and inlined in turn). */
+static inline __attribute__((always_inline)) int
+wtxn_run(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx, uint64_t extra, size_t nrec)
 {
 	int rc = 0;
 
 	pthread_mutex_lock(&e->wmu);
 	for (int growths = 0;;) {
 		MDB_txn *txn;
-		pthread_rwlock_rdlock(&e->maplock);
 		rc = mdb_txn_begin(e->env, NULL, 0, &txn);
-		if (rc == MDB_MAP_RESIZED) {
-			pthread_rwlock_unlock(&e->maplock);
-			if ((rc = adopt_resize(e, op)) != 0)
-				goto out;
-			if (++growths > MAX_GROWTHS)
-				break;
-			continue;
-		}
-		if (rc) {
-			pthread_rwlock_unlock(&e->maplock);
+		if (__builtin_expect(rc != 0, 0)) {
+			if (rc == MDB_MAP_RESIZED) {
+				if ((rc = adopt_resize(e, op, 1)) != 0)
+					goto out;
+				if (++growths > MAX_GROWTHS)
+					break;
+				continue;
+			}
 			rc = mdb_err(rc, op, e->dir);
 			goto out;
 		}
-		if ((rc = refresh_caches(e, txn)) != 0 || (rc = ensure_room_n(e, op, extra, nrec)) != 0) {
+		if (__builtin_expect((rc = refresh_caches(e, txn)) != 0, 0) ||
+		    __builtin_expect((rc = ensure_room_n(e, op, extra, nrec)) != 0, 0)) {
 			mdb_txn_abort(txn);
-			pthread_rwlock_unlock(&e->maplock);
 			goto out;
 		}
 		rc = body(e, txn, ctx);
-		if (rc == 0) {
+		if (__builtin_expect(rc == 0, 1)) {
 			size_t id = mdb_txn_id(txn);
 			rc = mdb_txn_commit(txn);
-			if (rc == 0) {
+			if (__builtin_expect(rc == 0, 1)) {
+				/* LMDB commits a transaction that wrote nothing
+				 * without using its id: the next one gets the same
+				 * id, and one another process commits meanwhile would
+				 * pass for ours (refresh_caches), its records unseen
+				 * (an append then failed with MDB_KEYEXIST). Only a
+				 * transaction that appended records surely wrote. */
 				e->last_txnid = id;
-				pthread_rwlock_unlock(&e->maplock);
+				if (nrec == 0)
+					e->cache_ok = 0;
 				if (done)
 					done(e, ctx);
 				goto out;
 			}
-			pthread_rwlock_unlock(&e->maplock);
 			e->cache_ok = 0;
 			if (rc == MDB_MAP_FULL && ++growths <= MAX_GROWTHS) {
 				if ((rc = grow_map(e, op)) != 0)
@@ -626,7 +677,6 @@ static int wtxn_sized(jenv *e, const char *op, wbody_fn body, wdone_fn done, voi
 			goto out;
 		}
 		mdb_txn_abort(txn);
-		pthread_rwlock_unlock(&e->maplock);
 		if (rc == MDB_MAP_FULL && ++growths <= MAX_GROWTHS) {
 			if ((rc = grow_map(e, op)) != 0)
 				goto out;
@@ -642,6 +692,12 @@ static int wtxn_sized(jenv *e, const char *op, wbody_fn body, wdone_fn done, voi
 out:
 	pthread_mutex_unlock(&e->wmu);
 	return rc;
+}
+
+static __attribute__((noinline)) int
+wtxn_sized(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx, uint64_t extra, size_t nrec)
+{
+	return wtxn_run(e, op, body, done, ctx, extra, nrec);
 }
 
 static int wtxn(jenv *e, const char *op, wbody_fn body, wdone_fn done, void *ctx)
@@ -681,7 +737,7 @@ typedef struct greq {
 	wdone_fn done;
 	void *ctx;
 	uint64_t extra;
-	size_t nrec;         /* small records appended (no event body): ensure_room_n */
+	size_t nrec;         /* records appended (each request appends at least one); small when extra is 0 (ensure_room_n) */
 	int rc;
 	int state;           /* under wmu: 0 to do, 1 in this txn, 2 finished (rc final) */
 	int fin;             /* under gmu: finished, the owner may return */
@@ -719,18 +775,15 @@ static void group_run(jenv *e, greq *list)
 			rc = poisoned_err(e, list->op);
 			goto fail_all;
 		}
-		pthread_rwlock_rdlock(&e->maplock);
-		rc = mdb_txn_begin(e->env, NULL, 0, &txn);
+		rc = mdb_txn_begin(e->env, NULL, 0, &txn);   /* under wmu: no maplock */
 		if (rc == MDB_MAP_RESIZED) {
-			pthread_rwlock_unlock(&e->maplock);
-			if ((rc = adopt_resize(e, list->op)) != 0)
+			if ((rc = adopt_resize(e, list->op, 1)) != 0)
 				goto fail_all;
 			if (++growths > MAX_GROWTHS)
 				goto map_full;
 			continue;
 		}
 		if (rc) {
-			pthread_rwlock_unlock(&e->maplock);
 			rc = mdb_err(rc, list->op, e->dir);
 			goto fail_all;
 		}
@@ -748,7 +801,6 @@ static void group_run(jenv *e, greq *list)
 		if ((rc = ensure_room_n(e, list->op, extra, nrec)) != 0) {
 			if (take > 1) {
 				mdb_txn_abort(txn);
-				pthread_rwlock_unlock(&e->maplock);
 				limit = 1;
 				continue;
 			}
@@ -775,7 +827,6 @@ static void group_run(jenv *e, greq *list)
 		if (!failed) {
 			size_t id = mdb_txn_id(txn);
 			rc = mdb_txn_commit(txn);
-			pthread_rwlock_unlock(&e->maplock);
 			if (rc == 0) {
 				e->last_txnid = id;
 				e->g_commits++;
@@ -789,7 +840,6 @@ static void group_run(jenv *e, greq *list)
 			}
 		} else {
 			mdb_txn_abort(txn);
-			pthread_rwlock_unlock(&e->maplock);
 		}
 		/* not committed: roll back the caches the done()s moved */
 		e->next_seq = seq0;
@@ -824,7 +874,6 @@ static void group_run(jenv *e, greq *list)
 		goto fail_all;
 	abort_fail_all:
 		mdb_txn_abort(txn);
-		pthread_rwlock_unlock(&e->maplock);
 	fail_all:
 		for (r = list; r; r = r->next)
 			if (r->state != 2)
@@ -1571,24 +1620,62 @@ int tbw__journal_check_tag(const char *tag, size_t len, const char *op)
  * new (the in-memory entry is added by the caller after the commit). Name ->
  * id lookups use the in-memory table loaded from `tags`; no on-disk index
  * (journals written before may hold an unused `tagids` table). */
-static int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t len, uint32_t fresh,
-                         uint32_t *id, int *isnew)
+static int intern_lookup(jenv *e, MDB_txn *txn, const char *tag, size_t len, uint32_t fresh,
+                         uint32_t *id, int *isnew, unsigned slot, const char *op);
+
+/* Callers log a few tags over and over from the same strings: a memo
+ * keyed by the caller's pointer skips the name map (a hash of the name);
+ * the name is still compared. */
+static inline unsigned memo_slot(const char *tag)
 {
-	/* Callers log a few tags over and over from the same strings: a
-	 * memo keyed by the caller's pointer skips the name map (a hash of the
-	 * name); the name is still compared. */
-	unsigned slot = (unsigned)(((uint64_t)(uintptr_t)tag * 0x9E3779B97F4A7C15ull) >> 60);
+	/* 256 slots: the 8-odd tags of a training step rarely share one */
+	return (unsigned)(((uint64_t)(uintptr_t)tag * 0x9E3779B97F4A7C15ull) >> 56);
+}
+
+/* a and b hold len bytes each: equal? Tags are mostly short: 8-byte
+ * (or 4-byte) loads from both ends, no call, for up to 16 bytes. */
+static inline int name_eq(const char *a, const char *b, size_t len)
+{
+	uint64_t x, y, x2, y2;
+	uint32_t u, v, u2, v2;
+
+	if (len >= 8 && len <= 16) {
+		memcpy(&x, a, 8); memcpy(&y, b, 8);
+		memcpy(&x2, a + len - 8, 8); memcpy(&y2, b + len - 8, 8);
+		return ((x ^ y) | (x2 ^ y2)) == 0;
+	}
+	if (len >= 4 && len < 8) {
+		memcpy(&u, a, 4); memcpy(&v, b, 4);
+		memcpy(&u2, a + len - 4, 4); memcpy(&v2, b + len - 4, 4);
+		return ((u ^ v) | (u2 ^ v2)) == 0;
+	}
+	return memcmp(a, b, len) == 0;
+}
+
+static inline int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t len, uint32_t fresh,
+                                uint32_t *id, int *isnew, const char *op)
+{
+	unsigned slot = memo_slot(tag);
 	uint32_t found = e->memo[slot].id;
+
+	*isnew = 0;
+	if (e->memo[slot].p == tag && found < e->cap_id && e->by_id[found].len == len &&
+	    name_eq(e->by_id[found].name, tag, len)) {
+		*id = found;
+		return 0;
+	}
+	return intern_lookup(e, txn, tag, len, fresh, id, isnew, slot, op);
+}
+
+/* intern_in_txn past the memo: the name map, else a new tag. */
+static int intern_lookup(jenv *e, MDB_txn *txn, const char *tag, size_t len, uint32_t fresh,
+                         uint32_t *id, int *isnew, unsigned slot, const char *op)
+{
+	uint32_t found;
 	uint8_t ib[4], *vb;
 	MDB_val k, v;
 	int rc;
 
-	*isnew = 0;
-	if (e->memo[slot].p == tag && found < e->cap_id && e->by_id[found].len == len &&
-	    memcmp(e->by_id[found].name, tag, len) == 0) {
-		*id = found;
-		return 0;
-	}
 	found = tag_lookup(e, tag, len);
 	if (found != UINT32_MAX) {
 		e->memo[slot].p = tag;
@@ -1597,24 +1684,33 @@ static int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t len, uin
 		return 0;
 	}
 	/* Only valid tags are ever interned, so a hit needs no validation. */
-	if ((rc = tbw__journal_check_tag(tag, len, "add_scalar")) != 0)
+	if ((rc = tbw__journal_check_tag(tag, len, op)) != 0)
 		return body_fail(e, rc);
 	*id = fresh;
 	*isnew = 1;
 	tbw__put_be32(ib, *id);
-	vb = tbw__malloc(len + 4);
-	if (!vb)
-		return body_fail(e, tbw__error_set(TBW_ENOMEM, "journal intern tag", e->dir, "out of memory"));
+	k.mv_data = ib; k.mv_size = 4;
+	v.mv_size = len + 4;
+	/* fresh is past every id in the table (tag_end), so the row goes last:
+	 * MDB_APPEND skips the search and fills pages instead of splitting
+	 * them in halves. A table whose last key is not a plain id (damage)
+	 * refuses the append: then an ordinary put. MDB_RESERVE: the row is
+	 * written in LMDB's page, no buffer of ours. */
+	rc = mdb_put(txn, e->d_tags, &k, &v, MDB_APPEND | MDB_RESERVE);
+	if (rc == MDB_KEYEXIST) {
+		v.mv_size = len + 4;
+		rc = mdb_put(txn, e->d_tags, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE);
+	}
+	if (rc)
+		return rc;
+	vb = v.mv_data;
 	memcpy(vb, tag, len);
 	tbw__put_be32(vb + len, tbw__jcrc2(ib, 4, tag, len));
-	k.mv_data = ib; k.mv_size = 4;
-	v.mv_data = vb; v.mv_size = len + 4;
-	rc = mdb_put(txn, e->d_tags, &k, &v, MDB_NOOVERWRITE);
-	tbw__free(vb);
-	return rc;
+	return 0;
 }
 
 typedef struct append_ctx {
+	const char *op;    /* the call, for the message of a bad new tag */
 	const char *tag;
 	size_t len;
 	uint32_t tag_id;   /* fixed id (START) or UINT32_MAX to intern */
@@ -1624,7 +1720,7 @@ typedef struct append_ctx {
 	uint64_t seq;
 } append_ctx;
 
-static int append_body(jenv *e, MDB_txn *txn, void *vctx)
+static inline __attribute__((always_inline)) int append_body(jenv *e, MDB_txn *txn, void *vctx)
 {
 	append_ctx *a = vctx;
 	uint8_t kb[8], vb[32];
@@ -1633,7 +1729,7 @@ static int append_body(jenv *e, MDB_txn *txn, void *vctx)
 
 	a->isnew = 0;
 	if (a->tag) {
-		if ((rc = intern_in_txn(e, txn, a->tag, a->len, next_tag_id(e), &a->tag_id, &a->isnew)) != 0)
+		if ((rc = intern_in_txn(e, txn, a->tag, a->len, next_tag_id(e), &a->tag_id, &a->isnew, a->op)) != 0)
 			return rc;
 	}
 	a->seq = e->next_seq;
@@ -1641,12 +1737,22 @@ static int append_body(jenv *e, MDB_txn *txn, void *vctx)
 	return mdb_put(txn, e->d_rec, &k, &v, MDB_APPEND);
 }
 
-static void append_done(jenv *e, void *vctx)
+static inline __attribute__((always_inline)) void append_done(jenv *e, void *vctx)
 {
 	append_ctx *a = vctx;
 	e->next_seq = a->seq + 1;
 	if (a->isnew && tag_add(e, a->tag_id, a->tag, a->len) != 0)
 		e->cache_ok = 0; /* reload tags from the table next time */
+}
+
+/* One scalar (or START marker) in its own transaction: wtxn_run inlined
+ * with append_body and append_done when commits are not synced (the hot
+ * path of tbw_add_scalar), else the group commit. */
+static int append_one(jenv *e, const char *op, append_ctx *a)
+{
+	if (!atomic_load_explicit(&e->nsync_commit, memory_order_relaxed))
+		return wtxn_run(e, op, append_body, append_done, a, 0, 1);
+	return wtxn_append(e, op, append_body, append_done, a, 0, 1);
 }
 
 int tbw__journal_append(tbw_journal *j, const char *tag, size_t tag_len,
@@ -1659,9 +1765,9 @@ int tbw__journal_append(tbw_journal *j, const char *tag, size_t tag_len,
 		return rc;
 	if (!tag || tag_len == 0 || tag_len > TBW_TAG_MAX)
 		return tbw__journal_check_tag(tag, tag_len, "add_scalar");
-	a.tag = tag; a.len = tag_len; a.tag_id = UINT32_MAX;
+	a.op = "add_scalar"; a.tag = tag; a.len = tag_len; a.tag_id = UINT32_MAX;
 	a.value = value; a.wall = wall_time; a.step = step; a.seq = 0;
-	rc = wtxn_append(j->e, "add_scalar", append_body, append_done, &a, 0, 1);
+	rc = append_one(j->e, "add_scalar", &a);
 	if (rc == 0 && seq_out)
 		*seq_out = a.seq;
 	return rc;
@@ -1683,8 +1789,14 @@ static int append_many_body(jenv *e, MDB_txn *txn, void *vctx)
 {
 	append_many_ctx *a = vctx;
 	uint32_t fresh = next_tag_id(e);
+	size_t nnew = 0;
+	MDB_cursor *c;
 	int rc;
 
+	/* one cursor for the n appends: it stays on the last leaf, so each
+	 * MDB_APPEND put after the first skips the descent from the root */
+	if ((rc = mdb_cursor_open(txn, e->d_rec, &c)) != 0)
+		return rc;
 	a->seq = e->next_seq;
 	for (size_t i = 0; i < a->n; i++) {
 		uint8_t kb[8], vb[32];
@@ -1694,26 +1806,31 @@ static int append_many_body(jenv *e, MDB_txn *txn, void *vctx)
 
 		a->isnew[i] = 0;
 		/* a tag new in this txn is not in memory yet: look among earlier ones */
-		for (size_t t = 0; t < i; t++)
+		for (size_t t = 0; nnew && t < i; t++)
 			if (a->isnew[t] && a->lens[t] == a->lens[i] &&
 			    memcmp(a->tags[t], a->tags[i], a->lens[i]) == 0) {
 				id = a->ids[t];
 				break;
 			}
 		if (id == UINT32_MAX) {
-			if ((rc = intern_in_txn(e, txn, a->tags[i], a->lens[i], fresh, &id, &isnew)) != 0)
-				return rc;
+			/* a new tag is validated here (a known one was when it
+			 * was new); a bad one fails the body: the transaction is
+			 * aborted, nothing written */
+			if ((rc = intern_in_txn(e, txn, a->tags[i], a->lens[i], fresh, &id, &isnew, "add_scalars")) != 0)
+				break;
 			if (isnew) {
 				fresh++;
+				nnew++;
 				a->isnew[i] = 1;
 			}
 		}
 		a->ids[i] = id;
 		tbw__jrec_encode(kb, vb, a->seq + i, a->wall, a->step, a->values[i], id);
-		if ((rc = mdb_put(txn, e->d_rec, &k, &v, MDB_APPEND)) != 0)
-			return rc;
+		if ((rc = mdb_cursor_put(c, &k, &v, MDB_APPEND)) != 0)
+			break;
 	}
-	return 0;
+	mdb_cursor_close(c);
+	return rc;
 }
 
 static void append_many_done(jenv *e, void *vctx)
@@ -1737,10 +1854,23 @@ int tbw__journal_append_many(tbw_journal *j, size_t n, const char *const *tags,
 		return rc;
 	if (n == 0)
 		return TBW_OK;
-	/* all or nothing: every tag is checked before the transaction starts */
+	if (n == 1) {   /* one scalar: the path of tbw__journal_append */
+		if (!tags[0] || lens[0] == 0 || lens[0] > TBW_TAG_MAX)
+			return tbw__journal_check_tag(tags[0], lens[0], "add_scalars");
+		append_ctx one;
+		one.op = "add_scalars"; one.tag = tags[0]; one.len = lens[0]; one.tag_id = UINT32_MAX;
+		one.value = values[0]; one.wall = wall_time; one.step = step; one.seq = 0;
+		rc = append_one(j->e, "add_scalars", &one);
+		if (rc == 0 && first_seq_out)
+			*first_seq_out = one.seq;
+		return rc;
+	}
+	/* all or nothing: a tag new to the journal is validated inside the
+	 * transaction (intern_in_txn), whose abort then writes nothing; the
+	 * ones that cannot be a name are refused here */
 	for (size_t i = 0; i < n; i++)
-		if ((rc = tbw__journal_check_tag(tags[i], lens[i], "add_scalars")) != 0)
-			return rc;
+		if (!tags[i] || lens[i] == 0 || lens[i] > TBW_TAG_MAX)
+			return tbw__journal_check_tag(tags[i], lens[i], "add_scalars");
 	a.n = n; a.tags = tags; a.lens = lens; a.values = values;
 	a.wall = wall_time; a.step = step; a.seq = 0;
 	if (n <= 16) {
@@ -1772,9 +1902,9 @@ int tbw__journal_append_start(tbw_journal *j, int64_t step, double wall_time,
 	int rc = check_writable(j, "append start marker");
 	if (rc)
 		return rc;
-	a.tag = NULL; a.len = 0; a.tag_id = TBW_JTAG_SESSION_START;
+	a.op = "append start marker"; a.tag = NULL; a.len = 0; a.tag_id = TBW_JTAG_SESSION_START;
 	a.value = 0; a.wall = wall_time; a.step = step; a.seq = 0;
-	rc = wtxn_append(j->e, "append start marker", append_body, append_done, &a, 0, 1);
+	rc = append_one(j->e, "append start marker", &a);
 	if (rc == 0 && seq_out)
 		*seq_out = a.seq;
 	return rc;
@@ -1821,7 +1951,7 @@ static int event_body(jenv *e, MDB_txn *txn, void *vctx)
 	int rc;
 
 	x->a.isnew = 0;
-	if (x->a.tag && (rc = intern_in_txn(e, txn, x->a.tag, x->a.len, next_tag_id(e), &x->a.tag_id, &x->a.isnew)) != 0)
+	if (x->a.tag && (rc = intern_in_txn(e, txn, x->a.tag, x->a.len, next_tag_id(e), &x->a.tag_id, &x->a.isnew, x->a.op)) != 0)
 		return rc;
 	if ((rc = upgrade_format(e, txn)) != 0)
 		return rc;
@@ -1851,11 +1981,11 @@ int tbw__journal_append_event(tbw_journal *j, const char *tag, size_t tag_len,
 		                      "event body of %zu bytes: it must hold 1 to %zu bytes", body_len,
 		                      (size_t)TBW_JOURNAL_BODY_MAX);
 	memset(&x, 0, sizeof x);
-	x.a.tag = tag; x.a.len = tag ? tag_len : 0;
+	x.a.op = "add_event"; x.a.tag = tag; x.a.len = tag ? tag_len : 0;
 	x.a.tag_id = tag ? UINT32_MAX : TBW_JTAG_NONE;
 	x.a.wall = wall_time; x.a.step = step;
 	x.body = body; x.body_len = body_len;
-	rc = wtxn_append(j->e, "add_event", event_body, event_done, &x, body_len + TBW_JREC_VAL_SIZE + 4096, 0);
+	rc = wtxn_append(j->e, "add_event", event_body, event_done, &x, body_len + TBW_JREC_VAL_SIZE + 4096, 1);
 	if (rc == 0 && seq_out)
 		*seq_out = x.a.seq;
 	return rc;
@@ -2146,7 +2276,7 @@ int tbw__journal_read(tbw_journal *j, uint64_t after_seq, tbw_jrec *out,
 	int pin = !e->read_only;
 	if (pin)
 		pthread_mutex_lock(&e->wmu);
-	if ((rc = rtxn_begin(e, &txn, "journal read")) != 0) {
+	if ((rc = rtxn_begin_h(e, &txn, "journal read", pin)) != 0) {
 		if (pin)
 			pthread_mutex_unlock(&e->wmu);
 		return rc;
@@ -2211,7 +2341,7 @@ int tbw__journal_read_body(tbw_journal *j, uint64_t seq, void *dst, size_t cap, 
 	e = j->e;
 	if (!e->read_only)
 		pthread_mutex_lock(&e->wmu);   /* as in tbw__journal_read */
-	if ((rc = rtxn_begin(e, &txn, "journal read event body")) != 0) {
+	if ((rc = rtxn_begin_h(e, &txn, "journal read event body", !e->read_only)) != 0) {
 		if (!e->read_only)
 			pthread_mutex_unlock(&e->wmu);
 		return rc;
@@ -2273,7 +2403,7 @@ int tbw__journal_tag_name(tbw_journal *j, uint32_t id, const char **name, size_t
 	 * grows under wmu too (lock order: wmu, maplock, tagmu), as every other
 	 * addition does: this process's writers read it under wmu alone. */
 	pthread_mutex_lock(&e->wmu);
-	if ((rc = rtxn_begin(e, &txn, "journal tag name")) != 0) {
+	if ((rc = rtxn_begin_h(e, &txn, "journal tag name", 1)) != 0) {
 		pthread_mutex_unlock(&e->wmu);
 		return rc;
 	}

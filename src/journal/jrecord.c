@@ -47,7 +47,7 @@ void tbw__jrec_encode(uint8_t key[8], uint8_t val[32], uint64_t seq, double wall
 	st_be64(kv + 16, (uint64_t)step);
 	st_be64(kv + 24, tbw__f64_bits(value));
 	st_be32(kv + 32, tag_id);
-	st_be32(kv + 36, tbw__crc32c_mask(tbw__crc32c_extend(0, kv, 36)));
+	st_be32(kv + 36, tbw__crc32c_mask(tbw__crc32c_36(kv)));
 	memcpy(key, kv, 8);
 	memcpy(val, kv + 8, 32);
 }
