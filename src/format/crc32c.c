@@ -204,31 +204,8 @@ static uint32_t crc_sse42(uint32_t crc, const unsigned char *next, size_t len)
 	uint64_t crc0 = crc ^ 0xffffffffu, crc1, crc2, v;
 	const unsigned char *end;
 
-	if (len < 3 * SHORT_BLOCK) {
-		/* Short (a record, a length): unaligned 8-byte loads, then 4, 2
-		 * and 1 bytes; no byte loop to align. */
-		uint32_t w;
-		uint16_t h;
-		while (len >= 8) {
-			memcpy(&v, next, 8);
-			crc0 = _mm_crc32_u64(crc0, v);
-			next += 8;
-			len -= 8;
-		}
-		if (len & 4) {
-			memcpy(&w, next, 4);
-			crc0 = _mm_crc32_u32((uint32_t)crc0, w);
-			next += 4;
-		}
-		if (len & 2) {
-			memcpy(&h, next, 2);
-			crc0 = _mm_crc32_u16((uint32_t)crc0, h);
-			next += 2;
-		}
-		if (len & 1)
-			crc0 = _mm_crc32_u8((uint32_t)crc0, *next);
-		return (uint32_t)crc0 ^ 0xffffffffu;
-	}
+	if (len < 3 * SHORT_BLOCK)
+		goto words;   /* short (a record, a length): no byte loop to align */
 	while (len && ((uintptr_t)next & 7)) {
 		crc0 = _mm_crc32_u8((uint32_t)crc0, *next++);
 		len--;
@@ -270,6 +247,7 @@ static uint32_t crc_sse42(uint32_t crc, const unsigned char *next, size_t len)
 		next += 2 * SHORT_BLOCK;
 		len -= 3 * SHORT_BLOCK;
 	}
+words:
 	while (len >= 8) {
 		memcpy(&v, next, 8);
 		crc0 = _mm_crc32_u64(crc0, v);
