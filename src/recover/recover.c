@@ -1729,15 +1729,18 @@ static int final_scan(recover_ctx *x)
 		progress(x, "checking event files", i + 1, nfiles);
 	}
 	/* What this run exported: a new file starts at every gap (doc/compactor.md),
-	 * so a gap is named by the file that follows it. */
-	for (size_t k = 0; rc == TBW_OK && x->noted && k < x->nexported; k++) {
+	 * so a gap is named by the file that follows it. This run's files sort
+	 * by name in export order, like the gaps: one forward walk finds them. */
+	for (size_t k = 0, fi = 0; rc == TBW_OK && x->noted && k < x->nexported; k++) {
 		const struct seqrange *g = &x->exported[k];
 		if (g->lo > prev_end) {
 			const char *name = NULL;
 			char *p;
-			for (size_t i = 0; i < nfiles && !name; i++)
-				if (files[i].base == g->lo)
+			for (size_t i = fi; i < nfiles && !name; i++)
+				if (files[i].base == g->lo) {
 					name = files[i].name;
+					fi = i + 1;
+				}
 			p = name ? tbw__path_join(x->logdir, name) : NULL;
 			rep->lost += g->lo - prev_end;
 			add_damage(rep, p ? p : x->logdir, 0, g->lo - prev_end,
