@@ -28,22 +28,6 @@ static tbw_stathist_tag *slot(tbw_stathist *st, uint32_t id)
 	return &st->tags[id];
 }
 
-static void add_rec(tbw_jtagstat *t, const tbw_jrec *r)
-{
-	if (t->count == 0) {
-		t->first_step = t->min_step = t->max_step = r->step;
-		t->first_wall = r->wall_time;
-	}
-	t->count++;
-	t->last_step = r->step;
-	t->last_value = r->value;
-	t->last_wall = r->wall_time;
-	if (r->step < t->min_step)
-		t->min_step = r->step;
-	if (r->step > t->max_step)
-		t->max_step = r->step;
-}
-
 /* Per tag: records stored from before history was kept (pre), the
  * history figures (hist), records stored after the export cursor (post). */
 typedef struct acc3 { tbw_jtagstat pre, hist, post; } acc3;
@@ -126,9 +110,9 @@ static int read_once(tbw_journal *j, tbw_stathist *st)
 			}
 			st->tags[r->tag_id].stored++;
 			if (!st->hist_kept || r->seq > st->ex.seq)
-				add_rec(&t->post, r);
+				tbw__jtagstat_add(&t->post, r->step, r->value, r->wall_time);
 			else if (r->seq <= st->hist_from)
-				add_rec(&t->pre, r);
+				tbw__jtagstat_add(&t->pre, r->step, r->value, r->wall_time);
 			/* else: exported after history was kept, already in hist */
 		}
 		if (inf.end || inf.next_after == after)

@@ -270,17 +270,8 @@ static void hist_note(tbw_compactor *c, const tbw_jrec *r)
 	if (h->count == 0) {
 		c->hist_touched[c->hist_n++] = r->tag_id;
 		h->tag_id = r->tag_id;
-		h->first_step = h->min_step = h->max_step = r->step;
-		h->first_wall = r->wall_time;
 	}
-	h->count++;
-	h->last_step = r->step;
-	h->last_wall = r->wall_time;
-	h->last_value = r->value;
-	if (r->step < h->min_step)
-		h->min_step = r->step;
-	if (r->step > h->max_step)
-		h->max_step = r->step;
+	tbw__jtagstat_add(h, r->step, r->value, r->wall_time);
 }
 
 /* Advance the cursor to nc with the buffer's tag figures. */

@@ -2821,6 +2821,22 @@ static void tagstat_dec(const uint8_t *b, uint32_t id, tbw_jtagstat *s)
 	s->last_value = tbw__bits_f64(tbw__get_be64(b + 56));
 }
 
+void tbw__jtagstat_add(tbw_jtagstat *t, int64_t step, double value, double wall_time)
+{
+	if (t->count == 0) {
+		t->first_step = t->min_step = t->max_step = step;
+		t->first_wall = wall_time;
+	}
+	t->count++;
+	t->last_step = step;
+	t->last_value = value;
+	t->last_wall = wall_time;
+	if (step < t->min_step)
+		t->min_step = step;
+	if (step > t->max_step)
+		t->max_step = step;
+}
+
 void tbw__jtagstat_merge(tbw_jtagstat *into, const tbw_jtagstat *later)
 {
 	if (later->count == 0)

@@ -315,6 +315,9 @@ typedef struct tbw_jtagstat {
 	double   first_wall, last_wall, last_value;
 } tbw_jtagstat;
 
+/* One record (after all of t's) into t. */
+void tbw__jtagstat_add(tbw_jtagstat *t, int64_t step, double value, double wall_time);
+
 /* Fold later (records after into's) into into. */
 void tbw__jtagstat_merge(tbw_jtagstat *into, const tbw_jtagstat *later);
 

@@ -342,12 +342,13 @@ typedef struct recover_ctx {
 	uint64_t noted_from;   /* the export cursor when the compactor opened */
 	struct seqrange *exported; /* (lo-1, hi]: runs of consecutive exported seqs */
 	size_t nexported, exported_cap;
-	tbw_recover_tag *noted_tags; /* their per-tag figures, merged after the scan's */
+	struct noted_tag { char *tag; tbw_jtagstat f; } *noted_tags; /* their figures, merged after the scan's */
 	size_t nnoted_tags, noted_tags_cap;
 	uint32_t *tag_slot_of; /* journal tag id -> 1 + index in noted_tags (0: none yet) */
 	size_t tag_slot_cap;
 	tbw_strmap byname;     /* tag name -> index in rep->tags (keys: the report's copies) */
-	size_t tags_cap;       /* of rep->tags */
+	tbw_jtagstat *figs;    /* the scan's figures of rep->tags[i], copied into it at the end */
+	size_t tags_cap;       /* of rep->tags and figs */
 	int noted_rc;          /* out of memory while noting */
 } recover_ctx;
 
@@ -1498,7 +1499,7 @@ out:
 
 typedef struct stats_ctx {
 	recover_ctx *x;
-	tbw_recover_tag *last;  /* cache: most records repeat a few tags */
+	long last;              /* cache: most records repeat a few tags (-1: none) */
 } stats_ctx;
 
 static int tag_cmp_key(const char *a, size_t alen, const char *b)
@@ -1513,78 +1514,48 @@ static int tag_order(const void *a, const void *b)
 	return strcmp(((const tbw_recover_tag *)a)->tag, ((const tbw_recover_tag *)b)->tag);
 }
 
-/* The report's entry for tag, added if new (in order of first sight; sorted
- * by name once the scan is done). NULL on ENOMEM. */
-static tbw_recover_tag *tag_slot(recover_ctx *x, const char *tag, size_t len)
+/* The index of the report's entry for tag, added if new (in order of first
+ * sight; sorted by name once the scan is done); its figures are figs[i].
+ * -1 on ENOMEM. */
+static long tag_slot(recover_ctx *x, const char *tag, size_t len)
 {
 	tbw_recover_report *rep = x->rep;
 	tbw_recover_tag *t;
 	uint32_t idx;
 
 	if (tbw__strmap_find(&x->byname, tag, len, &idx))
-		return &rep->tags[idx];
+		return (long)idx;
 	if (rep->ntags == x->tags_cap) {
 		size_t nc = x->tags_cap ? x->tags_cap * 2 : 64;
 		tbw_recover_tag *a = tbw__realloc(rep->tags, nc * sizeof *a);
+		tbw_jtagstat *f;
 		if (!a)
-			return NULL;
+			return -1;
 		rep->tags = a;
+		if (!(f = tbw__realloc(x->figs, nc * sizeof *f)))
+			return -1;
+		x->figs = f;
 		x->tags_cap = nc;
 	}
 	t = &rep->tags[rep->ntags];
 	memset(t, 0, sizeof *t);
+	memset(&x->figs[rep->ntags], 0, sizeof x->figs[0]);
 	if (!(t->tag = tbw__malloc(len + 1)))
-		return NULL;
+		return -1;
 	memcpy(t->tag, tag, len);
 	t->tag[len] = '\0';
 	if (tbw__strmap_put(&x->byname, t->tag, len, (uint32_t)rep->ntags) != TBW_OK) {
 		tbw__free(t->tag);
 		t->tag = NULL;
-		return NULL;
+		return -1;
 	}
-	rep->ntags++;
-	return t;
-}
-
-/* One scalar into its tag's figures. */
-static void tag_count(tbw_recover_tag *t, int64_t step, double value, double wall)
-{
-	if (t->count == 0)
-		t->first_step = t->min_step = t->max_step = step;
-	if (step < t->min_step)
-		t->min_step = step;
-	if (step > t->max_step)
-		t->max_step = step;
-	t->last_step = step;
-	t->last_value = value;
-	t->last_wall_time = wall;
-	t->count++;
-}
-
-/* later's figures (of records after all of into's) into into. */
-static void tag_merge(tbw_recover_tag *into, const tbw_recover_tag *later)
-{
-	if (later->count == 0)
-		return;
-	if (into->count == 0) {
-		into->first_step = later->first_step;
-		into->min_step = later->min_step;
-		into->max_step = later->max_step;
-	}
-	if (later->min_step < into->min_step)
-		into->min_step = later->min_step;
-	if (later->max_step > into->max_step)
-		into->max_step = later->max_step;
-	into->last_step = later->last_step;
-	into->last_value = later->last_value;
-	into->last_wall_time = later->last_wall_time;
-	into->count += later->count;
+	return (long)rep->ntags++;
 }
 
 static int stats_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 {
 	stats_ctx *s = ctx;
-	tbw_recover_tag *t;
+	long t;
 
 	if (s->x->noted && seq > s->x->noted_from)
 		return TBW_OK;   /* exported by this run: export_cb counted it */
@@ -1594,15 +1565,13 @@ static int stats_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 	if (ev->kind != TBW_EVENT_SCALAR)
 		return TBW_OK;
 	t = s->last;
-	if (!t || tag_cmp_key(ev->tag, ev->tag_len, t->tag) != 0) {
+	if (t < 0 || tag_cmp_key(ev->tag, ev->tag_len, s->x->rep->tags[t].tag) != 0) {
 		t = tag_slot(s->x, ev->tag, ev->tag_len);
-		if (!t)
+		if (t < 0)
 			return tbw__error_set(TBW_ENOMEM, "recover", NULL, "out of memory");
 	}
-	tag_count(t, ev->step, ev->value, ev->wall_time);
+	tbw__jtagstat_add(&s->x->figs[t], ev->step, ev->value, ev->wall_time);
 	s->x->rep->total_scalars++;
-	/* t is an element of the array as it is now; an append that moves
-	 * the array goes through tag_slot, whose result replaces this. */
 	s->last = t;
 	return TBW_OK;
 }
@@ -1613,7 +1582,7 @@ static int stats_cb(void *ctx, uint64_t seq, const tbw_event *ev)
 static void export_cb(void *ctx, const tbw_jrec *r, const char *tag, size_t tag_len)
 {
 	recover_ctx *x = ctx;
-	tbw_recover_tag *t;
+	struct noted_tag *t;
 	struct seqrange *last = x->nexported ? &x->exported[x->nexported - 1] : NULL;
 
 	if (r->seq <= x->noted_from || (last && r->seq <= last->hi) || x->noted_rc)
@@ -1657,7 +1626,7 @@ static void export_cb(void *ctx, const tbw_jrec *r, const char *tag, size_t tag_
 	} else {
 		if (x->nnoted_tags == x->noted_tags_cap) {
 			size_t nc = x->noted_tags_cap ? x->noted_tags_cap * 2 : 64;
-			tbw_recover_tag *a = tbw__realloc(x->noted_tags, nc * sizeof *a);
+			struct noted_tag *a = tbw__realloc(x->noted_tags, nc * sizeof *a);
 			if (!a) {
 				x->noted_rc = TBW_ENOMEM;
 				return;
@@ -1675,7 +1644,7 @@ static void export_cb(void *ctx, const tbw_jrec *r, const char *tag, size_t tag_
 		t->tag[tag_len] = '\0';
 		x->tag_slot_of[r->tag_id] = (uint32_t)++x->nnoted_tags;
 	}
-	tag_count(t, r->step, (double)(float)r->value, r->wall_time);
+	tbw__jtagstat_add(&t->f, r->step, (double)(float)r->value, r->wall_time);
 }
 
 static int final_scan(recover_ctx *x)
@@ -1684,7 +1653,7 @@ static int final_scan(recover_ctx *x)
 	evfile *files = NULL;
 	size_t nfiles = 0;
 	uint64_t prev_end = 0;
-	stats_ctx sc = { x, NULL };
+	stats_ctx sc = { x, -1 };
 	int rc;
 
 	if (x->noted_rc)
@@ -1752,13 +1721,24 @@ static int final_scan(recover_ctx *x)
 			prev_end = g->hi;
 	}
 	for (size_t k = 0; rc == TBW_OK && k < x->nnoted_tags; k++) {
-		tbw_recover_tag *t = tag_slot(x, x->noted_tags[k].tag, strlen(x->noted_tags[k].tag));
-		if (!t) {
+		long t = tag_slot(x, x->noted_tags[k].tag, strlen(x->noted_tags[k].tag));
+		if (t < 0) {
 			rc = tbw__error_set(TBW_ENOMEM, "recover", x->logdir, "out of memory");
 			break;
 		}
-		tag_merge(t, &x->noted_tags[k]);
-		rep->total_scalars += x->noted_tags[k].count;
+		tbw__jtagstat_merge(&x->figs[t], &x->noted_tags[k].f);
+		rep->total_scalars += x->noted_tags[k].f.count;
+	}
+	for (size_t k = 0; k < rep->ntags; k++) {
+		const tbw_jtagstat *f = &x->figs[k];
+		tbw_recover_tag *t = &rep->tags[k];
+		t->count = f->count;
+		t->first_step = f->first_step;
+		t->min_step = f->min_step;
+		t->max_step = f->max_step;
+		t->last_step = f->last_step;
+		t->last_value = f->last_value;
+		t->last_wall_time = f->last_wall;
 	}
 	rep->last_seq = prev_end;
 	if (rep->ntags > 1)
@@ -1995,6 +1975,7 @@ out:
 	for (size_t k = 0; k < x.nnoted_tags; k++)
 		tbw__free(x.noted_tags[k].tag);
 	tbw__free(x.noted_tags);
+	tbw__free(x.figs);
 	tbw__free(x.tag_slot_of);
 	tbw__strmap_free(&x.byname);
 	return rc;
