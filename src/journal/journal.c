@@ -1667,13 +1667,39 @@ static inline int intern_in_txn(jenv *e, MDB_txn *txn, const char *tag, size_t l
 	return intern_lookup(e, txn, tag, len, fresh, id, isnew, slot, op);
 }
 
+/* A new tag's row in the tags table: id -> name + CRC. id is past every
+ * id in the table (tag_end), so the row goes last: MDB_APPEND skips the
+ * search and fills pages instead of splitting them in halves. A table
+ * whose last key is not a plain id (damage) refuses the append: then an
+ * ordinary put. MDB_RESERVE: the row is written in LMDB's page, no buffer
+ * of ours. */
+static int put_tag_row(jenv *e, MDB_txn *txn, uint32_t id, const char *tag, size_t len)
+{
+	uint8_t ib[4], *vb;
+	MDB_val k, v;
+	int rc;
+
+	tbw__put_be32(ib, id);
+	k.mv_data = ib; k.mv_size = 4;
+	v.mv_size = len + 4;
+	rc = mdb_put(txn, e->d_tags, &k, &v, MDB_APPEND | MDB_RESERVE);
+	if (rc == MDB_KEYEXIST) {
+		v.mv_size = len + 4;
+		rc = mdb_put(txn, e->d_tags, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE);
+	}
+	if (rc)
+		return rc;
+	vb = v.mv_data;
+	memcpy(vb, tag, len);
+	tbw__put_be32(vb + len, tbw__jcrc2(ib, 4, tag, len));
+	return 0;
+}
+
 /* intern_in_txn past the memo: the name map, else a new tag. */
 static int intern_lookup(jenv *e, MDB_txn *txn, const char *tag, size_t len, uint32_t fresh,
                          uint32_t *id, int *isnew, unsigned slot, const char *op)
 {
 	uint32_t found;
-	uint8_t ib[4], *vb;
-	MDB_val k, v;
 	int rc;
 
 	found = tag_lookup(e, tag, len);
@@ -1688,25 +1714,7 @@ static int intern_lookup(jenv *e, MDB_txn *txn, const char *tag, size_t len, uin
 		return body_fail(e, rc);
 	*id = fresh;
 	*isnew = 1;
-	tbw__put_be32(ib, *id);
-	k.mv_data = ib; k.mv_size = 4;
-	v.mv_size = len + 4;
-	/* fresh is past every id in the table (tag_end), so the row goes last:
-	 * MDB_APPEND skips the search and fills pages instead of splitting
-	 * them in halves. A table whose last key is not a plain id (damage)
-	 * refuses the append: then an ordinary put. MDB_RESERVE: the row is
-	 * written in LMDB's page, no buffer of ours. */
-	rc = mdb_put(txn, e->d_tags, &k, &v, MDB_APPEND | MDB_RESERVE);
-	if (rc == MDB_KEYEXIST) {
-		v.mv_size = len + 4;
-		rc = mdb_put(txn, e->d_tags, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE);
-	}
-	if (rc)
-		return rc;
-	vb = v.mv_data;
-	memcpy(vb, tag, len);
-	tbw__put_be32(vb + len, tbw__jcrc2(ib, 4, tag, len));
-	return 0;
+	return put_tag_row(e, txn, fresh, tag, len);
 }
 
 typedef struct append_ctx {
@@ -2095,22 +2103,10 @@ static int insert_loop(jenv *e, MDB_txn *txn, insert_ctx *c, MDB_cursor *cur, ui
 				if (found != UINT32_MAX) {
 					id = found;
 				} else {
-					uint8_t ib[4], *tv;
-					MDB_val tk = { 4, ib }, tvv;
 					if ((rc = tbw__journal_check_tag(r->tag, r->tag_len, "journal insert")) != 0)
 						return body_fail(e, rc);
 					id = base;
-					tbw__put_be32(ib, id);
-					tv = tbw__malloc(r->tag_len + 4);
-					if (!tv)
-						return body_fail(e, tbw__error_set(TBW_ENOMEM, "journal insert", e->dir, "out of memory"));
-					memcpy(tv, r->tag, r->tag_len);
-					tbw__put_be32(tv + r->tag_len, tbw__jcrc2(ib, 4, r->tag, r->tag_len));
-					tvv.mv_data = tv;
-					tvv.mv_size = r->tag_len + 4;
-					rc = mdb_put(txn, e->d_tags, &tk, &tvv, MDB_NOOVERWRITE);
-					tbw__free(tv);
-					if (rc)
+					if ((rc = put_tag_row(e, txn, id, r->tag, r->tag_len)) != 0)
 						return rc;
 					if (tbw__strmap_put(&c->new_index, r->tag, r->tag_len, (uint32_t)c->nnew) != 0)
 						return body_fail(e, tbw__error_set(TBW_ENOMEM, "journal insert", e->dir, "out of memory"));
