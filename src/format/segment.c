@@ -732,6 +732,11 @@ static int decode_cols(rd *r, uint64_t first_seq, uint64_t last_seq, size_t n, u
 		if (!r->bad && t > ntags)
 			rd_fail(r, "tag index out of range");
 		recs[i].tag = (uint32_t)t;
+		/* a scalar row: no body. Every field is set here, as in
+		 * decode_events: the slots may hold what a block that failed
+		 * to decode wrote there before this one took them over. */
+		recs[i].body = NULL;
+		recs[i].body_len = 0;
 	}
 	/* step */
 	for (i = 0; i < n && !r->bad; i++) {
