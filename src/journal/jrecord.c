@@ -13,43 +13,57 @@ uint32_t tbw__jcrc2(const void *a, size_t na, const void *b, size_t nb)
 	return tbw__crc32c_mask(tbw__crc32c_extend(c, b, nb));
 }
 
-/* Big-endian stores as one byte swap and one store each (this runs once
- * per scalar logged). */
-static inline void st_be64(uint8_t *p, uint64_t v)
+/* v as the 8 (4) bytes of its big-endian encoding would load natively:
+ * a byte swap on a little-endian machine, nothing on a big-endian one. */
+static inline uint64_t be64_word(uint64_t v)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	v = __builtin_bswap64(v);
-	memcpy(p, &v, 8);
+	return __builtin_bswap64(v);
 #else
-	tbw__put_be64(p, v);
+	return v;
 #endif
 }
 
-static inline void st_be32(uint8_t *p, uint32_t v)
+static inline uint32_t be32_word(uint32_t v)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	v = __builtin_bswap32(v);
-	memcpy(p, &v, 4);
+	return __builtin_bswap32(v);
 #else
-	tbw__put_be32(p, v);
+	return v;
 #endif
+}
+
+static inline uint64_t ld64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint32_t ld32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
 }
 
 void tbw__jrec_encode(uint8_t key[8], uint8_t val[32], uint64_t seq, double wall,
                       int64_t step, double value, uint32_t tag_id)
 {
-	/* key || val[0..28) built in one aligned buffer: one CRC pass, no
-	 * byte-at-a-time alignment prologue */
-	_Alignas(8) uint8_t kv[40];
+	/* this runs once per scalar logged: the fields are CRC'd from
+	 * registers and each stored once (building the record in a buffer
+	 * and CRCing that stalled on store forwarding) */
+	uint64_t w0 = be64_word(seq), w1 = be64_word(tbw__f64_bits(wall));
+	uint64_t w2 = be64_word((uint64_t)step), w3 = be64_word(tbw__f64_bits(value));
+	uint32_t w4 = be32_word(tag_id);
+	uint32_t crc = be32_word(tbw__crc32c_mask(tbw__crc32c_36w(w0, w1, w2, w3, w4)));
 
-	st_be64(kv, seq);
-	st_be64(kv + 8, tbw__f64_bits(wall));
-	st_be64(kv + 16, (uint64_t)step);
-	st_be64(kv + 24, tbw__f64_bits(value));
-	st_be32(kv + 32, tag_id);
-	st_be32(kv + 36, tbw__crc32c_mask(tbw__crc32c_36(kv)));
-	memcpy(key, kv, 8);
-	memcpy(val, kv + 8, 32);
+	memcpy(key, &w0, 8);
+	memcpy(val, &w1, 8);
+	memcpy(val + 8, &w2, 8);
+	memcpy(val + 16, &w3, 8);
+	memcpy(val + 24, &w4, 4);
+	memcpy(val + 28, &crc, 4);
 }
 
 void tbw__jevent_encode(const uint8_t key[8], uint8_t *val, double wall, int64_t step,
@@ -69,7 +83,8 @@ int tbw__jrec_decode(const void *k, size_t nk, const void *v, size_t nv, tbw_jre
 	if (nk != TBW_JREC_KEY_SIZE || nv < TBW_JREC_VAL_SIZE)
 		return -1;
 	if (nv == TBW_JREC_VAL_SIZE) {
-		if (tbw__get_be32(val + 28) != tbw__jcrc2(key, 8, val, 28))
+		uint32_t crc = tbw__crc32c_36w(ld64(key), ld64(val), ld64(val + 8), ld64(val + 16), ld32(val + 24));
+		if (tbw__get_be32(val + 28) != tbw__crc32c_mask(crc))
 			return -1;
 		r->value = tbw__bits_f64(tbw__get_be64(val + 16));
 		r->body_len = 0;
