@@ -4,7 +4,8 @@
  *
  * Input: one mode byte, then the bytes of a data.mdb.
  *   mode bit 0  fix up the CRC of every leaf node the scanner would read as
- *               a record (8-byte key, 32-byte value), a tag (4-byte key) or
+ *               a record (8-byte key, 32-byte value), a step record (8-byte
+ *               key, kind 2), a tag (4-byte key) or
  *               a meta entry, so mutations reach the decoders past the CRCs
  *   mode bit 1  with TBW_FUZZ_LMDB=1 in the environment, run the whole
  *               tbw__journal_salvage (LMDB first) instead of the raw scan
@@ -46,6 +47,11 @@ static void setup(void)
 
 static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 static void put_be32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
@@ -82,6 +88,8 @@ static void fix_crcs(uint8_t *b, size_t n)
 			uint8_t *key = page + noff + 8, *val = key + ks;
 			if (ks == 8 && ds == 32)
 				put_be32(val + 28, crc2(key, 8, val, 28));
+			else if (ks == 8 && ds >= 52 && be32(val + 20) == 2)   /* a step record */
+				put_be32(val + ds - 4, crc2(key, 8, val, ds - 4));
 			else if ((ks == 4 && ds >= 5) || (ks > 0 && ks < 32 && ds >= 4))
 				put_be32(val + ds - 4, crc2(key, ks, val, ds - 4));
 		}

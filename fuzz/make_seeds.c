@@ -273,9 +273,9 @@ int main(int argc, char **argv)
 	free(mdb);
 	free(r1.p); free(r2.p); free(r3.p); free(r4.p);
 
-	/* Event records (tbw_add_event): a second journal with scalars and
-	 * event records (one on overflow pages), its event file, a segment
-	 * with kind-2 blocks, and data.mdb. */
+	/* Event records (tbw_add_event): a second journal with scalars,
+	 * event records (one on overflow pages) and a step record, its event
+	 * file, a segment with kind-2 blocks, and data.mdb. */
 	{
 		static const uint8_t text[] = "\x2a\x1d\x0a\x1b\x0a\x04note\x4a\x08\x0a\x06\x0a\x04text"
 		                              "\x42\x09\x08\x07\x12\x00\x42\x03" "abc";
@@ -308,6 +308,13 @@ int main(int argc, char **argv)
 		OK(tbw__journal_append_event(j, NULL, 0, 5, 1700000005.0, graph, sizeof graph - 1, NULL));
 		OK(tbw__journal_append_event(j, "img", 3, 6, 1700000006.0, big, 6000, NULL));
 		log_some(j, 7, 10);
+		{
+			/* a step record (tbw_add_scalars): five scalars, one entry */
+			static const char *const st[5] = { "loss", "lr", "acc", "loss", "grad" };
+			static const size_t sl[5] = { 4, 2, 3, 4, 4 };
+			static const double sv[5] = { 0.5, 1e-3, 0.75, 0.25, -2.0 };
+			OK(tbw__journal_append_many(j, 5, st, sl, sv, 11, 1700000011.0, NULL));
+		}
 		OK(tbw__syncer_pass(s, NULL));
 		OK(tbw__journal_sync(j));
 		tbw__syncer_close(s);

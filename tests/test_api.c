@@ -53,23 +53,6 @@ static tbw_writer *open_ok(const char *dir, const tbw_options *o)
 	return w;
 }
 
-/* The single run folder under sync dir sd. */
-static void run_dir_of(const char *sd, char *out, size_t cap)
-{
-	DIR *d = opendir(sd);
-	struct dirent *de;
-	int n = 0;
-	assert_non_null(d);
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(out, cap, "%s/%s", sd, de->d_name);
-		n++;
-	}
-	closedir(d);
-	assert_int_equal(n, 1);
-}
-
 /* Restore the sync folder into a fresh journal: how many records it holds
  * (and that they are 1..n with no gap). */
 static uint64_t shipped_records(const char *sd)
@@ -79,7 +62,7 @@ static uint64_t shipped_records(const char *sd)
 	tbw_restore_result rr;
 	memset(&rr, 0, sizeof rr);
 	rr.version = TBW_RESTORE_RESULT_VERSION;
-	run_dir_of(sd, rd, sizeof rd);
+	tbw_test_run_dir_of(sd, rd, sizeof rd);
 	snprintf(jd, sizeof jd, "%s/restored%d", tmpdir, k++);
 	if (tbw_restore(rd, jd, &rr) != TBW_OK)
 		fail_msg("tbw_restore %s: %s", rd, tbw_errmsg());
@@ -499,7 +482,7 @@ static void test_api_stat_compact_sync_recover_round_trip(void **state)
 		char rd[700];
 		const char *from[1];
 		assert_int_equal(tbw_test_rmtree(logdir), 0);
-		run_dir_of(syncdir, rd, sizeof rd);
+		tbw_test_run_dir_of(syncdir, rd, sizeof rd);
 		from[0] = rd;
 		ro.from = from;
 		ro.nfrom = 1;

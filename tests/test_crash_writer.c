@@ -4,7 +4,9 @@
  *
  * The program re-executes itself as the child ("child LOGDIR NTHREADS
  * MODE"): each thread logs tag "t<k>" at steps 0, 1, 2, ... with a value
- * derived from (k, step) (NaN payloads included), and after each success
+ * derived from (k, step) (NaN payloads included) -- odd threads through
+ * tbw_add_scalars() with two more tags per step, "t<k>b" and "t<k>c" (one
+ * step record each call: all three or none) -- and after each success
  * writes a 16-byte acknowledgement to stdout (after a first "open" one) (a pipe; writes <= PIPE_BUF
  * are atomic). The parent kills it after a random delay, reads every
  * acknowledgement, then opens the journal and checks, per tag, that the
@@ -67,12 +69,28 @@ static void *child_thread(void *p)
 	uint32_t k = (uint32_t)(uintptr_t)p;
 	char tag[16];
 	snprintf(tag, sizeof tag, "t%u", k);
+	char tb[16], tc[16];
+	const char *tags[3] = { tag, tb, tc };
+	snprintf(tb, sizeof tb, "t%ub", k);
+	snprintf(tc, sizeof tc, "t%uc", k);
 	for (uint64_t i = 0;; i++) {
 		uint64_t b = value_bits(k, i);
 		double v;
 		unsigned char msg[16];
 		memcpy(&v, &b, 8);
-		if (tbw_add_scalar(child_w, tag, v, (int64_t)i, 1.0 + (double)i) != 0) {
+		if (k % 2 == 1) {
+			/* odd threads: one step of three scalars (a step record),
+			 * t<k>b and t<k>c carrying the bits ^ 1 and ^ 2 */
+			double vs[3];
+			for (uint64_t x = 0; x < 3; x++) {
+				uint64_t bx = b ^ x;
+				memcpy(&vs[x], &bx, 8);
+			}
+			if (tbw_add_scalars(child_w, 3, tags, vs, (int64_t)i, 1.0 + (double)i) != 0) {
+				fprintf(stderr, "child: add_scalars: %s\n", tbw_errmsg());
+				_exit(3);
+			}
+		} else if (tbw_add_scalar(child_w, tag, v, (int64_t)i, 1.0 + (double)i) != 0) {
 			fprintf(stderr, "child: add_scalar: %s\n", tbw_errmsg());
 			_exit(3);
 		}
@@ -151,11 +169,12 @@ static int check_journal(const char *jdir, const uint64_t acked[MAXT], int nthre
 	tbw_jopen cfg = TBW_JOPEN_INIT;
 	tbw_jrec buf[512], tail[TAIL];
 	tbw_jread inf;
-	uint64_t after = 0, nread = 0;
-	int rc, bad = 0;
+	uint64_t after = 0, nread = 0, found_sub[MAXT][3];
+	int rc, bad = 0, sub;
 	size_t off = 0;
 
 #define WHY(...) (bad = 1, off += (size_t)snprintf(why + off, off < whylen ? whylen - off : 0, __VA_ARGS__))
+	memset(found_sub, 0, sizeof found_sub);
 	for (int k = 0; k < MAXT; k++)
 		found[k] = 0;
 	*absent = 0;
@@ -193,8 +212,26 @@ static int check_journal(const char *jdir, const uint64_t acked[MAXT], int nthre
 				break;
 			}
 			memcpy(&b, &buf[i].value, 8);
+			sub = name[len - 1] == 'b' ? 1 : name[len - 1] == 'c' ? 2 : 0;
+			if (sub) {
+				/* t<k>b, t<k>c: right after t<k> of the same step (one
+				 * step record, all or nothing) */
+				if (k % 2 != 1 ||
+				    (uint64_t)buf[i].step + 1 != found[k] || found_sub[k][sub] + 1 != found[k] ||
+				    b != (value_bits(k, (uint64_t)buf[i].step) ^ (uint64_t)sub))
+					WHY("seq %llu: tag %.*s step %lld out of place (thread %u at step %llu)",
+					    (unsigned long long)buf[i].seq, (int)len, name, (long long)buf[i].step, k,
+					    (unsigned long long)found[k]);
+				else
+					found_sub[k][sub]++;
+				continue;
+			}
+			if (k % 2 == 1 && found[k] && (found_sub[k][1] != found[k] || found_sub[k][2] != found[k]))
+				WHY("seq %llu: thread %u step %llu before all of step %llu's scalars",
+				    (unsigned long long)buf[i].seq, k, (unsigned long long)found[k],
+				    (unsigned long long)found[k] - 1);
 			/* exactly once and in commit order, bit for bit */
-			if ((uint64_t)buf[i].step != found[k] || b != value_bits(k, found[k]) ||
+			else if ((uint64_t)buf[i].step != found[k] || b != value_bits(k, found[k]) ||
 			    !(buf[i].wall_time == 1.0 + (double)found[k]))
 				WHY("seq %llu: thread %u step %lld (value bits %016llx) where step %llu was due",
 				    (unsigned long long)buf[i].seq, k, (long long)buf[i].step,
@@ -213,6 +250,10 @@ static int check_journal(const char *jdir, const uint64_t acked[MAXT], int nthre
 		else if (found[k] > acked[k] + 1)
 			WHY("thread %d: %llu in the journal, more than %llu acknowledged + 1", k,
 			    (unsigned long long)found[k], (unsigned long long)acked[k]);
+		else if (k % 2 == 1 && (found_sub[k][1] != found[k] || found_sub[k][2] != found[k]))
+			WHY("thread %d: step %llu's record holds %llu of its 3 scalars", k,
+			    (unsigned long long)found[k] - 1,
+			    (unsigned long long)(1 + (found_sub[k][1] == found[k]) + (found_sub[k][2] == found[k])));
 	}
 	if (bad) {
 		uint64_t last = 0;

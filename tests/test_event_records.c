@@ -197,7 +197,7 @@ static void test_event_records_round_trip_beside_scalars_and_grow_the_map(void *
 	assert_int_equal(seq, 5);
 	assert_int_equal(tbw__journal_append_start(j, 6, 105.0, NULL), TBW_OK);
 	assert_int_equal(tbw__journal_info(j, &info), TBW_OK);
-	assert_int_equal(info.format, TBW_JOURNAL_FORMAT);
+	assert_int_equal(info.format, TBW_JOURNAL_FORMAT_EVENTS);
 	tbw__journal_close(j);
 	unsetenv("TBW_JOURNAL_MAPSIZE");
 
@@ -258,7 +258,7 @@ static void test_event_records_round_trip_beside_scalars_and_grow_the_map(void *
 		assert_int_equal(r[1].body_len, 0);
 		assert_true(r[1].value == 0.25);
 		assert_int_equal(tbw__journal_info(j2, &info), TBW_OK);
-		assert_int_equal(info.format, TBW_JOURNAL_FORMAT);
+		assert_int_equal(info.format, TBW_JOURNAL_FORMAT_EVENTS);
 		tbw__journal_close(j2);
 	}
 	tbw__journal_close(j);
@@ -333,7 +333,7 @@ static void test_event_records_a_scalar_journal_stays_format_1_until_the_first_e
 	j = jopen_rw(jdir);
 	assert_int_equal(tbw__journal_append_event(j, "x", 1, 2, 2.0, b.p, b.n, NULL), TBW_OK);
 	assert_int_equal(tbw__journal_info(j, &info), TBW_OK);
-	assert_int_equal(info.format, TBW_JOURNAL_FORMAT);
+	assert_int_equal(info.format, TBW_JOURNAL_FORMAT_EVENTS);
 	tbw__journal_close(j);
 	pb_free(&b);
 }
@@ -382,7 +382,7 @@ static void test_event_records_a_golden_format_1_journal_is_read_and_extended(vo
 	assert_int_equal(r[10].body_len, b.n);
 	check_body(j, 11, &b);
 	assert_int_equal(tbw__journal_info(j, &info), TBW_OK);
-	assert_int_equal(info.format, TBW_JOURNAL_FORMAT);
+	assert_int_equal(info.format, TBW_JOURNAL_FORMAT_EVENTS);
 	tbw__journal_close(j);
 	pb_free(&b);
 }

@@ -9,10 +9,14 @@
  *   tbw_test_mkdtemp_shm(...)  the same on /dev/shm when TMPDIR is unset
  *   tbw_test_rmtree(path)     remove path and everything below it (no
  *                             shell, links not followed); 0 or -1
+ *   tbw_test_run_dir_of(sd, out, cap)  the one run folder of sync folder
+ *                             sd, as sd/<name> (the test fails unless
+ *                             there is exactly one)
  */
 #ifndef TBW_TEST_UTIL_H
 #define TBW_TEST_UTIL_H
 
+#include <dirent.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -112,6 +116,24 @@ static int tbw_test_rmtree(const char *path)
 	if (access(path, F_OK) != 0)
 		return 0;
 	return nftw(path, tbw_test_rm_one, 32, FTW_DEPTH | FTW_PHYS);
+}
+
+static void tbw_test_run_dir_of(const char *sd, char *out, size_t cap) __attribute__((unused));
+
+static void tbw_test_run_dir_of(const char *sd, char *out, size_t cap)
+{
+	DIR *d = opendir(sd);
+	struct dirent *de;
+	int n = 0;
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(out, cap, "%s/%s", sd, de->d_name);
+		n++;
+	}
+	closedir(d);
+	assert_int_equal(n, 1);
 }
 
 #endif

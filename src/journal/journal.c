@@ -550,6 +550,45 @@ static uint32_t next_tag_id(const jenv *e)
 	return e->tag_end;
 }
 
+/* The last sequence number an entry of `records` takes (a step record
+ * takes its n; a damaged entry what its shape claims). */
+static uint64_t entry_last_seq(const MDB_val *k, const MDB_val *v)
+{
+	return tbw__get_be64(k->mv_data) + tbw__jrec_claimed(v->mv_data, v->mv_size) - 1;
+}
+
+/* Position c on the first entry of `records` holding a sequence number
+ * >= seq: the entry keyed seq or after, or the step record before it when
+ * that reaches seq. kb: 8 bytes of key buffer. MDB_NOTFOUND if none. */
+static int seek_seq(MDB_cursor *c, uint64_t seq, uint8_t kb[8], MDB_val *k, MDB_val *v)
+{
+	MDB_val pk, pv;
+	int rc, prc;
+
+	tbw__put_be64(kb, seq);
+	k->mv_data = kb;
+	k->mv_size = 8;
+	rc = mdb_cursor_get(c, k, v, MDB_SET_RANGE);
+	if (rc == 0 && k->mv_size == 8 && tbw__get_be64(k->mv_data) == seq)
+		return 0;     /* the usual case: a read continuing where the last ended */
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	prc = mdb_cursor_get(c, &pk, &pv, rc == 0 ? MDB_PREV : MDB_LAST);
+	if (prc == 0 && pk.mv_size == 8 && tbw__get_be64(pk.mv_data) < seq && entry_last_seq(&pk, &pv) >= seq) {
+		*k = pk;
+		*v = pv;
+		return 0;
+	}
+	if (prc != 0 && prc != MDB_NOTFOUND)
+		return prc;
+	if (rc == MDB_NOTFOUND)
+		return rc;
+	tbw__put_be64(kb, seq);     /* back to the entry found first */
+	k->mv_data = kb;
+	k->mv_size = 8;
+	return mdb_cursor_get(c, k, v, MDB_SET_RANGE);
+}
+
 /* Reload the caches (another process committed since our last commit, or
  * they were invalidated). */
 static int reload_caches(jenv *e, MDB_txn *txn)
@@ -564,10 +603,10 @@ static int reload_caches(jenv *e, MDB_txn *txn)
 	if ((rc = mdb_cursor_open(txn, e->d_rec, &c)) != 0)
 		return mdb_err(rc, "journal", e->dir);
 	rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
-	mdb_cursor_close(c);
 	if (rc == 0 && k.mv_size == 8)
-		last = tbw__get_be64(k.mv_data);
-	else if (rc && rc != MDB_NOTFOUND)
+		last = entry_last_seq(&k, &v);
+	mdb_cursor_close(c);
+	if (rc && rc != MDB_NOTFOUND)
 		return mdb_err(rc, "journal last key", e->dir);
 	k.mv_data = (void *)"pruned_through";
 	k.mv_size = strlen("pruned_through");
@@ -1717,6 +1756,21 @@ static int intern_lookup(jenv *e, MDB_txn *txn, const char *tag, size_t len, uin
 	return put_tag_row(e, txn, fresh, tag, len);
 }
 
+/* Inside a write txn that stores the first record of a kind an older
+ * format lacks (an event record: 2, a step record: 3): make the journal's
+ * format at least `want` first (older builds then refuse it rather than
+ * skip those records as damage). The cache is updated by the caller after
+ * the commit. */
+static int upgrade_format(jenv *e, MDB_txn *txn, uint32_t want)
+{
+	uint8_t b[4];
+
+	if (e->format >= want)
+		return 0;
+	tbw__put_be32(b, want);
+	return meta_put(e, txn, "format", b, 4);
+}
+
 typedef struct append_ctx {
 	const char *op;    /* the call, for the message of a bad new tag */
 	const char *tag;
@@ -1798,17 +1852,10 @@ static int append_many_body(jenv *e, MDB_txn *txn, void *vctx)
 	append_many_ctx *a = vctx;
 	uint32_t fresh = next_tag_id(e);
 	size_t nnew = 0;
-	MDB_cursor *c;
 	int rc;
 
-	/* one cursor for the n appends: it stays on the last leaf, so each
-	 * MDB_APPEND put after the first skips the descent from the root */
-	if ((rc = mdb_cursor_open(txn, e->d_rec, &c)) != 0)
-		return rc;
 	a->seq = e->next_seq;
 	for (size_t i = 0; i < a->n; i++) {
-		uint8_t kb[8], vb[32];
-		MDB_val k = { 8, kb }, v = { 32, vb };
 		int isnew = 0;
 		uint32_t id = UINT32_MAX;
 
@@ -1825,7 +1872,7 @@ static int append_many_body(jenv *e, MDB_txn *txn, void *vctx)
 			 * was new); a bad one fails the body: the transaction is
 			 * aborted, nothing written */
 			if ((rc = intern_in_txn(e, txn, a->tags[i], a->lens[i], fresh, &id, &isnew, "add_scalars")) != 0)
-				break;
+				return rc;
 			if (isnew) {
 				fresh++;
 				nnew++;
@@ -1833,17 +1880,41 @@ static int append_many_body(jenv *e, MDB_txn *txn, void *vctx)
 			}
 		}
 		a->ids[i] = id;
-		tbw__jrec_encode(kb, vb, a->seq + i, a->wall, a->step, a->values[i], id);
-		if ((rc = mdb_cursor_put(c, &k, &v, MDB_APPEND)) != 0)
-			break;
 	}
-	mdb_cursor_close(c);
-	return rc;
+	/* the n scalars as step records of up to TBW_JSTEP_MAX each, one
+	 * LMDB entry apiece (a lone last scalar as a scalar record): one put
+	 * per step instead of one per scalar, 12 bytes a scalar instead of 40 */
+	if ((rc = upgrade_format(e, txn, TBW_JOURNAL_FORMAT_STEPS)) != 0)
+		return rc;
+	for (size_t i = 0; i < a->n;) {
+		size_t m = a->n - i < TBW_JSTEP_MAX ? a->n - i : TBW_JSTEP_MAX;
+		uint8_t kb[8], vb[32];
+		MDB_val k = { 8, kb }, v;
+
+		if (m == 1) {
+			tbw__jrec_encode(kb, vb, a->seq + i, a->wall, a->step, a->values[i], a->ids[i]);
+			v.mv_size = 32;
+			v.mv_data = vb;
+			if ((rc = mdb_put(txn, e->d_rec, &k, &v, MDB_APPEND)) != 0)
+				return rc;
+		} else {
+			tbw__put_be64(kb, a->seq + i);
+			v.mv_size = TBW_JSTEP_SIZE(m);
+			v.mv_data = NULL;
+			if ((rc = mdb_put(txn, e->d_rec, &k, &v, MDB_APPEND | MDB_RESERVE)) != 0)
+				return rc;
+			tbw__jstep_encode(kb, v.mv_data, a->wall, a->step, m, a->ids + i, a->values + i);
+		}
+		i += m;
+	}
+	return 0;
 }
 
 static void append_many_done(jenv *e, void *vctx)
 {
 	append_many_ctx *a = vctx;
+	if (e->format < TBW_JOURNAL_FORMAT_STEPS)
+		e->format = TBW_JOURNAL_FORMAT_STEPS;
 	e->next_seq = a->seq + a->n;
 	for (size_t i = 0; i < a->n; i++)
 		if (a->isnew[i] && tag_add(e, a->ids[i], a->tags[i], a->lens[i]) != 0)
@@ -1918,19 +1989,6 @@ int tbw__journal_append_start(tbw_journal *j, int64_t step, double wall_time,
 	return rc;
 }
 
-/* Inside a write txn that stores an event record: make the journal format
- * 2 first (older builds then refuse it rather than skip event records as
- * damage). The cache is updated by the caller after the commit. */
-static int upgrade_format(jenv *e, MDB_txn *txn)
-{
-	uint8_t b[4];
-
-	if (e->format >= TBW_JOURNAL_FORMAT)
-		return 0;
-	tbw__put_be32(b, TBW_JOURNAL_FORMAT);
-	return meta_put(e, txn, "format", b, 4);
-}
-
 /* Store an event record's value (32 + body_len bytes) under key, written in
  * place in LMDB's page (MDB_RESERVE: no copy of the body on our side). */
 static int put_event(jenv *e, MDB_txn *txn, const uint8_t key[8], double wall, int64_t step,
@@ -1961,7 +2019,7 @@ static int event_body(jenv *e, MDB_txn *txn, void *vctx)
 	x->a.isnew = 0;
 	if (x->a.tag && (rc = intern_in_txn(e, txn, x->a.tag, x->a.len, next_tag_id(e), &x->a.tag_id, &x->a.isnew, x->a.op)) != 0)
 		return rc;
-	if ((rc = upgrade_format(e, txn)) != 0)
+	if ((rc = upgrade_format(e, txn, TBW_JOURNAL_FORMAT_EVENTS)) != 0)
 		return rc;
 	x->a.seq = e->next_seq;
 	tbw__put_be64(kb, x->a.seq);
@@ -1970,7 +2028,8 @@ static int event_body(jenv *e, MDB_txn *txn, void *vctx)
 
 static void event_done(jenv *e, void *vctx)
 {
-	e->format = TBW_JOURNAL_FORMAT;
+	if (e->format < TBW_JOURNAL_FORMAT_EVENTS)
+		e->format = TBW_JOURNAL_FORMAT_EVENTS;
 	append_done(e, &((event_ctx *)vctx)->a);
 }
 
@@ -2046,14 +2105,14 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 			return rc;
 		rc = mdb_cursor_get(cur, &lk, &lv, MDB_LAST);
 		if (rc == 0 && lk.mv_size == 8)
-			top = tbw__get_be64(lk.mv_data);
+			top = entry_last_seq(&lk, &lv);
 		if (rc != 0 && rc != MDB_NOTFOUND) {
 			mdb_cursor_close(cur);
 			return rc;
 		}
 	}
-	/* Scalar records go in through the one cursor (appends above top stay
-	 * on the last leaf page without a search from the root each). */
+	/* Scalar records go in through the one cursor, which also finds
+	 * what is already stored below top (seek_seq). */
 	rc = insert_loop(e, txn, c, cur, top, memo);
 	mdb_cursor_close(cur);
 	return rc;
@@ -2073,17 +2132,25 @@ static int insert_loop(jenv *e, MDB_txn *txn, insert_ctx *c, MDB_cursor *cur, ui
 
 		if (r->seq == 0)
 			return body_fail(e, tbw__error_set(TBW_EINVAL, "journal insert", e->dir, "sequence 0 is not valid"));
-		tbw__put_be64(kb, r->seq);
-		rc = append ? MDB_NOTFOUND : mdb_get(txn, e->d_rec, &k, &v);
-		if (rc == 0) {
+		rc = append ? MDB_NOTFOUND : seek_seq(cur, r->seq, kb, &k, &v);
+		if (rc == 0 && k.mv_size == 8 && tbw__get_be64(k.mv_data) <= r->seq) {
+			/* an entry holds r->seq (itself, or a step record from
+			 * before it): keep it (deduplication), unless it fails its
+			 * checksum: then the restored copy replaces it, and a
+			 * damaged step record keyed before r->seq goes (its
+			 * records are restored or lost; ranges never overlap) */
 			tbw_jrec old;
-			/* Already present: keep it (deduplication), unless it fails
-			 * its checksum: then the restored copy replaces it. */
-			if (tbw__jrec_decode(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &old) == 0)
+			uint32_t cnt;
+			if (tbw__jrec_decode_entry(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &old, &cnt) == 0)
 				continue;
-		} else if (rc != MDB_NOTFOUND) {
+			if (tbw__get_be64(k.mv_data) != r->seq && (rc = mdb_cursor_del(cur, 0)) != 0)
+				return rc;
+		} else if (rc != 0 && rc != MDB_NOTFOUND) {
 			return rc;
 		}
+		tbw__put_be64(kb, r->seq);
+		k.mv_data = kb;
+		k.mv_size = 8;
 		tag_memo *m = &memo[(uint64_t)(uintptr_t)r->tag * 0x9E3779B97F4A7C15ull >> 60];   /* 16 slots */
 		if (r->tag && r->tag == m->tag && r->tag_len == m->len) {
 			id = m->id;
@@ -2126,7 +2193,7 @@ static int insert_loop(jenv *e, MDB_txn *txn, insert_ctx *c, MDB_cursor *cur, ui
 				                                   (unsigned long long)r->seq, r->body_len));
 			if (!r->tag)
 				id = TBW_JTAG_NONE;
-			if ((rc = upgrade_format(e, txn)) != 0)
+			if ((rc = upgrade_format(e, txn, TBW_JOURNAL_FORMAT_EVENTS)) != 0)
 				return rc;
 			c->upgraded = 1;
 			if ((rc = put_event(e, txn, kb, r->wall_time, r->step, id, r->body, r->body_len,
@@ -2151,8 +2218,8 @@ static int insert_loop(jenv *e, MDB_txn *txn, insert_ctx *c, MDB_cursor *cur, ui
 static void insert_done(jenv *e, void *vctx)
 {
 	insert_ctx *c = vctx;
-	if (c->upgraded)
-		e->format = TBW_JOURNAL_FORMAT;
+	if (c->upgraded && e->format < TBW_JOURNAL_FORMAT_EVENTS)
+		e->format = TBW_JOURNAL_FORMAT_EVENTS;
 	if (c->max_seq >= e->next_seq)
 		e->next_seq = c->max_seq + 1;
 	for (size_t t = 0; t < c->nnew; t++)
@@ -2243,7 +2310,7 @@ int tbw__journal_read(tbw_journal *j, uint64_t after_seq, tbw_jrec *out,
 	MDB_val k, v;
 	uint8_t kb[8];
 	tbw_jread inf;
-	int rc = check_handle(j, "journal read"), op = MDB_SET_RANGE;
+	int rc = check_handle(j, "journal read");
 	jenv *e;
 
 	memset(&inf, 0, sizeof inf);
@@ -2283,33 +2350,39 @@ int tbw__journal_read(tbw_journal *j, uint64_t after_seq, tbw_jrec *out,
 			pthread_mutex_unlock(&e->wmu);
 		return mdb_err(rc, "journal read", e->dir);
 	}
-	tbw__put_be64(kb, after_seq + 1);
-	k.mv_data = kb;
-	k.mv_size = 8;
-	while (inf.n < cap && (rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
-		op = MDB_NEXT;
-		if (tbw__jrec_decode(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &out[inf.n]) != 0) {
+	rc = seek_seq(c, after_seq + 1, kb, &k, &v);
+	while (rc == 0) {
+		tbw_jrec first;
+		uint32_t cnt, i = 0;
+
+		if (inf.n == cap)
+			break;    /* this entry is for the next read */
+		if (tbw__jrec_decode_entry(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &first, &cnt) != 0) {
+			/* damaged: its records (all it claims) are skipped */
 			uint64_t s = k.mv_size == 8 ? tbw__get_be64(k.mv_data) : inf.next_after + 1;
 			if (!inf.ncorrupt)
 				inf.first_corrupt_seq = s;
-			inf.ncorrupt++;
-			if (s > inf.next_after)
-				inf.next_after = s;
-			continue;
+			inf.ncorrupt += cnt;
+			if (s + cnt - 1 > inf.next_after)
+				inf.next_after = s + cnt - 1;
+		} else if (cnt == 1) {
+			out[inf.n++] = first;
+			inf.next_after = first.seq;
+		} else {
+			/* a step record: its records after after_seq, as many as fit */
+			if (first.seq <= after_seq)
+				i = (uint32_t)(after_seq + 1 - first.seq);
+			for (; i < cnt && inf.n < cap; i++) {
+				tbw__jrec_nth(v.mv_data, &first, i, &out[inf.n]);
+				inf.next_after = out[inf.n++].seq;
+			}
+			if (i < cnt)
+				break;    /* the rest of it for the next read */
 		}
-		inf.next_after = out[inf.n].seq;
-		inf.n++;
-	}
-	if (rc == 0 && inf.n == cap) {
-		/* is there more? */
 		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-		inf.end = rc == MDB_NOTFOUND;
-		if (rc == MDB_NOTFOUND || rc == 0)
-			rc = 0;
-	} else if (rc == MDB_NOTFOUND) {
+	}
+	if (rc == MDB_NOTFOUND) {
 		inf.end = 1;
-		rc = 0;
-	} else if (cap == 0) {
 		rc = 0;
 	}
 	mdb_cursor_close(c);
@@ -2327,6 +2400,7 @@ int tbw__journal_read_body(tbw_journal *j, uint64_t seq, void *dst, size_t cap, 
 	MDB_val k, v;
 	uint8_t kb[8];
 	tbw_jrec r;
+	uint32_t cnt;
 	int rc = check_handle(j, "journal read event body");
 	jenv *e;
 
@@ -2351,10 +2425,10 @@ int tbw__journal_read_body(tbw_journal *j, uint64_t seq, void *dst, size_t cap, 
 		                    "record %llu is not in the journal", (unsigned long long)seq);
 	} else if (rc) {
 		rc = mdb_err(rc, "journal read event body", e->dir);
-	} else if (tbw__jrec_decode(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &r) != 0) {
+	} else if (tbw__jrec_decode_entry(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &r, &cnt) != 0) {
 		rc = tbw__error_set(TBW_ECORRUPT, "journal read event body", e->dir,
 		                    "record %llu fails its checksum", (unsigned long long)seq);
-	} else if (!r.body_len) {
+	} else if (!r.body_len || cnt > 1) {
 		rc = tbw__error_set(TBW_EINVAL, "journal read event body", e->dir,
 		                    "record %llu is a scalar, not an event record", (unsigned long long)seq);
 	} else {
@@ -2432,14 +2506,45 @@ int tbw__journal_tag_name(tbw_journal *j, uint32_t id, const char **name, size_t
 	return TBW_OK;
 }
 
-/* first or last key of records (0 if none) and pruned_through */
+/* How many records `records` holds in txn: its entries, or with step
+ * records (format 3) the sum of what each entry holds, by a walk. An MDB
+ * code. */
+static int count_records(jenv *e, MDB_txn *txn, uint64_t *count)
+{
+	const uint8_t *p;
+	size_t n;
+	MDB_stat st;
+	int rc;
+
+	*count = 0;
+	if (meta_get(e, txn, e->d_meta, "format", &p, &n) == 0 && n == 4 &&
+	    tbw__get_be32(p) >= TBW_JOURNAL_FORMAT_STEPS) {
+		MDB_cursor *c;
+		MDB_val k, v;
+		MDB_cursor_op step = MDB_FIRST;
+		if ((rc = mdb_cursor_open(txn, e->d_rec, &c)) != 0)
+			return rc;
+		while ((rc = mdb_cursor_get(c, &k, &v, step)) == 0) {
+			*count += tbw__jrec_claimed(v.mv_data, v.mv_size);
+			step = MDB_NEXT;
+		}
+		mdb_cursor_close(c);
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	}
+	if ((rc = mdb_stat(txn, e->d_rec, &st)) == 0)
+		*count = st.ms_entries;
+	return rc;
+}
+
+/* the first and last sequence numbers records holds (0 if none),
+ * pruned_through and, when count is not NULL, how many records it holds
+ * (with step records, a walk of the table) */
 static int edge_keys(tbw_journal *j, const char *op, uint64_t *first, uint64_t *last,
                      uint64_t *pruned, uint64_t *count)
 {
 	MDB_txn *txn;
 	MDB_cursor *c;
 	MDB_val k, v;
-	MDB_stat st;
 	const uint8_t *p;
 	size_t n;
 	int rc = check_handle(j, op);
@@ -2448,7 +2553,9 @@ static int edge_keys(tbw_journal *j, const char *op, uint64_t *first, uint64_t *
 	if (rc)
 		return rc;
 	e = j->e;
-	*first = *last = *pruned = *count = 0;
+	*first = *last = *pruned = 0;
+	if (count)
+		*count = 0;
 	if ((rc = rtxn_begin(e, &txn, op)) != 0)
 		return rc;
 	if ((rc = mdb_cursor_open(txn, e->d_rec, &c)) != 0)
@@ -2459,7 +2566,7 @@ static int edge_keys(tbw_journal *j, const char *op, uint64_t *first, uint64_t *
 	if (rc == 0)
 		rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
 	if (rc == 0 && k.mv_size == 8)
-		*last = tbw__get_be64(k.mv_data);
+		*last = entry_last_seq(&k, &v);
 	mdb_cursor_close(c);
 	if (rc == MDB_NOTFOUND)
 		rc = 0;
@@ -2467,8 +2574,8 @@ static int edge_keys(tbw_journal *j, const char *op, uint64_t *first, uint64_t *
 		goto out;
 	if (meta_get(e, txn, e->d_meta, "pruned_through", &p, &n) == 0 && n == 8)
 		*pruned = tbw__get_be64(p);
-	if ((rc = mdb_stat(txn, e->d_rec, &st)) == 0)
-		*count = st.ms_entries;
+	if (count)
+		rc = count_records(e, txn, count);
 out:
 	rtxn_end(e, txn);
 	return rc ? mdb_err(rc, op, e->dir) : TBW_OK;
@@ -2476,16 +2583,16 @@ out:
 
 int tbw__journal_last_seq(tbw_journal *j, uint64_t *out)
 {
-	uint64_t f, l, p, c;
-	int rc = edge_keys(j, "journal last seq", &f, &l, &p, &c);
+	uint64_t f, l, p;
+	int rc = edge_keys(j, "journal last seq", &f, &l, &p, NULL);
 	*out = rc ? 0 : (l > p ? l : p);
 	return rc;
 }
 
 int tbw__journal_first_seq(tbw_journal *j, uint64_t *out)
 {
-	uint64_t f, l, p, c;
-	int rc = edge_keys(j, "journal first seq", &f, &l, &p, &c);
+	uint64_t f, l, p;
+	int rc = edge_keys(j, "journal first seq", &f, &l, &p, NULL);
 	*out = rc ? 0 : f;
 	return rc;
 }
@@ -2645,15 +2752,15 @@ static int prune_body(jenv *e, MDB_txn *txn, void *vctx)
 	 * of each page and rebalances the tree (a third of tbrecover's time). */
 	{
 		MDB_val fk, lk;
-		MDB_stat ms;
+		uint64_t held;
 		if (mdb_cursor_get(c, &fk, &v, MDB_FIRST) == 0 && mdb_cursor_get(c, &lk, &v, MDB_LAST) == 0 &&
-		    fk.mv_size == 8 && lk.mv_size == 8 && tbw__get_be64(lk.mv_data) <= limit &&
-		    mdb_stat(txn, e->d_rec, &ms) == 0) {
-			uint64_t last = tbw__get_be64(lk.mv_data);
+		    fk.mv_size == 8 && lk.mv_size == 8 && entry_last_seq(&lk, &v) <= limit &&
+		    count_records(e, txn, &held) == 0) {
+			uint64_t last = entry_last_seq(&lk, &v);
 			mdb_cursor_close(c);
 			if ((rc = mdb_drop(txn, e->d_rec, 0)) != 0)
 				return rc;
-			p->n = ms.ms_entries;
+			p->n = held;
 			if (last > pt) {
 				tbw__put_be64(b, last);
 				if ((rc = meta_put(e, txn, "pruned_through", b, 8)) != 0)
@@ -2662,19 +2769,25 @@ static int prune_body(jenv *e, MDB_txn *txn, void *vctx)
 			return 0;
 		}
 	}
-	while (p->n < p->batch && (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
-		uint64_t s = k.mv_size == 8 ? tbw__get_be64(k.mv_data) : UINT64_MAX;
+	/* an entry goes only when every record it holds is <= limit: a step
+	 * record reaching past it stays whole (pruned_through then ends below
+	 * its key) */
+	size_t ndel = 0;
+	while (ndel < p->batch && (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+		uint64_t s = k.mv_size == 8 ? entry_last_seq(&k, &v) : UINT64_MAX;
+		uint32_t held = tbw__jrec_claimed(v.mv_data, v.mv_size);
 		if (s > limit)
 			break;
 		if ((rc = mdb_cursor_del(c, 0)) != 0)
 			break;
 		lastdel = s;
-		p->n++;
+		p->n += held;
+		ndel++;
 	}
 	mdb_cursor_close(c);
 	if (rc && rc != MDB_NOTFOUND)
 		return rc;
-	if (rc == 0 && p->n == p->batch)
+	if (rc == 0 && ndel == p->batch)
 		p->more = 1;
 	if (lastdel > pt) {
 		tbw__put_be64(b, lastdel);

@@ -77,6 +77,74 @@ void tbw__jevent_encode(const uint8_t key[8], uint8_t *val, double wall, int64_t
 	tbw__put_be32(val + TBW_JEV_HDR + body_len, tbw__jcrc2(key, 8, val, TBW_JEV_HDR + body_len));
 }
 
+void tbw__jstep_encode(const uint8_t key[8], uint8_t *val, double wall, int64_t step, size_t n,
+                       const uint32_t *tag_ids, const double *values)
+{
+	uint8_t *p = val + TBW_JSTEP_HDR;
+
+	tbw__put_be64(val, tbw__f64_bits(wall));
+	tbw__put_be64(val + 8, (uint64_t)step);
+	tbw__put_be32(val + 16, (uint32_t)n);
+	tbw__put_be32(val + 20, TBW_JSTEP_KIND);
+	for (size_t i = 0; i < n; i++, p += TBW_JSTEP_ENTRY) {
+		uint32_t id = be32_word(tag_ids[i]);
+		uint64_t x = be64_word(tbw__f64_bits(values[i]));
+		memcpy(p, &id, 4);
+		memcpy(p + 4, &x, 8);
+	}
+	tbw__put_be32(p, tbw__jcrc2(key, 8, val, (size_t)(p - val)));
+}
+
+/* A step record's n if v has a step record's shape (size, kind, n agree). */
+static uint32_t step_n(const uint8_t *val, size_t nv)
+{
+	uint32_t n;
+
+	if (nv < TBW_JSTEP_SIZE(2) || nv > TBW_JSTEP_SIZE(TBW_JSTEP_MAX) ||
+	    tbw__get_be32(val + 20) != TBW_JSTEP_KIND)
+		return 0;
+	n = tbw__get_be32(val + 16);
+	return n >= 2 && n <= TBW_JSTEP_MAX && nv == TBW_JSTEP_SIZE(n) ? n : 0;
+}
+
+uint32_t tbw__jrec_claimed(const void *v, size_t nv)
+{
+	uint32_t n = step_n(v, nv);
+	return n ? n : 1;
+}
+
+int tbw__jrec_decode_entry(const void *k, size_t nk, const void *v, size_t nv, tbw_jrec *first,
+                           uint32_t *count)
+{
+	const uint8_t *key = k, *val = v;
+	uint32_t n = nk == TBW_JREC_KEY_SIZE ? step_n(val, nv) : 0;
+
+	if (!n) {
+		*count = 1;
+		return tbw__jrec_decode(k, nk, v, nv, first);
+	}
+	*count = n;
+	if (tbw__get_be32(val + TBW_JSTEP_SIZE(n) - 4) != tbw__jcrc2(key, 8, val, TBW_JSTEP_SIZE(n) - 4))
+		return -1;
+	first->seq = tbw__get_be64(key);
+	first->wall_time = tbw__bits_f64(tbw__get_be64(val));
+	first->step = (int64_t)tbw__get_be64(val + 8);
+	first->body_len = 0;
+	tbw__jrec_nth(v, first, 0, first);
+	return 0;
+}
+
+void tbw__jrec_nth(const void *v, const tbw_jrec *first, uint32_t i, tbw_jrec *out)
+{
+	const uint8_t *p = (const uint8_t *)v + TBW_JSTEP_HDR + (size_t)TBW_JSTEP_ENTRY * i;
+
+	if (out != first)
+		*out = *first;
+	out->seq = first->seq + i;
+	out->tag_id = tbw__get_be32(p);
+	out->value = tbw__bits_f64(tbw__get_be64(p + 4));
+}
+
 int tbw__jrec_decode(const void *k, size_t nk, const void *v, size_t nv, tbw_jrec *r)
 {
 	const uint8_t *key = k, *val = v;

@@ -18,6 +18,19 @@
 #define TBW_JEV_HDR 28
 #define TBW_JEV_KIND_EVENT 1u
 
+/* Step record value (format 3): the n scalars one tbw_add_scalars() call
+ * logged at one step, in one LMDB entry under the key of the first one's
+ * sequence number (the entry holds seq .. seq + n - 1):
+ * wall f64 | step i64 | n u32 | kind u32 (TBW_JSTEP_KIND) |
+ * n x (tag_id u32 | value f64) | CRC(key || all before it).
+ * 28 + 12 n bytes, 2 <= n <= TBW_JSTEP_MAX: small enough to stay on its
+ * leaf page (LMDB's node limit is about 2 KB with 4 KB pages). */
+#define TBW_JSTEP_KIND 2u
+#define TBW_JSTEP_HDR 24
+#define TBW_JSTEP_ENTRY 12
+#define TBW_JSTEP_MAX 128
+#define TBW_JSTEP_SIZE(n) (TBW_JSTEP_HDR + TBW_JSTEP_ENTRY * (size_t)(n) + 4)
+
 /* The file a journal's creating transaction leaves behind when it completed. */
 #define TBW_JOURNAL_CREATED_MARK "journal.created"
 
@@ -33,9 +46,32 @@ void tbw__jrec_encode(uint8_t key[8], uint8_t val[32], uint64_t seq, double wall
 void tbw__jevent_encode(const uint8_t key[8], uint8_t *val, double wall, int64_t step,
                         uint32_t tag_id, size_t body_len);
 
+/* A step record of n scalars (2 <= n <= TBW_JSTEP_MAX) into val
+ * (TBW_JSTEP_SIZE(n) bytes). */
+void tbw__jstep_encode(const uint8_t key[8], uint8_t *val, double wall, int64_t step, size_t n,
+                       const uint32_t *tag_ids, const double *values);
+
 /* 0 if the record (scalar or event) is intact and *r filled, -1 if its sizes
- * or its CRC are wrong. */
+ * or its CRC are wrong, or if the entry is a step record (not one record:
+ * tbw__jrec_decode_entry). */
 int tbw__jrec_decode(const void *k, size_t nk, const void *v, size_t nv, tbw_jrec *r);
+
+/* Any entry of `records`: 0 if intact, *count the records it holds (1, or
+ * a step record's n) and *first the first of them (tbw__jrec_nth gives the
+ * others); -1 if damaged, *count then the records it claims
+ * (tbw__jrec_claimed). */
+int tbw__jrec_decode_entry(const void *k, size_t nk, const void *v, size_t nv, tbw_jrec *first,
+                           uint32_t *count);
+
+/* Record i (0 <= i < count) of an entry tbw__jrec_decode_entry found
+ * intact, from its value v and its first record. */
+void tbw__jrec_nth(const void *v, const tbw_jrec *first, uint32_t i, tbw_jrec *out);
+
+/* The records an entry's value claims to hold, checking nothing but its
+ * shape: a step record's n when its size, kind and n agree, else 1. The
+ * sequence numbers key .. key + claimed - 1 are taken by the entry, intact
+ * or not (a damaged step record's scalars are lost, not free numbers). */
+uint32_t tbw__jrec_claimed(const void *v, size_t nv);
 
 /* A tags entry: key id (be32), value name || masked crc32c(key || name).
  * 0 and the name borrowed from v, or -1 when damaged. */

@@ -231,20 +231,27 @@ static int raw_node(rawscan *s, const uint8_t *key, size_t ks, const uint8_t *da
 {
 	if (ks == 8 && ds >= 32 && ds <= TBW_JREC_VAL_SIZE + TBW_JOURNAL_BODY_MAX) {
 		tbw_jrec r;
-		if (tbw__jrec_decode(key, ks, data, ds, &r) != 0) {
+		uint32_t cnt;
+		if (tbw__jrec_decode_entry(key, ks, data, ds, &r, &cnt) != 0) {
 			s->nbad++;
 			return 0;
 		}
-		if (s->nrec == s->caprec) {
-			size_t nc = s->caprec ? s->caprec * 2 : 1024;
-			srec *nr = tbw__realloc(s->recs, nc * sizeof *nr);
-			if (!nr)
-				return -1;
-			s->recs = nr;
-			s->caprec = nc;
+		/* a step record: each of its records, at its own sequence */
+		for (uint32_t i = 0; i < cnt; i++) {
+			if (s->nrec == s->caprec) {
+				size_t nc = s->caprec ? s->caprec * 2 : 1024;
+				srec *nr = tbw__realloc(s->recs, nc * sizeof *nr);
+				if (!nr)
+					return -1;
+				s->recs = nr;
+				s->caprec = nc;
+			}
+			s->recs[s->nrec].voff = voff;
+			if (i == 0)
+				s->recs[s->nrec++].r = r;
+			else
+				tbw__jrec_nth(data, &r, i, &s->recs[s->nrec++].r);
 		}
-		s->recs[s->nrec].voff = voff;
-		s->recs[s->nrec++].r = r;
 		return 0;
 	}
 	if (ks == 4 && ds >= 5) {
