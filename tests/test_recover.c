@@ -682,6 +682,163 @@ static void test_recover_twice_changes_nothing(void **state)
 	assert_exactly(450);
 }
 
+/* Every file under dir (the journal left out) with its size, inode, mtime
+ * and checksum: a rerun that rewrote or moved one shows. */
+static void snapshot_files(const char *dir, char *out, size_t cap)
+{
+	char cmd[1400];
+	FILE *p;
+	size_t k;
+
+	snprintf(cmd, sizeof cmd, "cd '%s' && find . -path ./.tbwal -prune -o -type f -printf '%%p %%s %%i %%T@ ' "
+	         "-exec sh -c 'cksum < \"$1\"' sh {} \\; | sort", dir);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	k = fread(out, 1, cap - 1, p);
+	out[k] = '\0';
+	pclose(p);
+}
+
+/* The loss line of a report ("sequence numbers a..b are in no source"). */
+static const tbw_recover_damage *loss_line(const tbw_recover_report *rep)
+{
+	const tbw_recover_damage *found = NULL;
+	for (size_t k = 0; k < rep->ndamage; k++)
+		if (strstr(rep->damage[k].what, "are in no source; lost")) {
+			assert_null(found);   /* one gap, one line */
+			found = &rep->damage[k];
+		}
+	assert_non_null(found);
+	return found;
+}
+
+/* Three writer sessions, a file each (seq 1..200, 201..400, 401..600),
+ * shipped to the sync folder if sync is set. */
+static void three_sessions(int sync)
+{
+	for (int s = 0; s < 3; s++) {
+		tbw_writer *w = open_writer(sync);
+		log_range(w, (uint64_t)s * 200, (uint64_t)(s + 1) * 200);
+		assert_int_equal(tbw_close(w), TBW_OK);
+	}
+	assert_exactly(600);
+}
+
+/* The event files' reading, with a gap: each scalar once, in order. */
+static void assert_once_in_order(uint64_t n)
+{
+	readback rb = read_back(logdir);
+	assert_int_equal(rb.corrupt, 0);
+	assert_int_equal(rb.phantoms, 0);
+	assert_true(rb.increasing);
+	assert_int_equal(rb.n, n);
+}
+
+/* The middle one of three event files is cut to half its size, and no
+ * source holds the records it lost: the first recovery restores the half
+ * that is left, rewriting the files from it on, and reports the rest
+ * lost. A second run can restore nothing more: it must leave the files
+ * alone (no move aside, no new repair file a running TensorBoard would
+ * read again) and report the same loss, with the same exit code. */
+static void test_recover_twice_after_a_loss_keeps_the_files(void **state)
+{
+	tbw_recover_report rep;
+	static char a[65536], b[65536];
+	char what[256], path[4096];
+	uint64_t lost;
+	(void)state;
+
+	three_sessions(0);
+	sh("cd '%s' && f=$(ls events.out.tfevents.*.tbwal-* | sed -n 2p) && "
+	   "truncate -s $(($(stat -c %%s \"$f\") / 2)) \"$f\"", logdir);
+	assert_int_equal(recover(NULL, 0, 0, &rep), TBW_ECORRUPT);
+	assert_true(rep.lost > 0 && rep.lost < 200);
+	assert_int_equal(rep.files_replaced, 2);
+	assert_int_equal(rep.last_seq, 600);
+	lost = rep.lost;
+	snprintf(what, sizeof what, "%s", loss_line(&rep)->what);
+	snprintf(path, sizeof path, "%s", loss_line(&rep)->path);
+	tbw__recover_report_free(&rep);
+	assert_once_in_order(600 - lost);
+	snapshot_files(logdir, a, sizeof a);
+	sleep(1);   /* a rewrite would change an mtime */
+
+	assert_int_equal(recover(NULL, 0, 0, &rep), TBW_ECORRUPT);
+	assert_int_equal(rep.lost, lost);
+	assert_int_equal(rep.last_seq, 600);
+	assert_string_equal(loss_line(&rep)->what, what);
+	assert_string_equal(loss_line(&rep)->path, path);
+	assert_int_equal(rep.exported, 0);
+	assert_int_equal(rep.files_replaced, 0);
+	assert_int_equal(rep.total_scalars, 600 - lost);
+	assert_report_as_files_say(&rep);
+	tbw__recover_report_free(&rep);
+	snapshot_files(logdir, b, sizeof b);
+	assert_string_equal(a, b);
+}
+
+/* The middle file is deleted and nothing else holds its records: a loss
+ * (exit 1, the range named) that no rewrite can fill, so not even the
+ * first run rewrites the files after it; nor does a second. */
+static void test_recover_a_gap_no_source_holds_is_reported_and_nothing_rewritten(void **state)
+{
+	tbw_recover_report rep;
+	static char a[65536], b[65536];
+	(void)state;
+
+	three_sessions(0);
+	sh("cd '%s' && rm \"$(ls events.out.tfevents.*.tbwal-* | sed -n 2p)\"", logdir);
+	snapshot_files(logdir, a, sizeof a);
+	for (int run = 0; run < 2; run++) {
+		assert_int_equal(recover(NULL, 0, 0, &rep), TBW_ECORRUPT);
+		assert_int_equal(rep.lost, 200);
+		assert_string_equal(loss_line(&rep)->what, "sequence numbers 201..400 are in no source; lost");
+		assert_int_equal(rep.exported, 0);
+		assert_int_equal(rep.files_replaced, 0);
+		assert_int_equal(rep.event_files, 2);
+		assert_report_as_files_say(&rep);
+		tbw__recover_report_free(&rep);
+		snapshot_files(logdir, b, sizeof b);
+		assert_string_equal(a, b);
+	}
+	assert_once_in_order(400);
+}
+
+/* A damaged segment whose name claims part of the gap might hold some of
+ * it: what a segment gives is known only once it is read, after the files
+ * are decided. So every run rewrites from the gap, and the report names
+ * the segment (doc/recover.md, "A rerun after a loss"). */
+static void test_recover_rerun_rewrites_while_a_damaged_segment_claims_the_gap(void **state)
+{
+	tbw_recover_report rep;
+	const char *from[1];
+	(void)state;
+
+	three_sessions(1);
+	sh("rm -rf '%s/.tbwal' && cd '%s' && rm \"$(ls events.out.tfevents.*.tbwal-* | sed -n 2p)\"",
+	   logdir, logdir);
+	from[0] = run_dir();
+	/* every segment holding some of 201..400: cut inside its first block */
+	sh("cd '%s' && for f in seg-*; do a=$(printf %%d 0x$(echo $f | cut -c5-20)); "
+	   "b=$(printf %%d 0x$(echo $f | cut -c22-37)); if [ $a -le 400 ] && [ $b -gt 200 ]; then "
+	   "truncate -s 100 $f; fi; done", from[0]);
+	for (int run = 0; run < 2; run++) {
+		unsigned long long first = 0, last = 0;
+		assert_int_equal(recover(from, 1, 0, &rep), TBW_ECORRUPT);
+		assert_int_equal(rep.lost, 200);
+		assert_string_equal(loss_line(&rep)->what, "sequence numbers 201..400 are in no source; lost");
+		assert_int_equal(rep.files_replaced, 1);
+		for (size_t k = 0; k < rep.ndamage; k++) {
+			const char *w = strstr(rep.damage[k].what, "rewriting from here: segment seg-");
+			if (w)
+				assert_int_equal(sscanf(w, "rewriting from here: segment seg-%16llx-%16llx", &first, &last), 2);
+		}
+		assert_true(first <= 400 && last > 200);
+		tbw__recover_report_free(&rep);
+		assert_once_in_order(400);
+	}
+}
+
 /* ---- Dry run changes nothing ---- */
 
 static void test_recover_dry_run_changes_nothing(void **state)
@@ -1666,6 +1823,9 @@ int main(void)
 		cmocka_unit_test_setup(test_recover_non_regular_entry_named_like_an_event_file, setup_case),
 		cmocka_unit_test_setup(test_recover_never_follows_a_planted_recovered_folder_symlink, setup_case),
 		cmocka_unit_test_setup(test_recover_twice_changes_nothing, setup_case),
+		cmocka_unit_test_setup(test_recover_twice_after_a_loss_keeps_the_files, setup_case),
+		cmocka_unit_test_setup(test_recover_a_gap_no_source_holds_is_reported_and_nothing_rewritten, setup_case),
+		cmocka_unit_test_setup(test_recover_rerun_rewrites_while_a_damaged_segment_claims_the_gap, setup_case),
 		cmocka_unit_test_setup(test_recover_dry_run_changes_nothing, setup_case),
 		cmocka_unit_test_setup(test_recover_purge_step_writes_a_start, setup_case),
 		cmocka_unit_test_setup(test_recover_ignores_segments_of_another_run, setup_case),

@@ -15,7 +15,8 @@
  *     carry the run id and the sequence number before their first record,
  *     see tbw__compactor_parse_name) are checked in name order. The longest
  *     prefix of files that are whole (a torn tail only in the last) and hold
- *     consecutive sequence numbers from the run's start is kept. Every file
+ *     consecutive sequence numbers from the run's start (but for gaps no
+ *     source can fill, gap_fillable: losses) is kept. Every file
  *     after it is read as a source (its intact records go into the journal)
  *     and moved aside into LOGDIR/.tbwal-recovered/<stamp>/ (deleted only
  *     with delete_replaced). The prefix is shortened while its steps reach
@@ -1337,6 +1338,61 @@ static int is_unsure(const recover_ctx *x, uint64_t seq)
 	return 0;
 }
 
+/* Can some source give records of the gap (lo, hi] before files[i] (whose
+ * base is hi)? The journal (a record, or a damaged one, in the gap; in a
+ * dry run without one, what its salvage noted), a later file starting
+ * before hi (it may hold some), or a segment of this run whose name claims
+ * part of the gap (what a segment holds is known only once it is read, in
+ * step 5: a damaged one counts too). Writes which into why; 0 if none. */
+static int gap_fillable(recover_ctx *x, const evfile *files, size_t nfiles, size_t i, uint64_t lo,
+                        char *why, size_t cap)
+{
+	uint64_t hi = files[i].base;
+
+	for (size_t j = i + 1; j < nfiles; j++)
+		if (files[j].base < hi) {
+			snprintf(why, cap, "event file %s may hold some", files[j].name);
+			return 1;
+		}
+	if (x->j) {
+		tbw_jrec r;
+		tbw_jread ri;
+		memset(&ri, 0, sizeof ri);
+		if (tbw__journal_read(x->j, lo, &r, 1, &ri) != TBW_OK ||
+		    (ri.n && r.seq <= hi) || (ri.ncorrupt && ri.first_corrupt_seq <= hi)) {
+			tbw__error_clear();
+			snprintf(why, cap, "the journal holds some");
+			return 1;
+		}
+	} else if (x->cfg->dry_run && ss_count(&x->dry_all, lo, hi)) {
+		snprintf(why, cap, "the journal holds some");
+		return 1;
+	}
+	for (size_t f = 0; f < x->cfg->nfrom; f++) {
+		const char *dir = x->cfg->from[f];
+		uint8_t id[16];
+		DIR *d;
+		struct dirent *e;
+
+		if (!dir_exists(dir) || (tbw__sync_run_id(dir, id) == TBW_OK && memcmp(id, x->run_id, 16) != 0))
+			continue;      /* step 5 does not use it either */
+		tbw__error_clear();
+		if ((d = opendir(dir)) == NULL)
+			continue;
+		while ((e = readdir(d)) != NULL) {
+			uint64_t a, b;
+			uint32_t l;
+			if (tbw__seg_parse_name(e->d_name, &a, &b, &l) && a <= hi && b > lo) {
+				snprintf(why, cap, "segment %s claims seq %" PRIu64 "..%" PRIu64, e->d_name, a, b);
+				closedir(d);
+				return 1;
+			}
+		}
+		closedir(d);
+	}
+	return 0;
+}
+
 static int events_phase(recover_ctx *x)
 {
 	tbw_recover_report *rep = x->rep;
@@ -1346,6 +1402,7 @@ static int events_phase(recover_ctx *x)
 	uint64_t prev_end = 0;
 	int rc;
 	tbw_jexport cur;
+	char filler[600] = "";
 
 	rc = list_run_files(x, &files, &nfiles);
 	if (rc != TBW_OK || nfiles == 0) {
@@ -1356,14 +1413,18 @@ static int events_phase(recover_ctx *x)
 	if (rc != TBW_OK)
 		goto out;
 	/* The intact prefix: whole files (torn only at the very end)
-	 * continuing the sequence without a gap from the run's start. */
+	 * continuing the sequence from the run's start, without a gap that
+	 * some source could fill (a gap none can is a loss, and a rewrite
+	 * would write the same files again: a rerun keeps them). */
 	for (keep = 0; keep < nfiles; keep++) {
 		tbw_evscan sr;
 
 		rc = scan_steps(x, &files[keep], 0, &sr);
 		if (rc != TBW_OK)
 			goto out;
-		if (files[keep].base != prev_end)
+		if (files[keep].base < prev_end ||
+		    (files[keep].base > prev_end &&
+		     gap_fillable(x, files, nfiles, keep, prev_end, filler, sizeof filler)))
 			break;
 		if (sr.status == TBW_TFR_CORRUPT)
 			break;
@@ -1403,8 +1464,8 @@ static int events_phase(recover_ctx *x)
 			                sr.why[0] ? sr.why : "incomplete record");
 		} else if (rc == TBW_OK && files[i].base != prev_end && i == keep) {
 			rc = add_damage(rep, p, 0, 0, "event file starts after seq %" PRIu64
-			                " but the files before it end at seq %" PRIu64 "; rewriting from here",
-			                files[i].base, prev_end);
+			                " but the files before it end at seq %" PRIu64 "; rewriting from here%s%s",
+			                files[i].base, prev_end, filler[0] ? ": " : "", filler);
 		}
 		tbw__free(p);
 		if (rc != TBW_OK)
