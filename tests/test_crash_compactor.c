@@ -4,7 +4,10 @@
  * syscall layer's hook). After each kill the event files hold a prefix of
  * what was logged (a torn last record at most); after each restart they
  * decode to exactly the journal's records: each once, in order, every CRC
- * valid. At least 100 kills in make check, 1000 with TBW_SLOW_TESTS=1. */
+ * valid. Every other round logs some steps as step records
+ * (tbw__journal_append_many), and a few rounds more than one compactor
+ * read (4096), so reads and cursors end inside step records. At least 100
+ * kills in make check, 1000 with TBW_SLOW_TESTS=1. */
 #include "config.h"
 #include <errno.h>
 #include <setjmp.h>
@@ -157,6 +160,8 @@ static void test_crash_compactor_sigkill_loop_exports_exactly_once(void **state)
 		tbw_jexport cur;
 		int status;
 		size_t k = 1 + (size_t)(rand() % 300);
+		if (iter % 48 == 5)
+			k += 4096;   /* more than one read of the compactor's: reads end inside step records */
 		int tensor = 0;   /* one run, one form: see doc/compactor.md */
 		pid_t pid;
 
@@ -175,6 +180,26 @@ static void test_crash_compactor_sigkill_loop_exports_exactly_once(void **state)
 			int tg = rand() % 4;
 			float v = (float)rand() / (float)RAND_MAX * 10.0f - 5.0f;
 			clock += 0.001;
+			if (iter % 2 == 1 && i + 1 < k && rand() % 3 == 0) {
+				/* a step of 2-9 scalars in one step record, so the
+				 * compactor's reads and cursors land inside them */
+				const char *mt[9];
+				size_t ml[9], m = 2 + (size_t)(rand() % 8);
+				double mv[9];
+				if (m > k - i)
+					m = k - i;
+				for (size_t x = 0; x < m; x++) {
+					int t = rand() % 4;
+					mt[x] = tags[t];
+					ml[x] = strlen(tags[t]);
+					mv[x] = (float)rand() / (float)RAND_MAX * 10.0f - 5.0f;
+					push(0, t, step, (float)mv[x], clock);
+				}
+				assert_int_equal(tbw__journal_append_many(j, m, mt, ml, mv, step, clock, NULL), TBW_OK);
+				i += m - 1;
+				step += rand() % 2;
+				continue;
+			}
 			assert_int_equal(tbw__journal_append(j, tags[tg], strlen(tags[tg]), v, step, clock, NULL), TBW_OK);
 			push(0, tg, step, v, clock);
 			step += rand() % 2;
