@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include "test_util.h"
@@ -542,6 +543,46 @@ static void test_step_records_export_ship_and_recover_each_scalar_once(void **st
 	check_event_files(logdir);
 }
 
+/* Another process writes the first step record (format 3) into a journal
+ * this process opened as format 1: an event record appended here
+ * afterwards must not lower the format to 2 (a format-2 build would then
+ * read the step records as damage). */
+static void test_step_records_format_never_lowered_by_a_process_that_saw_an_older_one(void **state)
+{
+	tbw_journal *j = open_rw();
+	tbw_jinfo info;
+	uint64_t seq;
+	pid_t pid;
+	int st;
+	(void)state;
+
+	assert_int_equal(tbw__journal_append(j, "a", 1, 1.0, 1, 1.0, &seq), TBW_OK);
+	assert_int_equal(tbw__journal_info(j, &info), TBW_OK);
+	assert_int_equal(info.format, TBW_JOURNAL_FORMAT_SCALARS);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* a handle must not cross fork(): the child opens its own */
+		tbw_jopen cfg = TBW_JOPEN_INIT;
+		tbw_journal *cj = NULL;
+		const char *tags[2] = { "a", "b" };
+		size_t lens[2] = { 1, 1 };
+		double v[2] = { 2.0, 3.0 };
+		if (tbw__journal_open(&cj, jdir, &cfg) != TBW_OK ||
+		    tbw__journal_append_many(cj, 2, tags, lens, v, 2, 2.0, NULL) != TBW_OK)
+			_exit(1);
+		tbw__journal_close(cj);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(tbw__journal_append_event(j, "e", 1, 3, 3.0, "\x08\x01", 2, &seq), TBW_OK);
+	assert_int_equal(seq, 4);
+	assert_int_equal(tbw__journal_info(j, &info), TBW_OK);
+	assert_int_equal(info.format, TBW_JOURNAL_FORMAT_STEPS);
+	tbw__journal_close(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -550,6 +591,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_step_records_insert_dedups_inside_a_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_records_damaged_step_skipped_counted_and_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_records_export_ship_and_recover_each_scalar_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_step_records_format_never_lowered_by_a_process_that_saw_an_older_one, setup, teardown),
 		cmocka_unit_test(test_step_records_golden_vector),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1763,9 +1763,15 @@ static int intern_lookup(jenv *e, MDB_txn *txn, const char *tag, size_t len, uin
  * the commit. */
 static int upgrade_format(jenv *e, MDB_txn *txn, uint32_t want)
 {
+	const uint8_t *p;
+	size_t n;
 	uint8_t b[4];
 
 	if (e->format >= want)
+		return 0;
+	/* this process's copy may be older than the journal (another process
+	 * wrote a step record since): never lower the format */
+	if (meta_get(e, txn, e->d_meta, "format", &p, &n) == 0 && n == 4 && tbw__get_be32(p) >= want)
 		return 0;
 	tbw__put_be32(b, want);
 	return meta_put(e, txn, "format", b, 4);
