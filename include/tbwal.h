@@ -201,8 +201,11 @@ TBW_EXTERN(int) tbw_add_event(tbw_writer *w, const char *tag, int64_t step, doub
  * @brief Log n scalars of one training step in one commit: all or nothing.
  *
  * The scalars get consecutive sequence numbers in the order given, the same
- * step and the same wall time. One transaction for the whole step costs far
- * less per scalar than n calls of tbw_add_scalar().
+ * step and the same wall time. One transaction and one journal entry (a
+ * step record, doc/journal-format.md) for the whole step cost far less per
+ * scalar than n calls of tbw_add_scalar(). A journal that holds a step
+ * record is journal format 3, which older builds refuse (TBW_EVERSION)
+ * rather than misread.
  *
  * @param[in] w          the writer
  * @param[in] n          number of scalars; 0 is a no-op returning 0
