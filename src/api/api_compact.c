@@ -68,10 +68,9 @@ static int pass_progress(const tbw_compact_options *o, tbw_compactor *c, tbw_jou
 	tbw__compactor_stats(c, &st);
 	if (!o->progress || tbw__journal_last_seq(j, &last) != TBW_OK || last <= st.cursor.seq + PROGRESS_CHUNK)
 		return tbw__compactor_pass(c, n);
-	from = through = st.cursor.seq;
-	/* through grows whatever the cursor does (a gap exports nothing) */
+	from = st.cursor.seq;
 	do {
-		through = through >= last || last - through <= PROGRESS_CHUNK ? UINT64_MAX : through + PROGRESS_CHUNK;
+		through = tbw__compactor_next_chunk(c, last, PROGRESS_CHUNK);
 		rc = tbw__compactor_pass_through(c, through, &got);
 		*n += got;
 		tbw__compactor_stats(c, &st);

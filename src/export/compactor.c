@@ -1380,6 +1380,22 @@ int tbw__compactor_pass_through(tbw_compactor *c, uint64_t through, uint64_t *ne
 	return rc;
 }
 
+uint64_t tbw__compactor_next_chunk(tbw_compactor *c, uint64_t last, uint64_t chunk)
+{
+	tbw_jrec r;
+	tbw_jread inf;
+	uint64_t next;
+
+	if (tbw__journal_read(c->j, c->cur.seq, &r, 1, &inf) != TBW_OK) {
+		tbw__error_clear();
+		return UINT64_MAX;    /* the pass itself reports what is wrong */
+	}
+	if (!inf.n)
+		return UINT64_MAX;    /* none, or only damaged ones (the pass skips them) */
+	next = r.seq;
+	return next >= last || last - next < chunk ? UINT64_MAX : next + chunk - 1;
+}
+
 void tbw__compactor_stats(const tbw_compactor *c, tbw_compact_stats *out)
 {
 	*out = c->st;

@@ -49,6 +49,13 @@ int tbw__compactor_pass(tbw_compactor *c, uint64_t *nexported);
  * what it has restored so far while later segments are still being read). */
 int tbw__compactor_pass_through(tbw_compactor *c, uint64_t through, uint64_t *nexported);
 
+/* For a big export in chunks (progress reports): the `through` of the next
+ * chunk of about `chunk` records, counted from the first record stored
+ * after the cursor (sequence numbers need not be dense: a chunk counted
+ * from the cursor stepped over a gap of 2^55 262,144 numbers at a time);
+ * UINT64_MAX for the rest when less than a chunk is left before `last`. */
+uint64_t tbw__compactor_next_chunk(tbw_compactor *c, uint64_t last, uint64_t chunk);
+
 /* What a compactor did and found (all counters since open). */
 typedef struct tbw_compact_stats {
 	uint64_t exported;        /* journal records written to event files */

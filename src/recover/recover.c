@@ -1393,21 +1393,6 @@ static int gap_fillable(recover_ctx *x, const evfile *files, size_t nfiles, size
 	return 0;
 }
 
-/* The sequence number of the first record the journal holds after seq,
- * or 0 if none can be read (none, or only damaged ones: the compactor
- * skips those itself). */
-static uint64_t next_stored_seq(tbw_journal *j, uint64_t seq)
-{
-	tbw_jrec r;
-	tbw_jread inf;
-
-	if (tbw__journal_read(j, seq, &r, 1, &inf) != TBW_OK) {
-		tbw__error_clear();
-		return 0;
-	}
-	return inf.n ? r.seq : 0;
-}
-
 static int events_phase(recover_ctx *x)
 {
 	tbw_recover_report *rep = x->rep;
@@ -1986,13 +1971,9 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 		if (tbw__journal_last_seq(x.j, &last) != TBW_OK)
 			last = 0;
 		do {
-			/* a chunk from the next record stored: sequence numbers
-			 * need not be dense (a segment may claim any, and a gap of
-			 * 2^55 was stepped over a chunk at a time, for days:
-			 * tests/fuzz-regress/recover/export-in-chunks-over-a-gap-of-2-to-the-55-hangs) */
-			uint64_t next = next_stored_seq(x.j, cs.cursor.seq);
-			through = next == 0 || next >= last || last - next < EXPORT_CHUNK ? UINT64_MAX
-			                                                                 : next + EXPORT_CHUNK - 1;
+			/* sequence numbers need not be dense (a segment may claim
+			 * any): tests/fuzz-regress/recover/export-in-chunks-over-a-gap-of-2-to-the-55-hangs */
+			through = tbw__compactor_next_chunk(x.comp, last, EXPORT_CHUNK);
 			rc = tbw__compactor_pass_through(x.comp, through, &n);
 			rep->exported += n;
 			tbw__compactor_stats(x.comp, &cs);
