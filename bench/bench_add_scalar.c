@@ -451,8 +451,9 @@ int main(int argc, char **argv)
 	       iv.med_us <= 5 * a.med_us ? "met" : "NOT met");
 	printf("  INTERVAL faster than (b):  %.2fx of (b) %s\n", iv.med_us / b.med_us,
 	       iv.med_us < b.med_us ? "met" : "NOT met");
-	printf("  INTERVAL vs (d) mmap log floor: %.1fx; vs (e) raw LMDB commit: %.2fx (<= 1.10x: %s)\n",
-	       iv.med_us / d.med_us, iv.med_us / e.med_us, iv.med_us <= 1.10 * e.med_us ? "met" : "NOT met");
+	printf("  INTERVAL vs (d) mmap log floor: %.1fx; vs (e) raw LMDB commit (one table): %.2fx\n"
+	       "    (the <= 1.10x target for tbwal's own layer is judged by bench_commit_layer)\n",
+	       iv.med_us / d.med_us, iv.med_us / e.med_us);
 	printf("  add_scalars n=8 <= 2x (a): %.1fx     %s\n", b8.med_us / a.med_us,
 	       b8.med_us <= 2 * a.med_us ? "met" : "NOT met");
 	printf("  add_scalars n=1 <= add_scalar (alternating calls): %.2fx %s\n", b1.med_us / b1s.med_us,

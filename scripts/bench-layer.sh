@@ -14,15 +14,22 @@ count() {
 	valgrind --tool=callgrind --callgrind-out-file=/dev/null "$prog" --only "$1" "$2" "$tmp" 2>&1 |
 		sed -n 's/.*Collected : *\([0-9][0-9]*\).*/\1/p; s/.*refs: *\([0-9,]*\).*/\1/p' | tr -d , | head -1
 }
-raw=""
-for v in raw journal api; do
+# raw: one table; raw4: the journal's four tables (records, tags, meta,
+# cursors), which LMDB walks in every transaction's begin and commit.
+raw="" raw4=""
+for v in raw raw4 journal api; do
 	a=$(count "$v" $lo)
 	z=$(count "$v" $hi)
 	per=$(( (z - a) / (hi - lo) ))
 	[ -z "$raw" ] && raw=$per
+	[ "$v" = raw4 ] && raw4=$per
 	r=$(awk "BEGIN{printf \"%.3f\", $per/$raw}")
-	if [ "$v" = raw ]; then verdict=""
-	elif awk "BEGIN{exit !($per <= 1.10 * $raw)}"; then verdict="; target <= 1.10x: met"
-	else verdict="; target <= 1.10x: MISSED"; fi
-	echo "$v: $per instructions per call (${r}x raw$verdict)"
+	case $v in
+	raw) echo "$v: $per instructions per call" ;;
+	raw4) echo "$v: $per instructions per call (${r}x raw)" ;;
+	*)
+		r4=$(awk "BEGIN{printf \"%.3f\", $per/$raw4}")
+		if awk "BEGIN{exit !($per <= 1.10 * $raw4)}"; then verdict="met"; else verdict="MISSED"; fi
+		echo "$v: $per instructions per call (${r}x raw, ${r4}x raw4; target <= 1.10x raw4: $verdict)" ;;
+	esac
 done
