@@ -21,6 +21,7 @@
 #include "format/crc32c.h"
 #include "base/error.h"
 #include "journal/journal.h"
+#include "journal/jrecord.h"
 #include "base/os.h"
 #include "../third_party/lmdb/lmdb.h"
 
@@ -913,6 +914,114 @@ static void test_journal_salvage_reads_intact_and_raw_scan(void **state)
 	}
 }
 
+/* A data.mdb of n zero bytes in jdir, with the creation mark: what a power
+ * cut leaves when a new journal's first writes never reached the disk but
+ * its size or preallocated space did (tests/test_powerloss.c cuts there). */
+static void zero_journal(size_t n)
+{
+	char path[400];
+	int fd;
+
+	sh("mkdir -p '%s' && touch '%s/%s'", jdir, jdir, TBW_JOURNAL_CREATED_MARK);
+	snprintf(path, sizeof path, "%s/data.mdb", jdir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)n), 0);
+	close(fd);
+}
+
+static void test_journal_zero_filled_data_file_starts_over(void **state)
+{
+	tbw_jopen ro = TBW_JOPEN_INIT;
+	tbw_journal *j = NULL;
+	uint64_t last;
+	(void)state;
+
+	zero_journal(512 << 10);
+	/* read-only: a clear refusal, nothing touched */
+	ro.read_only = 1;
+	assert_int_equal(tbw__journal_open(&j, jdir, &ro), TBW_ECORRUPT);
+	assert_null(j);
+	assert_non_null(strstr(tbw_errmsg(), "bytes of zeros"));
+	assert_non_null(strstr(tbw_errmsg(), jdir));
+	/* for writing: started over, and it works */
+	j = open_rw(jdir);
+	append_n(j, 5, "loss");
+	assert_int_equal(tbw__journal_last_seq(j, &last), TBW_OK);
+	assert_int_equal(last, 5);
+	tbw__journal_close(j);
+	j = open_rw(jdir);
+	assert_int_equal(tbw__journal_last_seq(j, &last), TBW_OK);
+	assert_int_equal(last, 5);
+	tbw__journal_close(j);
+}
+
+static void test_journal_zero_filled_data_file_open_elsewhere_is_left_alone(void **state)
+{
+	char lpath[400];
+	int up[2], down[2], lfd, st;
+	char c;
+	pid_t pid;
+	tbw_jopen cfg = TBW_JOPEN_INIT;
+	tbw_journal *j = NULL;
+	(void)state;
+
+	zero_journal(64 << 10);
+	snprintf(lpath, sizeof lpath, "%s/lock.mdb", jdir);
+	assert_int_equal(pipe(up), 0);
+	assert_int_equal(pipe(down), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* what LMDB holds while a process has the environment open */
+		struct flock fl;
+		memset(&fl, 0, sizeof fl);
+		fl.l_type = F_RDLCK;
+		fl.l_whence = SEEK_SET;
+		fl.l_start = 0;
+		fl.l_len = 1;
+		close(up[0]);
+		close(down[1]);
+		lfd = open(lpath, O_RDWR | O_CREAT, 0644);
+		if (lfd < 0 || fcntl(lfd, F_SETLK, &fl) != 0)
+			_exit(1);
+		if (write(up[1], "l", 1) != 1)
+			_exit(2);
+		if (read(down[0], &c, 1) < 0)
+			_exit(3);
+		_exit(0);
+	}
+	close(up[1]);
+	close(down[0]);
+	if (read(up[0], &c, 1) != 1) {
+		waitpid(pid, &st, 0);
+		fail_msg("the lock holder failed (status %d)", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	}
+	cfg.create = 1;
+	/* another process may be setting it up: not truncated; LMDB refuses
+	 * it (here on the lock file, which a real holder would have set up) */
+	assert_int_not_equal(tbw__journal_open(&j, jdir, &cfg), TBW_OK);
+	assert_null(j);
+	printf("while held elsewhere: %s\n", tbw_errmsg());
+	assert_non_null(strstr(tbw_errmsg(), jdir));
+	{
+		struct stat sb;
+		char path[400];
+		snprintf(path, sizeof path, "%s/data.mdb", jdir);
+		assert_int_equal(stat(path, &sb), 0);
+		assert_int_equal(sb.st_size, 64 << 10);
+	}
+	assert_int_equal(write(down[1], "x", 1), 1);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(up[0]);
+	close(down[1]);
+	/* once nobody holds it: started over */
+	j = open_rw(jdir);
+	append_n(j, 1, "loss");
+	tbw__journal_close(j);
+}
+
 /* Flip one byte of the first occurrence of needle in path; 1 if found. */
 static int flip_first(const char *path, const char *needle)
 {
@@ -1257,6 +1366,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_poisoned_after_failed_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_salvage_reads_intact_and_raw_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_missing_is_enotfound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_zero_filled_data_file_starts_over, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_zero_filled_data_file_open_elsewhere_is_left_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_new_tag_after_damaged_highest_tag_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_new_tag_after_a_damaged_key_sorting_last, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_tag_names_of_another_process_while_this_one_appends, setup, teardown),

@@ -1241,6 +1241,15 @@ static int jenv_open(jenv **out, const char *dir, const struct stat *st, const t
 		jenv_free(e);
 		return rc;
 	}
+	if (exists) {
+		int dropped;
+		if ((rc = tbw__journal_drop_unwritten(dir, cfg->read_only, &dropped)) != TBW_OK) {
+			jenv_free(e);
+			return rc;
+		}
+		if (dropped)
+			exists = 0;   /* a new journal: LMDB creates it in the empty file */
+	}
 	if ((rc = mdb_env_create(&e->env)) != 0) {
 		e->env = NULL;
 		jenv_free(e);

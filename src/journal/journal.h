@@ -291,6 +291,15 @@ int tbw__journal_salvage_raw(const char *dir, tbw_jsalvage_fn fn, void *ctx,
  * than its newest meta page records (a truncation); else 0. */
 int tbw__journal_check_files(const char *dir);
 
+/* Before LMDB opens an existing dir/data.mdb: one that holds only zeros
+ * (its creation, or the first commits, never reached the disk: a power
+ * cut, or a file system that lost the data but kept the size or space
+ * preallocated for it) has no record to lose. Opened for writing, and with
+ * no process holding the environment, it is truncated to start over
+ * (*dropped = 1); opened read-only, TBW_ECORRUPT saying so. Else 0 and
+ * nothing done. */
+int tbw__journal_drop_unwritten(const char *dir, int read_only, int *dropped);
+
 /* Walk every table, the free list included, with LMDB. 0, or TBW_ECORRUPT
  * (and others) when LMDB reports damage. On some damage LMDB crashes
  * instead: run it in a child process (tbrecover's probe does). *nentries

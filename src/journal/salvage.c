@@ -2,6 +2,8 @@
  * keep a damaged data.mdb away from LMDB (see journal.h):
  *   - tbw__journal_check_files: refuse a data.mdb LMDB would crash or hang on,
  *     or one truncated below what its newest meta page records;
+ *   - tbw__journal_drop_unwritten: start over a data.mdb that holds only
+ *     zeros (its creation never reached the disk);
  *   - tbw__journal_salvage: every intact record, walked with LMDB through the
  *     public journal calls, else by a raw scan of data.mdb's pages (LMDB 0.9
  *     page layout) that decodes records with jrecord.c, never with LMDB.
@@ -122,6 +124,87 @@ int tbw__journal_check_files(const char *dir)
 	tbw__close(fd, "journal open", path);
 	tbw__free(path);
 	return rc == TBW_ECORRUPT ? rc : TBW_OK;
+}
+
+/* 1 if the n bytes of fd from offset 0 are all zero, 0 if not, or TBW_E*
+ * (negated, message set) on a read error. */
+static int file_all_zero(int fd, uint64_t n, const char *path)
+{
+	uint8_t buf[65536];
+	uint64_t off = 0;
+
+	while (off < n) {
+		size_t got, want = n - off < sizeof buf ? (size_t)(n - off) : sizeof buf;
+		int rc = tbw__pread_full(fd, buf, want, (off_t)off, &got, "journal open", path);
+		if (rc != TBW_OK)
+			return -rc;
+		if (got == 0)
+			break;
+		for (size_t i = 0; i < got; i++)
+			if (buf[i])
+				return 0;
+		off += got;
+	}
+	return 1;
+}
+
+int tbw__journal_drop_unwritten(const char *dir, int read_only, int *dropped)
+{
+	char *path = tbw__path_join(dir, "data.mdb"), *lpath = tbw__path_join(dir, "lock.mdb");
+	struct stat st;
+	struct flock fl;
+	int fd = -1, lfd = -1, rc = TBW_OK, z;
+
+	*dropped = 0;
+	if (!path || !lpath) {
+		rc = tbw__error_set(TBW_ENOMEM, "journal open", dir, "out of memory");
+		goto out;
+	}
+	if (tbw__open(&fd, path, (read_only ? O_RDONLY : O_RDWR) | O_NONBLOCK, 0, "journal open") != TBW_OK ||
+	    fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+		goto out;          /* LMDB (or check_files) reports it */
+	if ((z = file_all_zero(fd, (uint64_t)st.st_size, path)) < 0) {
+		rc = -z;
+		goto out;
+	}
+	if (!z)
+		goto out;
+	if (read_only) {
+		rc = tbw__error_set(TBW_ECORRUPT, "journal open", path,
+		                    "data.mdb is %lld bytes of zeros: a journal whose creation never reached the "
+		                    "disk (a power cut?) holds nothing; open it for writing to start it over",
+		                    (long long)st.st_size);
+		goto out;
+	}
+	/* Nobody may have the environment open meanwhile: LMDB holds a lock
+	 * on byte 0 of lock.mdb while any process has it open (shared) and
+	 * takes it exclusively while it sets an environment up (a new one
+	 * may be all zeros for a moment). Taken here, no LMDB can be in it. */
+	if (tbw__open(&lfd, lpath, O_RDWR | O_CREAT, 0644, "journal open") != TBW_OK) {
+		rc = TBW_OK;       /* LMDB reports what it cannot open */
+		goto out;
+	}
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = 1;
+	if (fcntl(lfd, F_SETLK, &fl) != 0)
+		goto out;          /* open elsewhere: leave it to LMDB */
+	if ((z = file_all_zero(fd, (uint64_t)st.st_size, path)) < 0) {
+		rc = -z;
+		goto out;
+	}
+	if (z && (rc = tbw__ftruncate(fd, 0, "journal open", path)) == TBW_OK)
+		*dropped = 1;
+out:
+	if (lfd >= 0)
+		tbw__close(lfd, "journal open", lpath);    /* drops the lock */
+	if (fd >= 0)
+		tbw__close(fd, "journal open", path);
+	tbw__free(path);
+	tbw__free(lpath);
+	return rc;
 }
 
 typedef struct srec {
