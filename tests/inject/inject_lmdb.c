@@ -32,6 +32,7 @@
 #include <sys/mman.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include "real_io.h"
 
 enum { K_WRITE, K_WRITEV, K_PWRITE, K_PWRITEV, K_FSYNC, K_FDATASYNC, K_MSYNC, K_N };
 static const char *const kind_names[K_N] = {
@@ -45,29 +46,12 @@ static const char *report_path;
 static atomic_ulong counts[K_N], matched, failed;
 static _Thread_local int busy;   /* our own calls are not counted */
 
-static ssize_t (*real_write)(int, const void *, size_t);
-static ssize_t (*real_writev)(int, const struct iovec *, int);
-static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
-static ssize_t (*real_pwrite64)(int, const void *, size_t, off_t);
-static ssize_t (*real_pwritev)(int, const struct iovec *, int, off_t);
-static ssize_t (*real_pwritev64)(int, const struct iovec *, int, off_t);
-static int (*real_fsync)(int);
-static int (*real_fdatasync)(int);
-static int (*real_msync)(void *, size_t, int);
 
 __attribute__((constructor)) static void init(void)
 {
 	const char *s;
 
-	real_write = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
-	real_writev = (ssize_t (*)(int, const struct iovec *, int))dlsym(RTLD_NEXT, "writev");
-	real_pwrite = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
-	real_pwrite64 = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite64");
-	real_pwritev = (ssize_t (*)(int, const struct iovec *, int, off_t))dlsym(RTLD_NEXT, "pwritev");
-	real_pwritev64 = (ssize_t (*)(int, const struct iovec *, int, off_t))dlsym(RTLD_NEXT, "pwritev64");
-	real_fsync = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-	real_fdatasync = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-	real_msync = (int (*)(void *, size_t, int))dlsym(RTLD_NEXT, "msync");
+	real_io_load();
 	s = getenv("TBW_INJECT_CALL");
 	if (s) {
 		char buf[256], *save = NULL;
@@ -116,25 +100,6 @@ static void report(void)
 __attribute__((destructor)) static void fini(void)
 {
 	report();
-}
-
-static int ends_with_data_mdb(const char *p)
-{
-	size_t n = strlen(p);
-	return n >= 9 && strcmp(p + n - 9, "/data.mdb") == 0;
-}
-
-static int fd_is_data(int fd)
-{
-	char link[64], target[4096];
-	ssize_t n;
-
-	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-	n = readlink(link, target, sizeof target - 1);
-	if (n <= 0)
-		return 0;
-	target[n] = '\0';
-	return ends_with_data_mdb(target);
 }
 
 static int addr_is_data(const void *addr)
