@@ -9,6 +9,7 @@
  *     page layout) that decodes records with jrecord.c, never with LMDB.
  */
 #include "config.h"
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -134,6 +135,15 @@ static int file_all_zero(int fd, uint64_t n, const char *path)
 	uint64_t off = 0;
 
 	while (off < n) {
+		/* holes read as zeros: skip them (a WRITEMAP journal's file is
+		 * as long as its map, mostly holes) */
+		off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+		if (d < 0 && errno == ENXIO)
+			break;
+		if (d > (off_t)off)
+			off = (uint64_t)d;
+		if (off >= n)
+			break;
 		size_t got, want = n - off < sizeof buf ? (size_t)(n - off) : sizeof buf;
 		int rc = tbw__pread_full(fd, buf, want, (off_t)off, &got, "journal open", path);
 		if (rc != TBW_OK)
