@@ -1188,7 +1188,7 @@ static int jenv_open(jenv **out, const char *dir, const struct stat *st, const t
 	char *data;
 	struct stat dst;
 	unsigned flags = MDB_NOTLS;
-	int rc, exists;
+	int rc, exists, unwritten = 0;
 
 	*out = NULL;
 	if (!e)
@@ -1237,11 +1237,11 @@ static int jenv_open(jenv **out, const char *dir, const struct stat *st, const t
 		jenv_free(e);
 		return tbw__error_set(TBW_ENOTFOUND, "journal open", dir, "no journal (data.mdb) here");
 	}
-	if (exists && (rc = tbw__journal_check_files(dir)) != TBW_OK) {
+	if (exists && (rc = tbw__journal_check_files(dir, &unwritten)) != TBW_OK) {
 		jenv_free(e);
 		return rc;
 	}
-	if (exists) {
+	if (exists && unwritten) {
 		int dropped;
 		if ((rc = tbw__journal_drop_unwritten(dir, cfg->read_only, &dropped)) != TBW_OK) {
 			jenv_free(e);

@@ -288,14 +288,15 @@ int tbw__journal_salvage_raw(const char *dir, tbw_jsalvage_fn fn, void *ctx,
 /* Before LMDB opens an existing dir/data.mdb (journal open): TBW_ECORRUPT
  * with a one-line message when it is not a regular file, 0 bytes after a
  * completed creation, a meta page with an impossible page size, or shorter
- * than its newest meta page records (a truncation); else 0. */
-int tbw__journal_check_files(const char *dir);
+ * than its newest meta page records (a truncation); else 0, and
+ * *unwritten = 1 when it has no meta page and holds only zeros (its
+ * creation, or the first commits, never reached the disk: a power cut, or
+ * a file system that lost the data but kept the size or space
+ * preallocated for it), which has no record to lose. */
+int tbw__journal_check_files(const char *dir, int *unwritten);
 
-/* Before LMDB opens an existing dir/data.mdb: one that holds only zeros
- * (its creation, or the first commits, never reached the disk: a power
- * cut, or a file system that lost the data but kept the size or space
- * preallocated for it) has no record to lose. Opened for writing, and with
- * no process holding the environment, it is truncated to start over
+/* After check_files found dir/data.mdb unwritten. Opened for writing, and
+ * with no process holding the environment, it is truncated to start over
  * (*dropped = 1); opened read-only, TBW_ECORRUPT saying so. Else 0 and
  * nothing done. */
 int tbw__journal_drop_unwritten(const char *dir, int read_only, int *dropped);

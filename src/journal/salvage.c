@@ -55,7 +55,38 @@ static int journal_was_created(const char *dir)
 	return 0;
 }
 
-int tbw__journal_check_files(const char *dir)
+/* 1 if the n bytes of fd from offset 0 are all zero, 0 if not, or TBW_E*
+ * (negated, message set) on a read error. */
+static int file_all_zero(int fd, uint64_t n, const char *path)
+{
+	uint8_t buf[65536];
+	uint64_t off = 0;
+
+	while (off < n) {
+		/* holes read as zeros: skip them (a WRITEMAP journal's file is
+		 * as long as its map, mostly holes) */
+		off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+		if (d < 0 && errno == ENXIO)
+			break;
+		if (d > (off_t)off)
+			off = (uint64_t)d;
+		if (off >= n)
+			break;
+		size_t got, want = n - off < sizeof buf ? (size_t)(n - off) : sizeof buf;
+		int rc = tbw__pread_full(fd, buf, want, (off_t)off, &got, "journal open", path);
+		if (rc != TBW_OK)
+			return -rc;
+		if (got == 0)
+			break;
+		for (size_t i = 0; i < got; i++)
+			if (buf[i])
+				return 0;
+		off += got;
+	}
+	return 1;
+}
+
+int tbw__journal_check_files(const char *dir, int *unwritten)
 {
 	char *path = tbw__path_join(dir, "data.mdb");
 	uint8_t hdr[152];
@@ -63,6 +94,7 @@ int tbw__journal_check_files(const char *dir)
 	size_t got;
 	int fd, rc;
 
+	*unwritten = 0;
 	if (!path)
 		return tbw__error_set(TBW_ENOMEM, "journal open", dir, "out of memory");
 	/* O_NONBLOCK: a FIFO named data.mdb must not hang the open. */
@@ -122,40 +154,17 @@ int tbw__journal_check_files(const char *dir)
 		                    "data.mdb is %lld bytes but its newest meta page needs %llu: the "
 		                    "journal is truncated; run tbrecover on its logdir",
 		                    (long long)st.st_size, (unsigned long long)need);
+	else if (rc == TBW_OK && metas == 0 && st.st_size > 0) {
+		/* no meta page: nothing but zeros is a journal never written */
+		int z = file_all_zero(fd, (uint64_t)st.st_size, path);
+		if (z < 0)
+			rc = -z;
+		else
+			*unwritten = z;
+	}
 	tbw__close(fd, "journal open", path);
 	tbw__free(path);
 	return rc == TBW_ECORRUPT ? rc : TBW_OK;
-}
-
-/* 1 if the n bytes of fd from offset 0 are all zero, 0 if not, or TBW_E*
- * (negated, message set) on a read error. */
-static int file_all_zero(int fd, uint64_t n, const char *path)
-{
-	uint8_t buf[65536];
-	uint64_t off = 0;
-
-	while (off < n) {
-		/* holes read as zeros: skip them (a WRITEMAP journal's file is
-		 * as long as its map, mostly holes) */
-		off_t d = lseek(fd, (off_t)off, SEEK_DATA);
-		if (d < 0 && errno == ENXIO)
-			break;
-		if (d > (off_t)off)
-			off = (uint64_t)d;
-		if (off >= n)
-			break;
-		size_t got, want = n - off < sizeof buf ? (size_t)(n - off) : sizeof buf;
-		int rc = tbw__pread_full(fd, buf, want, (off_t)off, &got, "journal open", path);
-		if (rc != TBW_OK)
-			return -rc;
-		if (got == 0)
-			break;
-		for (size_t i = 0; i < got; i++)
-			if (buf[i])
-				return 0;
-		off += got;
-	}
-	return 1;
 }
 
 int tbw__journal_drop_unwritten(const char *dir, int read_only, int *dropped)
@@ -172,13 +181,7 @@ int tbw__journal_drop_unwritten(const char *dir, int read_only, int *dropped)
 	}
 	if (tbw__open(&fd, path, (read_only ? O_RDONLY : O_RDWR) | O_NONBLOCK, 0, "journal open") != TBW_OK ||
 	    fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
-		goto out;          /* LMDB (or check_files) reports it */
-	if ((z = file_all_zero(fd, (uint64_t)st.st_size, path)) < 0) {
-		rc = -z;
-		goto out;
-	}
-	if (!z)
-		goto out;
+		goto out;          /* LMDB reports it */
 	if (read_only) {
 		rc = tbw__error_set(TBW_ECORRUPT, "journal open", path,
 		                    "data.mdb is %lld bytes of zeros: a journal whose creation never reached the "
@@ -189,7 +192,8 @@ int tbw__journal_drop_unwritten(const char *dir, int read_only, int *dropped)
 	/* Nobody may have the environment open meanwhile: LMDB holds a lock
 	 * on byte 0 of lock.mdb while any process has it open (shared) and
 	 * takes it exclusively while it sets an environment up (a new one
-	 * may be all zeros for a moment). Taken here, no LMDB can be in it. */
+	 * may be all zeros for a moment). Taken here, no LMDB can be in it;
+	 * the file is looked at again under the lock. */
 	if (tbw__open(&lfd, lpath, O_RDWR | O_CREAT, 0644, "journal open") != TBW_OK) {
 		rc = TBW_OK;       /* LMDB reports what it cannot open */
 		goto out;
