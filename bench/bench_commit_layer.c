@@ -176,12 +176,14 @@ static void call_one(variant *v, size_t i)
 }
 
 typedef void (*call_fn)(variant *, size_t);
+typedef void (*open_fn)(variant *, const char *);
 
 #define NV 4
 
 int main(int argc, char **argv)
 {
 	static const char *names[NV] = { "raw", "raw4", "journal", "api" };
+	static const open_fn opens[NV] = { open_raw, open_raw4, open_journal, open_api };
 	static const call_fn fns[NV] = { call_raw, call_raw, call_journal, call_api };
 	variant v[NV];
 	char dir[2048], cmd[4200];
@@ -190,16 +192,16 @@ int main(int argc, char **argv)
 	memset(v, 0, sizeof v);
 	if (argc == 5 && strcmp(argv[1], "--only") == 0) {
 		size_t n = strtoul(argv[3], NULL, 10);
-		int k = !strcmp(argv[2], "raw") ? 0 : !strcmp(argv[2], "raw4") ? 1 : !strcmp(argv[2], "journal") ? 2 : 3;
+		int k = NV - 1;   /* api, and many and one, which call through a writer */
+		for (int i = 0; i < NV; i++)
+			if (strcmp(argv[2], names[i]) == 0)
+				k = i;
 		call_fn fn = !strcmp(argv[2], "many") ? call_many : !strcmp(argv[2], "one") ? call_one : fns[k];
 		snprintf(dir, sizeof dir, "%s/bench_layer_only", argv[4]);
 		snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
 		if (system(cmd) != 0)
 			return 1;
-		if (k == 0) open_raw(&v[0], dir);
-		else if (k == 1) open_raw4(&v[1], dir);
-		else if (k == 2) open_journal(&v[2], dir);
-		else open_api(&v[3], dir);
+		opens[k](&v[k], dir);
 		for (size_t i = 0; i < n; i++)
 			fn(&v[k], i);
 		return 0;   /* no close: the counts are of the calls (and the open) */
@@ -209,10 +211,8 @@ int main(int argc, char **argv)
 	snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
 	if (system(cmd) != 0)
 		return 1;
-	open_raw(&v[0], dir);
-	open_raw4(&v[1], dir);
-	open_journal(&v[2], dir);
-	open_api(&v[3], dir);
+	for (int k = 0; k < NV; k++)
+		opens[k](&v[k], dir);
 	{
 		uint64_t *med[NV];
 		size_t idx = 0;
