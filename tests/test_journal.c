@@ -795,6 +795,128 @@ static void test_journal_insert_batch_tags_by_pointer_and_name(void **state)
 	free(r);
 }
 
+/* Reading your own insert (journal.c, section 8): right after an insert
+ * that appended every record, a read of what follows the last record
+ * stored before it comes from the insert's own copy, and gives exactly
+ * what LMDB gives after a reopen; once anything else commits, or for a
+ * read that starts before those records, or after an insert that kept an
+ * existing record, reads go to LMDB. */
+static void read_all(tbw_journal *j, uint64_t after, size_t cap, tbw_jrec *out, size_t *n)
+{
+	tbw_jread inf;
+	*n = 0;
+	do {
+		assert_int_equal(tbw__journal_read(j, after, out + *n, cap, &inf), TBW_OK);
+		*n += inf.n;
+		after = inf.next_after;
+		assert_int_equal(inf.ncorrupt, 0);
+	} while (!inf.end);
+}
+
+static void assert_same_recs(const tbw_jrec *a, const tbw_jrec *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(a[i].seq, b[i].seq);
+		assert_int_equal(bits(a[i].wall_time), bits(b[i].wall_time));
+		assert_int_equal(a[i].step, b[i].step);
+		assert_int_equal(bits(a[i].value), bits(b[i].value));
+		assert_int_equal(a[i].tag_id, b[i].tag_id);
+		assert_int_equal(a[i].body_len, b[i].body_len);
+	}
+}
+
+static void test_journal_read_of_own_insert_matches_lmdb(void **state)
+{
+	enum { N = 1000 };
+	tbw_jrec_named *recs = calloc(N, sizeof *recs);
+	tbw_jrec *mem = calloc(N + 8, sizeof *mem), *disk = calloc(N + 8, sizeof *disk);
+	const char *tags[] = { "loss", "acc", "lr" };
+	tbw_journal *j = open_rw(jdir);
+	uint64_t hits, seq;
+	size_t n, got, got2;
+	tbw_jread inf;
+	(void)state;
+
+	assert_non_null(recs);
+	assert_non_null(mem);
+	assert_non_null(disk);
+	for (size_t i = 0; i < N; i++) {
+		recs[i].seq = 100 + i;   /* a journal starting past a gap */
+		recs[i].wall_time = 1.7e9 + (double)i * 0.001;
+		recs[i].step = (int64_t)i * 3 - 5;
+		recs[i].value = i % 7 ? (double)i / 3.0 : -0.0;
+		if (i % 50 == 0) {
+			recs[i].tag = NULL;  /* a START */
+		} else {
+			recs[i].tag = tags[i % 3];
+			recs[i].tag_len = strlen(tags[i % 3]);
+		}
+	}
+	assert_int_equal(tbw__journal_insert(j, recs, N / 2, &n), TBW_OK);
+	assert_int_equal(n, N / 2);
+	/* a second batch appended after the first: served from 599 on */
+	assert_int_equal(tbw__journal_insert(j, recs + N / 2, N / 2, &n), TBW_OK);
+	assert_int_equal(n, N / 2);
+	hits = tbw__journal_test_own_insert_reads(j);
+	read_all(j, 100 + N / 2 - 1, 64, mem, &got);
+	assert_int_equal(got, N / 2);
+	assert_true(tbw__journal_test_own_insert_reads(j) > hits);
+	/* read from the middle: cap and end as from LMDB */
+	assert_int_equal(tbw__journal_read(j, 100 + N - 3, mem + N, 8, &inf), TBW_OK);
+	assert_int_equal(inf.n, 2);
+	assert_true(inf.end);
+	assert_int_equal(inf.next_after, 100 + N - 1);
+	assert_int_equal(tbw__journal_read(j, 100 + N - 1, mem + N, 8, &inf), TBW_OK);
+	assert_int_equal(inf.n, 0);
+	assert_true(inf.end);
+	assert_int_equal(inf.next_after, 100 + N - 1);
+	/* a read starting before the batch goes to LMDB */
+	hits = tbw__journal_test_own_insert_reads(j);
+	assert_int_equal(tbw__journal_read(j, 0, disk, N + 8, &inf), TBW_OK);
+	assert_int_equal(inf.n, N);
+	assert_true(inf.end);
+	assert_int_equal(tbw__journal_test_own_insert_reads(j), hits);
+	assert_same_recs(mem, disk + N / 2, N / 2);
+	tbw__journal_close(j);
+
+	/* the same records from LMDB alone, after a reopen */
+	j = open_rw(jdir);
+	hits = tbw__journal_test_own_insert_reads(j);
+	read_all(j, 100 + N / 2 - 1, 64, disk, &got2);
+	assert_int_equal(got2, N / 2);
+	assert_int_equal(tbw__journal_test_own_insert_reads(j), hits);
+	assert_same_recs(mem, disk, N / 2);
+
+	/* another commit since the insert: LMDB, and the new record is seen */
+	for (size_t i = 0; i < 4; i++)
+		recs[i].seq = 100 + N + i;
+	assert_int_equal(tbw__journal_insert(j, recs, 4, &n), TBW_OK);
+	assert_int_equal(tbw__journal_append(j, "acc", 3, 0.25, 7, 2e9, &seq), TBW_OK);
+	assert_int_equal(seq, 100 + N + 4);
+	hits = tbw__journal_test_own_insert_reads(j);
+	read_all(j, 100 + N - 1, 64, mem, &got);
+	assert_int_equal(got, 5);
+	assert_int_equal(mem[4].seq, seq);
+	assert_true(mem[4].value == 0.25);
+	assert_int_equal(tbw__journal_test_own_insert_reads(j), hits);
+
+	/* an insert that keeps an existing record (deduplication) and appends
+	 * another: not served from memory */
+	recs[0].seq = 100 + N + 5;
+	recs[1].seq = 100;
+	assert_int_equal(tbw__journal_insert(j, recs, 2, &n), TBW_OK);
+	assert_int_equal(n, 1);
+	hits = tbw__journal_test_own_insert_reads(j);
+	read_all(j, 100 + N + 4, 64, mem, &got);
+	assert_int_equal(got, 1);
+	assert_int_equal(mem[0].seq, 100 + N + 5);
+	assert_int_equal(tbw__journal_test_own_insert_reads(j), hits);
+	tbw__journal_close(j);
+	free(recs);
+	free(mem);
+	free(disk);
+}
+
 static void test_journal_poisoned_after_failed_sync(void **state)
 {
 	tbw_journal *j;
@@ -1348,6 +1470,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_journal_round_trip_bit_for_bit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_read_of_own_insert_matches_lmdb, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_start_marker_and_meta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_tag_validation_writes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_cursors_round_trip, setup, teardown),

@@ -316,6 +316,11 @@ int tbw__journal_file_size(tbw_journal *j, uint64_t *out);
  * (what a process killed inside a read leaves behind). */
 int tbw__journal_test_hold_reader(tbw_journal *j);
 
+/* Tests only: how many tbw__journal_read calls this process's environment
+ * served from the records its last insert appended (journal.c, "Reading
+ * your own insert"), not from LMDB. */
+uint64_t tbw__journal_test_own_insert_reads(tbw_journal *j);
+
 /* ---- Per-tag history (tbwal stat) ----
  * Cumulative figures per tag of every record exported, kept in meta
  * ("tagstat:<id>", "tagstats_from") by the compactor, merged in the same
