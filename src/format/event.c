@@ -44,18 +44,17 @@ static uint8_t *put_varint(uint8_t *p, uint64_t v)
 	return p;
 }
 
+/* (unrolled, so that the compiler merges the bytes into one store) */
 static uint8_t *put_fixed64(uint8_t *p, uint64_t v)
 {
-	for (int i = 0; i < 8; i++)
-		*p++ = (uint8_t)(v >> (8 * i));
-	return p;
+	tbw__put_le64(p, v);
+	return p + 8;
 }
 
 static uint8_t *put_fixed32(uint8_t *p, uint32_t v)
 {
-	for (int i = 0; i < 4; i++)
-		*p++ = (uint8_t)(v >> (8 * i));
-	return p;
+	tbw__put_le32(p, v);
+	return p + 4;
 }
 
 static uint64_t double_bits(double d)

@@ -79,7 +79,7 @@ static void rd_fail(rd *r, const char *why)
 	}
 }
 
-static uint64_t rd_varint(rd *r, const char *what)
+static __attribute__((noinline)) uint64_t rd_varint_long(rd *r, const char *what)
 {
 	uint64_t v = 0;
 	for (int shift = 0; shift < 64; shift += 7) {
@@ -98,6 +98,14 @@ static uint64_t rd_varint(rd *r, const char *what)
 	}
 	rd_fail(r, what);
 	return 0;
+}
+
+/* A varint: most columns' values fit one byte (deltas, tag indices). */
+static inline uint64_t rd_varint(rd *r, const char *what)
+{
+	if (__builtin_expect(r->off < r->len && r->p[r->off] < 0x80, 1))
+		return r->p[r->off++];
+	return rd_varint_long(r, what);
 }
 
 /* ---- Names and tags ---- */
