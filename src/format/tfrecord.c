@@ -20,7 +20,7 @@ size_t tbw__tfrecord_frame(uint8_t *dst, const uint8_t *data, size_t n)
 
 	tbw__put_le64(dst, len);
 	tbw__put_le32(dst + 8, tbw__crc32c_mask(tbw__crc32c_value(dst, 8)));
-	if (n)
+	if (n && data != dst + TBW_TFR_HEADER)   /* encoded in place: nothing to move */
 		memmove(dst + TBW_TFR_HEADER, data, n);
 	tbw__put_le32(dst + TBW_TFR_HEADER + n, tbw__crc32c_mask(tbw__crc32c_value(dst + TBW_TFR_HEADER, n)));
 	return n + TBW_TFR_OVERHEAD;

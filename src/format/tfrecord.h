@@ -26,7 +26,8 @@
 #define TBW_TFR_MAX_RECORD ((1u << 30) + (1u << 20))
 
 /* Frame n bytes of data into dst (at least n + TBW_TFR_OVERHEAD bytes).
- * Returns the framed size. */
+ * data may already lie where the frame puts it (dst + TBW_TFR_HEADER: the
+ * compactor encodes in place) or overlap it. Returns the framed size. */
 size_t tbw__tfrecord_frame(uint8_t *dst, const uint8_t *data, size_t n);
 
 typedef enum tbw_tfr_status {
