@@ -4,8 +4,8 @@
  *
  * Input: one mode byte, then the bytes of a data.mdb.
  *   mode bit 0  fix up the CRC of every leaf node the scanner would read as
- *               a record (8-byte key, 32-byte value), a step record (8-byte
- *               key, kind 2), a tag (4-byte key) or
+ *               a record (8-byte key, 32-byte value), a step or run record
+ *               (8-byte key, kind 2 or 3), a tag (4-byte key) or
  *               a meta entry, so mutations reach the decoders past the CRCs
  *   mode bit 1  with TBW_FUZZ_LMDB=1 in the environment, run the whole
  *               tbw__journal_salvage (LMDB first) instead of the raw scan
@@ -88,7 +88,7 @@ static void fix_crcs(uint8_t *b, size_t n)
 			uint8_t *key = page + noff + 8, *val = key + ks;
 			if (ks == 8 && ds == 32)
 				put_be32(val + 28, crc2(key, 8, val, 28));
-			else if (ks == 8 && ds >= 52 && be32(val + 20) == 2)   /* a step record */
+			else if (ks == 8 && ds >= 52 && (be32(val + 20) == 2 || be32(val + 20) == 3))   /* a step or run record */
 				put_be32(val + ds - 4, crc2(key, 8, val, ds - 4));
 			else if ((ks == 4 && ds >= 5) || (ks > 0 && ks < 32 && ds >= 4))
 				put_be32(val + ds - 4, crc2(key, ks, val, ds - 4));

@@ -315,6 +315,24 @@ int main(int argc, char **argv)
 			static const double sv[5] = { 0.5, 1e-3, 0.75, 0.25, -2.0 };
 			OK(tbw__journal_append_many(j, 5, st, sl, sv, 11, 1700000011.0, NULL));
 		}
+		{
+			/* a restore's run (tbw__journal_insert): three records, one entry */
+			tbw_jrec_named rr[3];
+			size_t ins = 0;
+			uint64_t last = 0;
+			OK(tbw__journal_last_seq(j, &last));
+			memset(rr, 0, sizeof rr);
+			for (int i = 0; i < 3; i++) {
+				rr[i].seq = last + 1 + (uint64_t)i;   /* no gap: one event file */
+				rr[i].wall_time = 1700000100.0 + i * 0.5;
+				rr[i].step = 100 + i;
+				rr[i].value = 0.125 * (i + 1);
+				rr[i].tag = i == 1 ? NULL : "loss";   /* a START in the middle */
+				rr[i].tag_len = i == 1 ? 0 : 4;
+			}
+			OK(tbw__journal_insert(j, rr, 3, &ins));
+			FUZZ_CHECK(ins == 3, "%zu of 3 inserted", ins);
+		}
 		OK(tbw__syncer_pass(s, NULL));
 		OK(tbw__journal_sync(j));
 		tbw__syncer_close(s);

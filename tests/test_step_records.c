@@ -2,7 +2,9 @@
  * one tbw_add_scalars() call stored as one LMDB entry and read back as
  * records at their own sequence numbers, whole or in pieces, through read,
  * prune, insert, counts, reopen, damage and the raw salvage scan
- * (doc/journal-format.md, "records value of a step record"). */
+ * (doc/journal-format.md, "records value of a step record"); and run
+ * records (format 4), the same for a restore's consecutive records, each
+ * with its own wall time and step ("records value of a run record"). */
 #include "config.h"
 #include <setjmp.h>
 #include <stdarg.h>
@@ -421,6 +423,339 @@ static void test_step_records_damaged_step_skipped_counted_and_replaced(void **s
 	}
 }
 
+/* ---- Run records ---- */
+
+/* What a restore inserted, by sequence number (wall time and step differ
+ * per record). */
+#define RUNMAX 1200
+typedef struct rexpect {
+	tbw_jrec_named r[RUNMAX + 1];
+	int present[RUNMAX + 1];
+	uint64_t event_seq;   /* the one event record (its body_len in r[]) */
+} rexpect;
+
+static const char *const rnames[] = { "loss", "acc", "lr" };
+
+static void rfill(rexpect *x, tbw_jrec_named *out, uint64_t seq, double salt)
+{
+	tbw_jrec_named *r = out;
+	memset(r, 0, sizeof *r);
+	r->seq = seq;
+	r->wall_time = 1.7e9 + (double)seq * 0.003 + salt;
+	r->step = (int64_t)(seq / 3) - 7;
+	r->value = seq % 11 ? (double)seq / 7.0 + salt : -0.0;
+	if (seq % 100 == 0) {
+		r->tag = NULL;    /* a START marker */
+	} else {
+		r->tag = rnames[seq % 3];
+		r->tag_len = strlen(r->tag);
+	}
+	if (x && !x->present[seq]) {
+		x->r[seq] = *r;
+		x->present[seq] = 1;
+	}
+}
+
+static void rcheck(tbw_journal *j, const rexpect *x, const tbw_jrec *r)
+{
+	const tbw_jrec_named *w;
+	const char *nm;
+	size_t len;
+
+	assert_true(r->seq >= 1 && r->seq <= RUNMAX && x->present[r->seq]);
+	w = &x->r[r->seq];
+	assert_int_equal(tbw__f64_bits(r->wall_time), tbw__f64_bits(w->wall_time));
+	assert_int_equal(r->step, w->step);
+	assert_int_equal(r->body_len, w->body_len);
+	if (r->seq == x->event_seq)
+		return;
+	assert_int_equal(tbw__f64_bits(r->value), tbw__f64_bits(w->value));
+	if (!w->tag) {
+		assert_int_equal(r->tag_id, TBW_JTAG_SESSION_START);
+		return;
+	}
+	assert_int_equal(tbw__journal_tag_name(j, r->tag_id, &nm, &len), TBW_OK);
+	assert_int_equal(len, w->tag_len);
+	assert_memory_equal(nm, w->tag, len);
+}
+
+/* Read everything after `after` in reads of cap records: each present
+ * record once, in order, as inserted. Returns the records read. */
+static uint64_t rread_all(tbw_journal *j, const rexpect *x, uint64_t after, size_t cap)
+{
+	tbw_jrec buf[64];
+	tbw_jread inf;
+	uint64_t got = 0, last = after;
+
+	for (;;) {
+		assert_int_equal(tbw__journal_read(j, after, buf, cap, &inf), TBW_OK);
+		assert_int_equal(inf.ncorrupt, 0);
+		for (size_t i = 0; i < inf.n; i++) {
+			assert_true(buf[i].seq > last);
+			for (uint64_t s = last + 1; s < buf[i].seq; s++)
+				assert_false(s <= RUNMAX && x->present[s]);   /* none skipped */
+			rcheck(j, x, &buf[i]);
+			last = buf[i].seq;
+			got++;
+		}
+		if (inf.end)
+			break;
+		assert_true(inf.n > 0);
+		after = inf.next_after;
+	}
+	for (uint64_t s = last + 1; s <= RUNMAX; s++)
+		assert_false(x->present[s]);
+	return got;
+}
+
+/* A restore's batch of consecutive scalars goes in as run records of up
+ * to 64 (an event record, a gap or the batch's end closes a run; a lone
+ * record stays a scalar record): 1,000 records in 18 entries instead of
+ * 1,000, the journal format 4; reads of any size from any sequence number
+ * (inside a run too) return each record once with its own wall time and
+ * step, before and after a reopen; counts and the next sequence agree. */
+static void test_run_records_restore_packs_runs_read_whole_and_from_anywhere(void **state)
+{
+	static rexpect x;
+	static tbw_jrec_named recs[RUNMAX];
+	static const uint8_t body[] = { 0x2a, 0x03, 0x0a, 0x01, 0x78 };
+	tbw_journal *j = open_rw();
+	tbw_jinfo info;
+	size_t n = 0, ins;
+	uint64_t v, seq;
+	(void)state;
+
+	memset(&x, 0, sizeof x);
+	/* 1-300, an event record at 301, 302-500, a gap at 501, 502-1001:
+	 * runs 1-300 (4 of 64, one of 44), 302-500 (3 of 64, one of 7),
+	 * 502-1001 (7 of 64, one of 52) and the event: 18 entries */
+	for (uint64_t s = 1; s <= 1001; s++) {
+		if (s == 501)
+			continue;
+		rfill(&x, &recs[n], s, 0.0);
+		if (s == 301) {
+			recs[n].body = body;
+			recs[n].body_len = sizeof body;
+			x.r[s] = recs[n];
+			x.event_seq = s;
+		}
+		n++;
+	}
+	assert_int_equal(tbw__journal_insert(j, recs, n, &ins), TBW_OK);
+	assert_int_equal(ins, n);
+	assert_int_equal(tbw__journal_info(j, &info), TBW_OK);
+	assert_int_equal(info.format, TBW_JOURNAL_FORMAT_RUNS);
+	assert_int_equal(tbw__journal_count(j, &v), TBW_OK);
+	assert_int_equal(v, n);
+	{
+		static const uint64_t from[] = { 0, 1, 37, 63, 64, 65, 299, 300, 301, 499, 500, 501, 990, 1001 };
+		static const size_t caps[] = { 1, 7, 64 };
+		for (size_t f = 0; f < sizeof from / sizeof from[0]; f++)
+			for (size_t c = 0; c < 3; c++) {
+				uint64_t want = 0;
+				for (uint64_t s = from[f] + 1; s <= 1001; s++)
+					want += x.present[s];
+				assert_int_equal(rread_all(j, &x, from[f], caps[c]), want);
+			}
+	}
+	assert_int_equal(tbw__journal_append(j, "acc", 3, 0.5, 9, 2e9, &seq), TBW_OK);
+	assert_int_equal(seq, 1002);
+	tbw__journal_close(j);
+	assert_int_equal(lmdb_entries(), 18 + 1);
+
+	j = open_rw();   /* from LMDB alone */
+	memset(&x.r[1002], 0, sizeof x.r[1002]);
+	x.r[1002].seq = 1002;
+	x.r[1002].wall_time = 2e9;
+	x.r[1002].step = 9;
+	x.r[1002].value = 0.5;
+	x.r[1002].tag = "acc";
+	x.r[1002].tag_len = 3;
+	x.present[1002] = 1;
+	assert_int_equal(rread_all(j, &x, 0, 64), n + 1);
+	assert_int_equal(rread_all(j, &x, 130, 5), n + 1 - 130);
+	tbw__journal_close(j);
+}
+
+/* A restore inserting records that run records already hold keeps them
+ * (other values must not win), inserts what is missing around them, and
+ * prune keeps a run record that reaches past the limit whole. */
+static void test_run_records_insert_dedups_and_prune_keeps_a_run_whole(void **state)
+{
+	static rexpect x;
+	static tbw_jrec_named recs[RUNMAX];
+	tbw_journal *j = open_rw();
+	tbw_jexport c;
+	size_t n = 0, ins;
+	uint64_t v;
+	(void)state;
+
+	memset(&x, 0, sizeof x);
+	for (uint64_t s = 101; s <= 300; s++)      /* 101-164, 165-228, 229-292, 293-300 */
+		rfill(&x, &recs[n++], s, 0.0);
+	assert_int_equal(tbw__journal_insert(j, recs, n, &ins), TBW_OK);
+	assert_int_equal(ins, n);
+	/* again, with other values, and 1-100 and 301-400 around them */
+	n = 0;
+	for (uint64_t s = 1; s <= 400; s++)
+		rfill(&x, &recs[n++], s, 0.5);
+	assert_int_equal(tbw__journal_insert(j, recs, n, &ins), TBW_OK);
+	assert_int_equal(ins, 200);
+	assert_int_equal(rread_all(j, &x, 0, 64), 400);
+	assert_int_equal(rread_all(j, &x, 150, 3), 250);
+	assert_int_equal(tbw__journal_count(j, &v), TBW_OK);
+	assert_int_equal(v, 400);
+
+	/* prune through 200: 101-164 goes, 165-228 reaches past it and stays */
+	memset(&c, 0, sizeof c);
+	c.seq = 200;
+	assert_int_equal(tbw__journal_set_export(j, &c), TBW_OK);
+	assert_int_equal(tbw__journal_prune(j, UINT64_MAX, 0, &v), TBW_OK);
+	assert_int_equal(tbw__journal_first_seq(j, &v), TBW_OK);
+	assert_int_equal(v, 165);
+	for (uint64_t s = 1; s < 165; s++)
+		x.present[s] = 0;
+	assert_int_equal(rread_all(j, &x, 200, 7), 200);
+	assert_int_equal(rread_all(j, &x, 0, 64), 236);
+	tbw__journal_close(j);
+}
+
+/* Flip one bit of the value stored under key seq where it lies in
+ * data.mdb (no LMDB commit, so no intact copy-on-write copy is left
+ * behind): found by its key and the first record's wall time. */
+static void damage_in_place(uint64_t seq, const tbw_jrec_named *first, size_t at)
+{
+	char path[400];
+	uint8_t pat[16], *buf;
+	FILE *f;
+	long len;
+	size_t hits = 0, where = 0;
+
+	snprintf(path, sizeof path, "%s/data.mdb", jdir);
+	tbw__put_be64(pat, seq);
+	tbw__put_be64(pat + 8, tbw__f64_bits(first->wall_time));
+	f = fopen(path, "r+b");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	len = ftell(f);
+	buf = malloc((size_t)len);
+	assert_non_null(buf);
+	rewind(f);
+	assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
+	for (size_t i = 0; i + sizeof pat <= (size_t)len; i++)
+		if (memcmp(buf + i, pat, sizeof pat) == 0) {
+			hits++;
+			where = i + 8;   /* the value starts after the key */
+		}
+	assert_int_equal(hits, 1);
+	buf[where + at] ^= 0x10;
+	assert_int_equal(fseek(f, (long)(where + at), SEEK_SET), 0);
+	assert_int_equal(fwrite(buf + where + at, 1, 1, f), 1);
+	assert_int_equal(fclose(f), 0);
+	free(buf);
+}
+
+/* A damaged run record: reads skip all of its records and count them; a
+ * restore bringing back one of them replaces it; the raw page scan (LMDB
+ * never called) decodes the intact run records record by record. */
+static void test_run_records_damaged_run_skipped_counted_replaced_and_salvaged(void **state)
+{
+	static rexpect x;
+	static tbw_jrec_named recs[RUNMAX];
+	tbw_journal *j = open_rw();
+	tbw_jrec buf[64];
+	tbw_jread inf;
+	size_t n = 0, ins;
+	(void)state;
+
+	memset(&x, 0, sizeof x);
+	for (uint64_t s = 1; s <= 150; s++)        /* 1-64, 65-128, 129-150 */
+		rfill(&x, &recs[n++], s, 0.0);
+	assert_int_equal(tbw__journal_insert(j, recs, n, &ins), TBW_OK);
+	tbw__journal_close(j);
+	damage_in_place(65, &x.r[65], TBW_JSTEP_HDR + TBW_JRUN_ENTRY * 10 + 14);   /* record 75's wall time */
+
+	j = open_rw();
+	assert_int_equal(tbw__journal_read(j, 60, buf, 64, &inf), TBW_OK);
+	assert_int_equal(inf.n, 4 + 22);
+	assert_int_equal(inf.ncorrupt, 64);
+	assert_int_equal(inf.first_corrupt_seq, 65);
+	assert_int_equal(buf[4].seq, 129);
+	assert_int_equal(tbw__journal_read(j, 80, buf, 64, &inf), TBW_OK);   /* from inside it */
+	assert_int_equal(inf.ncorrupt, 64);
+	assert_int_equal(buf[0].seq, 129);
+	for (uint64_t s = 65; s <= 128; s++)
+		x.present[s] = 0;
+	{
+		seen_ctx sc;
+		uint64_t nr = 0, nc = 0;
+		tbw_jinfo raw;
+		static expect none;
+		memset(&sc, 0, sizeof sc);
+		memset(&none, 0, sizeof none);
+		sc.x = &none;   /* (seen_cb checks step records' values only up to x->n) */
+		tbw__journal_close(j);
+		assert_int_equal(tbw__journal_salvage_raw(jdir, seen_cb, &sc, &nr, &nc, &raw), TBW_OK);
+		assert_int_equal(nr, 86);
+		assert_true(nc >= 1);
+		assert_int_equal(sc.n, 64);   /* the first 64 seen, in the scan's order */
+		j = open_rw();
+	}
+	/* a restore brings back 70 alone: the damaged entry goes */
+	rfill(NULL, &recs[0], 70, 0.0);
+	assert_int_equal(tbw__journal_insert(j, recs, 1, &ins), TBW_OK);
+	assert_int_equal(ins, 1);
+	x.present[70] = 1;
+	assert_int_equal(rread_all(j, &x, 0, 64), 64 + 1 + 22);
+	tbw__journal_close(j);
+}
+
+/* The worked example of doc/journal-format.md for a run record, byte for
+ * byte: a restore's first two records, seq 7 and 8 (the CRC computed
+ * independently, with Python's crc32c package). */
+static void test_run_records_golden_vector(void **state)
+{
+	static const uint8_t want[] = {
+		0x41, 0xd9, 0x54, 0xfc, 0x40, 0x20, 0x00, 0x00,   /* wall_time of seq 7: 1700000000.5 */
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a,   /* step of seq 7: 42 */
+		0x00, 0x00, 0x00, 0x02,                           /* n = 2 */
+		0x00, 0x00, 0x00, 0x03,                           /* kind 3: run record */
+		0x00, 0x00, 0x00, 0x00,                           /* seq 7: tag_id 0 */
+		0x3f, 0xe0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   /* value 0.5 */
+		0x41, 0xd9, 0x54, 0xfc, 0x40, 0x20, 0x00, 0x00,   /* wall_time 1700000000.5 */
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a,   /* step 42 */
+		0x00, 0x00, 0x00, 0x01,                           /* seq 8: tag_id 1 */
+		0xc0, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   /* value -2.5 */
+		0x41, 0xd9, 0x54, 0xfc, 0x40, 0x60, 0x00, 0x00,   /* wall_time 1700000001.5 */
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2b,   /* step 43 */
+		0x0b, 0x4b, 0x54, 0x0b,                           /* masked CRC-32C of key || the 80 bytes before */
+	};
+	uint8_t key[8], val[TBW_JRUN_SIZE(2)];
+	const uint32_t ids[] = { 0, 1 };
+	const double values[] = { 0.5, -2.5 }, walls[] = { 1700000000.5, 1700000001.5 };
+	const int64_t steps[] = { 42, 43 };
+	tbw_jrec first, r;
+	uint32_t cnt;
+	(void)state;
+
+	assert_int_equal(sizeof want, TBW_JRUN_SIZE(2));
+	tbw__put_be64(key, 7);
+	tbw__jrun_encode(key, val, 2, ids, values, walls, steps);
+	assert_memory_equal(val, want, sizeof want);
+	assert_int_equal(tbw__jrec_decode_entry(key, 8, val, sizeof val, &first, &cnt), 0);
+	assert_int_equal(cnt, 2);
+	assert_int_equal(first.seq, 7);
+	assert_true(first.wall_time == 1700000000.5 && first.step == 42 && first.value == 0.5);
+	tbw__jrec_nth(val, &first, 1, &r);
+	assert_int_equal(r.seq, 8);
+	assert_int_equal(r.tag_id, 1);
+	assert_true(r.wall_time == 1700000001.5 && r.step == 43 && r.value == -2.5);
+	assert_int_equal(tbw__jrec_claimed(val, sizeof val), 2);
+	val[60] ^= 1;   /* seq 8's wall time */
+	assert_int_equal(tbw__jrec_decode_entry(key, 8, val, sizeof val, &first, &cnt), -1);
+	assert_int_equal(cnt, 2);
+}
+
 /* The worked example of doc/journal-format.md, byte for byte: two scalars
  * logged by one tbw_add_scalars() call as the journal's first records. */
 static void test_step_records_golden_vector(void **state)
@@ -593,6 +928,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_step_records_export_ship_and_recover_each_scalar_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_records_format_never_lowered_by_a_process_that_saw_an_older_one, setup, teardown),
 		cmocka_unit_test(test_step_records_golden_vector),
+		cmocka_unit_test_setup_teardown(test_run_records_restore_packs_runs_read_whole_and_from_anywhere, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_records_insert_dedups_and_prune_keeps_a_run_whole, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_records_damaged_run_skipped_counted_replaced_and_salvaged, setup, teardown),
+		cmocka_unit_test(test_run_records_golden_vector),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

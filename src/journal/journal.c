@@ -2093,6 +2093,7 @@ typedef struct insert_ctx {
 	uint64_t max_seq;
 	int upgraded;           /* an event record made the journal format 2 */
 	uint64_t bytes;         /* event bodies in the batch (disk reserved for them) */
+	int upgraded_runs;      /* a run record made the journal format 4 */
 	int ri_fill;            /* every record so far appended, a scalar, kept in e->ri_recs */
 	uint64_t ri_base;
 	size_t txnid;
@@ -2128,6 +2129,7 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 	c->nnew = 0;
 	c->max_seq = 0;
 	c->upgraded = 0;
+	c->upgraded_runs = 0;
 	c->txnid = mdb_txn_id(txn);
 	memset(memo, 0, sizeof memo);
 	e->ri_valid = 0;
@@ -2163,6 +2165,112 @@ static int insert_body(jenv *e, MDB_txn *txn, void *vctx)
 	return rc;
 }
 
+/* The tag id of restored record r (TBW_JTAG_SESSION_START when it names
+ * none), interning its tag in this txn when the journal lacks it. */
+static int insert_tag(jenv *e, MDB_txn *txn, insert_ctx *c, const tbw_jrec_named *r, tag_memo *memo,
+                      uint32_t *out)
+{
+	uint32_t id = TBW_JTAG_SESSION_START;
+	int rc;
+	tag_memo *m = &memo[(uint64_t)(uintptr_t)r->tag * 0x9E3779B97F4A7C15ull >> 60];   /* 16 slots */
+
+	if (r->tag && r->tag == m->tag && r->tag_len == m->len) {
+		id = m->id;
+	} else if (r->tag) {
+		/* a tag new in this txn is not in memory yet: look among them */
+		uint32_t found = UINT32_MAX, idx;
+		if (c->nnew && tbw__strmap_find(&c->new_index, r->tag, r->tag_len, &idx))
+			found = c->new_ids[idx];
+		if (found != UINT32_MAX) {
+			id = found;
+		} else {
+			/* next id must skip the ones taken in this txn */
+			uint32_t base = next_tag_id(e);
+			if (c->nnew)
+				base = c->new_ids[c->nnew - 1] + 1 > base ? c->new_ids[c->nnew - 1] + 1 : base;
+			found = tag_lookup(e, r->tag, r->tag_len);
+			if (found != UINT32_MAX) {
+				id = found;
+			} else {
+				if ((rc = tbw__journal_check_tag(r->tag, r->tag_len, "journal insert")) != 0)
+					return body_fail(e, rc);
+				id = base;
+				if ((rc = put_tag_row(e, txn, id, r->tag, r->tag_len)) != 0)
+					return rc;
+				if (tbw__strmap_put(&c->new_index, r->tag, r->tag_len, (uint32_t)c->nnew) != 0)
+					return body_fail(e, tbw__error_set(TBW_ENOMEM, "journal insert", e->dir, "out of memory"));
+				c->new_ids[c->nnew] = id;
+				c->new_src[c->nnew] = r;
+				c->nnew++;
+			}
+		}
+		m->tag = r->tag;
+		m->len = r->tag_len;
+		m->id = id;
+	}
+	*out = id;
+	return 0;
+}
+
+/* Records from i on that can go into one run record: consecutive
+ * sequence numbers from recs[i].seq, all above top (appended), all
+ * scalars (a START included); at most TBW_JRUN_MAX. */
+static size_t run_length(const insert_ctx *c, size_t i, uint64_t top)
+{
+	size_t m = 0;
+
+	if (c->recs[i].seq <= top)
+		return 0;
+	while (m < TBW_JRUN_MAX && i + m < c->n && !c->recs[i + m].body_len &&
+	       c->recs[i + m].seq == c->recs[i].seq + m)
+		m++;
+	return m;
+}
+
+/* Append recs[i .. i + m) (run_length) as one run record. */
+static int insert_run(jenv *e, MDB_txn *txn, insert_ctx *c, MDB_cursor *cur, size_t i, size_t m,
+                      tag_memo *memo)
+{
+	uint8_t kb[8], vb[TBW_JRUN_SIZE(TBW_JRUN_MAX)];
+	uint32_t ids[TBW_JRUN_MAX];
+	double values[TBW_JRUN_MAX], walls[TBW_JRUN_MAX];
+	int64_t steps[TBW_JRUN_MAX];
+	MDB_val k = { 8, kb }, v = { TBW_JRUN_SIZE(m), vb };
+	int rc;
+
+	for (size_t t = 0; t < m; t++) {
+		const tbw_jrec_named *r = &c->recs[i + t];
+		if ((rc = insert_tag(e, txn, c, r, memo, &ids[t])) != 0)
+			return rc;
+		values[t] = r->value;
+		walls[t] = r->wall_time;
+		steps[t] = r->step;
+	}
+	if ((rc = upgrade_format(e, txn, TBW_JOURNAL_FORMAT_RUNS)) != 0)
+		return rc;
+	c->upgraded_runs = 1;
+	tbw__put_be64(kb, c->recs[i].seq);
+	tbw__jrun_encode(kb, vb, m, ids, values, walls, steps);
+	if ((rc = mdb_cursor_put(cur, &k, &v, MDB_APPEND)) != 0)
+		return rc;
+	for (size_t t = 0; t < m; t++) {
+		if (c->ri_fill) {
+			/* what tbw__journal_read gives back for this record */
+			tbw_jrec *o = &e->ri_recs[e->ri_n++];
+			o->seq = c->recs[i + t].seq;
+			o->wall_time = walls[t];
+			o->step = steps[t];
+			o->value = values[t];
+			o->tag_id = ids[t];
+			o->body_len = 0;
+		}
+	}
+	c->ninserted += m;
+	if (c->recs[i + m - 1].seq > c->max_seq)
+		c->max_seq = c->recs[i + m - 1].seq;
+	return 0;
+}
+
 static int insert_loop(jenv *e, MDB_txn *txn, insert_ctx *c, MDB_cursor *cur, uint64_t top,
                        tag_memo *memo)
 {
@@ -2177,6 +2285,16 @@ static int insert_loop(jenv *e, MDB_txn *txn, insert_ctx *c, MDB_cursor *cur, ui
 
 		if (r->seq == 0)
 			return body_fail(e, tbw__error_set(TBW_EINVAL, "journal insert", e->dir, "sequence 0 is not valid"));
+		size_t m = run_length(c, i, top);
+		if (m >= 2) {
+			/* one LMDB entry for the run (LMDB's put costs about as
+			 * much as the rest of a restored record's way) */
+			if ((rc = insert_run(e, txn, c, cur, i, m, memo)) != 0)
+				return rc;
+			top = c->recs[i + m - 1].seq;
+			i += m - 1;
+			continue;
+		}
 		rc = append ? MDB_NOTFOUND : seek_seq(cur, r->seq, kb, &k, &v);
 		if (rc == 0 && k.mv_size == 8 && tbw__get_be64(k.mv_data) <= r->seq) {
 			/* an entry holds r->seq (itself, or a step record from
@@ -2196,41 +2314,8 @@ static int insert_loop(jenv *e, MDB_txn *txn, insert_ctx *c, MDB_cursor *cur, ui
 		tbw__put_be64(kb, r->seq);
 		k.mv_data = kb;
 		k.mv_size = 8;
-		tag_memo *m = &memo[(uint64_t)(uintptr_t)r->tag * 0x9E3779B97F4A7C15ull >> 60];   /* 16 slots */
-		if (r->tag && r->tag == m->tag && r->tag_len == m->len) {
-			id = m->id;
-		} else if (r->tag) {
-			/* a tag new in this txn is not in memory yet: look among them */
-			uint32_t found = UINT32_MAX, idx;
-			if (c->nnew && tbw__strmap_find(&c->new_index, r->tag, r->tag_len, &idx))
-				found = c->new_ids[idx];
-			if (found != UINT32_MAX) {
-				id = found;
-			} else {
-				/* next id must skip the ones taken in this txn */
-				uint32_t base = next_tag_id(e);
-				if (c->nnew)
-					base = c->new_ids[c->nnew - 1] + 1 > base ? c->new_ids[c->nnew - 1] + 1 : base;
-				found = tag_lookup(e, r->tag, r->tag_len);
-				if (found != UINT32_MAX) {
-					id = found;
-				} else {
-					if ((rc = tbw__journal_check_tag(r->tag, r->tag_len, "journal insert")) != 0)
-						return body_fail(e, rc);
-					id = base;
-					if ((rc = put_tag_row(e, txn, id, r->tag, r->tag_len)) != 0)
-						return rc;
-					if (tbw__strmap_put(&c->new_index, r->tag, r->tag_len, (uint32_t)c->nnew) != 0)
-						return body_fail(e, tbw__error_set(TBW_ENOMEM, "journal insert", e->dir, "out of memory"));
-					c->new_ids[c->nnew] = id;
-					c->new_src[c->nnew] = r;
-					c->nnew++;
-				}
-			}
-			m->tag = r->tag;
-			m->len = r->tag_len;
-			m->id = id;
-		}
+		if ((rc = insert_tag(e, txn, c, r, memo, &id)) != 0)
+			return rc;
 		if (r->body_len) {
 			if (!r->body || r->body_len > TBW_JOURNAL_BODY_MAX)
 				return body_fail(e, tbw__error_set(TBW_EINVAL, "journal insert", e->dir,
@@ -2283,6 +2368,8 @@ static void insert_done(jenv *e, void *vctx)
 	}
 	if (c->upgraded && e->format < TBW_JOURNAL_FORMAT_EVENTS)
 		e->format = TBW_JOURNAL_FORMAT_EVENTS;
+	if (c->upgraded_runs && e->format < TBW_JOURNAL_FORMAT_RUNS)
+		e->format = TBW_JOURNAL_FORMAT_RUNS;
 	if (c->max_seq >= e->next_seq)
 		e->next_seq = c->max_seq + 1;
 	for (size_t t = 0; t < c->nnew; t++)

@@ -52,10 +52,11 @@ typedef struct tbw_journal tbw_journal;
  * first event record is written, so builds that read only scalars refuse it
  * (TBW_EVERSION) instead of skipping event records as damage. Readers
  * refuse newer formats (TBW_EVERSION). */
-#define TBW_JOURNAL_FORMAT 3
+#define TBW_JOURNAL_FORMAT 4
 #define TBW_JOURNAL_FORMAT_SCALARS 1
 #define TBW_JOURNAL_FORMAT_EVENTS 2    /* may hold event records */
 #define TBW_JOURNAL_FORMAT_STEPS 3     /* may hold step records too (tbw_add_scalars) */
+#define TBW_JOURNAL_FORMAT_RUNS 4      /* may hold run records too (restores) */
 
 /* Largest body of an event record the journal stores (the writer's own cap,
  * tbw_options.max_record_bytes, is at most this). */

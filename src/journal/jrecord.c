@@ -95,21 +95,49 @@ void tbw__jstep_encode(const uint8_t key[8], uint8_t *val, double wall, int64_t 
 	tbw__put_be32(p, tbw__jcrc2(key, 8, val, (size_t)(p - val)));
 }
 
-/* A step record's n if v has a step record's shape (size, kind, n agree). */
-static uint32_t step_n(const uint8_t *val, size_t nv)
+void tbw__jrun_encode(const uint8_t key[8], uint8_t *val, size_t n, const uint32_t *tag_ids,
+                      const double *values, const double *walls, const int64_t *steps)
 {
-	uint32_t n;
+	uint8_t *p = val + TBW_JSTEP_HDR;
 
-	if (nv < TBW_JSTEP_SIZE(2) || nv > TBW_JSTEP_SIZE(TBW_JSTEP_MAX) ||
-	    tbw__get_be32(val + 20) != TBW_JSTEP_KIND)
+	tbw__put_be64(val, tbw__f64_bits(walls[0]));
+	tbw__put_be64(val + 8, (uint64_t)steps[0]);
+	tbw__put_be32(val + 16, (uint32_t)n);
+	tbw__put_be32(val + 20, TBW_JRUN_KIND);
+	for (size_t i = 0; i < n; i++, p += TBW_JRUN_ENTRY) {
+		uint32_t id = be32_word(tag_ids[i]);
+		uint64_t x = be64_word(tbw__f64_bits(values[i]));
+		uint64_t w = be64_word(tbw__f64_bits(walls[i]));
+		uint64_t st = be64_word((uint64_t)steps[i]);
+		memcpy(p, &id, 4);
+		memcpy(p + 4, &x, 8);
+		memcpy(p + 12, &w, 8);
+		memcpy(p + 20, &st, 8);
+	}
+	tbw__put_be32(p, tbw__jcrc2(key, 8, val, (size_t)(p - val)));
+}
+
+/* A step or run record's n (and its kind) if v has the shape of one (size,
+ * kind, n agree), else 0. */
+static uint32_t multi_n(const uint8_t *val, size_t nv, uint32_t *kind)
+{
+	uint32_t n, k;
+
+	if (nv < TBW_JSTEP_SIZE(2) || nv > TBW_JRUN_SIZE(TBW_JRUN_MAX))
 		return 0;
+	k = tbw__get_be32(val + 20);
 	n = tbw__get_be32(val + 16);
-	return n >= 2 && n <= TBW_JSTEP_MAX && nv == TBW_JSTEP_SIZE(n) ? n : 0;
+	*kind = k;
+	if (k == TBW_JSTEP_KIND)
+		return n >= 2 && n <= TBW_JSTEP_MAX && nv == TBW_JSTEP_SIZE(n) ? n : 0;
+	if (k == TBW_JRUN_KIND)
+		return n >= 2 && n <= TBW_JRUN_MAX && nv == TBW_JRUN_SIZE(n) ? n : 0;
+	return 0;
 }
 
 uint32_t tbw__jrec_claimed(const void *v, size_t nv)
 {
-	uint32_t n = step_n(v, nv);
+	uint32_t kind, n = multi_n(v, nv, &kind);
 	return n ? n : 1;
 }
 
@@ -117,14 +145,14 @@ int tbw__jrec_decode_entry(const void *k, size_t nk, const void *v, size_t nv, t
                            uint32_t *count)
 {
 	const uint8_t *key = k, *val = v;
-	uint32_t n = nk == TBW_JREC_KEY_SIZE ? step_n(val, nv) : 0;
+	uint32_t kind = 0, n = nk == TBW_JREC_KEY_SIZE ? multi_n(val, nv, &kind) : 0;
 
 	if (!n) {
 		*count = 1;
 		return tbw__jrec_decode(k, nk, v, nv, first);
 	}
 	*count = n;
-	if (tbw__get_be32(val + TBW_JSTEP_SIZE(n) - 4) != tbw__jcrc2(key, 8, val, TBW_JSTEP_SIZE(n) - 4))
+	if (tbw__get_be32(val + nv - 4) != tbw__jcrc2(key, 8, val, nv - 4))
 		return -1;
 	first->seq = tbw__get_be64(key);
 	first->wall_time = tbw__bits_f64(tbw__get_be64(val));
@@ -136,13 +164,19 @@ int tbw__jrec_decode_entry(const void *k, size_t nk, const void *v, size_t nv, t
 
 void tbw__jrec_nth(const void *v, const tbw_jrec *first, uint32_t i, tbw_jrec *out)
 {
-	const uint8_t *p = (const uint8_t *)v + TBW_JSTEP_HDR + (size_t)TBW_JSTEP_ENTRY * i;
+	const uint8_t *val = v;
+	int run = tbw__get_be32(val + 20) == TBW_JRUN_KIND;
+	const uint8_t *p = val + TBW_JSTEP_HDR + (size_t)(run ? TBW_JRUN_ENTRY : TBW_JSTEP_ENTRY) * i;
 
 	if (out != first)
 		*out = *first;
 	out->seq = first->seq + i;
 	out->tag_id = tbw__get_be32(p);
 	out->value = tbw__bits_f64(tbw__get_be64(p + 4));
+	if (run) {
+		out->wall_time = tbw__bits_f64(tbw__get_be64(p + 12));
+		out->step = (int64_t)tbw__get_be64(p + 20);
+	}
 }
 
 int tbw__jrec_decode(const void *k, size_t nk, const void *v, size_t nv, tbw_jrec *r)

@@ -31,6 +31,18 @@
 #define TBW_JSTEP_MAX 128
 #define TBW_JSTEP_SIZE(n) (TBW_JSTEP_HDR + TBW_JSTEP_ENTRY * (size_t)(n) + 4)
 
+/* Run record value (format 4): n consecutive records a restore appended
+ * (tbw__journal_insert), each with its own wall time and step, in one LMDB
+ * entry under the key of the first one's sequence number:
+ * wall f64 | step i64 (both record seq's) | n u32 | kind u32 (TBW_JRUN_KIND) |
+ * n x (tag_id u32 | value f64 | wall f64 | step i64) | CRC(key || all before it).
+ * 28 + 28 n bytes, 2 <= n <= TBW_JRUN_MAX (1824 bytes at most: two to a
+ * 4 KiB leaf page, below LMDB's node limit). */
+#define TBW_JRUN_KIND 3u
+#define TBW_JRUN_ENTRY 28
+#define TBW_JRUN_MAX 64
+#define TBW_JRUN_SIZE(n) (TBW_JSTEP_HDR + TBW_JRUN_ENTRY * (size_t)(n) + 4)
+
 /* The file a journal's creating transaction leaves behind when it completed. */
 #define TBW_JOURNAL_CREATED_MARK "journal.created"
 
@@ -51,14 +63,19 @@ void tbw__jevent_encode(const uint8_t key[8], uint8_t *val, double wall, int64_t
 void tbw__jstep_encode(const uint8_t key[8], uint8_t *val, double wall, int64_t step, size_t n,
                        const uint32_t *tag_ids, const double *values);
 
+/* A run record of n records (2 <= n <= TBW_JRUN_MAX, consecutive sequence
+ * numbers from the key's) into val (TBW_JRUN_SIZE(n) bytes). */
+void tbw__jrun_encode(const uint8_t key[8], uint8_t *val, size_t n, const uint32_t *tag_ids,
+                      const double *values, const double *walls, const int64_t *steps);
+
 /* 0 if the record (scalar or event) is intact and *r filled, -1 if its sizes
  * or its CRC are wrong, or if the entry is a step record (not one record:
  * tbw__jrec_decode_entry). */
 int tbw__jrec_decode(const void *k, size_t nk, const void *v, size_t nv, tbw_jrec *r);
 
 /* Any entry of `records`: 0 if intact, *count the records it holds (1, or
- * a step record's n) and *first the first of them (tbw__jrec_nth gives the
- * others); -1 if damaged, *count then the records it claims
+ * a step or run record's n) and *first the first of them (tbw__jrec_nth
+ * gives the others); -1 if damaged, *count then the records it claims
  * (tbw__jrec_claimed). */
 int tbw__jrec_decode_entry(const void *k, size_t nk, const void *v, size_t nv, tbw_jrec *first,
                            uint32_t *count);
@@ -68,7 +85,7 @@ int tbw__jrec_decode_entry(const void *k, size_t nk, const void *v, size_t nv, t
 void tbw__jrec_nth(const void *v, const tbw_jrec *first, uint32_t i, tbw_jrec *out);
 
 /* The records an entry's value claims to hold, checking nothing but its
- * shape: a step record's n when its size, kind and n agree, else 1. The
+ * shape: a step or run record's n when its size, kind and n agree, else 1. The
  * sequence numbers key .. key + claimed - 1 are taken by the entry, intact
  * or not (a damaged step record's scalars are lost, not free numbers). */
 uint32_t tbw__jrec_claimed(const void *v, size_t nv);
