@@ -36,7 +36,7 @@
  * entry under the key of the first one's sequence number:
  * wall f64 | step i64 (both record seq's) | n u32 | kind u32 (TBW_JRUN_KIND) |
  * n x (tag_id u32 | value f64 | wall f64 | step i64) | CRC(key || all before it).
- * 28 + 28 n bytes, 2 <= n <= TBW_JRUN_MAX (1824 bytes at most: two to a
+ * 28 + 28 n bytes, 2 <= n <= TBW_JRUN_MAX (1820 bytes at most: two to a
  * 4 KiB leaf page, below LMDB's node limit). */
 #define TBW_JRUN_KIND 3u
 #define TBW_JRUN_ENTRY 28
@@ -69,8 +69,8 @@ void tbw__jrun_encode(const uint8_t key[8], uint8_t *val, size_t n, const uint32
                       const double *values, const double *walls, const int64_t *steps);
 
 /* 0 if the record (scalar or event) is intact and *r filled, -1 if its sizes
- * or its CRC are wrong, or if the entry is a step record (not one record:
- * tbw__jrec_decode_entry). */
+ * or its CRC are wrong, or if the entry is a step or run record (not one
+ * record: tbw__jrec_decode_entry). */
 int tbw__jrec_decode(const void *k, size_t nk, const void *v, size_t nv, tbw_jrec *r);
 
 /* Any entry of `records`: 0 if intact, *count the records it holds (1, or
