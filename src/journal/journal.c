@@ -2212,6 +2212,19 @@ static int insert_tag(jenv *e, MDB_txn *txn, insert_ctx *c, const tbw_jrec_named
 	return 0;
 }
 
+/* Keep an appended scalar as tbw__journal_read would return it (section
+ * 8, "Reading your own insert"). */
+static void ri_keep(jenv *e, uint64_t seq, double wall, int64_t step, double value, uint32_t id)
+{
+	tbw_jrec *o = &e->ri_recs[e->ri_n++];
+	o->seq = seq;
+	o->wall_time = wall;
+	o->step = step;
+	o->value = value;
+	o->tag_id = id;
+	o->body_len = 0;
+}
+
 /* Records from i on that can go into one run record: consecutive
  * sequence numbers from recs[i].seq, all above top (appended), all
  * scalars (a START included); at most TBW_JRUN_MAX. */
@@ -2253,18 +2266,9 @@ static int insert_run(jenv *e, MDB_txn *txn, insert_ctx *c, MDB_cursor *cur, siz
 	tbw__jrun_encode(kb, vb, m, ids, values, walls, steps);
 	if ((rc = mdb_cursor_put(cur, &k, &v, MDB_APPEND)) != 0)
 		return rc;
-	for (size_t t = 0; t < m; t++) {
-		if (c->ri_fill) {
-			/* what tbw__journal_read gives back for this record */
-			tbw_jrec *o = &e->ri_recs[e->ri_n++];
-			o->seq = c->recs[i + t].seq;
-			o->wall_time = walls[t];
-			o->step = steps[t];
-			o->value = values[t];
-			o->tag_id = ids[t];
-			o->body_len = 0;
-		}
-	}
+	if (c->ri_fill)
+		for (size_t t = 0; t < m; t++)
+			ri_keep(e, c->recs[i + t].seq, walls[t], steps[t], values[t], ids[t]);
 	c->ninserted += m;
 	if (c->recs[i + m - 1].seq > c->max_seq)
 		c->max_seq = c->recs[i + m - 1].seq;
@@ -2336,18 +2340,10 @@ static int insert_loop(jenv *e, MDB_txn *txn, insert_ctx *c, MDB_cursor *cur, ui
 			if ((rc = mdb_cursor_put(cur, &k, &v, append ? MDB_APPEND : 0)) != 0)
 				return rc;
 		}
-		if (c->ri_fill && append && !r->body_len) {
-			/* what tbw__jrec_decode gives back for this entry */
-			tbw_jrec *o = &e->ri_recs[e->ri_n++];
-			o->seq = r->seq;
-			o->wall_time = r->wall_time;
-			o->step = r->step;
-			o->value = r->value;
-			o->tag_id = id;
-			o->body_len = 0;
-		} else {
+		if (c->ri_fill && append && !r->body_len)
+			ri_keep(e, r->seq, r->wall_time, r->step, r->value, id);
+		else
 			c->ri_fill = 0;
-		}
 		if (append)
 			top = r->seq;
 		c->ninserted++;
@@ -2360,8 +2356,9 @@ static int insert_loop(jenv *e, MDB_txn *txn, insert_ctx *c, MDB_cursor *cur, ui
 static void insert_done(jenv *e, void *vctx)
 {
 	insert_ctx *c = vctx;
-	/* a transaction that appended records used its id (see wtxn_run) */
-	if (c->ri_fill && c->ninserted == c->n && e->ri_n == c->n) {
+	/* every record appended and kept (a record kept back by deduplication
+	 * is not); such a transaction used its id (see wtxn_run) */
+	if (c->ri_fill && e->ri_n == c->n) {
 		e->ri_valid = 1;
 		e->ri_txnid = c->txnid;
 		e->ri_base = c->ri_base;

@@ -117,9 +117,9 @@ void tbw__jrun_encode(const uint8_t key[8], uint8_t *val, size_t n, const uint32
 	tbw__put_be32(p, tbw__jcrc2(key, 8, val, (size_t)(p - val)));
 }
 
-/* A step or run record's n (and its kind) if v has the shape of one (size,
- * kind, n agree), else 0. */
-static uint32_t multi_n(const uint8_t *val, size_t nv, uint32_t *kind)
+/* A step or run record's n if v has the shape of one (size, kind, n
+ * agree), else 0. */
+static uint32_t multi_n(const uint8_t *val, size_t nv)
 {
 	uint32_t n, k;
 
@@ -127,7 +127,6 @@ static uint32_t multi_n(const uint8_t *val, size_t nv, uint32_t *kind)
 		return 0;
 	k = tbw__get_be32(val + 20);
 	n = tbw__get_be32(val + 16);
-	*kind = k;
 	if (k == TBW_JSTEP_KIND)
 		return n >= 2 && n <= TBW_JSTEP_MAX && nv == TBW_JSTEP_SIZE(n) ? n : 0;
 	if (k == TBW_JRUN_KIND)
@@ -137,7 +136,7 @@ static uint32_t multi_n(const uint8_t *val, size_t nv, uint32_t *kind)
 
 uint32_t tbw__jrec_claimed(const void *v, size_t nv)
 {
-	uint32_t kind, n = multi_n(v, nv, &kind);
+	uint32_t n = multi_n(v, nv);
 	return n ? n : 1;
 }
 
@@ -145,7 +144,7 @@ int tbw__jrec_decode_entry(const void *k, size_t nk, const void *v, size_t nv, t
                            uint32_t *count)
 {
 	const uint8_t *key = k, *val = v;
-	uint32_t kind = 0, n = nk == TBW_JREC_KEY_SIZE ? multi_n(val, nv, &kind) : 0;
+	uint32_t n = nk == TBW_JREC_KEY_SIZE ? multi_n(val, nv) : 0;
 
 	if (!n) {
 		*count = 1;
