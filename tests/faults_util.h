@@ -83,7 +83,8 @@ static inline void fu_read_events(const char *logdir, uint8_t *seen, uint64_t ma
 
 /* Mark the indices (seq - 1 < max) of every intact record of the journal in
  * jdir. Returns the number of records whose content is not the expected
- * scalar (0 when all match), or -1 if the journal cannot be read. */
+ * scalar (0 when all match; 0 too for a journal whose creation was cut
+ * short, which holds nothing), or -1 if the journal cannot be read. */
 static inline long fu_read_journal(const char *jdir, uint8_t *seen, uint64_t max)
 {
 	tbw_jopen cfg = TBW_JOPEN_INIT;
@@ -92,7 +93,11 @@ static inline long fu_read_journal(const char *jdir, uint8_t *seen, uint64_t max
 	uint64_t after = 0;
 	long bad = 0;
 
-	if (tbw__journal_open(&j, jdir, &cfg) != TBW_OK)
+	int rc = tbw__journal_open(&j, jdir, &cfg);
+
+	if (rc == TBW_ENOTFOUND && strstr(tbw_errmsg(), "creation was cut short"))
+		return 0;   /* its first open failed before the run id: it holds nothing */
+	if (rc != TBW_OK)
 		return -1;
 	recs = calloc(1024, sizeof *recs);
 	for (;;) {

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
+#include "../third_party/lmdb/lmdb.h"
 #include "test_util.h"
 #include "tbwal.h"
 #include "base/alloc.h"
@@ -1218,6 +1219,61 @@ static void test_recover_zero_byte_journal_is_damage_and_salvaged_from_the_folde
 	assert_damaged_journal_restored_from(from, id, 500, "0 bytes");
 }
 
+/* A journal's first open commits its tables, then (a second transaction)
+ * its run id and format. A tbrecover killed between the two leaves tables
+ * and nothing else: the rerun takes that for no journal at all, and the
+ * run comes back from the folder under its own id, with no damage to
+ * report (there was nothing in it to lose). */
+static void test_recover_journal_whose_creation_was_cut_short_starts_over(void **state)
+{
+	char id[33], from[1024], jd[700];
+	tbw_recover_report rep;
+	const char *fromv[1];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	static const char *const tables[] = { "records", "tags", "meta", "cursors" };
+	(void)state;
+
+	{
+		tbw_writer *w0 = open_writer(1);
+		log_range(w0, 0, 500);
+		assert_int_equal(tbw_close(w0), TBW_OK);
+	}
+	snprintf(from, sizeof from, "%s", run_dir());
+	folder_id(from, id);
+	sh("rm -rf '%s'", logdir);
+	snprintf(jd, sizeof jd, "%s/.tbwal", logdir);
+	sh("mkdir -p '%s'", jd);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, jd, 0, 0644), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(mdb_dbi_open(txn, tables[i], MDB_CREATE, &dbi), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	fromv[0] = from;
+	assert_int_equal(recover(fromv, 1, 0, &rep), TBW_OK);
+	assert_string_equal(rep.run_id, id);
+	assert_int_equal(rep.total_scalars, 500);
+	assert_int_equal(rep.lost, 0);
+	assert_int_equal(rep.ndamage, 0);
+	tbw__recover_report_free(&rep);
+	assert_exactly(500);
+	{
+		tbw_journal *j = NULL;
+		tbw_jopen jo = TBW_JOPEN_INIT;
+		tbw_jinfo info;
+		jo.read_only = 1;
+		assert_int_equal(tbw__journal_open(&j, jd, &jo), TBW_OK);
+		assert_int_equal(tbw__journal_info(j, &info), TBW_OK);
+		assert_string_equal(info.run_id_hex, id);
+		tbw__journal_close(j);
+	}
+}
+
 /* The bytes of data.mdb its newest meta page says are in use (LMDB 0.9's
  * MDB_meta: page size at 40, mm_last_pg at 136, mm_txnid at 144 of each of
  * the two meta pages); the file itself is preallocated to the map size. */
@@ -1833,6 +1889,7 @@ int main(void)
 		cmocka_unit_test_setup(test_recover_split_brain_restores_one_history_and_reports_the_rest, setup_case),
 		cmocka_unit_test_setup(test_recover_split_brain_shared_history_is_one_history_not_set_aside, setup_case),
 		cmocka_unit_test_setup(test_recover_zero_byte_journal_is_damage_and_salvaged_from_the_folder, setup_case),
+		cmocka_unit_test_setup(test_recover_journal_whose_creation_was_cut_short_starts_over, setup_case),
 		cmocka_unit_test_setup(test_recover_truncated_journal_is_damage_and_salvaged_from_the_folder, setup_case),
 		cmocka_unit_test_setup(test_recover_truncated_journal_without_a_folder_is_reported_as_damage, setup_case),
 		cmocka_unit_test_setup(test_recover_bit_flips_in_merged_segments_lose_one_block_at_most, setup_case),

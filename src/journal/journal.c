@@ -1042,10 +1042,35 @@ static int meta_get(jenv *e, MDB_txn *txn, MDB_dbi dbi, const char *key, const u
 	return 0;
 }
 
+/* What an open that does not create says of a journal whose first open
+ * died before it wrote the run id (see unfinished_creation). */
+#define UNFINISHED_MSG "no journal: its creation was cut short (no run id, no record); " \
+                       "a writer or tbrecover starts it over"
+
 typedef struct init_ctx {
 	const tbw_jopen *cfg;
 	int created;
 } init_ctx;
+
+/* A journal without a format record: 1 if it holds nothing at all (its
+ * first open committed the tables and died before the second transaction,
+ * which writes the run id and format: a creation cut short), 0 if it
+ * holds something (damage), negative on an LMDB error. */
+static int unfinished_creation(jenv *e, MDB_txn *txn)
+{
+	MDB_dbi d[4] = { e->d_rec, e->d_tags, e->d_meta, e->d_cur };
+
+	for (int i = 0; i < 4; i++) {
+		MDB_stat st;
+		int rc = mdb_stat(txn, d[i], &st);
+		if (rc)
+			return -1;
+		if (st.ms_entries)
+			return 0;
+	}
+	return 1;
+}
+
 
 static int init_body(jenv *e, MDB_txn *txn, void *vctx)
 {
@@ -1066,7 +1091,22 @@ static int init_body(jenv *e, MDB_txn *txn, void *vctx)
 		return body_fail(e, tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format fails its checksum"));
 	if (rc != MDB_NOTFOUND)
 		return rc;
-	/* A new journal: write the run's metadata once. */
+	/* A new journal (or one whose creation was cut short: what holds
+	 * nothing can start over), made only when asked: never a run id of
+	 * chance for a journal another tool merely opened. Anything in it
+	 * without a format record is damage, never written over. */
+	switch (unfinished_creation(e, txn)) {
+	case 1:
+		if (ctx->cfg && ctx->cfg->create)
+			break;
+		return body_fail(e, tbw__error_set(TBW_ENOTFOUND, "journal open", e->dir, UNFINISHED_MSG));
+	case 0:
+		return body_fail(e, tbw__error_set(TBW_ECORRUPT, "journal open", e->dir,
+		                                   "journal has no format record but holds entries"));
+	default:
+		return body_fail(e, tbw__error_set(TBW_EIO, "journal open", e->dir, "cannot read the tables' sizes"));
+	}
+	/* Write the run's metadata once. */
 	uint8_t b[16];
 	char host[256] = "";
 	const char *ld = ctx->cfg && ctx->cfg->logdir ? ctx->cfg->logdir : "";
@@ -1112,7 +1152,9 @@ static int read_format(jenv *e)
 		return rc;
 	rc = meta_get(e, txn, e->d_meta, "format", &p, &n);
 	if (rc == MDB_NOTFOUND)
-		rc = tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "journal has no format record");
+		rc = unfinished_creation(e, txn) == 1
+		         ? tbw__error_set(TBW_ENOTFOUND, "journal open", e->dir, UNFINISHED_MSG)
+		         : tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "journal has no format record");
 	else if (rc == META_BAD || (rc == 0 && n != 4))
 		rc = tbw__error_set(TBW_ECORRUPT, "journal open", e->dir, "meta format fails its checksum");
 	else if (rc)
@@ -1318,15 +1360,24 @@ static int jenv_open(jenv **out, const char *dir, const struct stat *st, const t
 			jenv_free(e);
 			return rc;
 		}
+		int empty = 0;
 		if ((rc = mdb_dbi_open(txn, "records", dbf, &e->d_rec)) == 0 &&
 		    (rc = mdb_dbi_open(txn, "tags", dbf, &e->d_tags)) == 0 &&
 		    (rc = mdb_dbi_open(txn, "meta", dbf, &e->d_meta)) == 0 &&
-		    (rc = mdb_dbi_open(txn, "cursors", dbf, &e->d_cur)) == 0)
+		    (rc = mdb_dbi_open(txn, "cursors", dbf, &e->d_cur)) == 0) {
 			rc = mdb_txn_commit(txn);
-		else
+		} else {
+			MDB_stat mst;
+			MDB_dbi main_db;
+			/* no table at all: a first open died before it made them */
+			empty = rc == MDB_NOTFOUND && mdb_dbi_open(txn, NULL, 0, &main_db) == 0 &&
+			        mdb_stat(txn, main_db, &mst) == 0 && mst.ms_entries == 0;
 			mdb_txn_abort(txn);
+		}
 		if (rc) {
-			if (rc == MDB_NOTFOUND)
+			if (empty)
+				rc = tbw__error_set(TBW_ENOTFOUND, "journal open", dir, UNFINISHED_MSG);
+			else if (rc == MDB_NOTFOUND)
 				rc = tbw__error_set(TBW_ECORRUPT, "journal open", dir,
 				                    "not a tbwal journal (a table is missing)");
 			else if (rc == MDB_MAP_FULL)
