@@ -717,6 +717,194 @@ static void test_compactor_failed_fsync_leaves_nothing_acknowledged_and_next_pas
 	scan_exact(0);
 }
 
+/* ---- pipeline_sync (tbrecover): a pass returns with its last fsync running ---- */
+
+static long long cursor_file_size(tbw_jexport *cur)
+{
+	char p[700];
+
+	current_file(p, sizeof p, cur);
+	return cu_file_size(p);
+}
+
+static void test_compactor_pipelined_fsync_commits_the_cursor_only_after_it_returned(void **state)
+{
+	tbw_compact_cfg cfg = cfg_default();
+	tbw_compactor *c = NULL;
+	tbw_jexport cur;
+	tbw_compact_stats st;
+	uint64_t n = 99, last = 0;
+	long long sz;
+	(void)state;
+
+	cfg.pipeline_sync = 1;
+	log_n(1000, 0);
+	jopen();
+	assert_int_equal(tbw__compactor_open(&c, F.j, &cfg), TBW_OK);
+	assert_int_equal(tbw__compactor_pass(c, &n), TBW_OK);
+	/* written, not acknowledged: the cursor is still at the new file's header */
+	assert_int_equal(n, 0);
+	sz = cursor_file_size(&cur);
+	assert_true(sz > (long long)cur.offset);
+	assert_int_equal(cur.seq, 0);
+	tbw__compactor_stats(c, &st);
+	assert_int_equal(st.exported, 0);
+	/* the next pass commits the first's buffer and leaves its own waiting */
+	log_n(500, 1000);
+	assert_int_equal(tbw__compactor_pass(c, &n), TBW_OK);
+	assert_int_equal(n, 1000);
+	sz = cursor_file_size(&cur);
+	assert_true(sz > (long long)cur.offset);
+	assert_int_equal(cur.seq, 1000);
+	/* a pass with nothing new commits the waiting buffer */
+	assert_int_equal(tbw__compactor_pass(c, &n), TBW_OK);
+	assert_int_equal(n, 500);
+	sz = cursor_file_size(&cur);
+	assert_int_equal(sz, (long long)cur.offset);
+	assert_int_equal(tbw__journal_last_seq(F.j, &last), TBW_OK);
+	assert_int_equal(cur.seq, last);
+	/* and settle commits what the last pass left */
+	log_n(7, 2000);
+	assert_int_equal(tbw__compactor_pass(c, &n), TBW_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(tbw__compactor_settle(c, &n), TBW_OK);
+	assert_int_equal(n, 7);
+	sz = cursor_file_size(&cur);
+	assert_int_equal(sz, (long long)cur.offset);
+	assert_int_equal(cur.seq, last + 7);
+	assert_int_equal(tbw__compactor_settle(c, &n), TBW_OK);   /* nothing waits: a no-op */
+	assert_int_equal(n, 0);
+	tbw__compactor_stats(c, &st);
+	assert_int_equal(st.exported, F.nt);
+	tbw__compactor_close(c);
+	scan_exact(0);
+}
+
+static void test_compactor_pipelined_close_without_settle_is_exported_again_once(void **state)
+{
+	tbw_compact_cfg cfg = cfg_default();
+	tbw_compactor *c = NULL;
+	tbw_compact_stats st;
+	tbw_jexport cur;
+	long long sz;
+	(void)state;
+
+	cfg.pipeline_sync = 1;
+	log_n(300, 0);
+	jopen();
+	assert_int_equal(tbw__compactor_open(&c, F.j, &cfg), TBW_OK);
+	assert_int_equal(tbw__compactor_pass(c, NULL), TBW_OK);
+	tbw__compactor_close(c);   /* waits for the fsync, commits nothing */
+	sz = cursor_file_size(&cur);
+	assert_true(sz > (long long)cur.offset);
+	assert_int_equal(cur.seq, 0);
+	/* as after a crash there: the next open cuts back, exports again */
+	cfg.pipeline_sync = 0;
+	st = session(&cfg, NULL);
+	assert_true(st.repaired_bytes > 0);
+	scan_exact(0);
+}
+
+/* Many passes, each committing the one before: rotation (checked when a
+ * buffer is committed, so one more batch may follow in the same file),
+ * a purge marker's rewrite mid-pass, all while a buffer waits for its
+ * fsync; then a later session goes on from the settled cursor. */
+static void test_compactor_pipelined_passes_rotate_and_purge_exactly_once(void **state)
+{
+	tbw_compact_cfg cfg = cfg_default();
+	tbw_compactor *c = NULL;
+	cu_scan s;
+	uint64_t n, total = 0;
+	(void)state;
+
+	cfg.pipeline_sync = 1;
+	cfg.rotate_bytes = 4096;
+	jopen();
+	assert_int_equal(tbw__compactor_open(&c, F.j, &cfg), TBW_OK);
+	for (int i = 0; i < 40; i++) {
+		log_n(25, i * 25);
+		if (i == 20)
+			mark(300);
+		assert_int_equal(tbw__compactor_pass(c, &n), TBW_OK);
+		total += n;
+	}
+	assert_int_equal(tbw__compactor_settle(c, &n), TBW_OK);
+	total += n;
+	assert_int_equal(total, F.nt);
+	tbw__compactor_close(c);
+	assert_int_equal(cu_scan_logdir(F.logdir, &s), 0);
+	assert_true(s.nfiles >= 4);
+	/* the first file is the purge's rewrite of everything before it */
+	for (size_t f = 1; f + 1 < s.nfiles; f++) {
+		assert_true(strcmp(s.names[f], s.names[f + 1]) < 0);
+		assert_true(s.sizes[f] >= 4096);
+		assert_true(s.sizes[f] < 4096 + 2 * 25 * 64);
+	}
+	check_exact(&s, 0);
+	cu_scan_free(&s);
+	log_n(10, 5000);
+	cfg.pipeline_sync = 0;
+	(void)session(&cfg, &n);
+	assert_int_equal(n, 10);
+	scan_exact(0);
+}
+
+/* A failed pipelined fsync: reported by the call that waits for it (with
+ * the file's path), nothing acknowledged, the next pass repairs. The fsync
+ * is made on the caller's thread (faults armed), or on the sync thread. */
+static void pipelined_failed_fsync(int on_thread)
+{
+	tbw_compact_cfg cfg = cfg_default();
+	tbw_compactor *c = NULL;
+	tbw_jexport cur;
+	uint64_t n = 99, k = 99;
+	char path[700];
+	int rc;
+
+	cfg.pipeline_sync = 1;
+	log_n(200, 0);
+	jopen();
+	assert_int_equal(tbw__compactor_open(&c, F.j, &cfg), TBW_OK);
+	assert_int_equal(tbw__compactor_pass(c, NULL), TBW_OK);   /* the file, then a buffer */
+	assert_int_equal(tbw__compactor_settle(c, NULL), TBW_OK);
+	log_n(200, 1000);
+	tbw__compactor_test_thread_with_faults(on_thread);
+	/* the same file: the pass's only fsync is its buffer's */
+	tbw__os_fault_arm(1u << TBW_OS_FSYNC, 1, 0, EIO);
+	assert_int_equal(tbw__compactor_pass(c, &n), TBW_OK);
+	assert_int_equal(n, 0);
+	rc = tbw__compactor_settle(c, &n);
+	assert_int_equal(tbw__os_fault_hits(), 1);
+	assert_int_equal(tbw__os_fault_calls(), 1);
+	tbw__os_fault_clear();
+	tbw__compactor_test_thread_with_faults(0);
+	assert_int_equal(rc, TBW_EIO);
+	assert_int_equal(n, 0);
+	current_file(path, sizeof path, &cur);
+	assert_non_null(strstr(tbw_errmsg(), "compactor fsync"));
+	assert_non_null(strstr(tbw_errmsg(), path));
+	assert_int_equal(cur.seq, 200);                            /* not acknowledged */
+	assert_true(cu_file_size(path) > (long long)cur.offset);
+	/* the next pass repairs (cut back, exported again) */
+	assert_int_equal(tbw__compactor_pass(c, &n), TBW_OK);
+	assert_int_equal(tbw__compactor_settle(c, &k), TBW_OK);
+	assert_int_equal(n + k, 200);
+	tbw__compactor_close(c);
+	scan_exact(0);
+}
+
+static void test_compactor_pipelined_failed_fsync_on_the_callers_thread_is_reported_and_repaired(void **state)
+{
+	(void)state;
+	pipelined_failed_fsync(0);
+}
+
+static void test_compactor_pipelined_failed_fsync_on_the_sync_thread_is_reported_and_repaired(void **state)
+{
+	(void)state;
+	pipelined_failed_fsync(1);
+}
+
 static void test_compactor_removes_leftover_temp_files_and_nothing_else_says_tfevents(void **state)
 {
 	tbw_compact_cfg cfg = cfg_default();
@@ -932,6 +1120,11 @@ int main(void)
 		T(test_compactor_file_shorter_than_cursor_is_reported_and_never_duplicated),
 		T(test_compactor_missing_event_file_is_reported),
 		T(test_compactor_failed_fsync_leaves_nothing_acknowledged_and_next_pass_repairs),
+		T(test_compactor_pipelined_fsync_commits_the_cursor_only_after_it_returned),
+		T(test_compactor_pipelined_close_without_settle_is_exported_again_once),
+		T(test_compactor_pipelined_passes_rotate_and_purge_exactly_once),
+		T(test_compactor_pipelined_failed_fsync_on_the_callers_thread_is_reported_and_repaired),
+		T(test_compactor_pipelined_failed_fsync_on_the_sync_thread_is_reported_and_repaired),
 		T(test_compactor_removes_leftover_temp_files_and_nothing_else_says_tfevents),
 		T(test_compactor_new_file_sorts_after_any_existing_tfevents_file),
 		T(test_compactor_skips_damaged_journal_records_with_a_message),

@@ -144,13 +144,9 @@ static void test_crash_compactor_sigkill_loop_exports_exactly_once(void **state)
 	double clock = 1700000000.0;
 	uint64_t last_run_ns = 15000000, t0;
 	tbw_jopen jo = TBW_JOPEN_INIT;
-	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 	(void)state;
 
-	if (getenv("TBW_CRASH_SEED"))
-		seed = (unsigned)strtoul(getenv("TBW_CRASH_SEED"), NULL, 10);
-	fprintf(stderr, "crash loop seed %u (set TBW_CRASH_SEED to replay)\n", seed);
-	srand(seed);
+	(void)tbw_test_crash_seed();
 	jo.create = 1;
 	jo.logdir = logdir;
 	/* Go on until there were enough kills, and enough of them in the window

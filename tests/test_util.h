@@ -12,6 +12,8 @@
  *   tbw_test_run_dir_of(sd, out, cap)  the one run folder of sync folder
  *                             sd, as sd/<name> (the test fails unless
  *                             there is exactly one)
+ *   tbw_test_crash_seed()     a crash loop's seed: $TBW_CRASH_SEED, else
+ *                             time ^ pid; printed, and given to srand()
  */
 #ifndef TBW_TEST_UTIL_H
 #define TBW_TEST_UTIL_H
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int tbw_test_vsh(int quiet, const char *fmt, va_list ap)
@@ -134,6 +137,18 @@ static void tbw_test_run_dir_of(const char *sd, char *out, size_t cap)
 	}
 	closedir(d);
 	assert_int_equal(n, 1);
+}
+
+static unsigned tbw_test_crash_seed(void) __attribute__((unused));
+
+static unsigned tbw_test_crash_seed(void)
+{
+	const char *e = getenv("TBW_CRASH_SEED");
+	unsigned seed = e ? (unsigned)strtoul(e, NULL, 10) : (unsigned)time(NULL) ^ (unsigned)getpid();
+
+	fprintf(stderr, "crash loop seed %u (set TBW_CRASH_SEED to replay)\n", seed);
+	srand(seed);
+	return seed;
 }
 
 #endif

@@ -66,6 +66,7 @@ static atomic_int    f_err;
 static atomic_ulong  f_calls;
 static atomic_ulong  f_hits;
 static void (*_Atomic f_hook)(tbw_os_call, unsigned long);
+static atomic_int    f_armed;
 
 /* Returns nonzero (with errno set) if this call must fail. */
 static int fault(tbw_os_call call)
@@ -133,6 +134,7 @@ void tbw__os_fault_arm(unsigned mask, unsigned long nth, int persist, int err)
 	atomic_store(&f_err, err ? err : EIO);
 	atomic_store(&f_calls, 0);
 	atomic_store(&f_hits, 0);
+	atomic_store(&f_armed, 1);
 	tbw__os = fault_table;
 }
 
@@ -141,6 +143,12 @@ void tbw__os_fault_clear(void)
 	tbw__os = real_table;
 	atomic_store(&f_nth, 0);
 	atomic_store(&f_hook, NULL);
+	atomic_store(&f_armed, 0);
+}
+
+int tbw__os_faults_armed(void)
+{
+	return atomic_load(&f_armed);
 }
 
 unsigned long tbw__os_fault_hits(void)  { return atomic_load(&f_hits); }
@@ -149,8 +157,10 @@ unsigned long tbw__os_fault_calls(void) { return atomic_load(&f_calls); }
 void tbw__os_fault_hook(void (*hook)(tbw_os_call, unsigned long))
 {
 	atomic_store(&f_hook, hook);
-	if (hook)
+	if (hook) {
+		atomic_store(&f_armed, 1);
 		tbw__os = fault_table;
+	}
 }
 
 /* ---- Helpers ---- */

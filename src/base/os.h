@@ -72,6 +72,10 @@ void tbw__os_fault_clear(void);
 unsigned long tbw__os_fault_hits(void);
 unsigned long tbw__os_fault_calls(void);
 void tbw__os_fault_hook(void (*hook)(tbw_os_call call, unsigned long n));
+/* Nonzero while a fault is armed or a hook set. Code that would make a call
+ * of this table on a helper thread makes it on the caller's instead, so
+ * that a walk's Nth call is the same call in every run. */
+int tbw__os_faults_armed(void);
 
 /* ---- Helpers (return 0 or TBW_E*, with tbw_errmsg() naming op and path) ---- */
 

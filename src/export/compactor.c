@@ -13,7 +13,10 @@
  *        export goes on from the cursor's seq in a new file.
  *  pass: read records after the cursor in chunks, encode them into one
  *        buffer, write the buffer with one pwrite, fsync the file, then
- *        advance the cursor in one LMDB transaction, then prune. A new file
+ *        advance the cursor in one LMDB transaction, then prune. (With
+ *        pipeline_sync the pass's last fsync runs on a thread after the
+ *        pass returns; the next call waits for it, then advances the
+ *        cursor: the same steps in the same order, later.) A new file
  *        (temp name, header, fsync, rename, fsync dir, cursor) starts for
  *        each session and after the file passes the rotation size.
  *
@@ -30,6 +33,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +110,19 @@ struct tbw_compactor {
 
 	tbw_compact_on_export on_export;   /* tbrecover's report, or NULL */
 	void *on_export_ctx;
+
+	/* pipeline_sync: the last buffer written (the bytes between cur.offset
+	 * and sync_nc.offset) waits for its fsync; settle() waits, then commits
+	 * sync_nc. The buffer meanwhile gathers the records after it. */
+	int pipeline;
+	int syncing;
+	int sync_threaded;      /* ... the fsync runs on sync_thread */
+	pthread_t sync_thread;
+	int sync_err;           /* its errno, 0 if it succeeded (read after the join) */
+	tbw_jexport sync_nc;    /* the cursor that covers those bytes */
+	uint64_t sync_count;    /* journal records they hold */
+	tbw_jtagstat *sync_hist;/* their tag figures (sync_hist_n; NULL if none or out of memory) */
+	size_t sync_hist_n;
 };
 
 /* One exporter per journal: the journal's compactor role, exclusive across
@@ -274,29 +291,30 @@ static void hist_note(tbw_compactor *c, const tbw_jrec *r)
 	tbw__jtagstat_add(h, r->step, r->value, r->wall_time);
 }
 
-/* Advance the cursor to nc with the buffer's tag figures. */
-static int set_cursor_hist(tbw_compactor *c, const tbw_jexport *nc)
+/* The buffer's tag figures, copied (*n of them; NULL when none or out of
+ * memory, which only loses history figures). */
+static tbw_jtagstat *hist_copy(const tbw_compactor *c, size_t *n)
 {
-	tbw_jtagstat *d;
-	int rc;
+	tbw_jtagstat *d = c->hist_n ? tbw__malloc(c->hist_n * sizeof *d) : NULL;
 
-	if (c->hist_n == 0)
-		return tbw__journal_set_export(c->j, nc);
-	d = tbw__malloc(c->hist_n * sizeof *d);
-	if (!d)
-		return tbw__journal_set_export(c->j, nc);
-	for (size_t i = 0; i < c->hist_n; i++)
+	*n = d ? c->hist_n : 0;
+	for (size_t i = 0; i < *n; i++)
 		d[i] = c->hist[c->hist_touched[i]];
-	rc = tbw__journal_set_export_stats(c->j, nc, d, c->hist_n);
-	tbw__free(d);
-	return rc;
+	return d;
+}
+
+/* The sequence number through which records are written or in the buffer's
+ * past: the cursor, or the one a pipelined fsync will commit. */
+static uint64_t written_seq(const tbw_compactor *c)
+{
+	return c->syncing ? c->sync_nc.seq : c->cur.seq;
 }
 
 static void discard(tbw_compactor *c)
 {
 	hist_reset(c);
 	c->used = 0;
-	c->pend_seq = c->cur.seq;
+	c->pend_seq = written_seq(c);
 	c->pend_count = 0;
 	c->start_in_buf = 0;
 }
@@ -322,49 +340,163 @@ static int prune(tbw_compactor *c)
 	return TBW_OK;
 }
 
-/* Write the buffer (one pwrite), fsync, then advance the cursor in one
- * transaction. Only after the fsync may the cursor cover the bytes: a crash
- * between the two leaves bytes past the cursor, which open cuts back. */
+/* Advance the cursor to nc (count more records, with their tag figures) in
+ * one transaction, then prune. The bytes it covers must be fsynced. */
+static int commit_cursor(tbw_compactor *c, const tbw_jexport *nc, uint64_t count,
+                         const tbw_jtagstat *d, size_t dn)
+{
+	int rc = dn ? tbw__journal_set_export_stats(c->j, nc, d, dn) : tbw__journal_set_export(c->j, nc);
+
+	if (rc != TBW_OK)
+		return rc;
+	c->cur = *nc;
+	c->need_repair = 0;
+	c->st.exported += count;
+	c->st.cursor = *nc;
+	if (!c->repairing && c->cur.offset >= c->rotate)
+		c->need_new_file = 1;
+	return prune(c);
+}
+
+/* Write the buffer at the cursor's offset (one pwrite). Bytes past the
+ * cursor from here on: a failure leaves them for the next pass's repair. */
+static int flush_write(tbw_compactor *c)
+{
+	char *path = file_path(c, c->cur.file);
+	int rc;
+
+	assert(c->fd >= 0 && !c->syncing);
+	if (!path)
+		return tbw__error_set(TBW_ENOMEM, "compactor write", c->cur.file, "out of memory");
+	c->need_repair = 1;
+	rc = tbw__pwrite_all(c->fd, c->buf, c->used, (off_t)c->cur.offset, "compactor write", path);
+	tbw__free(path);
+	return rc;
+}
+
+static int fsync_error(tbw_compactor *c, int err)
+{
+	char *path = file_path(c, c->cur.file);
+	int rc = tbw__error_errno(err, "compactor fsync", path ? path : c->cur.file);
+
+	tbw__free(path);
+	return rc;
+}
+
+static int fsync_fd(int fd)
+{
+	int rc;
+
+	do
+		rc = tbw__os.fsync(fd);
+	while (rc < 0 && errno == EINTR);
+	return rc < 0 ? errno : 0;
+}
+
+static atomic_int thread_with_faults;   /* tbw__compactor_test_thread_with_faults */
+
+void tbw__compactor_test_thread_with_faults(int on)
+{
+	atomic_store(&thread_with_faults, on);
+}
+
+static void *sync_main(void *arg)
+{
+	tbw_compactor *c = arg;
+
+	c->sync_err = fsync_fd(c->fd);
+	return NULL;
+}
+
+/* Wait for a pipelined fsync, then commit the cursor that covers it. On a
+ * failure the buffer goes too (its records would follow bytes that are
+ * not durable): both are exported again after the next pass's repair. */
+static int settle(tbw_compactor *c)
+{
+	int err, rc;
+
+	if (!c->syncing)
+		return TBW_OK;
+	if (c->sync_threaded) {
+		pthread_join(c->sync_thread, NULL);
+		c->sync_threaded = 0;
+		err = c->sync_err;
+	} else {
+		err = fsync_fd(c->fd);   /* faults armed, or no thread could start */
+	}
+	c->syncing = 0;
+	rc = err ? fsync_error(c, err)
+	         : commit_cursor(c, &c->sync_nc, c->sync_count, c->sync_hist, c->sync_hist_n);
+	tbw__free(c->sync_hist);
+	c->sync_hist = NULL;
+	c->sync_hist_n = 0;
+	if (rc != TBW_OK)
+		discard(c);
+	return rc;
+}
+
+/* Write the buffer, fsync, then advance the cursor. Only after the fsync
+ * may the cursor cover the bytes: a crash between the two leaves bytes past
+ * the cursor, which open cuts back. */
 static int flush(tbw_compactor *c)
 {
 	tbw_jexport nc;
-	int rc;
+	tbw_jtagstat *d;
+	size_t dn;
+	int rc = settle(c);
 
+	if (rc != TBW_OK)
+		return rc;
 	if (c->used == 0 && c->pend_seq == c->cur.seq)
 		return TBW_OK;
-	nc = c->cur;
 	if (c->used) {
-		char *path = file_path(c, c->cur.file);
-		assert(c->fd >= 0);
-		if (!path) {
-			discard(c);
-			return tbw__error_set(TBW_ENOMEM, "compactor write", c->cur.file, "out of memory");
-		}
-		c->need_repair = 1;
-		rc = tbw__pwrite_all(c->fd, c->buf, c->used, (off_t)c->cur.offset, "compactor write", path);
-		if (rc == TBW_OK)
-			rc = tbw__fsync(c->fd, 0, "compactor fsync", path);
-		tbw__free(path);
+		rc = flush_write(c);
+		if (rc == TBW_OK && (rc = fsync_fd(c->fd)) != 0)
+			rc = fsync_error(c, rc);
 		if (rc != TBW_OK) {
 			discard(c);
 			return rc;
 		}
-		nc.offset += c->used;
 	}
+	nc = c->cur;
+	nc.offset += c->used;
 	nc.seq = c->pend_seq;
-	rc = set_cursor_hist(c, &nc);
+	d = hist_copy(c, &dn);
+	rc = commit_cursor(c, &nc, c->pend_count, d, dn);
+	tbw__free(d);
+	discard(c);
+	return rc;
+}
+
+/* pipeline_sync's flush: wait for the previous one, write the buffer and
+ * leave its fsync running (settle() finishes it); the buffer is free for
+ * the records after it. */
+static int flush_begin(tbw_compactor *c)
+{
+	int rc = settle(c);
+
+	if (rc != TBW_OK)
+		return rc;
+	if (c->used == 0)
+		return flush(c);   /* a cursor-only move: nothing to wait for */
+	rc = flush_write(c);
 	if (rc != TBW_OK) {
 		discard(c);
 		return rc;
 	}
-	c->cur = nc;
-	c->need_repair = 0;
-	c->st.exported += c->pend_count;
-	c->st.cursor = nc;
-	discard(c);
-	if (!c->repairing && c->cur.offset >= c->rotate)
-		c->need_new_file = 1;
-	return prune(c);
+	c->sync_nc = c->cur;
+	c->sync_nc.offset += c->used;
+	c->sync_nc.seq = c->pend_seq;
+	c->sync_count = c->pend_count;
+	c->sync_hist = hist_copy(c, &c->sync_hist_n);
+	c->used = 0;
+	c->pend_count = 0;
+	hist_reset(c);          /* pend_seq stays: the next record follows sync_nc.seq */
+	c->syncing = 1;
+	c->sync_err = 0;
+	c->sync_threaded = (!tbw__os_faults_armed() || atomic_load(&thread_with_faults)) &&
+	                   pthread_create(&c->sync_thread, NULL, sync_main, c) == 0;
+	return TBW_OK;
 }
 
 /* Start the next event file: temp name (never "tfevents"), file_version
@@ -385,7 +517,7 @@ static int new_file(tbw_compactor *c, uint64_t base, int with_start)
 	tbw_jexport nc;
 	int fd = -1, rc;
 
-	assert(c->used == 0);
+	assert(c->used == 0 && !c->syncing);
 	/* Our suffix names the run and the sequence number before the file's
 	 * first record, so tbrecover can map every record back to its seq;
 	 * "S" marks a file that opens with the run's sacrificial START. */
@@ -485,7 +617,7 @@ static int purge_rewrite(tbw_compactor *c, const tbw_jrec *r);
  * tbrecover repair file, tbw__compactor_set_repair). */
 static int run_start_due(const tbw_compactor *c)
 {
-	return c->cur.seq == 0 && !c->start_in_buf && !c->start_in_file;
+	return written_seq(c) == 0 && !c->start_in_buf && !c->start_in_file;
 }
 
 /* Encode one journal record (and, before the run's first one, a SessionLog
@@ -500,6 +632,8 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 	int first_start = run_start_due(c);
 	int rc;
 
+	if (is_start && !c->repairing && (rc = settle(c)) != TBW_OK)
+		return rc;
 	if (is_start && !c->repairing && (c->cur.seq > 0 || c->used > 0)) {
 		rc = purge_rewrite(c, r);   /* rewrite the run's files first */
 		if (rc != TBW_OK)
@@ -532,7 +666,7 @@ static int emit(tbw_compactor *c, const tbw_jrec *r, tbw_scalar_format fmt)
 		need += tbw__event_bound(0) + TBW_TFR_OVERHEAD;
 	if (c->used + need > c->cap) {
 		if (c->cap >= BUF_CAP && c->used > 0) {
-			rc = flush(c);
+			rc = c->pipeline && !c->repairing ? flush_begin(c) : flush(c);
 			if (rc != TBW_OK)
 				return rc;
 			first_start = run_start_due(c);
@@ -988,7 +1122,7 @@ out:
 static int export_loop(tbw_compactor *c, tbw_scalar_format fmt, uint64_t last_seq,
                        uint64_t repair_target)
 {
-	uint64_t pos = c->cur.seq;
+	uint64_t pos = written_seq(c);
 	int rc = TBW_OK;
 
 	discard(c);
@@ -1028,7 +1162,7 @@ static int export_loop(tbw_compactor *c, tbw_scalar_format fmt, uint64_t last_se
 		if (info.n == 0 && info.ncorrupt == 0)
 			break;
 	}
-	rc = flush(c);
+	rc = c->pipeline && !repair_target ? flush_begin(c) : flush(c);
 out:
 	if (rc != TBW_OK)
 		discard(c);
@@ -1295,6 +1429,7 @@ int tbw__compactor_open(tbw_compactor **out, tbw_journal *j, const tbw_compact_c
 	c->fd = -1;
 	c->fmt = cfg->scalar_format;
 	c->rotate = cfg->rotate_bytes ? cfg->rotate_bytes : TBW_COMPACT_ROTATE_DEFAULT;
+	c->pipeline = cfg->pipeline_sync;
 	c->pid = (long)getpid();
 	if (gethostname(c->host, sizeof c->host - 1) < 0 || !c->host[0])
 		snprintf(c->host, sizeof c->host, "localhost");
@@ -1365,16 +1500,33 @@ int tbw__compactor_pass_through(tbw_compactor *c, uint64_t through, uint64_t *ne
 	if (!c)
 		return tbw__error_set(TBW_EINVAL, "compactor pass", NULL, "no compactor");
 	before = c->st.exported;
-	if (c->purge_pending && (rc = purge_finish(c)) != TBW_OK)
-		return rc;
-	if (c->need_repair) {
+	if (c->purge_pending && ((rc = settle(c)) != TBW_OK || (rc = purge_finish(c)) != TBW_OK))
+		goto out;
+	if (c->need_repair && !c->syncing) {   /* (a pipelined fsync's bytes need none) */
 		rc = repair(c, 0);
 		if (rc != TBW_OK)
-			return rc;
+			goto out;
 	}
 	rc = tbw__journal_last_seq(c->j, &last);
 	if (rc == TBW_OK)
 		rc = export_loop(c, c->fmt, last < through ? last : through, 0);
+out:
+	if (nexported)
+		*nexported = c->st.exported - before;
+	return rc;
+}
+
+int tbw__compactor_settle(tbw_compactor *c, uint64_t *nexported)
+{
+	uint64_t before;
+	int rc;
+
+	if (nexported)
+		*nexported = 0;
+	if (!c)
+		return tbw__error_set(TBW_EINVAL, "compactor settle", NULL, "no compactor");
+	before = c->st.exported;
+	rc = settle(c);
 	if (nexported)
 		*nexported = c->st.exported - before;
 	return rc;
@@ -1386,7 +1538,7 @@ uint64_t tbw__compactor_next_chunk(tbw_compactor *c, uint64_t last, uint64_t chu
 	tbw_jread inf;
 	uint64_t next;
 
-	if (tbw__journal_read(c->j, c->cur.seq, &r, 1, &inf) != TBW_OK) {
+	if (tbw__journal_read(c->j, written_seq(c), &r, 1, &inf) != TBW_OK) {
 		tbw__error_clear();
 		return UINT64_MAX;    /* the pass itself reports what is wrong */
 	}
@@ -1405,6 +1557,9 @@ void tbw__compactor_close(tbw_compactor *c)
 {
 	if (!c)
 		return;
+	if (c->sync_threaded)
+		pthread_join(c->sync_thread, NULL);   /* its cursor is not committed */
+	tbw__free(c->sync_hist);
 	if (c->fd >= 0)
 		tbw__os.close(c->fd);   /* fsynced up to the cursor; see new_file() */
 	tbw__journal_unlock(c->j, TBW_JROLE_COMPACTOR);

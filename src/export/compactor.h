@@ -16,9 +16,10 @@ typedef struct tbw_compact_cfg {
 	const char *filename_suffix;      /* appended to event file names ("" / NULL) */
 	uint64_t rotate_bytes;            /* start a new file past this size; 0: default */
 	int wait_lock;                    /* wait for another compactor instead of TBW_EBUSY */
+	int pipeline_sync;                /* a pass returns with its last fsync running (below) */
 } tbw_compact_cfg;
 
-#define TBW_COMPACT_CFG_INIT { NULL, TBW_SCALAR_SIMPLE, NULL, 0, 0 }
+#define TBW_COMPACT_CFG_INIT { NULL, TBW_SCALAR_SIMPLE, NULL, 0, 0, 0 }
 
 /* Default rotation size: a new event file once the current one has passed
  * this many bytes (checked after each batch, so a file ends a little past
@@ -48,6 +49,26 @@ int tbw__compactor_pass(tbw_compactor *c, uint64_t *nexported);
 /* The same, exporting only records with seq <= through (tbrecover exports
  * what it has restored so far while later segments are still being read). */
 int tbw__compactor_pass_through(tbw_compactor *c, uint64_t through, uint64_t *nexported);
+
+/* With cfg->pipeline_sync (tbrecover), a pass writes its last buffer and
+ * returns while a thread fsyncs it, so the caller's next work (restoring
+ * the next batch, encoding the next buffer) overlaps the disk's flush. The
+ * cursor that covers those bytes is committed only once the fsync has
+ * returned, at the next flush or settle, never before, so exactly-once
+ * holds as without it (a crash leaves the bytes past the cursor, which open
+ * cuts back). At most one buffer waits so. *nexported of a pass counts what
+ * it committed: the buffers whose fsync it waited for (the previous pass's
+ * last one, and its own but its last). Settle waits for that fsync and
+ * commits the cursor (*nexported, may be NULL: the records it covered);
+ * close only waits. While faults are armed (tbw__os_faults_armed) the fsync
+ * is made at the wait, on the caller's thread. Without pipeline_sync
+ * settle is a no-op. */
+int tbw__compactor_settle(tbw_compactor *c, uint64_t *nexported);
+
+/* Tests: with on, the pipelined fsync runs on its thread even while faults
+ * are armed (a test whose thread makes the only call of its kind between
+ * the pass and the settle, so the walk stays deterministic). */
+void tbw__compactor_test_thread_with_faults(int on);
 
 /* For a big export in chunks (progress reports): the `through` of the next
  * chunk of about `chunk` records, counted from the first record stored
@@ -95,7 +116,8 @@ void tbw__compactor_set_repair(tbw_compactor *c, const char *sort_after, int wit
 typedef void (*tbw_compact_on_export)(void *ctx, const tbw_jrec *r, const char *tag, size_t tag_len);
 void tbw__compactor_set_on_export(tbw_compactor *c, tbw_compact_on_export fn, void *ctx);
 
-/* Release the role and the file. NULL is a no-op. */
+/* Release the role and the file (after waiting for a pipelined fsync,
+ * whose records the next open exports again). NULL is a no-op. */
 void tbw__compactor_close(tbw_compactor *c);
 
 #endif

@@ -1910,6 +1910,7 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 		tbw_compact_cfg cc = TBW_COMPACT_CFG_INIT;
 		cc.logdir = x.logdir;
 		cc.scalar_format = cfg->scalar_format;
+		cc.pipeline_sync = 1;   /* a batch's fsync overlaps the next batch's restore */
 		rc = tbw__compactor_open(&x.comp, x.j, &cc);
 		if (rc != TBW_OK)
 			goto out;
@@ -1980,6 +1981,10 @@ int tbw__recover_run(const tbw_recover_cfg *cfg, tbw_recover_report *rep)
 			progress(&x, "exporting", cs.cursor.seq > start ? cs.cursor.seq - start : 0,
 			         last > start ? last - start : 0);
 		} while (rc == TBW_OK && (through != UINT64_MAX || n > 0));
+		if (rc == TBW_OK) {
+			rc = tbw__compactor_settle(x.comp, &n);   /* the last pass's fsync and cursor */
+			rep->exported += n;
+		}
 		tbw__compactor_stats(x.comp, &cs);
 		if (cs.skipped_corrupt) {
 			x.skipped = cs.skipped_corrupt;
