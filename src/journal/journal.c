@@ -192,7 +192,10 @@ static void atfork_child(void)
 		for (int r = 0; r < TBW_JROLE_COUNT; r++)
 			if (e->role_fd[r] >= 0)
 				close(e->role_fd[r]);
-	pthread_mutex_init(&reg_mu, NULL);
+	/* the forking thread locked it in prepare and is this one: unlock,
+	 * as the parent does (an init over a held mutex hides the release
+	 * from ThreadSanitizer, which then reports a lock-order inversion) */
+	pthread_mutex_unlock(&reg_mu);
 }
 static void atfork_install(void)
 {
