@@ -1074,7 +1074,6 @@ static int unfinished_creation(jenv *e, MDB_txn *txn)
 	return 1;
 }
 
-
 static int init_body(jenv *e, MDB_txn *txn, void *vctx)
 {
 	init_ctx *ctx = vctx;
