@@ -336,6 +336,83 @@ static void put_segment(const char *dir, const uint8_t run_id[16], uint64_t a, u
 	free(r);
 }
 
+/* A scalar and an event record every step (add_scalar and add_histogram
+ * in one training loop): a segment's block holds one kind, so the kinds
+ * alternate block by block. Shipping 12,000 such records at once, or
+ * merging many small segments of them, would make a segment of more blocks
+ * than a reader takes (TBW_SEG_MAX_BLOCKS): every sync pass then failed,
+ * for good. Ship and merge keep each segment within it. */
+typedef struct alt_check {
+	uint64_t n, last, bad, events;
+} alt_check;
+
+static int alt_on_record(void *ctx, const tbw_jrec_named *r)
+{
+	alt_check *c = ctx;
+	if (r->seq != c->last + 1 || (r->body_len > 0) != (r->seq % 2 == 0))
+		c->bad++;
+	c->events += r->body_len > 0;
+	c->last = r->seq;
+	c->n++;
+	return 0;
+}
+
+static void alternate_kinds(tbw_journal *j, uint64_t upto)
+{
+	uint64_t last = 0;
+	assert_int_equal(tbw__journal_last_seq(j, &last), TBW_OK);
+	for (uint64_t q = last + 1; q <= upto; q++) {
+		if (q % 2)
+			assert_int_equal(tbw__journal_append(j, "loss", 4, 0.5, (int64_t)q / 2, 1e9 + q, NULL), TBW_OK);
+		else
+			assert_int_equal(tbw__journal_append_event(j, "hist", 4, (int64_t)q / 2, 1e9 + q, "\x0a\x02hi", 4,
+			                                          NULL), TBW_OK);
+	}
+}
+
+static void alternating_kinds_case(int in_small_passes)
+{
+	const uint64_t total = 12000;
+	tbw_journal *j = tu_open_journal(jdir, 1);
+	tbw_syncer *s;
+	tbw_sync_restore_opts o = TBW_SYNC_RESTORE_OPTS_INIT;
+	tbw_sync_report rep;
+	alt_check c = { 0, 0, 0, 0 };
+	uint64_t n = 0, shipped = 0;
+
+	assert_non_null(j);
+	s = open_syncer(j, NULL);
+	for (uint64_t upto = in_small_passes ? 150 : total; upto <= total; upto += 150) {
+		alternate_kinds(j, upto);
+		if (tbw__syncer_pass(s, &n) != TBW_OK)
+			fail_msg("sync pass through seq %llu: %s", (unsigned long long)upto, tbw_errmsg());
+		shipped += n;
+	}
+	assert_int_equal(shipped, total);
+	assert_int_equal(ship_cursor(j), total);
+	o.on_record = alt_on_record;
+	o.ctx = &c;
+	assert_int_equal(tbw__sync_restore(tbw__syncer_run_dir(s), NULL, &o, &rep), TBW_OK);
+	assert_int_equal(rep.segments_bad, 0);
+	assert_int_equal(c.n, total);
+	assert_int_equal(c.events, total / 2);
+	assert_int_equal(c.bad, 0);
+	tbw__syncer_close(s);
+	tbw__journal_close(j);
+}
+
+static void test_syncer_alternating_kinds_ship_in_segments_a_reader_takes(void **state)
+{
+	(void)state;
+	alternating_kinds_case(0);
+}
+
+static void test_syncer_alternating_kinds_merge_into_segments_a_reader_takes(void **state)
+{
+	(void)state;
+	alternating_kinds_case(1);
+}
+
 static void test_syncer_restore_dedups_overlapping_segments(void **state)
 {
 	static const uint8_t rid[16] = { 0xaa, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0xbb };
@@ -685,6 +762,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_syncer_cursor_advances_only_after_rename, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_syncer_merged_file_in_place_before_inputs_unlinked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_syncer_day_of_passes_leaves_at_most_200_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_syncer_alternating_kinds_ship_in_segments_a_reader_takes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_syncer_alternating_kinds_merge_into_segments_a_reader_takes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_syncer_restore_dedups_overlapping_segments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_syncer_hostile_folder_is_reported_and_the_rest_restored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_syncer_damage_reports_offset_and_reason, setup, teardown),

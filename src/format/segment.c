@@ -395,6 +395,23 @@ out:
 	return rc;
 }
 
+int tbw__seg_blockcount_add(tbw_seg_blockcount *b, uint32_t body_len)
+{
+	int ev = body_len > 0;
+
+	if (b->blocks && b->in_block < TBW_SEG_BLOCK_RECORDS && ev == b->ev &&
+	    !(ev && b->evbytes + body_len > TBW_SEG_EVENT_BLOCK_RAW)) {
+		b->in_block++;
+		b->evbytes += body_len;
+		return 0;
+	}
+	b->blocks++;
+	b->in_block = 1;
+	b->ev = ev;
+	b->evbytes = body_len;
+	return 1;
+}
+
 int tbw__seg_encode(const uint8_t run_id[16], uint32_t level,
                     const tbw_seg_rec *recs, size_t n,
                     const tbw_seg_tag *tags, size_t ntags,
@@ -431,20 +448,24 @@ int tbw__seg_encode(const uint8_t run_id[16], uint32_t level,
 		goto out;
 	}
 	for (size_t b0 = 0, bn; b0 < n; b0 += bn) {
-		/* A block: up to TBW_SEG_BLOCK_RECORDS records of one kind (and,
-		 * for event records, up to about TBW_SEG_EVENT_BLOCK_RAW bytes). */
+		/* A block: the records tbw__seg_blockcount_add puts in one. */
 		const tbw_seg_rec *br = recs + b0;
-		int ev = br[0].body_len > 0;
-		uint64_t evbytes = br[0].body_len;
+		tbw_seg_blockcount bc = { 0, 0, 0, 0 };
+		int ev;
+		uint64_t evbytes;
 		uint8_t *raw = NULL, *h;
 		size_t rawlen = 0, used = 0, comp = 0, need;
 		int64_t mn = br[0].step, mx = br[0].step;
 
-		for (bn = 1; b0 + bn < n && bn < TBW_SEG_BLOCK_RECORDS && (br[bn].body_len > 0) == ev; bn++) {
-			if (ev && evbytes + br[bn].body_len > TBW_SEG_EVENT_BLOCK_RAW)
+		tbw__seg_blockcount_add(&bc, br[0].body_len);
+		for (bn = 1; b0 + bn < n; bn++) {
+			tbw_seg_blockcount next = bc;
+			if (tbw__seg_blockcount_add(&next, br[bn].body_len))
 				break;
-			evbytes += br[bn].body_len;
+			bc = next;
 		}
+		ev = bc.ev;
+		evbytes = bc.evbytes;
 		if (ev && (bn > 1 ? evbytes + 45 * (uint64_t)bn > TBW_SEG_MAX_RAW
 		                  : evbytes + 64 + 1024 > TBW_SEG_EVENT_MAX_RAW)) {
 			rc = tbw__error_set(TBW_EINVAL, OP_ENC, NULL, "event record %llu of %u bytes is too large",
@@ -505,10 +526,15 @@ int tbw__seg_encode(const uint8_t run_id[16], uint32_t level,
 		tags_total += used;
 		nblocks++;
 	}
-	if (raw_total > TBW_SEG_MAX_RAW_ALL || off - TBW_SEG_HEADER_SIZE > TBW_SEG_MAX_COMP ||
-	    nblocks > TBW_SEG_MAX_BLOCKS) {
-		rc = tbw__error_set(TBW_EINVAL, OP_ENC, NULL, "payload %llu bytes in %zu blocks exceeds %llu",
-		                    (unsigned long long)raw_total, nblocks, (unsigned long long)TBW_SEG_MAX_RAW_ALL);
+	if (nblocks > TBW_SEG_MAX_BLOCKS) {
+		rc = tbw__error_set(TBW_EINVAL, OP_ENC, NULL, "%zu blocks (records of alternating kinds) exceed "
+		                    "the %u a segment may hold", nblocks, TBW_SEG_MAX_BLOCKS);
+		goto out;
+	}
+	if (raw_total > TBW_SEG_MAX_RAW_ALL || off - TBW_SEG_HEADER_SIZE > TBW_SEG_MAX_COMP) {
+		rc = tbw__error_set(TBW_EINVAL, OP_ENC, NULL, "payload %llu bytes (%llu compressed) exceeds %llu",
+		                    (unsigned long long)raw_total, (unsigned long long)(off - TBW_SEG_HEADER_SIZE),
+		                    (unsigned long long)TBW_SEG_MAX_RAW_ALL);
 		goto out;
 	}
 	{

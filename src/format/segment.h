@@ -137,6 +137,22 @@ typedef struct tbw_seg {
 	size_t         recs_cap, raw_cap;   /* allocated sizes of recs and raw */
 } tbw_seg;
 
+/* The blocks tbw__seg_encode makes of a run of records, counted one record
+ * at a time by its body length (0: a scalar or START): a block holds up to
+ * TBW_SEG_BLOCK_RECORDS records of one kind and, for event records, about
+ * TBW_SEG_EVENT_BLOCK_RAW bytes. A writer's records can alternate kinds
+ * (a scalar and a histogram every step): then every record is a block, and
+ * a segment must end before TBW_SEG_MAX_BLOCKS. Start from {0}. */
+typedef struct tbw_seg_blockcount {
+	uint64_t blocks;     /* blocks so far */
+	uint32_t in_block;   /* records in the last one */
+	int      ev;         /* the last one holds event records */
+	uint64_t evbytes;    /* ... of these many body bytes */
+} tbw_seg_blockcount;
+
+/* Count one more record; returns 1 if it opened a new block. */
+int tbw__seg_blockcount_add(tbw_seg_blockcount *b, uint32_t body_len);
+
 /* Encode n records (strictly increasing seq >= 1, 1 <= n <=
  * TBW_SEG_MAX_RECORDS) into a whole segment file image. rec.tag indexes
  * tags[] (1-based, 0 = START); only the tags the records use are written,

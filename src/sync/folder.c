@@ -25,7 +25,8 @@
 
 int tbw__sync_sealed(const seg_ent *e)
 {
-	return e->count > TBW_SEG_MAX_RECORDS / 2 || e->raw > TBW_SEG_MAX_RAW / 2;
+	return e->count > TBW_SEG_MAX_RECORDS / 2 || e->raw > TBW_SEG_MAX_RAW / 2 ||
+	       e->blocks > TBW_SEG_MAX_BLOCKS / 2;
 }
 
 int tbw__sync_ent_cmp(const seg_ent *a, const seg_ent *b)

@@ -122,7 +122,12 @@ static int merge_group(tbw_syncer *s, const seg_ent *group, size_t g)
 		e.last = all[k - 1].seq;
 		e.level = level > 99 ? 99 : level;
 		e.count = k;
-		e.raw = tbw__seg_read_header(file, flen, &h, NULL) == TBW_OK ? h.raw_size : flen;
+		e.raw = flen;
+		e.blocks = k;   /* upper bounds, refined from the header */
+		if (tbw__seg_read_header(file, flen, &h, NULL) == TBW_OK) {
+			e.raw = h.raw_size;
+			e.blocks = h.nblocks ? h.nblocks : 1;
+		}
 		tbw__seg_name_gen(name, e.first, e.last, e.level, s->gen);
 		/* The merged file is in place (fsynced, renamed, dir fsynced)
 		 * before any input goes. */
@@ -184,16 +189,20 @@ int tbw__sync_merge_due(tbw_syncer *s)
 			/* The oldest ones, as many as fit the caps (each unsealed
 			 * one holds at most half, so at least two do). */
 			size_t g = 0;
-			uint64_t recs = 0, raw = 0;
+			uint64_t recs = 0, raw = 0, blocks = 0;
 			for (size_t i = 0; i < s->nents && g < TBW_SYNC_MERGE_FANIN; i++) {
 				const seg_ent *e = &s->ents[i];
 				if (e->level != level || e->bad || tbw__sync_sealed(e))
 					continue;
+				/* (a merge makes at most the blocks of its inputs: it
+				 * only joins runs of one kind) */
 				if (g >= 2 && (recs + e->count > TBW_SEG_MAX_RECORDS ||
-				               raw + e->raw > TBW_SEG_MAX_RAW - 1024))
+				               raw + e->raw > TBW_SEG_MAX_RAW - 1024 ||
+				               blocks + e->blocks > TBW_SEG_MAX_BLOCKS))
 					break;
 				recs += e->count;
 				raw += e->raw;
+				blocks += e->blocks;
 				group[g++] = *e;
 			}
 			int rc = merge_group(s, group, g);

@@ -174,6 +174,7 @@ static int scan_folder(tbw_syncer *s)
 				e.bad = 0;
 				e.count = h.count;
 				e.raw = h.raw_size;
+				e.blocks = h.nblocks ? h.nblocks : 1;
 			}
 			tbw__os.close(fd);
 		}
@@ -477,10 +478,13 @@ static int ship_batch(tbw_syncer *s, const tbw_jrec *batch, size_t n, size_t *no
 		e.level = 0;
 		e.count = k;
 		e.raw = flen; /* an upper bound would do; refined below */
+		e.blocks = k;
 		{
 			tbw_seg_header h;
-			if (tbw__seg_read_header(file, flen, &h, NULL) == TBW_OK)
+			if (tbw__seg_read_header(file, flen, &h, NULL) == TBW_OK) {
 				e.raw = h.raw_size;
+				e.blocks = h.nblocks ? h.nblocks : 1;
+			}
 		}
 		if (tbw__sync_ent_add(s, &e) != TBW_OK) {
 			rc = tbw__error_set(TBW_ENOMEM, OP_PASS, s->run_dir, "out of memory");
@@ -526,11 +530,16 @@ int tbw__syncer_pass(tbw_syncer *s, uint64_t *nshipped)
 		if (info.n == 0 && info.next_after <= cursor)
 			break;
 		for (size_t i0 = 0, i1; i0 < info.n; i0 = i1) {
-			/* cut where the event bodies pass SHIP_EVENT_BYTES */
+			/* cut where the event bodies pass SHIP_EVENT_BYTES, or
+			 * the blocks half a segment's cap (records of alternating
+			 * kinds: so merges can still join two) */
 			uint64_t bytes = 0;
+			tbw_seg_blockcount bc = { 0, 0, 0, 0 };
 			size_t kk = 0;
 			for (i1 = i0; i1 < info.n; i1++) {
 				if (i1 > i0 && s->batch[i1].body_len && bytes + s->batch[i1].body_len > SHIP_EVENT_BYTES)
+					break;
+				if (tbw__seg_blockcount_add(&bc, s->batch[i1].body_len) && bc.blocks > TBW_SEG_MAX_BLOCKS / 2)
 					break;
 				bytes += s->batch[i1].body_len;
 			}

@@ -27,6 +27,7 @@ typedef struct seg_ent {
 	uint32_t level;
 	uint64_t count;     /* from the header */
 	uint64_t raw;       /* uncompressed payload size, from the header */
+	uint64_t blocks;    /* blocks, from the header (v1: 1) */
 	int      bad;       /* header or body unreadable: never merged */
 } seg_ent;
 
