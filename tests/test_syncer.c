@@ -397,6 +397,7 @@ static void alternating_kinds_case(int in_small_passes)
 	assert_int_equal(c.n, total);
 	assert_int_equal(c.events, total / 2);
 	assert_int_equal(c.bad, 0);
+	tbw__sync_report_free(&rep);
 	tbw__syncer_close(s);
 	tbw__journal_close(j);
 }
