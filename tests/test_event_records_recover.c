@@ -539,10 +539,8 @@ static void test_event_records_tbrecover_memory_bounded_over_segments_of_images(
 {
 	static const uint8_t run_id[16] = { 0x1a, 0x6e };
 	const size_t per = 8, nseg = 8;
-	char rdir[700], tool[700];
-	struct rusage ru;
-	int status;
-	pid_t pid;
+	char rdir[700];
+	long rss;
 	(void)state;
 
 	snprintf(rdir, sizeof rdir, "%s/img-1a6e0000000000000000000000000000", syncdir);
@@ -556,7 +554,6 @@ static void test_event_records_tbrecover_memory_bounded_over_segments_of_images(
 		uint8_t *b[8], *img = NULL;
 		size_t len;
 		char name[TBW_SEG_NAME_MAX], path[800];
-		FILE *f;
 		tbw_seg_tag tg = { "img", 3 };
 		memset(r, 0, sizeof r);
 		for (size_t i = 0; i < per; i++) {
@@ -574,28 +571,14 @@ static void test_event_records_tbrecover_memory_bounded_over_segments_of_images(
 			free(b[i]);
 		tbw__seg_name(name, k * per + 1, (k + 1) * per, 0);
 		snprintf(path, sizeof path, "%s/%s", rdir, name);
-		f = fopen(path, "wb");
-		assert_non_null(f);
-		assert_int_equal(fwrite(img, 1, len, f), len);
-		fclose(f);
+		tbw_test_write_file(path, img, len);
 		tbw__free(img);
 	}
-	snprintf(tool, sizeof tool, "%s/tools/tbrecover", getenv("TBW_BUILDDIR") ? getenv("TBW_BUILDDIR") : ".");
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd = open("/dev/null", O_WRONLY);
-		dup2(fd, 1);
-		execl(tool, tool, "--from", rdir, logdir, (char *)NULL);
-		_exit(127);
-	}
-	assert_int_equal(wait4(pid, &status, 0, &ru), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	rss = tbw_test_tbrecover_rss(rdir, logdir);
 	fprintf(stderr, "tbrecover over %zu segments of %zu ~1 MiB images: peak RSS %.1f MB\n", nseg, per,
-	        (double)ru.ru_maxrss / 1024.0);
+	        (double)rss / 1024.0);
 #ifndef UNDER_ASAN
-	assert_true(ru.ru_maxrss <= 64 * 1024);
+	assert_true(rss <= 64 * 1024);
 #endif
 	{
 		cu_scan s;

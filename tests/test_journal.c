@@ -24,6 +24,7 @@
 #include "journal/jrecord.h"
 #include "base/os.h"
 #include "../third_party/lmdb/lmdb.h"
+#include "journal_testutil.h"
 
 static char tmpdir[256];
 static char jdir[300];
@@ -1237,37 +1238,6 @@ static void test_journal_new_tag_after_a_damaged_key_sorting_last(void **state)
 	tbw__journal_close(j);
 }
 
-/* The tables a journal's first transaction commits, and optionally one
- * record, written with LMDB directly: what a first open killed before its
- * second transaction (run id, format) leaves, or damage. with_record < 0:
- * the environment alone (killed before the first). */
-static void tables_only(const char *dir, int with_record)
-{
-	static const char *const tables[] = { "records", "tags", "meta", "cursors" };
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-
-	assert_int_equal(mkdir(dir, 0755), 0);
-	assert_int_equal(mdb_env_create(&env), 0);
-	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
-	assert_int_equal(mdb_env_open(env, dir, 0, 0644), 0);
-	if (with_record < 0) {   /* the environment alone */
-		mdb_env_close(env);
-		return;
-	}
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	for (size_t i = 0; i < 4; i++)
-		assert_int_equal(mdb_dbi_open(txn, tables[i], MDB_CREATE, &dbi), 0);
-	if (with_record) {
-		MDB_val k = { 8, (void *)"\0\0\0\0\0\0\0\1" }, v = { 3, (void *)"rec" };
-		assert_int_equal(mdb_dbi_open(txn, "records", 0, &dbi), 0);
-		assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
-	}
-	assert_int_equal(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
-}
-
 /* A creation cut short is no journal to every open that does not create
  * (read-only or not: none stamps a run id of chance on it), and a creating
  * open starts it over; with anything in it, it is damage to all. */
@@ -1279,7 +1249,7 @@ static void test_journal_creation_cut_short_is_no_journal_until_created(void **s
 	char dmg[320];
 	(void)state;
 
-	tables_only(jdir, 0);
+	tbw_test_tables_only(jdir, 0);
 	cfg.read_only = 1;
 	assert_int_equal(tbw__journal_open(&j, jdir, &cfg), TBW_ENOTFOUND);
 	assert_null(j);
@@ -1295,7 +1265,7 @@ static void test_journal_creation_cut_short_is_no_journal_until_created(void **s
 
 	/* killed sooner still: an environment without tables */
 	snprintf(dmg, sizeof dmg, "%s/e", tmpdir);
-	tables_only(dmg, -1);
+	tbw_test_tables_only(dmg, -1);
 	cfg.read_only = 1;
 	assert_int_equal(tbw__journal_open(&j, dmg, &cfg), TBW_ENOTFOUND);
 	assert_non_null(strstr(tbw_errmsg(), "creation was cut short"));
@@ -1305,7 +1275,7 @@ static void test_journal_creation_cut_short_is_no_journal_until_created(void **s
 	tbw__journal_close(j);
 
 	snprintf(dmg, sizeof dmg, "%s/d", tmpdir);
-	tables_only(dmg, 1);
+	tbw_test_tables_only(dmg, 1);
 	cfg.read_only = 1;
 	assert_int_equal(tbw__journal_open(&j, dmg, &cfg), TBW_ECORRUPT);
 	cfg.read_only = 0;

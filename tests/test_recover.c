@@ -24,6 +24,7 @@
 #include <cmocka.h>
 #include "../third_party/lmdb/lmdb.h"
 #include "test_util.h"
+#include "journal_testutil.h"
 #include "tbwal.h"
 #include "base/alloc.h"
 #include "export/compactor.h"
@@ -1238,10 +1239,6 @@ static void test_recover_journal_whose_creation_was_cut_short_starts_over(void *
 	char id[33], from[1024], jd[700];
 	tbw_recover_report rep;
 	const char *fromv[1];
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	static const char *const tables[] = { "records", "tags", "meta", "cursors" };
 	(void)state;
 
 	{
@@ -1251,17 +1248,9 @@ static void test_recover_journal_whose_creation_was_cut_short_starts_over(void *
 	}
 	snprintf(from, sizeof from, "%s", run_dir());
 	folder_id(from, id);
-	sh("rm -rf '%s'", logdir);
+	sh("rm -rf '%s' && mkdir -p '%s'", logdir, logdir);
 	snprintf(jd, sizeof jd, "%s/.tbwal", logdir);
-	sh("mkdir -p '%s'", jd);
-	assert_int_equal(mdb_env_create(&env), 0);
-	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
-	assert_int_equal(mdb_env_open(env, jd, 0, 0644), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	for (size_t i = 0; i < 4; i++)
-		assert_int_equal(mdb_dbi_open(txn, tables[i], MDB_CREATE, &dbi), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
+	tbw_test_tables_only(jd, 0);
 
 	fromv[0] = from;
 	assert_int_equal(recover(fromv, 1, 0, &rep), TBW_OK);
@@ -1740,11 +1729,9 @@ static void test_recover_memory_bounded_with_largest_segments(void **state)
 	const size_t n = TBW_SEG_MAX_RECORDS, nseg = 6;
 	tbw_seg_rec *r = calloc(n, sizeof *r);
 	tbw_seg_tag tg[64];
-	char names[64][16], rdir[700], tool[700];
+	char names[64][16], rdir[700];
 	uint64_t x = 12345;
-	struct rusage ru;
-	int status;
-	pid_t pid;
+	long rss;
 	(void)state;
 
 	/* Six segments at the format's caps (2^18 records each, noisy values,
@@ -1760,7 +1747,6 @@ static void test_recover_memory_bounded_with_largest_segments(void **state)
 		uint8_t *img = NULL;
 		size_t len;
 		char name[TBW_SEG_NAME_MAX], path[800];
-		FILE *f;
 		for (size_t i = 0; i < n; i++) {
 			x ^= x << 13; x ^= x >> 7; x ^= x << 17;
 			r[i].seq = k * n + i + 1;
@@ -1772,29 +1758,15 @@ static void test_recover_memory_bounded_with_largest_segments(void **state)
 		assert_int_equal(tbw__seg_encode(run_id, 0, r, n, tg, 64, &img, &len), TBW_OK);
 		tbw__seg_name(name, k * n + 1, (k + 1) * n, 0);
 		snprintf(path, sizeof path, "%s/%s", rdir, name);
-		f = fopen(path, "wb");
-		assert_non_null(f);
-		assert_int_equal(fwrite(img, 1, len, f), len);
-		fclose(f);
+		tbw_test_write_file(path, img, len);
 		tbw__free(img);
 	}
 	free(r);
-	snprintf(tool, sizeof tool, "%s/tools/tbrecover", getenv("TBW_BUILDDIR") ? getenv("TBW_BUILDDIR") : ".");
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd = open("/dev/null", O_WRONLY);
-		dup2(fd, 1);
-		execl(tool, tool, "--from", rdir, logdir, (char *)NULL);
-		_exit(127);
-	}
-	assert_int_equal(wait4(pid, &status, 0, &ru), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	rss = tbw_test_tbrecover_rss(rdir, logdir);
 	fprintf(stderr, "tbrecover over %zu max-size segments: peak RSS %.1f MB\n", nseg,
-	        (double)ru.ru_maxrss / 1024.0);
+	        (double)rss / 1024.0);
 #ifndef UNDER_ASAN
-	assert_true(ru.ru_maxrss <= 64 * 1024);
+	assert_true(rss <= 64 * 1024);
 #endif
 	{
 		readback rb = read_back(logdir);

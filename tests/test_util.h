@@ -14,6 +14,12 @@
  *                             there is exactly one)
  *   tbw_test_crash_seed()     a crash loop's seed: $TBW_CRASH_SEED, else
  *                             time ^ pid; printed, and given to srand()
+ *   tbw_test_write_file(path, data, len)  create path holding those bytes
+ *                             (the test fails otherwise)
+ *   tbw_test_tbrecover_rss(from, logdir)  run the built tools/tbrecover
+ *                             --from from logdir ($TBW_BUILDDIR, else .),
+ *                             stdout to /dev/null; the test fails unless it
+ *                             exits 0; its peak RSS in KiB
  */
 #ifndef TBW_TEST_UTIL_H
 #define TBW_TEST_UTIL_H
@@ -23,6 +29,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,6 +157,40 @@ static unsigned tbw_test_crash_seed(void)
 	fprintf(stderr, "crash loop seed %u (set TBW_CRASH_SEED to replay)\n", seed);
 	srand(seed);
 	return seed;
+}
+
+static void tbw_test_write_file(const char *path, const void *data, size_t len) __attribute__((unused));
+
+static void tbw_test_write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+static long tbw_test_tbrecover_rss(const char *from, const char *logdir) __attribute__((unused));
+
+static long tbw_test_tbrecover_rss(const char *from, const char *logdir)
+{
+	char tool[4096];
+	struct rusage ru;
+	int status;
+	pid_t pid;
+
+	snprintf(tool, sizeof tool, "%s/tools/tbrecover", getenv("TBW_BUILDDIR") ? getenv("TBW_BUILDDIR") : ".");
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		dup2(fd, 1);
+		execl(tool, tool, "--from", from, logdir, (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(wait4(pid, &status, 0, &ru), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	return ru.ru_maxrss;
 }
 
 #endif
